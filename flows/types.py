@@ -1,0 +1,162 @@
+"""Transport-free value types shared by the engine, the flows and every channel.
+
+Channels turn platform updates into :class:`Event` objects and render :class:`Reply` objects.
+Flows never see a platform type: they read an event and a :class:`Session` and return
+:class:`Say` items holding message ids (:class:`Text`) that the engine translates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKey:
+    """Identifies one conversation: a chat on one channel."""
+
+    channel: str
+    chat_id: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.chat_id}"
+
+
+class EventKind(StrEnum):
+    """What the member did."""
+
+    TEXT = "text"
+    BUTTON = "button"
+    CONTACT = "contact"
+    COMMAND = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing a member did, as a channel saw it.
+
+    ``text`` holds typed text (for a command: the arguments after it), ``data`` the payload of a
+    pressed button or the command name without the slash, ``phone`` a shared contact's number.
+    ``contact_is_own`` is true only when the platform proved the contact is the sender's own.
+    """
+
+    kind: EventKind
+    text: str = ""
+    data: str = ""
+    phone: str = ""
+    contact_is_own: bool = False
+    language_code: str = ""
+    update_id: str = ""
+
+    @classmethod
+    def message(cls, text: str, *, language_code: str = "") -> Event:
+        """A typed message; a leading ``/command`` becomes a command event."""
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1:
+            head, _, rest = stripped[1:].partition(" ")
+            name = head.split("@", 1)[0].lower()
+            return cls(EventKind.COMMAND, text=rest.strip(), data=name,
+                       language_code=language_code)
+        return cls(EventKind.TEXT, text=text, language_code=language_code)
+
+    @classmethod
+    def button(cls, data: str, *, language_code: str = "") -> Event:
+        """A pressed button carrying ``data``."""
+        return cls(EventKind.BUTTON, data=data, language_code=language_code)
+
+    @classmethod
+    def contact(cls, phone: str, *, own: bool, language_code: str = "") -> Event:
+        """A shared contact card."""
+        return cls(EventKind.CONTACT, phone=phone, contact_is_own=own,
+                   language_code=language_code)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message id (the English source text) with its parameters, translated by the engine.
+
+    ``plural`` and ``n`` select a plural form with ngettext. Parameter values that are
+    :class:`Money` or :class:`datetime.date` are formatted for the member's locale.
+    """
+
+    msgid: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    plural: str | None = None
+    n: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount of Rupiah, formatted with Babel in the member's locale."""
+
+    rupiah: int
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A choice offered as a button: a translatable label and the data it sends back."""
+
+    label: Text
+    data: str
+
+
+class SayKind(StrEnum):
+    """What a flow asks a channel to do."""
+
+    MESSAGE = "message"
+    ASK_CONTACT = "ask_contact"
+    DELETE_MEMBER_MESSAGE = "delete_member_message"
+    OTP_NOTICE = "otp_notice"
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """One item of a flow's answer, before translation.
+
+    ``options`` are rows of buttons. ``ASK_CONTACT`` asks for the member's own phone number
+    (Telegram shows a share-contact button). ``DELETE_MEMBER_MESSAGE`` asks the channel to delete
+    the member's last message because it held a NIK or OTP.
+    """
+
+    text: Text | None
+    options: tuple[tuple[Option, ...], ...] = ()
+    kind: SayKind = SayKind.MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A rendered button: translated label and the data it sends back."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a channel renders: translated text, rows of buttons and the kind of action."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    kind: SayKind = SayKind.MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The per-chat conversation state persisted between updates (JSON in the session store)."""
+
+    state: str
+    locale: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"state": self.state, "locale": self.locale, "data": dict(self.data)}
+
+    @classmethod
+    def from_json_dict(cls, raw: Mapping[str, Any]) -> Session:
+        """Rebuild a session from :meth:`to_json_dict` output."""
+        data = raw.get("data")
+        return cls(state=str(raw.get("state", "")), locale=str(raw.get("locale", "")),
+                   data=dict(data) if isinstance(data, Mapping) else {})

@@ -1,0 +1,72 @@
+"""Shared fixtures: real Redis and PostgreSQL servers, skipped locally when absent.
+
+Under ``CI=true`` a test that needs a server fails instead of skipping, so CI can never pass
+without having exercised the real backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 0), 1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _require(url: str, what: str) -> None:
+    if _reachable(url):
+        return
+    message = f"{what} is not reachable at {url}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: servers are required)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of a real Redis server (database 15, flushed by the tests that use it)."""
+    _require(REDIS_URL, "Redis")
+    return REDIS_URL
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database on the real server, dropped afterwards."""
+    _require(POSTGRES_URL, "PostgreSQL")
+    name = f"bpjs_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def unique_prefix() -> str:
+    """A key prefix unique to one test, so tests sharing a Redis never collide."""
+    return f"test:{uuid.uuid4().hex[:12]}:"
