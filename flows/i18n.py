@@ -1,8 +1,103 @@
-"""Translation of message ids into the member's language (gettext catalogs via Babel)."""
+"""Translation of message ids into the member's language (gettext catalogs via Babel).
+
+Message ids are the English source text. Catalogs live in ``locales/<lang>/LC_MESSAGES/
+messages.po`` and are read directly (no compile step), so a fresh clone runs as it is.
+Parameters that are :class:`~flows.types.Money` or dates are formatted for the locale.
+"""
 
 from __future__ import annotations
+
+import gettext
+import io
+import string
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+
+from flows.types import Money, Text
+
+LOCALES: tuple[str, ...] = ("id", "en")
+DEFAULT_LOCALE = "id"
+LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
+DOMAIN = "messages"
+# CLDR "English (Indonesia)" writes Rupiah as Indonesians expect (Rp12.345.678).
+_BABEL_LOCALE = {"id": "id_ID", "en": "en_ID"}
 
 
 def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for a no-op marker
     """Mark ``msgid`` for extraction by ``pybabel extract`` without translating it now."""
     return msgid
+
+
+def pick_locale(language_code: str) -> str:
+    """The supported locale for a platform language code ("en-US" -> "en"), else Indonesian."""
+    lang = language_code.strip().lower().replace("_", "-").split("-", 1)[0]
+    return lang if lang in LOCALES else DEFAULT_LOCALE
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` fields of a message."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def _load(locale: str, directory: Path) -> gettext.NullTranslations:
+    path = directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+class Catalog:
+    """Renders :class:`Text` in a locale; loaded once at start-up."""
+
+    def __init__(self, directory: Path = LOCALES_DIR) -> None:
+        self._translations = {loc: _load(loc, directory) for loc in LOCALES}
+
+    def render(self, text: Text, locale: str) -> str:
+        """The translated, formatted message."""
+        tr = self._translations.get(locale) or self._translations[DEFAULT_LOCALE]
+        if text.plural is not None and text.n is not None:
+            template = tr.ngettext(text.msgid, text.plural, text.n)
+        else:
+            template = tr.gettext(text.msgid)
+        values = {name: self.format_value(value, locale) for name, value in text.params.items()}
+        if text.n is not None:
+            values.setdefault("n", format_decimal(text.n, locale=_BABEL_LOCALE[locale]))
+        return template.format_map(_Strict(values)) if "{" in template else template
+
+    def format_value(self, value: Any, locale: str) -> str:
+        """One parameter value as the locale writes it."""
+        babel_locale = _BABEL_LOCALE.get(locale, _BABEL_LOCALE[DEFAULT_LOCALE])
+        if isinstance(value, Money):
+            return format_currency(value.rupiah, "IDR", locale=babel_locale, format="¤#,##0",
+                                   currency_digits=False)
+        if isinstance(value, datetime):
+            return format_datetime(value, "d MMM y HH:mm", locale=babel_locale)
+        if isinstance(value, date):
+            return format_date(value, "long", locale=babel_locale)
+        if isinstance(value, Text):
+            return self.render(value, locale)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return format_decimal(value, locale=babel_locale)
+        return str(value)
+
+
+class _Strict(dict[str, str]):
+    """A format mapping that leaves an unknown ``{field}`` visible instead of raising."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        super().__init__(values)

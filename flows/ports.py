@@ -72,6 +72,10 @@ class KeyValueStore(Protocol):
         ...
 
 
+class SessionBackend(SessionStore, KeyValueStore, Protocol):
+    """One backend serving both session and key-value ports (Redis, or in-process)."""
+
+
 class AccountStore(Protocol):
     """Durable facts about chats: links to memberships, consent records, the audit log.
 

@@ -108,7 +108,6 @@ class SayKind(StrEnum):
     MESSAGE = "message"
     ASK_CONTACT = "ask_contact"
     DELETE_MEMBER_MESSAGE = "delete_member_message"
-    OTP_NOTICE = "otp_notice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +148,18 @@ class Session:
     state: str
     locale: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
+    updated_at: float = 0.0
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"state": self.state, "locale": self.locale, "data": dict(self.data)}
+        return {"state": self.state, "locale": self.locale, "data": dict(self.data),
+                "updated_at": self.updated_at}
 
     @classmethod
     def from_json_dict(cls, raw: Mapping[str, Any]) -> Session:
         """Rebuild a session from :meth:`to_json_dict` output."""
         data = raw.get("data")
+        updated = raw.get("updated_at", 0.0)
         return cls(state=str(raw.get("state", "")), locale=str(raw.get("locale", "")),
-                   data=dict(data) if isinstance(data, Mapping) else {})
+                   data=dict(data) if isinstance(data, Mapping) else {},
+                   updated_at=float(updated) if isinstance(updated, int | float) else 0.0)

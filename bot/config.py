@@ -1,0 +1,76 @@
+"""Settings from the environment (or a ``.env`` file), with embedded defaults for everything.
+
+With nothing set, the bot runs on the embedded defaults: in-process session store, SQLite under
+``./data/``, the in-process reference balance service with demo members, OTP codes shown in the
+console. Setting ``REDIS_URL``, ``DATABASE_URL`` or ``BALANCE_SERVICE_URL`` switches that part to
+production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads; names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    redis_url: str = ""
+    database_url: str = ""
+    balance_service_url: str = ""
+    balance_service_token: SecretStr = SecretStr("")
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_api_base: str = ""
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    agent_chat_id: str = ""
+    otp_outbox: str = ""
+    otp_secret: SecretStr = SecretStr("")
+    data_dir: Path = Path("data")
+    seed_demo_members: bool | None = None
+    session_ttl_seconds: float = Field(default=30 * 24 * 3600, gt=0)
+    flow_timeout_seconds: float = Field(default=30 * 60, gt=0)
+    log_level: str = "WARNING"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no production backend is configured."""
+        return not (self.redis_url or self.database_url or self.balance_service_url)
+
+    @property
+    def should_seed_demo(self) -> bool:
+        """Seed demo members when asked, or by default on the embedded database."""
+        if self.seed_demo_members is not None:
+            return self.seed_demo_members
+        return not self.database_url
+
+    def secret(self) -> bytes:
+        """``OTP_SECRET``; in the embedded setup a random one kept under ``DATA_DIR``.
+
+        A production deployment (Redis configured) must set it, or every process would hash
+        codes and pseudonyms with a different key.
+        """
+        if self.otp_secret.get_secret_value():
+            return self.otp_secret.get_secret_value().encode()
+        if self.redis_url:
+            raise SystemExit("OTP_SECRET must be set when REDIS_URL is set (shared by all "
+                             "processes). Generate one with: python -c \"import secrets; "
+                             "print(secrets.token_hex(32))\"")
+        return _local_secret(self.data_dir / "otp_secret")
+
+
+def _local_secret(path: Path) -> bytes:
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(value)
+    return value

@@ -1,0 +1,195 @@
+"""The conversation engine: the only code that loads and saves sessions.
+
+``Engine.handle(key, event)`` takes the chat's lock, loads its session, runs one step (a
+command, a menu button, free text classified into an intent, or the current state's step),
+translates what the step says, saves, and returns the replies. Every fault has a polite
+answer: a step that fails leaves the session as it was; an undeclared transition is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from flows.flow import Context, Flow, Outcome, Ports, Step
+from flows.i18n import N_, Catalog, pick_locale
+from flows.intents import Intent, classify
+from flows.menu import MENU
+from flows.ports import (
+    BalanceServiceUnavailable,
+    DatabaseUnavailable,
+    OtpDeliveryFailed,
+    SessionBusy,
+    SessionStore,
+    StoreUnavailable,
+)
+from flows.routes import COMMANDS, ENTRIES, FLOWS
+from flows.types import Button, Event, EventKind, Reply, Say, Session, SessionKey, Text
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000
+FLOW_TIMEOUT = 30 * 60.0
+# Free text that leaves any step when the classifier is sure (a member typing "batal").
+_ESCAPE_INTENTS = frozenset({"cancel"})
+_ESCAPE_SCORE = 0.85
+
+
+class UndeclaredTransition(RuntimeError):
+    """A step returned a state its table entry does not declare."""
+
+
+class Engine:
+    """Turns one member event into replies, with the session loaded and saved once."""
+
+    def __init__(self, *, sessions: SessionStore, ports: Ports, catalog: Catalog,
+                 flows: tuple[Flow, ...] = FLOWS, entries: Mapping[str, Step] = ENTRIES,
+                 classifier: Callable[[str], Intent] = classify,
+                 flow_timeout: float = FLOW_TIMEOUT) -> None:
+        self._sessions = sessions
+        self._ports = ports
+        self._catalog = catalog
+        self._entries = entries
+        self._classify = classifier
+        self._flow_timeout = flow_timeout
+        self._steps = {state: s for flow in flows for state, s in flow.steps.items()}
+
+    @property
+    def states(self) -> frozenset[str]:
+        """Every declared state, the main menu included."""
+        return frozenset(self._steps) | {MENU}
+
+    async def handle(self, key: SessionKey, event: Event) -> list[Reply]:
+        """Answer one event of one chat. Never raises; always answers."""
+        event = clean(event)
+        started = time.perf_counter()
+        try:
+            async with self._sessions.chat(key) as slot:
+                session, replies = await self._turn(key, event, slot.session)
+                slot.session = session
+        except (StoreUnavailable, SessionBusy) as exc:
+            log.warning("session store fault on %s update %s: %s", key.channel,
+                        event.update_id or "-", type(exc).__name__)
+            return [self._plain(_FAULT_MESSAGES[StoreUnavailable], pick_locale(event.language_code))]
+        log.info("handled %s update %s in %.1f ms", key.channel, event.update_id or "-",
+                 (time.perf_counter() - started) * 1000)
+        return replies
+
+    async def _turn(self, key: SessionKey, event: Event,
+                    stored: Session | None) -> tuple[Session, list[Reply]]:
+        now = self._ports.clock.now()
+        session, notices = self._current(stored, event, now.timestamp())
+        ctx = Context(key, event, session, self._ports, now)
+        try:
+            outcome = await self._dispatch(ctx)
+        except Exception as exc:  # noqa: BLE001 - every fault gets a polite answer
+            return self._fault(ctx, exc)
+        saved = Session(outcome.state, outcome.locale or session.locale,
+                        session.data if outcome.data is None else outcome.data, now.timestamp())
+        return saved, self._render((*notices, *outcome.says), saved.locale)
+
+    def _current(self, stored: Session | None, event: Event,
+                 now: float) -> tuple[Session, tuple[Say, ...]]:
+        if stored is None:
+            return Session(MENU, pick_locale(event.language_code)), ()
+        if stored.state not in self.states:
+            log.warning("unknown stored state reset to the menu")
+            return Session(MENU, stored.locale, {}, stored.updated_at), ()
+        if stored.state != MENU and now - stored.updated_at > self._flow_timeout:
+            notice = Say(Text("Your previous step timed out, so I started over."))
+            return Session(MENU, stored.locale, {}, stored.updated_at), (notice,)
+        return stored, ()
+
+    async def _dispatch(self, ctx: Context) -> Outcome:
+        event = ctx.event
+        if event.kind is EventKind.COMMAND:
+            return await self._enter(COMMANDS.get(event.data, "unknown_command"), ctx)
+        if event.kind is EventKind.BUTTON and event.data.startswith("go:"):
+            target = event.data.removeprefix("go:")
+            return await self._enter(target if target in self._entries else "expired_button",
+                                     ctx)
+        if ctx.session.state == MENU:
+            return await self._from_menu(ctx)
+        if event.kind is EventKind.TEXT:
+            intent = self._classify(event.text)
+            if intent.name in _ESCAPE_INTENTS and intent.score >= _ESCAPE_SCORE:
+                return await self._enter(intent.name, ctx)
+        outcome = await self._run(self._steps[ctx.session.state], ctx)
+        if outcome.pass_on:
+            return await self._from_menu(replace(ctx, session=replace(ctx.session,
+                                                                      state=MENU)))
+        return outcome
+
+    async def _from_menu(self, ctx: Context) -> Outcome:
+        event = ctx.event
+        if event.kind is EventKind.TEXT:
+            intent = self._classify(event.text)
+            return await self._enter(intent.name, ctx, intent.slots)
+        if event.kind is EventKind.CONTACT:
+            return await self._enter("unknown", ctx)
+        return await self._enter("expired_button", ctx)
+
+    async def _enter(self, name: str, ctx: Context,
+                     slots: Mapping[str, str] | None = None) -> Outcome:
+        entry = self._entries.get(name) or self._entries["unknown"]
+        keep = {"misses": ctx.data["misses"]} if name == "unknown" and "misses" in ctx.data else {}
+        fresh = replace(ctx, session=replace(ctx.session, data=keep),
+                        slots={**(slots or {}), "intent": name})
+        return await self._run(entry, fresh)
+
+    async def _run(self, step: Step, ctx: Context) -> Outcome:
+        outcome = await step.run(ctx)
+        if outcome.pass_on:
+            return outcome
+        if outcome.state not in step.goes_to or outcome.state not in self.states:
+            raise UndeclaredTransition(f"{step.run.__qualname__} -> {outcome.state}")
+        return outcome
+
+    def _fault(self, ctx: Context, exc: Exception) -> tuple[Session, list[Reply]]:
+        message = _FAULT_MESSAGES.get(type(exc))
+        if message is None:
+            log.error("step failed in state %s on %s update %s", ctx.session.state,
+                      ctx.key.channel, ctx.event.update_id or "-",
+                      exc_info=(type(exc), exc, exc.__traceback__))
+            message = _FAULT_DEFAULT
+        else:
+            log.warning("%s in state %s on %s update %s", type(exc).__name__,
+                        ctx.session.state, ctx.key.channel, ctx.event.update_id or "-")
+        return ctx.session, self._render((Say(Text(message)),), ctx.session.locale)
+
+    def _render(self, says: tuple[Say, ...], locale: str) -> list[Reply]:
+        return [self._reply(s, locale) for s in says]
+
+    def _reply(self, item: Say, locale: str) -> Reply:
+        text = self._catalog.render(item.text, locale) if item.text else ""
+        rows = tuple(tuple(Button(self._catalog.render(o.label, locale), o.data) for o in row)
+                     for row in item.options)
+        return Reply(text, rows, item.kind)
+
+    def _plain(self, msgid: str, locale: str) -> Reply:
+        return Reply(self._catalog.render(Text(msgid), locale))
+
+
+_FAULT_DEFAULT = N_("Sorry, something went wrong on our side. Please try again; what you typed "
+                  "before is kept.")
+_FAULT_MESSAGES: Mapping[type[Exception], str] = {
+    BalanceServiceUnavailable: N_("Sorry, the membership service cannot be reached right now. "
+                               "Please try again in a few minutes."),
+    DatabaseUnavailable: N_("Sorry, our records are unavailable right now. Please try again in a "
+                         "few minutes."),
+    StoreUnavailable: N_("Sorry, the service is busy right now. Please try again in a few minutes."),
+    OtpDeliveryFailed: N_("Sorry, the code could not be sent just now. Please try again in a few "
+                       "minutes."),
+}
+
+
+def clean(event: Event) -> Event:
+    """Normalise typed text: NFC, no control characters, at most ``MAX_TEXT`` characters."""
+    if not event.text:
+        return event
+    text = unicodedata.normalize("NFC", event.text)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    return replace(event, text=text[:MAX_TEXT])

@@ -1,0 +1,125 @@
+"""The shape of a flow: explicit state tables of steps, each declaring where it may go.
+
+A step is an async function of a :class:`Context` returning an :class:`Outcome` (next state,
+what to say, session data to keep). A :class:`Flow` maps each of its states to a :class:`Step`
+that names every state it may return; the engine refuses an undeclared transition and a test
+checks that every target is a declared state. :func:`mermaid` draws the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flows.ports import AccountStore, BalanceService, Clock, KeyValueStore, OtpSender
+from flows.types import Event, Option, Say, SayKind, Session, SessionKey, Text
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything a step may talk to, injected once from ``run_bot.py``."""
+
+    kv: KeyValueStore
+    accounts: AccountStore
+    balance: BalanceService
+    otp_sender: OtpSender
+    clock: Clock
+    secret: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a step sees: the chat, the member's event, the session so far, the ports."""
+
+    key: SessionKey
+    event: Event
+    session: Session
+    ports: Ports
+    now: datetime
+    slots: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The session data kept by earlier steps."""
+        return self.session.data
+
+    def tag(self, purpose: str) -> str:
+        """A pseudonym of this chat for ``purpose``: names store keys without a chat id."""
+        message = f"{purpose}:{self.key}".encode()
+        return hmac.new(self.ports.secret, message, hashlib.sha256).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A step's result. ``data`` replaces the session data when given; ``locale`` switches
+    the conversation language; ``pass_on`` hands the event back to the engine to be read as
+    free text from the main menu (the step did not expect it)."""
+
+    state: str
+    says: tuple[Say, ...] = ()
+    data: Mapping[str, Any] | None = None
+    locale: str | None = None
+    pass_on: bool = False
+
+
+StepFn = Callable[[Context], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A step function and every state it may return."""
+
+    run: StepFn
+    goes_to: frozenset[str]
+
+
+def step(run: StepFn, *goes_to: str) -> Step:
+    """Declare a step and the states it may return."""
+    return Step(run, frozenset(goes_to))
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One conversation flow: its name and its table ``{state: step}``."""
+
+    name: str
+    steps: Mapping[str, Step]
+
+
+def say(msgid: str, *rows: tuple[Option, ...], **params: Any) -> Say:
+    """A message with optional rows of buttons."""
+    return Say(Text(msgid, params), tuple(rows))
+
+
+def say_plural(singular: str, plural: str, n: int, **params: Any) -> Say:
+    """A message whose wording depends on the count ``n``."""
+    return Say(Text(singular, params, plural=plural, n=n))
+
+
+def option(label: str, data: str, **params: Any) -> Option:
+    """A button whose label is a message id."""
+    return Option(Text(label, params), data)
+
+
+def delete_member_message(reason: str) -> Say:
+    """Ask the channel to delete the member's last message, telling them why."""
+    return Say(Text(reason), kind=SayKind.DELETE_MEMBER_MESSAGE)
+
+
+def mermaid(flow: Flow, entries: Mapping[str, str] | None = None) -> str:
+    """A Mermaid state diagram of the flow's table (``entries``: label -> entry state)."""
+    lines = ["stateDiagram-v2"]
+    for label, target in (entries or {}).items():
+        lines.append(f"    [*] --> {_node(target)}: {label}")
+    for state, declared in flow.steps.items():
+        for target in sorted(declared.goes_to):
+            lines.append(f"    {_node(state)} --> {_node(target)}")
+    return "\n".join(lines) + "\n"
+
+
+def _node(state: str) -> str:
+    return state.replace(":", "__").replace(".", "_")

@@ -1,0 +1,153 @@
+"""One-time codes: issue, rate-limit, verify. Kept in the key-value store, hashed.
+
+Rules (PRODUCT.md): 6 digits; valid 5 minutes; 5 wrong tries lock verification of that
+membership for 15 minutes; a new code after 60 s at the earliest, at most 3 new codes an hour
+after the first; codes stored only as an HMAC keyed by ``OTP_SECRET`` and compared in constant
+time. Keys are named by an HMAC of the KPJ, so the store never holds a KPJ in clear, and the
+limits hold for the membership whichever chat asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from flows.ports import KeyValueStore
+
+
+@dataclass(frozen=True, slots=True)
+class OtpPolicy:
+    """The limits; the defaults are the product's rules."""
+
+    ttl: float = 300.0
+    max_tries: int = 5
+    lock_seconds: float = 900.0
+    resend_after: float = 60.0
+    sends_per_hour: int = 4  # the first code and 3 resends
+
+
+class Verdict(StrEnum):
+    """The result of checking a typed code."""
+
+    OK = "ok"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A verdict with the tries left (after WRONG) or seconds to wait (LOCKED)."""
+
+    verdict: Verdict
+    tries_left: int = 0
+    wait: float = 0.0
+
+
+class Refusal(StrEnum):
+    """Why no new code was sent."""
+
+    TOO_SOON = "too_soon"
+    HOURLY_LIMIT = "hourly_limit"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """A new code (to send) or a refusal with the seconds to wait."""
+
+    code: str = ""
+    refusal: Refusal | None = None
+    wait: float = 0.0
+
+
+class OtpBook:
+    """Issues and checks codes for memberships (identified by KPJ)."""
+
+    def __init__(self, kv: KeyValueStore, secret: bytes, policy: OtpPolicy = OtpPolicy()) -> None:
+        self._kv = kv
+        self._secret = secret
+        self._policy = policy
+
+    async def issue(self, kpj: str, now: float) -> Issue:
+        """A fresh code for ``kpj`` unless locked or rate-limited; replaces any earlier code."""
+        base = self._name(kpj)
+        wait = await self._locked_for(base, now)
+        if wait > 0:
+            return Issue(refusal=Refusal.LOCKED, wait=wait)
+        sends = await self._recent_sends(base, now)
+        if sends and now - sends[-1] < self._policy.resend_after:
+            return Issue(refusal=Refusal.TOO_SOON,
+                         wait=self._policy.resend_after - (now - sends[-1]))
+        if len(sends) >= self._policy.sends_per_hour:
+            return Issue(refusal=Refusal.HOURLY_LIMIT, wait=sends[0] + 3600 - now)
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        record = {"h": self._digest(kpj, code), "exp": now + self._policy.ttl}
+        await self._kv.put(base + ":code", json.dumps(record), self._policy.ttl + 60)
+        await self._kv.put(base + ":sends", json.dumps([*sends, now]), 3600)
+        return Issue(code=code)
+
+    async def check(self, kpj: str, code: str, now: float) -> Check:
+        """Compare a typed code in constant time and count wrong tries."""
+        base = self._name(kpj)
+        wait = await self._locked_for(base, now)
+        if wait > 0:
+            return Check(Verdict.LOCKED, wait=wait)
+        record = _loads(await self._kv.get(base + ":code"))
+        expires = record.get("exp", 0)
+        if not isinstance(expires, int | float) or expires < now:
+            return Check(Verdict.EXPIRED)
+        if hmac.compare_digest(str(record.get("h", "")), self._digest(kpj, code)):
+            await self._kv.delete(base + ":code", base + ":tries")
+            return Check(Verdict.OK)
+        return await self._count_wrong(base, now)
+
+    async def _count_wrong(self, base: str, now: float) -> Check:
+        tries = await self._kv.incr(base + ":tries", 3600)
+        if tries < self._policy.max_tries:
+            return Check(Verdict.WRONG, tries_left=self._policy.max_tries - tries)
+        until = now + self._policy.lock_seconds
+        await self._kv.put(base + ":lock", str(until), self._policy.lock_seconds + 60)
+        await self._kv.delete(base + ":code", base + ":tries")
+        return Check(Verdict.LOCKED, wait=self._policy.lock_seconds)
+
+    async def _locked_for(self, base: str, now: float) -> float:
+        raw = await self._kv.get(base + ":lock")
+        try:
+            return max(0.0, float(raw) - now) if raw else 0.0
+        except ValueError:
+            return 0.0
+
+    async def _recent_sends(self, base: str, now: float) -> list[float]:
+        raw = _loads_list(await self._kv.get(base + ":sends"))
+        return sorted(t for t in raw if now - t < 3600)
+
+    def _name(self, kpj: str) -> str:
+        tag = hmac.new(self._secret, b"otp-key:" + kpj.encode(), hashlib.sha256).hexdigest()
+        return "otp:" + tag[:24]
+
+    def _digest(self, kpj: str, code: str) -> str:
+        message = f"otp-code:{kpj}:{code}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+
+def _loads(raw: str | None) -> dict[str, object]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _loads_list(raw: str | None) -> list[float]:
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    return [float(x) for x in value if isinstance(x, int | float)]

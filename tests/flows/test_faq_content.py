@@ -1,0 +1,235 @@
+"""FAQ content and consent notice: structure, limits, key facts, Indonesian fragment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+
+from flows import consent
+from flows.faq_content import FAQ_INTRO, TOPIC_BY_INTENT, TOPICS, FaqTopic
+
+FRAGMENT = Path(__file__).resolve().parents[2] / ".fragments" / "content.id.po"
+
+INTENTS = (
+    "faq.claim_jht",
+    "faq.programs",
+    "faq.contribution_rates",
+    "faq.balance_not_updated",
+    "faq.jmo_app",
+    "faq.forgot_account",
+    "faq.jkp",
+    "faq.office_contact",
+    "faq.security",
+)
+LABEL_MAX = 20  # WhatsApp list-row / reply-button title limit
+ANSWER_MAX = 900
+
+# Facts (from DOMAIN.md) that each English answer must state.
+KEY_FACTS: dict[str, tuple[str, ...]] = {
+    "faq.claim_jht": (
+        "56",
+        "1-month",
+        "10 years",
+        "30%",
+        "10%",
+        "KTP",
+        "paklaring",
+        "death certificate",
+        "Lapak Asik",
+        "check the current limit in JMO",
+    ),
+    "faq.programs": ("JHT", "JP", "JKK", "JKM", "JKP"),
+    "faq.contribution_rates": (
+        "3.7%",
+        "2%",
+        "1%",
+        "Rp10,042,300",
+        "March 2024",
+        "0.24%",
+        "1.74%",
+        "0.30%",
+        "0.36%",
+        "Rp148,000",
+        "Rp80,000",
+        "Rp4,000,000",
+        "Rp6,800",
+        "BPU",
+    ),
+    "faq.balance_not_updated": ("once a year", "employer", "KPJ", "withdrawn", "175"),
+    "faq.jmo_app": ("JMO", "official app store", "check the current limit in JMO"),
+    "faq.forgot_account": ("Lupa akun", "KPJ", "NIK", "SMS", "email", "Never share"),
+    "faq.jkp": ("PP 6/2025", "60 percent", "6 months", "Rp5,000,000", "JMO", "175"),
+    "faq.office_contact": (
+        "175",
+        "06:00-22:00 WIB",
+        "care@bpjsketenagakerjaan.go.id",
+        "Lapak Asik",
+        "Branch offices",
+    ),
+    "faq.security": ("password", "PIN", "OTP", "pencairan cepat", "175"),
+}
+
+# The same facts in the Indonesian translation (Indonesian number formatting).
+KEY_FACTS_ID: dict[str, tuple[str, ...]] = {
+    "faq.claim_jht": (
+        "56 tahun",
+        "1 bulan",
+        "10 tahun",
+        "30%",
+        "10%",
+        "ahli waris",
+        "cek batas terbaru di JMO",
+    ),
+    "faq.contribution_rates": (
+        "3,7%",
+        "Rp10.042.300",
+        "Rp148.000",
+        "Rp80.000",
+        "0,36%",
+        "pemberi kerja",
+        "Rp6.800",
+    ),
+    "faq.jkp": ("PP 6/2025", "60%", "6 bulan", "Rp5.000.000"),
+    "faq.office_contact": ("175", "06.00-22.00 WIB", "care@bpjsketenagakerjaan.go.id"),
+    "faq.security": ("PIN", "OTP", "pencairan cepat", "175"),
+}
+
+
+def _all_msgids() -> list[str]:
+    ids = [FAQ_INTRO, consent.CONSENT_NOTICE, consent.CONSENT_AGREE, consent.CONSENT_DECLINE]
+    for topic in TOPICS:
+        ids.extend((topic.label, topic.answer))
+    return ids
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    with FRAGMENT.open("rb") as handle:
+        return read_po(handle)
+
+
+def _id(catalog: Catalog, msgid: str) -> str:
+    message = catalog.get(msgid)
+    assert message is not None, f"missing from the fragment: {msgid[:60]!r}"
+    assert isinstance(message.string, str)
+    return message.string
+
+
+def test_topics_are_the_nine_intents_in_order() -> None:
+    assert tuple(topic.intent for topic in TOPICS) == INTENTS
+    assert all(isinstance(topic, FaqTopic) for topic in TOPICS)
+    assert dict(TOPIC_BY_INTENT) == {topic.intent: topic for topic in TOPICS}
+
+
+def test_labels_fit_whatsapp_limits() -> None:
+    for topic in TOPICS:
+        assert 0 < len(topic.label) <= LABEL_MAX, topic.label
+    for text in (consent.CONSENT_AGREE, consent.CONSENT_DECLINE):
+        assert 0 < len(text) <= LABEL_MAX
+    assert len({topic.label for topic in TOPICS}) == len(TOPICS)
+
+
+@pytest.mark.parametrize("topic", TOPICS, ids=lambda topic: topic.intent)
+def test_answer_is_short_plain_text(topic: FaqTopic) -> None:
+    answer = topic.answer
+    assert answer.strip() == answer
+    assert 0 < len(answer) < ANSWER_MAX
+    for markup in ("**", "__", "`", "<b>", "]("):
+        assert markup not in answer
+    # No str.format placeholders: the engine may format any message.
+    assert "{" not in answer
+    assert "}" not in answer
+
+
+@pytest.mark.parametrize("intent", INTENTS)
+def test_answer_states_key_facts(intent: str) -> None:
+    answer = TOPIC_BY_INTENT[intent].answer
+    for fact in KEY_FACTS[intent]:
+        assert fact in answer, f"{intent}: {fact!r}"
+
+
+def test_unconfirmed_figures_are_not_stated_as_certain() -> None:
+    every = " ".join(topic.answer for topic in TOPICS)
+    # The online JHT claim limit in JMO is marked "check" in DOMAIN.md.
+    for unsure in ("15 million", "Rp15,000,000", "10-15", "Rp10 million"):
+        assert unsure not in every
+    # Yearly development rates must come from configuration, not from FAQ text.
+    for rate in ("7.19%", "6.06%", "5.63%", "5.59%"):
+        assert rate not in every
+
+
+def test_security_never_asks_for_secrets() -> None:
+    answer = TOPIC_BY_INTENT["faq.security"].answer
+    assert "never asks for your password, PIN or OTP" in answer
+    assert "never asks for a PIN" in answer
+
+
+def test_consent_notice() -> None:
+    notice = consent.CONSENT_NOTICE
+    assert consent.CONSENT_VERSION == "2026-11-v1"
+    for fact in (
+        "27/2022",
+        "NIK",
+        "KPJ",
+        "date of birth",
+        "phone number",
+        "chat's ID",
+        "does not store your NIK",
+        "/hapusdata",
+        "/keluar",
+        "object",
+        "copy",
+        "correct",
+    ):
+        assert fact in notice, fact
+    assert notice.rstrip().endswith("?")
+    assert "{" not in notice
+
+
+def test_fragment_header(catalog: Catalog) -> None:
+    assert str(catalog.locale) == "id"
+    assert catalog.plural_forms == "nplurals=1; plural=0;"
+    assert catalog.charset.lower() == "utf-8"
+    assert not list(catalog.check())
+
+
+def test_fragment_translates_every_msgid(catalog: Catalog) -> None:
+    msgids = _all_msgids()
+    for msgid in msgids:
+        assert _id(catalog, msgid).strip(), f"empty msgstr for {msgid[:60]!r}"
+    fragment_ids = {message.id for message in catalog if message.id}
+    assert fragment_ids == set(msgids)
+
+
+def test_indonesian_limits_and_facts(catalog: Catalog) -> None:
+    for topic in TOPICS:
+        label = _id(catalog, topic.label)
+        assert 0 < len(label) <= LABEL_MAX, label
+        answer = _id(catalog, topic.answer)
+        assert 0 < len(answer) < ANSWER_MAX, topic.intent
+        assert answer.count("•") == topic.answer.count("•"), topic.intent
+    for text in (consent.CONSENT_AGREE, consent.CONSENT_DECLINE):
+        assert 0 < len(_id(catalog, text)) <= LABEL_MAX
+    for intent, facts in KEY_FACTS_ID.items():
+        answer = _id(catalog, TOPIC_BY_INTENT[intent].answer)
+        for fact in facts:
+            assert fact in answer, f"{intent}: {fact!r}"
+
+
+def test_indonesian_consent(catalog: Catalog) -> None:
+    notice = _id(catalog, consent.CONSENT_NOTICE)
+    for fact in (
+        "27/2022",
+        "NIK",
+        "KPJ",
+        "tanggal lahir",
+        "/hapusdata",
+        "/keluar",
+        "tidak menyimpan NIK",
+    ):
+        assert fact in notice, fact
+    assert notice.rstrip().endswith("?")
+    assert "Anda" in notice
