@@ -33,9 +33,11 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
 FLOW_TIMEOUT = 30 * 60.0
-# Free text that leaves any step when the classifier is sure (a member typing "batal").
+# Short free text that leaves any step: a member typing "batal" or "menu" mid-flow.
 _ESCAPE_INTENTS = frozenset({"cancel"})
-_ESCAPE_SCORE = 0.85
+_ESCAPE_SCORE = 0.7
+_ESCAPE_MAX_WORDS = 4
+_ESCAPE_WORDS = {"menu": "menu", "menu utama": "menu", "main menu": "menu"}
 
 
 class UndeclaredTransition(RuntimeError):
@@ -113,15 +115,24 @@ class Engine:
                                      ctx)
         if ctx.session.state == MENU:
             return await self._from_menu(ctx)
-        if event.kind is EventKind.TEXT:
-            intent = self._classify(event.text)
-            if intent.name in _ESCAPE_INTENTS and intent.score >= _ESCAPE_SCORE:
-                return await self._enter(intent.name, ctx)
+        escape = self._escape(event)
+        if escape is not None:
+            return await self._enter(escape, ctx)
         outcome = await self._run(self._steps[ctx.session.state], ctx)
         if outcome.pass_on:
             return await self._from_menu(replace(ctx, session=replace(ctx.session,
                                                                       state=MENU)))
         return outcome
+
+    def _escape(self, event: Event) -> str | None:
+        words = event.text.lower().split()
+        if event.kind is not EventKind.TEXT or len(words) > _ESCAPE_MAX_WORDS:
+            return None
+        if " ".join(words) in _ESCAPE_WORDS:
+            return _ESCAPE_WORDS[" ".join(words)]
+        intent = self._classify(event.text)
+        return intent.name if (intent.name in _ESCAPE_INTENTS
+                               and intent.score >= _ESCAPE_SCORE) else None
 
     async def _from_menu(self, ctx: Context) -> Outcome:
         event = ctx.event

@@ -58,15 +58,27 @@ def _load(locale: str, directory: Path) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buffer)
 
 
-class Catalog:
-    """Renders :class:`Text` in a locale; loaded once at start-up."""
+class MissingTranslation(KeyError):
+    """A strict catalog was asked for a message id that no catalog holds."""
 
-    def __init__(self, directory: Path = LOCALES_DIR) -> None:
+
+class Catalog:
+    """Renders :class:`Text` in a locale; loaded once at start-up.
+
+    A ``strict`` catalog (the tests use one) raises :class:`MissingTranslation` for a message
+    id missing from any locale, so every message the flows can say is proven translated.
+    """
+
+    def __init__(self, directory: Path = LOCALES_DIR, *, strict: bool = False) -> None:
         self._translations = {loc: _load(loc, directory) for loc in LOCALES}
+        self._strict = strict
+        self._known = {loc: _msgids(loc, directory) for loc in LOCALES} if strict else {}
 
     def render(self, text: Text, locale: str) -> str:
         """The translated, formatted message."""
         tr = self._translations.get(locale) or self._translations[DEFAULT_LOCALE]
+        if self._strict and any(text.msgid not in ids for ids in self._known.values()):
+            raise MissingTranslation(text.msgid)
         if text.plural is not None and text.n is not None:
             template = tr.ngettext(text.msgid, text.plural, text.n)
         else:
@@ -91,6 +103,14 @@ class Catalog:
         if isinstance(value, int) and not isinstance(value, bool):
             return format_decimal(value, locale=babel_locale)
         return str(value)
+
+
+def _msgids(locale: str, directory: Path) -> frozenset[str]:
+    path = directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    return frozenset(m.id if isinstance(m.id, str) else m.id[0]
+                     for m in catalog if m.id and m.string)
 
 
 class _Strict(dict[str, str]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from flows.i18n import N_
 from flows.flow import Context, Outcome, option, say
 from flows.types import Say
 
@@ -19,7 +20,7 @@ MENU = MenuState.MAIN.value
 MISSES = "misses"
 
 
-def main_menu(msgid: str = "What would you like to do?") -> Say:
+def main_menu(msgid: str = N_("What would you like to do?")) -> Say:
     """The main menu: one question and the six choices as buttons."""
     return say(
         msgid,
@@ -76,9 +77,9 @@ async def not_understood(ctx: Context) -> Outcome:
             say("Sorry, I still don't understand. Would you like to talk to an agent?",
                 (option("Contact an agent", "go:handoff"), option("Main menu", "go:menu"))),
         ), data={})
-    return Outcome(MENU, (main_menu(
+    return Outcome(MENU, (main_menu(N_(
         "Sorry, I didn't understand that. You can write, for example, \"cek saldo\", "
-        "\"riwayat iuran\" or \"cara klaim JHT\", or choose from the menu:"),),
+        "\"riwayat iuran\" or \"cara klaim JHT\", or choose from the menu:")),),
         data={MISSES: misses})
 
 

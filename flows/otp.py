@@ -34,7 +34,7 @@ class OtpState(StrEnum):
 
 AWAIT = OtpState.AWAIT_CODE.value
 _RESEND = "otp:resend"
-_CODE_DELETED = "I deleted your message with the code from this chat to keep it safe."
+_CODE_DELETED = N_("I deleted your message with the code from this chat to keep it safe.")
 
 
 def _book(ctx: Context) -> OtpBook:

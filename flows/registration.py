@@ -15,6 +15,7 @@ from typing import Any
 from flows import otp
 from flows.consent import CONSENT_AGREE, CONSENT_DECLINE, CONSENT_NOTICE, CONSENT_VERSION
 from flows.flow import Context, Flow, Outcome, delete_member_message, option, say, step
+from flows.i18n import N_
 from flows.identifiers import (
     Nik,
     Problem,
@@ -44,7 +45,7 @@ S = RegistrationState
 IDENTITY_CHECKS_PER_HOUR = 5
 _YES = {"ya", "iya", "setuju", "saya setuju", "yes", "agree", "i agree", "ok", "oke", "y"}
 _NO = {"tidak", "tdk", "gak", "nggak", "no", "tidak setuju", "decline", "n"}
-_NIK_DELETED = "I deleted your message with the NIK from this chat to keep it safe."
+_NIK_DELETED = N_("I deleted your message with the NIK from this chat to keep it safe.")
 
 
 async def begin(ctx: Context) -> Outcome:

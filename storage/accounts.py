@@ -1,0 +1,139 @@
+"""The :class:`~flows.ports.AccountStore` on SQL: chat links, consent records, the audit log.
+
+The audit log names chats only by :func:`pseudonym`, a keyed hash, so it can outlive an
+erasure without holding a raw chat id. Every database failure surfaces as
+:class:`~flows.ports.DatabaseUnavailable`, whose message carries no personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
+
+from flows.ports import DatabaseUnavailable
+from flows.types import SessionKey
+from storage.db import insert_ignoring_conflicts, translate_errors
+from storage.models import (
+    ACTION_LENGTH,
+    DETAIL_LENGTH,
+    PSEUDONYM_LENGTH,
+    AuditEvent,
+    ChatLink,
+    ConsentRecord,
+)
+
+ERASED = "erased"
+
+
+def pseudonym(key: SessionKey, secret: bytes) -> str:
+    """HMAC-SHA256 of ``"channel:chat_id"`` keyed by ``secret``: hex, first 32 characters."""
+    digest = hmac.new(secret, str(key).encode(), hashlib.sha256).hexdigest()
+    return digest[:PSEUDONYM_LENGTH]
+
+
+class SqlAccountStore:
+    """Links, consent and audit in SQLite or PostgreSQL (migrated with ``storage.db.migrate``).
+
+    ``pseudonym_key`` keys the audit pseudonyms; keep it secret and stable, or earlier audit
+    lines can no longer be related to a chat.
+    """
+
+    def __init__(self, engine: AsyncEngine, pseudonym_key: bytes) -> None:
+        if not pseudonym_key:
+            raise ValueError("pseudonym_key must not be empty")
+        self._engine = engine
+        self._key = pseudonym_key
+
+    async def linked_kpjs(self, key: SessionKey) -> list[str]:
+        """The KPJ numbers linked to this chat, oldest link first."""
+        query = (sa.select(col(ChatLink.kpj)).where(*_chat_link_of(key))
+                 .order_by(col(ChatLink.linked_at), col(ChatLink.kpj)))
+        with translate_errors(DatabaseUnavailable, "linked_kpjs"):
+            async with self._engine.connect() as conn:
+                return list((await conn.scalars(query)).all())
+
+    async def link(self, key: SessionKey, kpj: str, at: datetime) -> None:
+        """Link the chat to a KPJ (idempotent: a repeated link keeps its first time)."""
+        row = {"channel": key.channel, "chat_id": key.chat_id, "kpj": kpj,
+               "linked_at": _aware(at)}
+        with translate_errors(DatabaseUnavailable, "link"):
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert_ignoring_conflicts(conn.dialect.name, ChatLink, row))
+
+    async def unlink_all(self, key: SessionKey, at: datetime) -> int:
+        """Remove every link of the chat; returns how many were removed."""
+        with translate_errors(DatabaseUnavailable, "unlink_all"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(sa.delete(ChatLink).where(*_chat_link_of(key)))
+                return result.rowcount
+
+    async def record_consent(self, key: SessionKey, version: str, locale: str,
+                             at: datetime) -> None:
+        """Record that the member agreed to consent notice ``version``."""
+        row = {"channel": key.channel, "chat_id": key.chat_id, "version": version,
+               "locale": locale, "accepted_at": _aware(at)}
+        with translate_errors(DatabaseUnavailable, "record_consent"):
+            async with self._engine.begin() as conn:
+                await conn.execute(sa.insert(ConsentRecord).values(row))
+
+    async def has_consent(self, key: SessionKey) -> bool:
+        """True when the chat holds a consent record that was not withdrawn."""
+        query = sa.select(sa.exists().where(
+            *_consent_of(key), col(ConsentRecord.withdrawn_at).is_(None)))
+        with translate_errors(DatabaseUnavailable, "has_consent"):
+            async with self._engine.connect() as conn:
+                return bool(await conn.scalar(query))
+
+    async def withdraw_consent(self, key: SessionKey, at: datetime) -> int:
+        """Mark the chat's standing consent records withdrawn; returns how many were."""
+        statement = (sa.update(ConsentRecord)
+                     .where(*_consent_of(key), col(ConsentRecord.withdrawn_at).is_(None))
+                     .values(withdrawn_at=_aware(at)))
+        with translate_errors(DatabaseUnavailable, "withdraw_consent"):
+            async with self._engine.begin() as conn:
+                return (await conn.execute(statement)).rowcount
+
+    async def erase(self, key: SessionKey, at: datetime) -> None:
+        """Erase links and consent records of the chat, and audit the erasure pseudonymously
+        (in the same transaction: either both happen or neither)."""
+        with translate_errors(DatabaseUnavailable, "erase"):
+            async with self._engine.begin() as conn:
+                await conn.execute(sa.delete(ChatLink).where(*_chat_link_of(key)))
+                await conn.execute(sa.delete(ConsentRecord).where(*_consent_of(key)))
+                await conn.execute(sa.insert(AuditEvent).values(self._audit_row(key, ERASED, at)))
+
+    async def audit(self, key: SessionKey, action: str, at: datetime, detail: str = "") -> None:
+        """Append to the audit log. ``detail`` must never hold a NIK, OTP or phone number; it
+        is cut to the column's length."""
+        row = self._audit_row(key, action, at, detail)
+        with translate_errors(DatabaseUnavailable, "audit"):
+            async with self._engine.begin() as conn:
+                await conn.execute(sa.insert(AuditEvent).values(row))
+
+    def _audit_row(self, key: SessionKey, action: str, at: datetime,
+                   detail: str = "") -> dict[str, Any]:
+        return {"at": _aware(at), "subject": pseudonym(key, self._key),
+                "action": action[:ACTION_LENGTH], "detail": detail[:DETAIL_LENGTH]}
+
+
+def _aware(at: datetime) -> datetime:
+    """``at`` itself; a naive datetime is a caller's bug, not a database failure."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("naive datetime: pass a timezone-aware one")
+    return at
+
+
+def _chat_link_of(key: SessionKey) -> tuple[sa.ColumnElement[bool], ...]:
+    return col(ChatLink.channel) == key.channel, col(ChatLink.chat_id) == key.chat_id
+
+
+def _consent_of(key: SessionKey) -> tuple[sa.ColumnElement[bool], ...]:
+    return (col(ConsentRecord.channel) == key.channel,
+            col(ConsentRecord.chat_id) == key.chat_id)

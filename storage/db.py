@@ -1,0 +1,133 @@
+"""Database engines and migrations for SQLite (embedded default) and PostgreSQL (production).
+
+``DATABASE_URL`` may be written the usual way (``sqlite:///./data/bot.db``,
+``postgresql://user@host/db``); :func:`async_url` picks the async driver. :func:`migrate` runs
+``alembic upgrade head`` in-process, against the repository's ``alembic/`` directory whatever the
+working directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.command import upgrade
+from alembic.config import Config
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/bot.db"
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+# What a failing database looks like: SQLAlchemy's wrapped driver errors, and the OS errors
+# (refused connection, timeout) that drivers raise while connecting.
+DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def async_url(url: str) -> str:
+    """``url`` with the async driver of its database; explicit drivers are left alone."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    return f"{_ASYNC_DRIVERS.get(scheme, scheme)}://{rest}"
+
+
+def create_engine(url: str = DEFAULT_DATABASE_URL) -> AsyncEngine:
+    """An async engine for ``url``; creates the SQLite file's directory when needed."""
+    # hide_parameters: error messages carry no bound values, so no chat id or NIK reaches a log.
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        _ensure_parent_dir(parsed.database)
+        engine = create_async_engine(parsed, hide_parameters=True,
+                                     connect_args={"timeout": 15})
+        sa.event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        return engine
+    return create_async_engine(
+        parsed, hide_parameters=True, pool_pre_ping=True, pool_size=5, max_overflow=10,
+        pool_recycle=1800, pool_timeout=10, connect_args=_pg_connect_args(parsed.drivername))
+
+
+def _pg_connect_args(driver: str) -> dict[str, Any]:
+    """Bounded connect and command times, so a dead server fails fast instead of hanging."""
+    return {"timeout": 10, "command_timeout": 30} if driver.endswith("asyncpg") else {}
+
+
+def _ensure_parent_dir(database: str | None) -> None:
+    """Create the directory of a file database (not of ``:memory:`` or ``file:`` URIs)."""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Enforce foreign keys, and use WAL so readers never block the writer."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] not in ("memory", "wal"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def alembic_config() -> Config:
+    """An Alembic configuration for the repository's migrations, independent of the cwd."""
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+async def migrate(target: AsyncEngine | str = DEFAULT_DATABASE_URL) -> None:
+    """Bring the database at ``target`` (an engine or a URL) to the latest revision."""
+    engine = create_engine(target) if isinstance(target, str) else target
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade_head)
+    finally:
+        if isinstance(target, str):
+            await engine.dispose()
+
+
+def _upgrade_head(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    upgrade(config, "head")
+
+
+def insert_ignoring_conflicts(dialect: str, model: Any, values: Mapping[str, Any]) -> sa.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for ``dialect`` (``"sqlite"`` or ``"postgresql"``).
+
+    The row count of the executed statement tells whether the row was new.
+    """
+    if dialect == "postgresql":
+        return pg_insert(model).values(dict(values)).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite_insert(model).values(dict(values)).on_conflict_do_nothing()
+    raise ValueError(f"unsupported database dialect: {dialect}")
+
+
+@contextmanager
+def translate_errors(error: type[Exception], operation: str) -> Iterator[None]:
+    """Re-raise any database error inside the block as ``error``, chained.
+
+    The message names only the operation and the error class: no personal data.
+    """
+    try:
+        yield
+    except DB_ERRORS as exc:
+        raise error(f"database failed during {operation} ({type(exc).__name__})") from exc

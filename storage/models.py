@@ -1,0 +1,133 @@
+"""SQLModel tables of the durable data, all on the one shared ``SQLModel.metadata``.
+
+The bot's facts about chats (links to memberships, consent records, the audit log) and the
+reference balance service's members live here, so that one Alembic history covers them all.
+New tables (employers, contributions, development rates) are added as further classes here and
+a new revision under ``alembic/versions/``.
+
+Datetimes are timezone-aware: :class:`UtcDateTime` refuses naive values, stores UTC and hands
+back aware UTC values on every backend (SQLite keeps no offset of its own).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Named constraints keep Alembic's batch mode (SQLite) and later migrations deterministic.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CHANNEL_LENGTH = 32
+CHAT_ID_LENGTH = 128
+KPJ_LENGTH = 11
+NIK_LENGTH = 16
+PSEUDONYM_LENGTH = 32
+ACTION_LENGTH = 64
+DETAIL_LENGTH = 500
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that stores UTC and always returns aware UTC datetimes."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Refuse naive datetimes (their zone is unknown); convert aware ones to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass a timezone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any | None, dialect: sa.Dialect) -> datetime | None:
+        """Attach UTC to what SQLite returns without an offset."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ChatLink(SQLModel, table=True):
+    """A chat linked to a membership (KPJ) after identity verification."""
+
+    __tablename__ = "chat_link"
+
+    channel: str = Field(primary_key=True, max_length=CHANNEL_LENGTH)
+    chat_id: str = Field(primary_key=True, max_length=CHAT_ID_LENGTH)
+    kpj: str = Field(primary_key=True, max_length=KPJ_LENGTH)
+    linked_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ConsentRecord(SQLModel, table=True):
+    """A member's agreement to one version of the consent notice (UU PDP)."""
+
+    __tablename__ = "consent_record"
+    __table_args__ = (sa.Index("ix_consent_record_chat", "channel", "chat_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=CHANNEL_LENGTH)
+    chat_id: str = Field(max_length=CHAT_ID_LENGTH)
+    version: str = Field(max_length=32)
+    locale: str = Field(max_length=16)
+    accepted_at: datetime = Field(sa_type=UtcDateTime)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One line of the audit log; ``subject`` is a keyed pseudonym, never a raw chat id."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UtcDateTime)
+    subject: str = Field(index=True, max_length=PSEUDONYM_LENGTH)
+    action: str = Field(max_length=ACTION_LENGTH)
+    detail: str = Field(default="", max_length=DETAIL_LENGTH)
+
+
+class Segment(StrEnum):
+    """Membership segment: wage earners, non-wage earners, migrant workers."""
+
+    PU = "PU"
+    BPU = "BPU"
+    PMI = "PMI"
+
+
+class MemberStatus(StrEnum):
+    """Whether contributions are currently being paid."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class Member(SQLModel, table=True):
+    """A member of the reference balance service, identified by KPJ."""
+
+    __tablename__ = "member"
+    __table_args__ = (
+        sa.CheckConstraint("segment IN ('PU', 'BPU', 'PMI')", name="segment"),
+        sa.CheckConstraint("status IN ('active', 'inactive')", name="status"),
+    )
+
+    kpj: str = Field(primary_key=True, max_length=KPJ_LENGTH)
+    nik: str = Field(index=True, max_length=NIK_LENGTH)
+    name: str = Field(max_length=128)
+    birth_date: date
+    phone: str = Field(max_length=20)
+    email: str = Field(default="", max_length=254)
+    segment: str = Field(max_length=3)
+    status: str = Field(max_length=8)
+    employer_npp: str | None = Field(default=None, max_length=12)
+    employer_name: str | None = Field(default=None, max_length=128)

@@ -1,0 +1,128 @@
+"""A whole engine on the embedded backends (in-process store, SQLite, reference balance
+service, OTP outbox file) driven like a member would: no fakes of the conversation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from balance.service import ReferenceBalanceService, seed_demo_members
+from bot.otp_delivery import OutboxOtpSender
+from flows.engine import Engine
+from flows.flow import Ports
+from flows.i18n import Catalog
+from flows.types import Event, Reply, SayKind, SessionKey
+from storage.accounts import SqlAccountStore
+from storage.db import create_engine, migrate
+from storage.sessions import MemorySessionStore
+
+SECRET = b"test-secret"
+SITI = {"nik": "3171014501900001", "kpj": "12345678901", "birth": "05-01-1990",
+        "phone": "081234567890"}
+
+
+@dataclass
+class ManualClock:
+    """A clock the test moves by hand."""
+
+    at: datetime = field(default_factory=lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@dataclass
+class Chat:
+    """One member's chat with the engine."""
+
+    engine: Engine
+    outbox: Path
+    key: SessionKey = field(default_factory=lambda: SessionKey("test", "1001"))
+    language_code: str = "id"
+    replies: list[Reply] = field(default_factory=list)
+
+    async def send(self, event: Event) -> list[Reply]:
+        self.replies = await self.engine.handle(self.key, event)
+        return self.replies
+
+    async def say(self, text: str) -> str:
+        await self.send(Event.message(text, language_code=self.language_code))
+        return self.text
+
+    async def press(self, data: str) -> str:
+        await self.send(Event.button(data, language_code=self.language_code))
+        return self.text
+
+    async def share(self, phone: str, *, own: bool = True) -> str:
+        await self.send(Event.contact(phone, own=own, language_code=self.language_code))
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.replies)
+
+    @property
+    def buttons(self) -> list[str]:
+        return [b.data for r in self.replies for row in r.buttons for b in row]
+
+    @property
+    def deleted(self) -> bool:
+        return any(r.kind is SayKind.DELETE_MEMBER_MESSAGE for r in self.replies)
+
+    def codes(self) -> list[str]:
+        if not self.outbox.exists():
+            return []
+        return [json.loads(line)["code"] for line in self.outbox.read_text().splitlines()]
+
+    async def register(self, member: dict[str, str] = SITI) -> str:
+        await self.say("/daftar")
+        if "reg:agree" in self.buttons:
+            await self.press("reg:agree")
+        await self.say(member["nik"])
+        await self.say(member["kpj"])
+        await self.say(member["birth"])
+        await self.share(member["phone"])
+        return await self.say(self.codes()[-1])
+
+
+@dataclass
+class World:
+    """The engine's parts, for tests that look behind the conversation."""
+
+    engine: Engine
+    store: MemorySessionStore
+    accounts: SqlAccountStore
+    clock: ManualClock
+    outbox: Path
+
+    def chat(self, chat_id: str = "1001", language_code: str = "id") -> Chat:
+        return Chat(self.engine, self.outbox, SessionKey("test", chat_id), language_code)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    database = create_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    await migrate(database)
+    await seed_demo_members(database)
+    store = MemorySessionStore()
+    accounts = SqlAccountStore(database, SECRET)
+    clock = ManualClock()
+    outbox = tmp_path / "outbox.jsonl"
+    ports = Ports(kv=store, accounts=accounts, balance=ReferenceBalanceService(database),
+                  otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET)
+    engine = Engine(sessions=store, ports=ports, catalog=Catalog(strict=True))
+    yield World(engine, store, accounts, clock, outbox)
+    await database.dispose()
+
+
+@pytest.fixture
+def chat(world: World) -> Chat:
+    return world.chat()

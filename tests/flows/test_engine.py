@@ -1,0 +1,207 @@
+"""The engine's contract: declared states only, global commands, faults answered politely."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pytest
+
+from flows import routes
+from flows.engine import Engine
+from flows.flow import Context, Flow, Outcome, Ports, mermaid, step
+from flows.i18n import Catalog
+from flows.menu import MENU
+from flows.ports import BalanceServiceUnavailable, DatabaseUnavailable, IdentityMatch
+from flows.types import Event, Session, SessionKey
+from tests.flows.conftest import SITI, Chat, World
+
+
+def test_every_state_a_step_can_return_is_declared(world: World) -> None:
+    declared = world.engine.states
+    for flow in routes.FLOWS:
+        for state, declared_step in flow.steps.items():
+            assert state.startswith(flow.name + ":"), state
+            assert declared_step.goes_to <= declared, (state, declared_step.goes_to - declared)
+    for name, entry in routes.ENTRIES.items():
+        assert entry.goes_to <= declared, (name, entry.goes_to - declared)
+
+
+def test_every_command_leads_to_an_entry() -> None:
+    assert set(routes.COMMANDS.values()) <= set(routes.ENTRIES)
+
+
+def test_every_intent_has_an_entry() -> None:
+    from flows.intents import INTENTS
+
+    assert set(INTENTS) <= set(routes.ENTRIES)
+
+
+def test_flows_draw_as_mermaid() -> None:
+    from flows import registration
+
+    drawing = mermaid(registration.FLOW, {"/daftar": "registration:consent"})
+    assert drawing.startswith("stateDiagram-v2")
+    assert "registration__ask_nik --> registration__ask_kpj" in drawing
+
+
+@pytest.mark.parametrize("command", ["/batal", "/menu", "/bantuan", "/bahasa"])
+@pytest.mark.parametrize("steps", [
+    [],
+    ["/daftar"],
+    ["/daftar", "!reg:agree"],
+    ["/daftar", "!reg:agree", SITI["nik"]],
+    ["/daftar", "!reg:agree", SITI["nik"], SITI["kpj"]],
+    ["/daftar", "!reg:agree", SITI["nik"], SITI["kpj"], SITI["birth"]],
+    ["/daftar", "!reg:agree", SITI["nik"], SITI["kpj"], SITI["birth"], SITI["phone"]],
+    ["/hapusdata"],
+    ["/bahasa"],
+    ["cara klaim jht"],
+])
+async def test_global_commands_work_from_every_state(world: World, command: str,
+                                                     steps: list[str]) -> None:
+    chat = world.chat()
+    for item in steps:
+        await (chat.press(item[1:]) if item.startswith("!") else chat.say(item))
+    text = await chat.say(command)
+    assert text.strip()
+    session = await _session(world, chat.key)
+    expected = "start:choose_language" if command == "/bahasa" else MENU
+    assert session.state == expected
+    if command == "/batal":
+        assert "nik" not in session.data and "kpj" not in session.data
+
+
+async def _session(world: World, key: SessionKey) -> Session:
+    async with world.store.chat(key) as slot:
+        assert slot.session is not None
+        return slot.session
+
+
+async def test_typed_batal_cancels_mid_flow(chat: Chat, world: World) -> None:
+    await chat.say("/daftar")
+    await chat.press("reg:agree")
+    await chat.say(SITI["nik"])
+    assert "Dibatalkan" in await chat.say("batal")
+    assert (await _session(world, chat.key)).state == MENU
+
+
+async def test_unknown_twice_offers_a_human(chat: Chat) -> None:
+    await chat.say("/menu")
+    first = await chat.say("qwertyuiop asdfgh")
+    assert "belum mengerti" in first and "masih" not in first
+    second = await chat.say("zxcvbnm lkjhgf")
+    assert "masih belum mengerti" in second and "petugas" in second
+    assert chat.buttons == ["go:handoff", "go:menu"]
+
+
+async def test_unknown_command_is_answered(chat: Chat) -> None:
+    assert "/bantuan" in await chat.say("/tidakada")
+
+
+async def test_stale_button_says_menu_expired(chat: Chat) -> None:
+    await chat.say("/menu")
+    assert "kedaluwarsa" in await chat.press("otp:resend")
+    assert "kedaluwarsa" in await chat.press("go:nonexistent")
+
+
+async def test_language_follows_platform_then_choice(world: World) -> None:
+    english = world.chat("en1", language_code="en-GB")
+    assert "Please choose" in await english.say("/start")
+    assert "English" in await english.press("lang:en")
+    assert "Check balance" in " ".join(b.label for r in english.replies for row in r.buttons
+                                       for b in row)
+    await english.say("/language")
+    await english.press("lang:id")
+    assert "Baik" in english.text
+
+
+async def test_stale_flow_times_out(chat: Chat, world: World) -> None:
+    await chat.say("/daftar")
+    await chat.press("reg:agree")
+    world.clock.advance(31 * 60)
+    text = await chat.say(SITI["nik"])
+    assert "batas waktu" in text
+    assert (await _session(world, chat.key)).state == MENU
+
+
+async def test_unknown_stored_state_is_reset(chat: Chat, world: World) -> None:
+    async with world.store.chat(chat.key) as slot:
+        slot.session = Session("removed:state", "id", {"x": 1}, 1.0)
+    assert (await chat.say("halo")).strip()
+    assert (await _session(world, chat.key)).state == MENU
+
+
+class _DownBalance:
+    async def verify_identity(self, nik: str, kpj: str, birth_date: date) -> IdentityMatch | None:
+        raise BalanceServiceUnavailable("down")
+
+
+async def test_balance_service_down_keeps_answers(world: World) -> None:
+    ports = world.engine._ports  # noqa: SLF001 - rebuild with one faulty port
+    faulty = Engine(sessions=world.store, catalog=Catalog(strict=True),
+                    ports=Ports(ports.kv, ports.accounts, _DownBalance(), ports.otp_sender,
+                                ports.clock, ports.secret))
+    chat = Chat(faulty, world.outbox)
+    await chat.say("/daftar")
+    await chat.press("reg:agree")
+    await chat.say(SITI["nik"])
+    await chat.say(SITI["kpj"])
+    assert "tidak dapat dihubungi" in await chat.say(SITI["birth"])
+    session = await _session(world, chat.key)
+    assert session.state == "registration:ask_birth_date"
+    assert session.data["kpj"] == SITI["kpj"], "nothing typed so far is lost"
+
+
+class _DownAccounts:
+    def __getattr__(self, name: str) -> object:
+        async def fail(*args: object, **kwargs: object) -> object:
+            raise DatabaseUnavailable("down")
+        return fail
+
+
+async def test_database_down_is_answered_politely(world: World) -> None:
+    ports = world.engine._ports  # noqa: SLF001
+    faulty = Engine(sessions=world.store, catalog=Catalog(strict=True),
+                    ports=Ports(ports.kv, _DownAccounts(), ports.balance,  # type: ignore[arg-type]
+                                ports.otp_sender, ports.clock, ports.secret))
+    chat = Chat(faulty, world.outbox)
+    assert "tidak dapat diakses" in await chat.say("cek saldo")
+
+
+async def test_a_crashing_step_gets_an_apology_and_keeps_state(world: World,
+                                                               caplog: pytest.LogCaptureFixture
+                                                               ) -> None:
+    async def crash(ctx: Context) -> Outcome:
+        raise ZeroDivisionError
+
+    async def wrong_state(ctx: Context) -> Outcome:
+        return Outcome("nowhere:at_all")
+
+    flow = Flow("boom", {"boom:crash": step(crash, MENU), "boom:wrong": step(wrong_state, MENU)})
+    engine = Engine(sessions=world.store, ports=world.engine._ports,  # noqa: SLF001
+                    catalog=Catalog(strict=True), flows=(*routes.FLOWS, flow))
+    for state in ("boom:crash", "boom:wrong"):
+        key = SessionKey("test", state)
+        async with world.store.chat(key) as slot:
+            slot.session = Session(state, "en", {"kept": True}, world.clock.now().timestamp())
+        with caplog.at_level(logging.ERROR):
+            replies = await engine.handle(key, Event.message("hello", language_code="en"))
+        assert "something went wrong" in replies[0].text
+        session = await _session(world, key)
+        assert session.state == state and session.data == {"kept": True}
+    assert "Traceback" not in "".join(r.text for r in replies)
+
+
+async def test_long_and_strange_messages_are_answered(chat: Chat) -> None:
+    for text in ("", " ", "x" * 4000 + "y" * 10, "🙂🙂🙂", "\x00\x07\x1b[31m",
+                 "'; DROP TABLE members; --", "<script>alert(1)</script>"):
+        assert (await chat.say(text)).strip()
+
+
+async def test_balance_needs_a_linked_chat(chat: Chat) -> None:
+    text = await chat.say("cek saldo")
+    assert "go:register" in chat.buttons and "dihubungkan" in text
+    await chat.register()
+    text = await chat.say("cek saldo")
+    assert "123*****901" in text and "Rp" not in text

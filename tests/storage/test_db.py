@@ -1,0 +1,121 @@
+"""Engines and migrations: URL mapping, SQLite setup, Alembic history matching the models."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.command import downgrade, upgrade
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from storage.db import ALEMBIC_DIR, alembic_config, async_url, create_engine, migrate
+
+TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "member"}
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("sqlite:///./data/bot.db", "sqlite+aiosqlite:///./data/bot.db"),
+    ("sqlite:////var/lib/bot.db", "sqlite+aiosqlite:////var/lib/bot.db"),
+    ("sqlite://", "sqlite+aiosqlite://"),
+    ("postgresql://bot:pw@db:5432/bot", "postgresql+asyncpg://bot:pw@db:5432/bot"),
+    ("postgres://bot@db/bot", "postgresql+asyncpg://bot@db/bot"),
+    ("postgresql+asyncpg://bot@db/bot", "postgresql+asyncpg://bot@db/bot"),
+    ("postgresql+psycopg://bot@db/bot", "postgresql+psycopg://bot@db/bot"),
+    ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+])
+def test_async_url_picks_the_async_driver(url: str, expected: str) -> None:
+    assert async_url(url) == expected
+
+
+async def test_sqlite_engine_creates_its_directory_and_enforces_foreign_keys(
+        tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "deeper" / "bot.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        assert path.parent.is_dir()
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("PRAGMA foreign_keys")) == 1
+            assert await conn.scalar(sa.text("PRAGMA journal_mode")) == "wal"
+    finally:
+        await engine.dispose()
+    assert path.is_file()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db')}/bot.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def test_migrate_is_idempotent_and_reversible(
+        database_url: str, engine: AsyncEngine) -> None:
+    await migrate(database_url)
+    await migrate(database_url)
+    assert await _state(engine) == (TABLES, HEAD)
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade_to_base)
+    assert await _state(engine) == ({"alembic_version"}, None)
+    await migrate(engine)
+    assert await _state(engine) == (TABLES, HEAD)
+
+
+async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
+    await migrate(engine)
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(_compare_with_models)
+    assert differences == []
+
+
+def test_alembic_command_line_environment_uses_database_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cli" / "bot.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    config = Config(str(ALEMBIC_DIR.parent / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    upgrade(config, "head")
+    with sqlite3.connect(path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master "
+                                                   "WHERE type = 'table'")}
+    conn.close()
+    assert tables == TABLES
+
+
+async def _state(engine: AsyncEngine) -> tuple[set[str], str | None]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_tables_and_revision)
+
+
+def _tables_and_revision(connection: Connection) -> tuple[set[str], str | None]:
+    tables = set(sa.inspect(connection).get_table_names())
+    return tables, MigrationContext.configure(connection).get_current_revision()
+
+
+def _downgrade_to_base(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    downgrade(config, "base")
+
+
+def _compare_with_models(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
