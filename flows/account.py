@@ -21,13 +21,15 @@ _YES = {"ya", "iya", "hapus", "yes", "delete", "erase"}
 
 
 async def logout(ctx: Context) -> Outcome:
-    """Unlink every membership from this chat."""
+    """Unlink every membership from this chat and withdraw the consent given here."""
     removed = await ctx.ports.accounts.unlink_all(ctx.key, ctx.now)
-    if not removed:
+    withdrawn = await ctx.ports.accounts.withdraw_consent(ctx.key, ctx.now)
+    if not removed and not withdrawn:
         return back_to_menu(say("This chat is not linked to any membership."))
     await ctx.ports.accounts.audit(ctx.key, "unlinked", ctx.now)
-    return back_to_menu(say("Done. This chat is no longer linked to your membership; balances "
-                            "are not shown here until you register again with /daftar."))
+    return back_to_menu(say("Done. This chat is no longer linked to your membership and your "
+                            "consent is withdrawn; balances are not shown here until you "
+                            "register again with /daftar."))
 
 
 async def ask_erase(ctx: Context) -> Outcome:

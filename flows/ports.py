@@ -99,6 +99,10 @@ class AccountStore(Protocol):
         """Record that the member agreed to consent notice ``version``."""
         ...
 
+    async def withdraw_consent(self, key: SessionKey, at: datetime) -> int:
+        """Mark the chat's standing consent records withdrawn; returns how many were."""
+        ...
+
     async def has_consent(self, key: SessionKey) -> bool:
         """True when the chat holds a consent record that was not withdrawn."""
         ...

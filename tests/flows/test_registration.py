@@ -163,6 +163,7 @@ async def test_logout_and_erase(chat: Chat, world: World) -> None:
     await chat.register()
     assert "tidak lagi terhubung" in await chat.say("/keluar")
     assert await world.accounts.linked_kpjs(chat.key) == []
+    assert not await world.accounts.has_consent(chat.key), "logout withdraws consent"
     await chat.register()
     await chat.say("/hapusdata")
     assert "acct:erase" in chat.buttons
