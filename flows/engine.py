@@ -75,7 +75,8 @@ class Engine:
         except (StoreUnavailable, SessionBusy) as exc:
             log.warning("session store fault on %s update %s: %s", key.channel,
                         event.update_id or "-", type(exc).__name__)
-            return [self._plain(_FAULT_MESSAGES[StoreUnavailable], pick_locale(event.language_code))]
+            locale = pick_locale(event.language_code)
+            return [self._plain(_FAULT_MESSAGES[StoreUnavailable], locale)]
         log.info("handled %s update %s in %.1f ms", key.channel, event.update_id or "-",
                  (time.perf_counter() - started) * 1000)
         return replies
@@ -191,7 +192,8 @@ _FAULT_MESSAGES: Mapping[type[Exception], str] = {
                                "Please try again in a few minutes."),
     DatabaseUnavailable: N_("Sorry, our records are unavailable right now. Please try again in a "
                          "few minutes."),
-    StoreUnavailable: N_("Sorry, the service is busy right now. Please try again in a few minutes."),
+    StoreUnavailable: N_("Sorry, the service is busy right now. Please try again in a few "
+                         "minutes."),
     OtpDeliveryFailed: N_("Sorry, the code could not be sent just now. Please try again in a few "
                        "minutes."),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -110,10 +110,10 @@ def delete_member_message(reason: str) -> Say:
     return Say(Text(reason), kind=SayKind.DELETE_MEMBER_MESSAGE)
 
 
-def mermaid(flow: Flow, entries: Mapping[str, str] | None = None) -> str:
-    """A Mermaid state diagram of the flow's table (``entries``: label -> entry state)."""
+def mermaid(flow: Flow, entries: Sequence[tuple[str, str]] = ()) -> str:
+    """A Mermaid state diagram of the flow's table (``entries``: (label, entry state) pairs)."""
     lines = ["stateDiagram-v2"]
-    for label, target in (entries or {}).items():
+    for label, target in entries:
         lines.append(f"    [*] --> {_node(target)}: {label}")
     for state, declared in flow.steps.items():
         for target in sorted(declared.goes_to):

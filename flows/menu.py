@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from flows.i18n import N_
 from flows.flow import Context, Outcome, option, say
+from flows.i18n import N_
 from flows.types import Say
 
 

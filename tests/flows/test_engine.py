@@ -40,7 +40,7 @@ def test_every_intent_has_an_entry() -> None:
 def test_flows_draw_as_mermaid() -> None:
     from flows import registration
 
-    drawing = mermaid(registration.FLOW, {"/daftar": "registration:consent"})
+    drawing = mermaid(registration.FLOW, [("/daftar", "registration:consent")])
     assert drawing.startswith("stateDiagram-v2")
     assert "registration__ask_nik --> registration__ask_kpj" in drawing
 
@@ -205,3 +205,13 @@ async def test_balance_needs_a_linked_chat(chat: Chat) -> None:
     await chat.register()
     text = await chat.say("cek saldo")
     assert "123*****901" in text and "Rp" not in text
+
+
+def test_committed_flow_diagrams_match_the_tables() -> None:
+    from pathlib import Path
+
+    from flows.diagrams import document
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
+    assert committed.read_text(encoding="utf-8") == document(), \
+        "regenerate: uv run python -m flows.diagrams > docs/flows.md"

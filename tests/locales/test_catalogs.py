@@ -36,7 +36,8 @@ def _entries(locale: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], s
 
 def _code_msgids() -> set[str]:
     found: set[str] = set()
-    for path in sorted([*ROOT.joinpath("flows").rglob("*.py"), *ROOT.joinpath("bot").rglob("*.py")]):
+    paths = [*ROOT.joinpath("flows").rglob("*.py"), *ROOT.joinpath("bot").rglob("*.py")]
+    for path in sorted(paths):
         with path.open("rb") as handle:
             for _, _, message, _ in extract(handle, (), (), {}):
                 found.add(message if isinstance(message, str) else message[0])
@@ -76,7 +77,8 @@ def test_template_is_in_sync_with_the_catalogs() -> None:
 
 
 def test_babel_extract_does_not_miss_nested_markers() -> None:
-    rows = list(extract_from_dir(str(ROOT / "flows"), method_map=[("**.py", "locales.extractor:extract")],
+    method = [("**.py", "locales.extractor:extract")]
+    rows = list(extract_from_dir(str(ROOT / "flows"), method_map=method,
                                  options_map={"**.py": {}},
                                  keywords={"N_": None, "ngettext": (1, 2)}))
     assert any(row[2] == "Check balance" for row in rows)
