@@ -1,0 +1,304 @@
+"""``SessionStore`` and ``KeyValueStore`` backends: in-process (embedded default) and Redis.
+
+Both keep sessions as JSON strings, so a saved :class:`Session` is a snapshot. Errors and logs
+never carry session contents, stored values or chat ids (a chat id can be a phone number)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import secrets
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Hashable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TypedDict, Unpack
+
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from flows.ports import SessionBusy, SessionSlot, StoreUnavailable
+from flows.types import Session, SessionKey
+
+__all__ = ["MemorySessionStore", "RedisSessionStore", "redis_store_from_url"]
+
+_log = logging.getLogger(__name__)
+DEFAULT_TTL = 30 * 24 * 3600.0
+_FIRST_DELAY, _MAX_DELAY = 0.002, 0.05  # lock polling backoff, seconds
+_MIN_SWEEP = 64  # the memory store sweeps when it holds this many entries, or twice the live ones
+
+# KEYS: lock, session; ARGV: token, lock ttl ms. {1, session} when locked, else 0. GET runs
+# first so that a WRONGTYPE error locks nothing; the token check makes a retried call harmless.
+_ENTER = """local session = redis.call('GET', KEYS[2])
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+  or redis.call('GET', KEYS[1]) == ARGV[1] then return {1, session} end
+return 0"""
+# KEYS: lock, session; ARGV: token, then json and ttl ms (no json: delete). 0: lock was lost.
+_SAVE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+else redis.call('DEL', KEYS[2]) end
+return redis.call('DEL', KEYS[1])"""
+_RELEASE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])"""
+# A counter without a TTL (just created) gets one; later increments keep the first deadline.
+_INCR = """local n = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n"""
+
+
+def _ms(seconds: float) -> int:
+    if not seconds > 0:
+        raise ValueError("ttl must be a positive number of seconds")
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _text(raw: object) -> str | None:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return None if text is None else str(text)
+
+
+def _encode(session: Session) -> str:
+    return json.dumps(session.to_json_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _decode(key: SessionKey, raw: object) -> Session | None:
+    text = _text(raw)
+    if text is None:
+        return None
+    try:
+        loaded = json.loads(text)
+    except (ValueError, RecursionError):
+        loaded = None
+    if not isinstance(loaded, dict):
+        _log.warning("ignoring a corrupt stored session of a %s chat", key.channel)
+        return None
+    return Session.from_json_dict(loaded)
+
+
+class _Expiring:
+    """Values with deadlines on the monotonic clock, purged lazily and by amortized sweeps."""
+
+    def __init__(self) -> None:
+        self.items: dict[Hashable, tuple[float, str]] = {}
+        self._sweep_at = _MIN_SWEEP
+
+    def value(self, key: Hashable) -> str | None:
+        deadline, value = self.items.get(key, (math.inf, None))
+        if deadline <= time.monotonic():
+            del self.items[key]
+            return None
+        return value
+
+    def set(self, key: Hashable, value: str, ttl: float) -> None:
+        now = time.monotonic()
+        self.items[key] = (now + _ms(ttl) / 1000, value)
+        if len(self.items) >= self._sweep_at:
+            self.items = {k: item for k, item in self.items.items() if item[0] > now}
+            self._sweep_at = max(_MIN_SWEEP, 2 * len(self.items))
+
+
+class MemorySessionStore:
+    """In-process session and value store. Locks live only while held or awaited and expired
+    entries are swept, so memory follows the live chats, not every chat ever seen."""
+
+    def __init__(self, *, ttl: float = DEFAULT_TTL, lock_timeout: float = 10.0) -> None:
+        self._ttl = _ms(ttl) / 1000
+        self._lock_timeout = lock_timeout
+        self._locks: dict[SessionKey, asyncio.Lock] = {}
+        self._users: Counter[SessionKey] = Counter()  # holders and waiters of each lock
+        self._sessions = _Expiring()
+        self._values = _Expiring()
+
+    @asynccontextmanager
+    async def chat(self, key: SessionKey) -> AsyncIterator[SessionSlot]:
+        """Lock the chat and load its session; save it and unlock when the block ends."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            await self._acquire(key, lock)
+            try:
+                slot = SessionSlot(_decode(key, self._sessions.value(key)))
+                yield slot
+                self._save(key, slot.session)
+            finally:
+                lock.release()
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    async def _acquire(self, key: SessionKey, lock: asyncio.Lock) -> None:
+        try:
+            async with asyncio.timeout(self._lock_timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise SessionBusy(f"a {key.channel} chat stayed locked too long") from None
+
+    def _save(self, key: SessionKey, session: Session | None) -> None:
+        if session is None:
+            self._sessions.items.pop(key, None)
+        else:
+            self._sessions.set(key, _encode(session), self._ttl)
+
+    async def get(self, name: str) -> str | None:
+        """The value, or ``None`` when absent or expired."""
+        return self._values.value(name)
+
+    async def put(self, name: str, value: str, ttl: float) -> None:
+        """Store ``value`` for ``ttl`` seconds, replacing any earlier value."""
+        self._values.set(name, value, ttl)
+
+    async def put_if_absent(self, name: str, value: str, ttl: float) -> bool:
+        """Store only when absent; true when stored."""
+        if self._values.value(name) is not None:
+            return False
+        self._values.set(name, value, ttl)
+        return True
+
+    async def incr(self, name: str, ttl: float) -> int:
+        """Add one to a counter; a new counter expires after ``ttl`` seconds."""
+        current = self._values.value(name)
+        if current is None:
+            self._values.set(name, "1", ttl)
+            return 1
+        try:
+            count = int(current) + 1
+        except ValueError:
+            raise StoreUnavailable("the value is not an integer counter") from None
+        self._values.items[name] = (self._values.items[name][0], str(count))
+        return count
+
+    async def delete(self, *names: str) -> None:
+        """Remove the values (absent ones are ignored)."""
+        for name in names:
+            self._values.items.pop(name, None)
+
+    async def aclose(self) -> None:
+        """Nothing to release; here so that both backends close alike."""
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"Redis failed ({type(exc).__name__})") from exc
+
+
+class RedisSessionStore:
+    """Redis session and value store shared by processes. An uncontended update costs two round
+    trips: a Lua call locks and reads, another saves and unlocks if the lock is still ours."""
+
+    def __init__(self, client: redis.asyncio.Redis, *, prefix: str = "bpjs:",
+                 ttl: float = DEFAULT_TTL, lock_ttl: float = 30.0,
+                 lock_timeout: float = 10.0) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._ttl_ms, self._lock_ttl_ms = _ms(ttl), _ms(lock_ttl)
+        self._lock_timeout = lock_timeout
+        self._enter, self._save, self._release, self._incr = (
+            client.register_script(lua) for lua in (_ENTER, _SAVE, _RELEASE, _INCR))
+
+    def _keys(self, key: SessionKey) -> list[str]:
+        suffix = "{" + f"{key.channel}:{key.chat_id}" + "}"  # one hash slot for both keys
+        return [f"{self._prefix}lock:{suffix}", f"{self._prefix}session:{suffix}"]
+
+    def _kv(self, name: str) -> str:
+        return f"{self._prefix}kv:{name}"
+
+    @asynccontextmanager
+    async def chat(self, key: SessionKey) -> AsyncIterator[SessionSlot]:
+        """Lock the chat and load its session; save it and unlock when the block ends."""
+        token = secrets.token_hex(16)
+        slot = SessionSlot(_decode(key, await self._lock(key, token)))
+        try:
+            yield slot
+            args: list[str | int] = [token]
+            if slot.session is not None:
+                args += [_encode(slot.session), self._ttl_ms]
+            with _unavailable():
+                saved = await self._save(self._keys(key), args)
+        except BaseException:  # the block, the encoding or the save failed: nothing is saved
+            await self._unlock_quietly(key, token)
+            raise
+        if not saved:
+            raise SessionBusy(f"the lock of a {key.channel} chat expired before the save")
+
+    async def _lock(self, key: SessionKey, token: str) -> object:
+        deadline, delay = time.monotonic() + self._lock_timeout, _FIRST_DELAY
+        while not isinstance(reply := await self._try_lock(key, token), list):
+            if (remaining := deadline - time.monotonic()) <= 0:
+                raise SessionBusy(f"a {key.channel} chat stayed locked too long")
+            await asyncio.sleep(min(delay * (0.5 + random.random()), remaining))  # jitter
+            delay = min(2 * delay, _MAX_DELAY)
+        return reply[1] if len(reply) > 1 else None
+
+    async def _try_lock(self, key: SessionKey, token: str) -> object:
+        try:
+            with _unavailable():
+                return await self._enter(self._keys(key), [token, self._lock_ttl_ms])
+        except BaseException:
+            # The script may have taken the lock before the failure or cancellation hit us.
+            await self._unlock_quietly(key, token)
+            raise
+
+    async def _unlock_quietly(self, key: SessionKey, token: str) -> None:
+        try:
+            await self._release(self._keys(key)[:1], [token])
+        except (RedisError, OSError):
+            _log.warning("could not unlock a %s chat; the lock will expire", key.channel)
+
+    async def get(self, name: str) -> str | None:
+        """The value, or ``None`` when absent or expired."""
+        with _unavailable():
+            return _text(await self._client.get(self._kv(name)))
+
+    async def put(self, name: str, value: str, ttl: float) -> None:
+        """Store ``value`` for ``ttl`` seconds, replacing any earlier value."""
+        with _unavailable():
+            await self._client.set(self._kv(name), value, px=_ms(ttl))
+
+    async def put_if_absent(self, name: str, value: str, ttl: float) -> bool:
+        """Store only when absent; true when stored."""
+        with _unavailable():
+            return bool(await self._client.set(self._kv(name), value, px=_ms(ttl), nx=True))
+
+    async def incr(self, name: str, ttl: float) -> int:
+        """Add one to a counter; a new counter expires after ``ttl`` seconds."""
+        with _unavailable():
+            return int(await self._incr([self._kv(name)], [_ms(ttl)]))
+
+    async def delete(self, *names: str) -> None:
+        """Remove the values (absent ones are ignored)."""
+        if names:
+            with _unavailable():
+                await self._client.delete(*(self._kv(name) for name in names))
+
+    async def aclose(self) -> None:
+        """Close the Redis client and its connections."""
+        await self._client.aclose()
+
+
+class _StoreOptions(TypedDict, total=False):
+    prefix: str
+    ttl: float
+    lock_ttl: float
+    lock_timeout: float
+
+
+def redis_store_from_url(url: str, *, timeout: float = 2.0, max_connections: int = 64,
+                         **options: Unpack[_StoreOptions]) -> RedisSessionStore:
+    """A :class:`RedisSessionStore` on a new client for ``url``, with short socket timeouts
+    and no retries (fail fast with :class:`StoreUnavailable`; never apply a write twice).
+
+    The pool holds at most ``max_connections``; more concurrent updates wait up to ``timeout``
+    for a free connection instead of failing (redis-py's default pool raises at once)."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0), max_connections=max_connections, timeout=timeout)
+    return RedisSessionStore(redis.asyncio.Redis.from_pool(pool), **options)
