@@ -37,7 +37,7 @@ from flows.ports import SessionBackend  # noqa: E402
 from flows.types import Event, SessionKey  # noqa: E402
 from storage.accounts import SqlAccountStore  # noqa: E402
 from storage.db import create_engine, migrate  # noqa: E402
-from storage.sessions import MemorySessionStore, RedisSessionStore  # noqa: E402
+from storage.sessions import MemorySessionStore, redis_store_from_url  # noqa: E402
 
 FAQ = ["cara klaim jht gmn", "iuran jht berapa persen", "saldo sy kok gak nambah",
        "lupa akun jmo", "nomor call center", "apa itu jkp"]
@@ -56,7 +56,7 @@ def mix(rng: random.Random) -> str:
     return "/daftar"
 
 
-async def run(store: SessionBackend, members: int, rounds: int, concurrency: int,
+async def run(store: SessionBackend, *, members: int, rounds: int, concurrency: int,
               workdir: Path,
               count_commands: Callable[[], Awaitable[int]] | None) -> dict[str, float]:
     """Drive the engine; return the figures."""
@@ -134,29 +134,32 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tracemalloc.start()
         (Path(tmp) / "m").mkdir()
-        figures = await run(MemorySessionStore(), args.members, args.rounds, args.concurrency,
-                            Path(tmp) / "m", None)
+        figures = await run(MemorySessionStore(), members=args.members, rounds=args.rounds,
+                            concurrency=args.concurrency, workdir=Path(tmp) / "m",
+                            count_commands=None)
         show("in-process store", figures, tracemalloc.get_traced_memory()[1] / 2**20)
         tracemalloc.stop()
-        client = redis.asyncio.from_url(args.redis, decode_responses=True)
+        prefix = f"bench:{time.time_ns()}:"
+        store = redis_store_from_url(args.redis, prefix=prefix)
+        client = store._client  # noqa: SLF001 - the benchmark counts this client's commands
         try:
             await client.ping()
         except (OSError, redis.RedisError):
             print("Redis not reachable: skipped")
+            await store.aclose()
             return
-        tracemalloc.start()
-        prefix = f"bench:{time.time_ns()}:"
         counter = CommandCounter(client)
-        store = RedisSessionStore(client, prefix=prefix)
+        tracemalloc.start()
         (Path(tmp) / "r").mkdir()
-        figures = await run(store, args.members, args.rounds, args.concurrency, Path(tmp) / "r",
-                            counter.read)
+        figures = await run(store, members=args.members, rounds=args.rounds,
+                            concurrency=args.concurrency, workdir=Path(tmp) / "r",
+                            count_commands=counter.read)
         show("Redis store", figures, tracemalloc.get_traced_memory()[1] / 2**20)
         tracemalloc.stop()
         keys = [k async for k in client.scan_iter(prefix + "*")]
         if keys:
             await client.delete(*keys)
-        await client.aclose()
+        await store.aclose()
 
 
 if __name__ == "__main__":
