@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from flows.identifiers import Problem, parse_phone
 from flows.types import Button, Event, Reply, SayKind, SessionKey
 
 Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
 QUIT = {"/quit", "/exit", "/q"}
+CONTACT_HINT = "    (type your phone number to share it)"
 
 
 class ConsoleChannel:
@@ -36,7 +38,11 @@ class ConsoleChannel:
         while (line := await self._read()) is not None:
             if line.strip().lower() in QUIT:
                 break
-            await self.send(self.event_for(line))
+            event = self.event_for(line)
+            if event is None:
+                self._write(CONTACT_HINT)
+            else:
+                await self.send(event)
 
     async def send(self, event: Event) -> None:
         """Hand one event to the engine and print what comes back."""
@@ -48,21 +54,22 @@ class ConsoleChannel:
             self._write(render(reply, number))
             number += sum(len(row) for row in reply.buttons)
 
-    def event_for(self, line: str) -> Event:
-        """A typed line as the event it stands for: a button, a contact, or a message."""
+    def event_for(self, line: str) -> Event | None:
+        """A typed line as the event it stands for: a button, a shared contact (a phone number
+        typed when the bot asks for one), or a message. ``None``: nothing to send yet."""
         text = line.strip()
         chosen = self._button(text)
         lang = self._language_code
         if chosen is not None and chosen.data == "contact":
-            return Event.message(text, language_code=lang)
+            return None
         if chosen is not None:
             return Event.button(chosen.data, language_code=lang)
-        if self._asks_contact and text and not text.startswith("/"):
+        if self._asks_contact and not isinstance(parse_phone(text), Problem):
             return Event.contact(text, own=True, language_code=lang)
         return Event.message(line, language_code=lang)
 
     def _button(self, text: str) -> Button | None:
-        if text.isdigit() and 1 <= int(text) <= len(self._buttons):
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):
             return self._buttons[int(text) - 1]
         folded = text.casefold()
         return next((b for b in self._buttons if b.label.casefold() == folded), None)
@@ -81,7 +88,7 @@ def render(reply: Reply, first_number: int = 1) -> str:
             number += 1
         lines.append("    " + "   ".join(cells))
     if reply.kind is SayKind.ASK_CONTACT:
-        lines.append("    (type your phone number to share it)")
+        lines.append(CONTACT_HINT)
     return "\n".join(lines)
 
 

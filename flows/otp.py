@@ -104,8 +104,10 @@ async def await_code(ctx: Context) -> Outcome:
                                 "with /daftar."))
     if event.kind is EventKind.BUTTON and event.data == _RESEND:
         return await _deliver(ctx, kpj, destination)
-    if event.kind is not EventKind.TEXT:
-        return Outcome(AWAIT, (say("Please type the 6-digit code you received."),))
+    if event.kind is not EventKind.TEXT or not any(ch.isdigit() for ch in event.text):
+        return Outcome(AWAIT, (say("Please type the 6-digit code you received, or tap \"Send "
+                                   "a new code\". /batal cancels.",
+                                   (option("Send a new code", _RESEND),)),))
     return await _check(ctx, kpj, event.text)
 
 
