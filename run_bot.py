@@ -29,7 +29,7 @@ from flows.i18n import Catalog
 from flows.intents import classify
 from flows.ports import OtpSender, SessionBackend
 from storage.accounts import SqlAccountStore
-from storage.db import DEFAULT_DATABASE_URL, create_engine, migrate
+from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore, redis_store_from_url
 
 log = logging.getLogger("run_bot")
@@ -41,7 +41,7 @@ async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
     """The engine on the backends the settings name; closes them on exit."""
     async with AsyncExitStack() as stack:
         store = await _session_store(settings, stack)
-        database = create_engine(settings.database_url or DEFAULT_DATABASE_URL)
+        database = create_engine(settings.database)
         stack.push_async_callback(database.dispose)
         await migrate(database)
         if settings.balance_service_url:
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "classify":
         run_classify(sys.stdin)
     elif command == "migrate":
-        asyncio.run(migrate(settings.database_url or DEFAULT_DATABASE_URL))
+        asyncio.run(migrate(settings.database))
     elif command == "console":
         try:
             asyncio.run(run_console(settings))

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import statistics
 import sys
 import tempfile
 import time
-import resource
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path

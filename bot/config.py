@@ -39,9 +39,14 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
 
     @property
-    def embedded(self) -> bool:
-        """True when no production backend is configured."""
-        return not (self.redis_url or self.database_url or self.balance_service_url)
+    def database(self) -> str:
+        """``DATABASE_URL``, else the SQLite file ``DATA_DIR/bot.db``."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
+
+    @property
+    def shared_deployment(self) -> bool:
+        """True when several processes may share state (Redis or PostgreSQL configured)."""
+        return bool(self.redis_url) or self.database_url.startswith(("postgres", "postgresql"))
 
     @property
     def should_seed_demo(self) -> bool:
@@ -53,15 +58,15 @@ class Settings(BaseSettings):
     def secret(self) -> bytes:
         """``OTP_SECRET``; in the embedded setup a random one kept under ``DATA_DIR``.
 
-        A production deployment (Redis configured) must set it, or every process would hash
-        codes and pseudonyms with a different key.
+        A shared deployment (Redis or PostgreSQL) must set it, or every process would hash
+        codes and audit pseudonyms with a different key.
         """
         if self.otp_secret.get_secret_value():
             return self.otp_secret.get_secret_value().encode()
-        if self.redis_url:
-            raise SystemExit("OTP_SECRET must be set when REDIS_URL is set (shared by all "
-                             "processes). Generate one with: python -c \"import secrets; "
-                             "print(secrets.token_hex(32))\"")
+        if self.shared_deployment:
+            raise SystemExit("OTP_SECRET must be set when REDIS_URL or a PostgreSQL "
+                             "DATABASE_URL is set (the same in every process). Generate one "
+                             "with: python -c \"import secrets; print(secrets.token_hex(32))\"")
         return _local_secret(self.data_dir / "otp_secret")
 
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.i18n import N_, Catalog
-from flows.identifiers import mask_email, mask_phone
 from flows.ports import OtpDeliveryFailed, OtpDestination, OtpSender
 from flows.types import Text
 
@@ -31,7 +30,7 @@ class ConsoleOtpSender:
 
     async def send(self, to: OtpDestination, code: str, locale: str) -> None:
         """Show the message the member would receive."""
-        where = mask_phone(to.address) if to.kind == "sms" else mask_email(to.address)
+        where = to.masked()
         body = self._catalog.render(Text(OTP_SMS, {"code": code}), locale)
         label = "SIMULATED SMS" if to.kind == "sms" else "SIMULATED EMAIL"
         self._write(f"\n  ┌── {label} to {where} ──\n  │ {body}\n  └──\n")

@@ -1,5 +1,6 @@
 """The member's rights over their data: unlink this chat (``/keluar``) and erase everything
-the bot stores about them (``/hapusdata``, UU PDP right to erasure) after confirmation."""
+the bot stores about them (``/hapusdata``, UU PDP right to erasure). Both ask to confirm
+first, so a member saying "keluar dulu ya" does not lose the link by accident."""
 
 from __future__ import annotations
 
@@ -13,19 +14,31 @@ from flows.types import EventKind
 class AccountState(StrEnum):
     """States of the account flow."""
 
+    CONFIRM_LOGOUT = "account:confirm_logout"
     CONFIRM_ERASE = "account:confirm_erase"
 
 
-CONFIRM = AccountState.CONFIRM_ERASE.value
-_YES = {"ya", "iya", "hapus", "yes", "delete", "erase"}
+S = AccountState
+CONFIRM = S.CONFIRM_ERASE.value
+_YES = {"ya", "iya", "yes", "y", "ok", "oke"}
 
 
-async def logout(ctx: Context) -> Outcome:
-    """Unlink every membership from this chat and withdraw the consent given here."""
-    removed = await ctx.ports.accounts.unlink_all(ctx.key, ctx.now)
-    withdrawn = await ctx.ports.accounts.withdraw_consent(ctx.key, ctx.now)
-    if not removed and not withdrawn:
+async def ask_logout(ctx: Context) -> Outcome:
+    """Explain what unlinking does and ask to confirm."""
+    if not await ctx.ports.accounts.linked_kpjs(ctx.key):
         return back_to_menu(say("This chat is not linked to any membership."))
+    return Outcome(S.CONFIRM_LOGOUT, (say(
+        "Unlink this chat from your membership? Your balance will no longer be shown here "
+        "and your consent is withdrawn, until you register again.",
+        (option("Yes, unlink", "acct:logout"), option("No, keep it", "acct:keep"))),), data={})
+
+
+async def confirm_logout(ctx: Context) -> Outcome:
+    """Unlink every membership and withdraw consent on an explicit yes."""
+    if not _confirmed(ctx, "acct:logout"):
+        return back_to_menu(say("Nothing was changed."))
+    await ctx.ports.accounts.unlink_all(ctx.key, ctx.now)
+    await ctx.ports.accounts.withdraw_consent(ctx.key, ctx.now)
     await ctx.ports.accounts.audit(ctx.key, "unlinked", ctx.now)
     return back_to_menu(say("Done. This chat is no longer linked to your membership and your "
                             "consent is withdrawn; balances are not shown here until you "
@@ -34,7 +47,7 @@ async def logout(ctx: Context) -> Outcome:
 
 async def ask_erase(ctx: Context) -> Outcome:
     """Explain what erasure removes and ask to confirm."""
-    return Outcome(CONFIRM, (say(
+    return Outcome(S.CONFIRM_ERASE, (say(
         "Erase your data? This removes the link between this chat and your membership, your "
         "consent record and this conversation's state. Your membership data at BPJS "
         "Ketenagakerjaan is not affected.",
@@ -43,13 +56,20 @@ async def ask_erase(ctx: Context) -> Outcome:
 
 async def confirm_erase(ctx: Context) -> Outcome:
     """Erase on an explicit yes; anything else keeps the data."""
-    event = ctx.event
-    text = " ".join(event.text.lower().split())
-    yes = event.data == "acct:erase" if event.kind is EventKind.BUTTON else text in _YES
-    if not yes:
+    if not _confirmed(ctx, "acct:erase"):
         return back_to_menu(say("Nothing was erased."))
     await ctx.ports.accounts.erase(ctx.key, ctx.now)
     return back_to_menu(say("Your data has been erased. Thank you for using this service."))
 
 
-FLOW = Flow("account", {CONFIRM: step(confirm_erase, MENU)})
+def _confirmed(ctx: Context, button: str) -> bool:
+    event = ctx.event
+    if event.kind is EventKind.BUTTON:
+        return event.data == button
+    return " ".join(event.text.lower().split()).strip(".!") in _YES
+
+
+FLOW = Flow("account", {
+    S.CONFIRM_LOGOUT: step(confirm_logout, MENU),
+    S.CONFIRM_ERASE: step(confirm_erase, MENU),
+})

@@ -1,43 +1,141 @@
-"""Balance and contribution history: only for chats linked to a membership.
+"""Cek saldo: the JHT balance of a linked chat's membership, with its parts.
 
-This release checks the link and says honestly what is available; the balance-service issue
-adds the balance and history screens behind the same entries.
+Only a chat linked after OTP verification sees a balance; others are offered registration.
+A member with several KPJ picks one or sees all. Amounts and dates are formatted by the
+engine in the member's language; nothing here is ever guessed: a missing answer from the
+balance service is said, not filled in.
 """
 
 from __future__ import annotations
 
-from flows.flow import Context, Outcome, option, say
+from enum import StrEnum
+
+from flows import history
+from flows.flow import Context, Flow, Outcome, option, say, step
+from flows.i18n import N_
 from flows.identifiers import mask_kpj
-from flows.menu import back_to_menu
+from flows.memberships import (
+    choose_question,
+    chosen,
+    offer_registration,
+    requested,
+    today,
+    visible_kpjs,
+)
+from flows.menu import MENU, back_to_menu
+from flows.ports import JhtBalance, MemberSummary
+from flows.types import EventKind, Money, Month, Say, Text
 
 
-async def _linked_or_offer(ctx: Context) -> tuple[list[str], Outcome | None]:
-    kpjs = await ctx.ports.accounts.linked_kpjs(ctx.key)
-    if kpjs:
-        return kpjs, None
-    return kpjs, back_to_menu(say(
-        "To see your balance, this chat must first be linked to your membership. It takes "
-        "about a minute: you need your NIK, KPJ number and date of birth.",
-        (option("Register / link account", "go:register"),)))
+class BalanceState(StrEnum):
+    """States of the balance flow."""
+
+    CHOOSE_KPJ = "balance:choose_kpj"
+    SHOWN = "balance:shown"
+
+
+S = BalanceState
+STATUS = {"active": Text("active"), "inactive": Text("inactive")}
+SEGMENT = {"PU": Text("wage earner (PU)"), "BPU": Text("non-wage earner (BPU)"),
+           "PMI": Text("migrant worker (PMI)")}
 
 
 async def show_balance(ctx: Context) -> Outcome:
-    """``cek saldo``: a linked chat hears where to see the balance meanwhile."""
-    kpjs, offer = await _linked_or_offer(ctx)
-    if offer is not None:
-        return offer
-    return back_to_menu(say(
-        "This chat is linked to KPJ {kpj}. Showing the balance in this chat is not available "
-        "yet; meanwhile you can see it in the JMO app or by SMS to 2757.",
-        kpj=", ".join(mask_kpj(k) for k in kpjs)))
+    """``cek saldo``: the balance, after choosing the membership when there are several."""
+    kpjs = await visible_kpjs(ctx)
+    if not kpjs:
+        return offer_registration()
+    asked = ctx.slots.get("kpj", "")
+    if asked and asked not in kpjs:
+        return back_to_menu(say("KPJ {kpj} is not linked to this chat. To see it, register it "
+                                "with /daftar.", kpj=mask_kpj(asked)))
+    target = requested(ctx, kpjs) or (kpjs[0] if len(kpjs) == 1 else None)
+    if target is None:
+        return Outcome(S.CHOOSE_KPJ, (choose_question(
+            N_("You have several memberships. Which balance would you like to see?"), kpjs,
+            with_all=True),), data={"kpjs": kpjs})
+    return await card(ctx, target)
 
 
-async def show_history(ctx: Context) -> Outcome:
-    """``riwayat iuran``: a linked chat hears where to see the history meanwhile."""
-    kpjs, offer = await _linked_or_offer(ctx)
-    if offer is not None:
-        return offer
-    return back_to_menu(say(
-        "This chat is linked to KPJ {kpj}. Showing the contribution history in this chat is "
-        "not available yet; meanwhile you can see it in the JMO app.",
-        kpj=", ".join(mask_kpj(k) for k in kpjs)))
+async def choose(ctx: Context) -> Outcome:
+    """The membership picked from the list, or all of them."""
+    pick = chosen(ctx)
+    kpjs = [str(k) for k in ctx.data.get("kpjs", [])]
+    if pick == "all":
+        return await all_cards(ctx, kpjs)
+    if pick is not None:
+        return await card(ctx, pick)
+    return Outcome(MENU, pass_on=True)
+
+
+async def card(ctx: Context, kpj: str) -> Outcome:
+    """The balance of one KPJ with its parts, the last contribution and the status."""
+    summary = await ctx.ports.balance.member_summary(kpj)
+    figures = await ctx.ports.balance.jht_balance(kpj, today(ctx))
+    if summary is None or figures is None:
+        return back_to_menu(say("The data of KPJ {kpj} is not available. Please contact the "
+                                "call centre 175.", kpj=mask_kpj(kpj)))
+    says = [_card_text(summary, figures), *_pending_note(figures)]
+    says.append(say("What next?",
+                    (option("Contribution history", "bal:history"),
+                     option("Refresh", "bal:refresh")),
+                    (option("Main menu", "go:menu"),)))
+    return Outcome(S.SHOWN, tuple(says), data={"kpj": kpj})
+
+
+def _card_text(summary: MemberSummary, figures: JhtBalance) -> Say:
+    employer: str | Text = summary.employer.name if summary.employer else Text("no employer")
+    last = Month.parse(figures.last_period) if figures.last_period else Text("none yet")
+    return say(
+        "JHT balance as of {date}\nKPJ {kpj} · {employer}\n\n"
+        "• Employer contributions: {employer_part}\n• Your contributions: {employee_part}\n"
+        "• Development: {development}\nTotal: {total}\n\n"
+        "Last contribution: {last}\nMembership: {status}, {segment}",
+        date=figures.as_of, kpj=mask_kpj(figures.kpj), employer=employer,
+        employer_part=Money(figures.employer_part), employee_part=Money(figures.employee_part),
+        development=Money(figures.development), total=Money(figures.total), last=last,
+        status=STATUS.get(summary.status, Text(summary.status)),
+        segment=SEGMENT.get(summary.segment, Text(summary.segment)))
+
+
+def _pending_note(figures: JhtBalance) -> tuple[Say, ...]:
+    if not figures.pending_years:
+        return ()
+    years = ", ".join(str(y) for y in figures.pending_years)
+    return (say("The development for {years} has not been published yet, so it is not "
+                "included in this total.", years=years),)
+
+
+async def all_cards(ctx: Context, kpjs: list[str]) -> Outcome:
+    """One line per membership and the sum of all of them."""
+    lines: list[Text] = []
+    total = 0
+    for kpj in kpjs:
+        figures = await ctx.ports.balance.jht_balance(kpj, today(ctx))
+        if figures is None:
+            lines.append(Text("KPJ {kpj}: not available", {"kpj": mask_kpj(kpj)}))
+            continue
+        total += figures.total
+        lines.append(Text("KPJ {kpj}: {total}", {"kpj": mask_kpj(kpj),
+                                                  "total": Money(figures.total)}))
+    summary = say("JHT balances as of {date}:\n{lines}\nTotal of all memberships: {total}",
+                  date=today(ctx), lines=tuple(lines), total=Money(total))
+    return back_to_menu(summary)
+
+
+async def shown(ctx: Context) -> Outcome:
+    """After a balance: refresh it or open its history; anything else starts afresh."""
+    kpj = str(ctx.data.get("kpj", ""))
+    event = ctx.event
+    if event.kind is EventKind.BUTTON and kpj and event.data == "bal:refresh":
+        return await card(ctx, kpj)
+    if event.kind is EventKind.BUTTON and kpj and event.data == "bal:history":
+        return await history.show_for(ctx, kpj)
+    return Outcome(MENU, pass_on=True)
+
+
+FLOW = Flow("balance", {
+    S.CHOOSE_KPJ: step(choose, S.SHOWN, MENU),
+    S.SHOWN: step(shown, S.SHOWN, history.BROWSE, MENU),
+})
+ENTRY = step(show_balance, S.CHOOSE_KPJ, S.SHOWN, MENU)

@@ -14,10 +14,13 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from flows.flow import Context, Flow, Outcome, Ports, Step
-from flows.i18n import N_, Catalog, pick_locale
+from flows import start
+from flows.flow import Context, Flow, Outcome, Ports, Step, delete_member_message
+from flows.i18n import LOCALES, N_, Catalog, MissingTranslation, pick_locale
+from flows.identifiers import contains_nik
 from flows.intents import Intent, classify
 from flows.menu import MENU
+from flows.messages import NIK_DELETED
 from flows.ports import (
     BalanceServiceUnavailable,
     DatabaseUnavailable,
@@ -27,7 +30,17 @@ from flows.ports import (
     StoreUnavailable,
 )
 from flows.routes import COMMANDS, ENTRIES, FLOWS
-from flows.types import Button, Event, EventKind, Reply, Say, Session, SessionKey, Text
+from flows.types import (
+    Button,
+    Event,
+    EventKind,
+    Reply,
+    Say,
+    SayKind,
+    Session,
+    SessionKey,
+    Text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +63,14 @@ class Engine:
     def __init__(self, *, sessions: SessionStore, ports: Ports, catalog: Catalog,
                  flows: tuple[Flow, ...] = FLOWS, entries: Mapping[str, Step] = ENTRIES,
                  classifier: Callable[[str], Intent] = classify,
-                 flow_timeout: float = FLOW_TIMEOUT) -> None:
+                 flow_timeout: float = FLOW_TIMEOUT, strict: bool = False) -> None:
         self._sessions = sessions
         self._ports = ports
         self._catalog = catalog
         self._entries = entries
         self._classify = classifier
         self._flow_timeout = flow_timeout
+        self._strict = strict  # tests: an undeclared transition raises instead of apologising
         self._steps = {state: s for flow in flows for state, s in flow.steps.items()}
 
     @property
@@ -72,6 +86,8 @@ class Engine:
             async with self._sessions.chat(key) as slot:
                 session, replies = await self._turn(key, event, slot.session)
                 slot.session = session
+                # A half-finished step may hold a NIK: keep it no longer than its timeout.
+                slot.ttl = None if session.state == MENU else self._flow_timeout
         except (StoreUnavailable, SessionBusy) as exc:
             log.warning("session store fault on %s update %s: %s", key.channel,
                         event.update_id or "-", type(exc).__name__)
@@ -88,16 +104,22 @@ class Engine:
         ctx = Context(key, event, session, self._ports, now)
         try:
             outcome = await self._dispatch(ctx)
+            saved = Session(outcome.state, outcome.locale or session.locale,
+                            session.data if outcome.data is None else outcome.data,
+                            now.timestamp())
+            says = (*_nik_cleanup(event, outcome.says), *notices, *outcome.says)
+            return saved, self._render(says, saved.locale)
         except Exception as exc:  # noqa: BLE001 - every fault gets a polite answer
+            if self._strict and isinstance(exc, UndeclaredTransition | MissingTranslation):
+                raise
             return self._fault(ctx, exc)
-        saved = Session(outcome.state, outcome.locale or session.locale,
-                        session.data if outcome.data is None else outcome.data, now.timestamp())
-        return saved, self._render((*notices, *outcome.says), saved.locale)
 
     def _current(self, stored: Session | None, event: Event,
                  now: float) -> tuple[Session, tuple[Say, ...]]:
         if stored is None:
             return Session(MENU, pick_locale(event.language_code)), ()
+        if stored.locale not in LOCALES:
+            stored = replace(stored, locale=pick_locale(event.language_code))
         if stored.state not in self.states:
             log.warning("unknown stored state reset to the menu")
             return Session(MENU, stored.locale, {}, stored.updated_at), ()
@@ -107,16 +129,12 @@ class Engine:
         return stored, ()
 
     async def _dispatch(self, ctx: Context) -> Outcome:
-        event = ctx.event
-        if event.kind is EventKind.COMMAND:
-            return await self._enter(COMMANDS.get(event.data, "unknown_command"), ctx)
-        if event.kind is EventKind.BUTTON and event.data.startswith("go:"):
-            target = event.data.removeprefix("go:")
-            return await self._enter(target if target in self._entries else "expired_button",
-                                     ctx)
+        outcome = await self._anywhere(ctx)
+        if outcome is not None:
+            return outcome
         if ctx.session.state == MENU:
             return await self._from_menu(ctx)
-        escape = self._escape(event)
+        escape = self._escape(ctx.event)
         if escape is not None:
             return await self._enter(escape, ctx)
         outcome = await self._run(self._steps[ctx.session.state], ctx)
@@ -124,6 +142,20 @@ class Engine:
             return await self._from_menu(replace(ctx, session=replace(ctx.session,
                                                                       state=MENU)))
         return outcome
+
+    async def _anywhere(self, ctx: Context) -> Outcome | None:
+        """What works the same from every state: language, commands, menu buttons."""
+        event = ctx.event
+        language = start.language_request(event)
+        if language is not None:
+            return await start.switch_language(ctx, language)
+        if event.kind is EventKind.COMMAND:
+            return await self._enter(COMMANDS.get(event.data, "unknown_command"), ctx)
+        if event.kind is EventKind.BUTTON and event.data.startswith("go:"):
+            target = event.data.removeprefix("go:")
+            return await self._enter(target if target in self._entries else "expired_button",
+                                     ctx)
+        return None
 
     def _escape(self, event: Event) -> str | None:
         words = event.text.lower().split()
@@ -197,6 +229,13 @@ _FAULT_MESSAGES: Mapping[type[Exception], str] = {
     OtpDeliveryFailed: N_("Sorry, the code could not be sent just now. Please try again in a few "
                        "minutes."),
 }
+
+
+def _nik_cleanup(event: Event, says: tuple[Say, ...]) -> tuple[Say, ...]:
+    """Ask to delete any typed message holding a NIK, whatever step it reached."""
+    if any(s.kind is SayKind.DELETE_MEMBER_MESSAGE for s in says):
+        return ()
+    return (delete_member_message(NIK_DELETED),) if contains_nik(event.text) else ()
 
 
 def clean(event: Event) -> Event:

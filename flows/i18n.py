@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 
-from flows.types import Money, Text
+from flows.types import Money, Month, Text
 
 LOCALES: tuple[str, ...] = ("id", "en")
 DEFAULT_LOCALE = "id"
@@ -85,24 +85,41 @@ class Catalog:
             template = tr.gettext(text.msgid)
         values = {name: self.format_value(value, locale) for name, value in text.params.items()}
         if text.n is not None:
-            values.setdefault("n", format_decimal(text.n, locale=_BABEL_LOCALE[locale]))
+            values.setdefault("n", self.format_value(text.n, locale))
         return template.format_map(_Strict(values)) if "{" in template else template
 
     def format_value(self, value: Any, locale: str) -> str:
         """One parameter value as the locale writes it."""
-        babel_locale = _BABEL_LOCALE.get(locale, _BABEL_LOCALE[DEFAULT_LOCALE])
-        if isinstance(value, Money):
-            return format_currency(value.rupiah, "IDR", locale=babel_locale, format="¤#,##0",
-                                   currency_digits=False)
-        if isinstance(value, datetime):
-            return format_datetime(value, "d MMM y HH:mm", locale=babel_locale)
-        if isinstance(value, date):
-            return format_date(value, "long", locale=babel_locale)
         if isinstance(value, Text):
             return self.render(value, locale)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return format_decimal(value, locale=babel_locale)
-        return str(value)
+        if isinstance(value, tuple):
+            return "\n".join(self.format_value(item, locale) for item in value)
+        babel_locale = _BABEL_LOCALE.get(locale, _BABEL_LOCALE[DEFAULT_LOCALE])
+        formatter = next((f for kind, f in _FORMATTERS if isinstance(value, kind)), None)
+        return formatter(value, babel_locale) if formatter else str(value)
+
+
+def _money(value: Money, locale: str) -> str:
+    return format_currency(value.rupiah, "IDR", locale=locale, format="¤#,##0",
+                           currency_digits=False)
+
+
+def _month(value: Month, locale: str) -> str:
+    return format_date(date(value.year, value.month, 1), "MMMM y", locale=locale)
+
+
+def _number(value: int, locale: str) -> str:
+    return str(value) if isinstance(value, bool) else format_decimal(value, locale=locale)
+
+
+# Order matters: datetime is a date, bool is an int.
+_FORMATTERS: tuple[tuple[type, Callable[[Any, str], str]], ...] = (
+    (Money, _money),
+    (Month, _month),
+    (datetime, lambda v, loc: format_datetime(v, "d MMM y HH:mm", locale=loc)),
+    (date, lambda v, loc: format_date(v, "long", locale=loc)),
+    (int, _number),
+)
 
 
 def _msgids(locale: str, directory: Path) -> frozenset[str]:

@@ -101,6 +101,14 @@ def parse_nik(text: str) -> Nik | Problem:
     return Nik(digits, digits[:2], day, month, yy, female)
 
 
+_NIK_RUN = re.compile(r"(?<!\d)\d(?:[\s.\-]?\d){15}(?!\d)")
+
+
+def contains_nik(text: str) -> bool:
+    """True when ``text`` holds a run of 16 digits that is a valid NIK (so it can be deleted)."""
+    return any(isinstance(parse_nik(m.group()), Nik) for m in _NIK_RUN.finditer(text[:4000]))
+
+
 def parse_kpj(text: str) -> str | Problem:
     """Parse an 11-digit KPJ (membership card) number; separators are tolerated."""
     return _digits(text, KPJ_LENGTH)

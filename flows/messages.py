@@ -7,6 +7,8 @@ from flows.i18n import N_
 from flows.identifiers import Problem
 from flows.types import Say, Text
 
+NIK_DELETED = N_("I deleted your message with the NIK from this chat to keep it safe.")
+
 _FIELD_HINT = {
     "nik": N_("The NIK is the 16-digit number on your KTP, for example 3171014501900001."),
     "kpj": N_("The KPJ number has 11 digits; you find it on your membership card or in JMO."),

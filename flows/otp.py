@@ -19,7 +19,7 @@ from flows.flow import (
     step,
 )
 from flows.i18n import N_
-from flows.identifiers import Problem, mask_email, mask_kpj, mask_phone, parse_otp
+from flows.identifiers import Problem, mask_kpj, parse_otp
 from flows.menu import MENU, back_to_menu
 from flows.otp_codes import Issue, OtpBook, Refusal, Verdict
 from flows.ports import OtpDeliveryFailed, OtpDestination
@@ -34,6 +34,7 @@ class OtpState(StrEnum):
 
 AWAIT = OtpState.AWAIT_CODE.value
 _RESEND = "otp:resend"
+_RESEND_ROW = (option("Send a new code", _RESEND),)
 _CODE_DELETED = N_("I deleted your message with the code from this chat to keep it safe.")
 
 
@@ -43,12 +44,6 @@ def _book(ctx: Context) -> OtpBook:
 
 def _minutes(seconds: float) -> int:
     return max(1, math.ceil(seconds / 60))
-
-
-def _masked(destination: OtpDestination) -> str:
-    if destination.kind == "sms":
-        return mask_phone(destination.address)
-    return mask_email(destination.address)
 
 
 async def send_first(ctx: Context, kpj: str, destination: OtpDestination,
@@ -62,7 +57,7 @@ async def send_first(ctx: Context, kpj: str, destination: OtpDestination,
 
 
 async def _deliver(ctx: Context, kpj: str, destination: OtpDestination) -> Outcome:
-    issued = await _book(ctx).issue(kpj, ctx.now.timestamp())
+    issued = await _book(ctx).issue(kpj, ctx.tag("otp"), ctx.now.timestamp())
     if issued.refusal is not None:
         return _refused(issued)
     try:
@@ -70,21 +65,22 @@ async def _deliver(ctx: Context, kpj: str, destination: OtpDestination) -> Outco
     except OtpDeliveryFailed:
         return Outcome(AWAIT, (say("Sorry, the code could not be sent just now. Please tap "
                                    "\"Send a new code\" in a minute.",
-                                   (option("Send a new code", _RESEND),)),))
+                                   _RESEND_ROW),))
     await ctx.ports.accounts.audit(ctx.key, "otp_sent", ctx.now, destination.kind)
     text = (N_("I sent a 6-digit code by SMS to {to}. Type it here; it is valid for 5 minutes.")
             if destination.kind == "sms" else
             N_("I sent a 6-digit code by email to {to}. Type it here; it is valid for 5 "
                "minutes."))
-    return Outcome(AWAIT, (say(text, (option("Send a new code", _RESEND),),
-                               to=_masked(destination)),))
+    return Outcome(AWAIT, (say(text, _RESEND_ROW,
+                               to=destination.masked()),))
 
 
 def _refused(issued: Issue) -> Outcome:
     minutes = _minutes(issued.wait)
     if issued.refusal is Refusal.TOO_SOON:
-        return Outcome(AWAIT, (say("Please wait {seconds} seconds before asking for a new code.",
-                                   seconds=math.ceil(issued.wait)),))
+        return Outcome(AWAIT, (say("A code was sent less than a minute ago. Please wait "
+                                   "{seconds} seconds, then tap \"Send a new code\".",
+                                   _RESEND_ROW, seconds=math.ceil(issued.wait)),))
     if issued.refusal is Refusal.HOURLY_LIMIT:
         return Outcome(AWAIT, (say("You have asked for the maximum number of codes this hour. "
                                    "Please try again in {minutes} minutes.", minutes=minutes),))
@@ -107,7 +103,7 @@ async def await_code(ctx: Context) -> Outcome:
     if event.kind is not EventKind.TEXT or not any(ch.isdigit() for ch in event.text):
         return Outcome(AWAIT, (say("Please type the 6-digit code you received, or tap \"Send "
                                    "a new code\". /batal cancels.",
-                                   (option("Send a new code", _RESEND),)),))
+                                   _RESEND_ROW),))
     return await _check(ctx, kpj, event.text)
 
 
@@ -116,7 +112,7 @@ async def _check(ctx: Context, kpj: str, text: str) -> Outcome:
     cleanup = delete_member_message(_CODE_DELETED)
     if isinstance(code, Problem):
         return Outcome(AWAIT, (cleanup, say("The code has 6 digits. Please type it again.")))
-    result = await _book(ctx).check(kpj, code, ctx.now.timestamp())
+    result = await _book(ctx).check(kpj, ctx.tag("otp"), code, ctx.now.timestamp())
     if result.verdict is Verdict.OK:
         await ctx.ports.accounts.link(ctx.key, kpj, ctx.now)
         await ctx.ports.accounts.audit(ctx.key, "linked", ctx.now)
@@ -129,7 +125,7 @@ async def _check(ctx: Context, kpj: str, text: str) -> Outcome:
             "That code is not right. You have {n} tries left.", result.tries_left)))
     if result.verdict is Verdict.EXPIRED:
         return Outcome(AWAIT, (cleanup, say("This code has expired. Tap \"Send a new code\".",
-                                            (option("Send a new code", _RESEND),))))
+                                            _RESEND_ROW)))
     await ctx.ports.accounts.audit(ctx.key, "otp_locked", ctx.now)
     return back_to_menu(cleanup, say(
         "Too many wrong codes. For your safety, verification is locked for {minutes} minutes.",

@@ -1,10 +1,10 @@
 """One-time codes: issue, rate-limit, verify. Kept in the key-value store, hashed.
 
 Rules (PRODUCT.md): 6 digits; valid 5 minutes; 5 wrong tries lock verification of that
-membership for 15 minutes; a new code after 60 s at the earliest, at most 3 new codes an hour
-after the first; codes stored only as an HMAC keyed by ``OTP_SECRET`` and compared in constant
-time. Keys are named by an HMAC of the KPJ, so the store never holds a KPJ in clear, and the
-limits hold for the membership whichever chat asks.
+membership for 15 minutes; a new code after 60 s at the earliest and at most 3 codes an hour;
+codes stored only as an HMAC keyed by ``OTP_SECRET`` and compared in constant time. Keys
+are named by an HMAC of the KPJ, so the store never holds a KPJ in clear, and the limits hold
+for the membership whichever chat asks.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class OtpPolicy:
     max_tries: int = 5
     lock_seconds: float = 900.0
     resend_after: float = 60.0
-    sends_per_hour: int = 4  # the first code and 3 resends
+    sends_per_hour: int = 3
 
 
 class Verdict(StrEnum):
@@ -66,15 +66,21 @@ class Issue:
 
 
 class OtpBook:
-    """Issues and checks codes for memberships (identified by KPJ)."""
+    """Issues and checks codes; a code belongs to one membership (KPJ) and one chat.
+
+    The code is kept per chat, so a code sent for one chat never links another. Wrong tries,
+    the lock and the sending limits are per membership, so many chats cannot multiply them.
+    A try is counted (atomically) before the comparison, so concurrent guesses from several
+    processes can never exceed ``max_tries``.
+    """
 
     def __init__(self, kv: KeyValueStore, secret: bytes, policy: OtpPolicy = OtpPolicy()) -> None:
         self._kv = kv
         self._secret = secret
         self._policy = policy
 
-    async def issue(self, kpj: str, now: float) -> Issue:
-        """A fresh code for ``kpj`` unless locked or rate-limited; replaces any earlier code."""
+    async def issue(self, kpj: str, chat: str, now: float) -> Issue:
+        """A fresh code for ``kpj`` in ``chat`` unless locked or rate-limited."""
         base = self._name(kpj)
         wait = await self._locked_for(base, now)
         if wait > 0:
@@ -86,33 +92,35 @@ class OtpBook:
         if len(sends) >= self._policy.sends_per_hour:
             return Issue(refusal=Refusal.HOURLY_LIMIT, wait=sends[0] + 3600 - now)
         code = f"{secrets.randbelow(1_000_000):06d}"
-        record = {"h": self._digest(kpj, code), "exp": now + self._policy.ttl}
-        await self._kv.put(base + ":code", json.dumps(record), self._policy.ttl + 60)
+        record = {"h": self._digest(kpj, chat, code), "exp": now + self._policy.ttl}
+        await self._kv.put(f"{base}:code:{chat}", json.dumps(record), self._policy.ttl + 60)
         await self._kv.put(base + ":sends", json.dumps([*sends, now]), 3600)
         return Issue(code=code)
 
-    async def check(self, kpj: str, code: str, now: float) -> Check:
-        """Compare a typed code in constant time and count wrong tries."""
+    async def check(self, kpj: str, chat: str, code: str, now: float) -> Check:
+        """Count the try, then compare the typed code in constant time."""
         base = self._name(kpj)
         wait = await self._locked_for(base, now)
         if wait > 0:
             return Check(Verdict.LOCKED, wait=wait)
-        record = _loads(await self._kv.get(base + ":code"))
+        record = _loads(await self._kv.get(f"{base}:code:{chat}"))
         expires = record.get("exp", 0)
         if not isinstance(expires, int | float) or expires < now:
             return Check(Verdict.EXPIRED)
-        if hmac.compare_digest(str(record.get("h", "")), self._digest(kpj, code)):
-            await self._kv.delete(base + ":code", base + ":tries")
-            return Check(Verdict.OK)
-        return await self._count_wrong(base, now)
-
-    async def _count_wrong(self, base: str, now: float) -> Check:
         tries = await self._kv.incr(base + ":tries", 3600)
-        if tries < self._policy.max_tries:
-            return Check(Verdict.WRONG, tries_left=self._policy.max_tries - tries)
+        if tries > self._policy.max_tries:
+            return await self._lock(base, chat, now)
+        if hmac.compare_digest(str(record.get("h", "")), self._digest(kpj, chat, code)):
+            await self._kv.delete(f"{base}:code:{chat}", base + ":tries")
+            return Check(Verdict.OK)
+        if tries == self._policy.max_tries:
+            return await self._lock(base, chat, now)
+        return Check(Verdict.WRONG, tries_left=self._policy.max_tries - tries)
+
+    async def _lock(self, base: str, chat: str, now: float) -> Check:
         until = now + self._policy.lock_seconds
         await self._kv.put(base + ":lock", str(until), self._policy.lock_seconds + 60)
-        await self._kv.delete(base + ":code", base + ":tries")
+        await self._kv.delete(f"{base}:code:{chat}", base + ":tries")
         return Check(Verdict.LOCKED, wait=self._policy.lock_seconds)
 
     async def _locked_for(self, base: str, now: float) -> float:
@@ -130,8 +138,8 @@ class OtpBook:
         tag = hmac.new(self._secret, b"otp-key:" + kpj.encode(), hashlib.sha256).hexdigest()
         return "otp:" + tag[:24]
 
-    def _digest(self, kpj: str, code: str) -> str:
-        message = f"otp-code:{kpj}:{code}".encode()
+    def _digest(self, kpj: str, chat: str, code: str) -> str:
+        message = f"otp-code:{kpj}:{chat}:{code}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from flows.identifiers import mask_email, mask_phone
 from flows.types import Session, SessionKey
 
 
@@ -26,13 +27,15 @@ class SessionSlot:
     """The session of one chat while its per-chat lock is held.
 
     ``session`` starts as the stored session (``None`` when there is none); whatever it holds
-    when the ``SessionStore.chat`` block exits normally is saved (``None`` deletes it).
+    when the ``SessionStore.chat`` block exits normally is saved (``None`` deletes it), for
+    ``ttl`` seconds when set, else for the store's default time to live.
     """
 
-    __slots__ = ("session",)
+    __slots__ = ("session", "ttl")
 
     def __init__(self, session: Session | None) -> None:
         self.session = session
+        self.ttl: float | None = None
 
 
 class SessionStore(Protocol):
@@ -103,8 +106,9 @@ class AccountStore(Protocol):
         """Mark the chat's standing consent records withdrawn; returns how many were."""
         ...
 
-    async def has_consent(self, key: SessionKey) -> bool:
-        """True when the chat holds a consent record that was not withdrawn."""
+    async def has_consent(self, key: SessionKey, version: str | None = None) -> bool:
+        """True when the chat holds a consent record that was not withdrawn (to notice
+        ``version`` when given)."""
         ...
 
     async def erase(self, key: SessionKey, at: datetime) -> None:
@@ -138,12 +142,111 @@ class IdentityMatch:
     email: str
 
 
+@dataclass(frozen=True, slots=True)
+class Employer:
+    """An employer by its registration number (NPP, 8 digits) and name."""
+
+    npp: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSummary:
+    """A membership: ``status`` is ``"active"`` or ``"inactive"``, ``segment`` ``"PU"``,
+    ``"BPU"`` or ``"PMI"``; ``kpjs`` lists every KPJ of the same person (same NIK), this one
+    included, oldest first."""
+
+    kpj: str
+    name: str
+    status: str
+    segment: str
+    employer: Employer | None
+    kpjs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JhtBalance:
+    """The JHT balance of one KPJ as of a date, in whole Rupiah.
+
+    ``last_period`` is the newest posted contribution period (``"YYYY-MM"``);
+    ``pending_years`` are completed years whose development rate is not yet published, so
+    their development is not included.
+    """
+
+    kpj: str
+    as_of: date
+    employer_part: int
+    employee_part: int
+    development: int
+    total: int
+    last_period: str | None
+    pending_years: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One month's JHT contribution as posted."""
+
+    period: str
+    wage: int
+    employer_part: int
+    employee_part: int
+    paid_on: date
+    employer: Employer | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionPage:
+    """One page of contributions, newest period first; ``year`` is the filter (``None``: all
+    years); ``years`` every year that has contributions, newest first."""
+
+    kpj: str
+    year: int | None
+    page: int
+    page_size: int
+    pages: int
+    total: int
+    years: tuple[int, ...]
+    items: tuple[Contribution, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PensionMonths:
+    """How many months of JP (pension) contributions a KPJ has, and their span."""
+
+    kpj: str
+    months: int
+    first_period: str | None
+    last_period: str | None
+
+
 class BalanceService(Protocol):
-    """The balance service shared with BPJS's other channels."""
+    """The balance service shared with BPJS's other channels.
+
+    Every method raises :class:`BalanceServiceUnavailable` when the service is down, slow or
+    answers something malformed; ``None`` means the KPJ is unknown.
+    """
 
     async def verify_identity(self, nik: str, kpj: str, birth_date: date) -> IdentityMatch | None:
         """The member when NIK, KPJ and birth date belong together, else ``None`` (never
-        which field was wrong). Raises :class:`BalanceServiceUnavailable`."""
+        which field was wrong)."""
+        ...
+
+    async def member_summary(self, kpj: str) -> MemberSummary | None:
+        """Status, segment, employer and all KPJ of the member."""
+        ...
+
+    async def jht_balance(self, kpj: str, as_of: date) -> JhtBalance | None:
+        """The JHT balance as of ``as_of``."""
+        ...
+
+    async def contributions(self, kpj: str, *, year: int | None = None, page: int = 1,
+                            page_size: int = 12) -> ContributionPage | None:
+        """Contributions, newest first, paged; ``year`` filters by period year."""
+        ...
+
+    async def pension_months(self, kpj: str) -> PensionMonths | None:
+        """Months of JP contributions."""
         ...
 
 
@@ -157,6 +260,10 @@ class OtpDestination:
 
     kind: str
     address: str
+
+    def masked(self) -> str:
+        """The address as it may be shown: ``0812****7890`` or ``s***@example.com``."""
+        return mask_phone(self.address) if self.kind == "sms" else mask_email(self.address)
 
 
 class OtpSender(Protocol):

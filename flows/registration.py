@@ -15,7 +15,6 @@ from typing import Any
 from flows import otp
 from flows.consent import CONSENT_AGREE, CONSENT_DECLINE, CONSENT_NOTICE, CONSENT_VERSION
 from flows.flow import Context, Flow, Outcome, delete_member_message, option, say, step
-from flows.i18n import N_
 from flows.identifiers import (
     Nik,
     Problem,
@@ -26,7 +25,7 @@ from flows.identifiers import (
     same_phone,
 )
 from flows.menu import MENU, back_to_menu
-from flows.messages import problem_message
+from flows.messages import NIK_DELETED, problem_message
 from flows.ports import IdentityMatch, OtpDestination
 from flows.types import EventKind, Option, Say, SayKind, Text
 
@@ -45,14 +44,13 @@ S = RegistrationState
 IDENTITY_CHECKS_PER_HOUR = 5
 _YES = {"ya", "iya", "setuju", "saya setuju", "yes", "agree", "i agree", "ok", "oke", "y"}
 _NO = {"tidak", "tdk", "gak", "nggak", "no", "tidak setuju", "decline", "n"}
-_NIK_DELETED = N_("I deleted your message with the NIK from this chat to keep it safe.")
 
 
 async def begin(ctx: Context) -> Outcome:
     """Start registration: the consent notice, unless consent is already on record."""
     prefill = {k: v for k, v in ctx.slots.items() if k in ("nik", "kpj", "birth_date")}
-    cleanup = (delete_member_message(_NIK_DELETED),) if "nik" in prefill else ()
-    if await ctx.ports.accounts.has_consent(ctx.key):
+    cleanup = (delete_member_message(NIK_DELETED),) if "nik" in prefill else ()
+    if await ctx.ports.accounts.has_consent(ctx.key, CONSENT_VERSION):
         return await _after_consent(ctx, prefill, cleanup)
     notice = say(CONSENT_NOTICE, (option(CONSENT_AGREE, "reg:agree"),
                                   option(CONSENT_DECLINE, "reg:decline")),
@@ -97,7 +95,7 @@ async def ask_nik(ctx: Context) -> Outcome:
     if ctx.event.kind is not EventKind.TEXT:
         return Outcome(S.ASK_NIK, (_ask_nik(),))
     nik = parse_nik(ctx.event.text)
-    cleanup = delete_member_message(_NIK_DELETED)
+    cleanup = delete_member_message(NIK_DELETED)
     if isinstance(nik, Problem):
         return Outcome(S.ASK_NIK, (cleanup, problem_message("nik", nik)))
     return Outcome(S.ASK_KPJ, (cleanup, say(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flows import account, balance, faq, handoff, menu, otp, registration, start
+from flows import account, balance, faq, handoff, history, menu, otp, registration, start
 from flows.faq_content import TOPICS
 from flows.flow import Flow, Step, step
 from flows.menu import MENU
@@ -12,8 +12,8 @@ from flows.menu import MENU
 ENTRIES: Mapping[str, Step] = {
     "start": step(start.start, start.CHOOSE, MENU),
     "menu": step(menu.show_menu, MENU),
-    "check_balance": step(balance.show_balance, MENU),
-    "history": step(balance.show_history, MENU),
+    "check_balance": balance.ENTRY,
+    "history": history.ENTRY,
     "register": registration.BEGIN,
     "handoff": step(handoff.offer_contact, MENU),
     "help": step(menu.show_help, MENU),
@@ -21,7 +21,7 @@ ENTRIES: Mapping[str, Step] = {
     "greeting": step(menu.greet, MENU),
     "thanks": step(menu.thank, MENU),
     "cancel": step(menu.cancel, MENU),
-    "logout": step(account.logout, MENU),
+    "logout": step(account.ask_logout, account.S.CONFIRM_LOGOUT, MENU),
     "delete_data": step(account.ask_erase, account.CONFIRM),
     "unknown": step(menu.not_understood, MENU),
     "unknown_command": step(menu.unknown_command, MENU),
@@ -45,4 +45,5 @@ COMMANDS: Mapping[str, str] = {
     "hapusdata": "delete_data", "deletedata": "delete_data",
 }
 
-FLOWS: tuple[Flow, ...] = (start.FLOW, registration.FLOW, otp.FLOW, faq.FLOW, account.FLOW)
+FLOWS: tuple[Flow, ...] = (start.FLOW, registration.FLOW, otp.FLOW, balance.FLOW, history.FLOW,
+                           faq.FLOW, account.FLOW)

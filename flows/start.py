@@ -7,7 +7,7 @@ from enum import StrEnum
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import LOCALES
 from flows.menu import MENU, back_to_menu, main_menu
-from flows.types import EventKind
+from flows.types import Event, EventKind
 
 
 class StartState(StrEnum):
@@ -40,25 +40,42 @@ async def start(ctx: Context) -> Outcome:
 
 
 async def ask_language(ctx: Context) -> Outcome:
-    """``/bahasa``: offer the two languages."""
+    """"ganti bahasa" typed at the menu: offer the two languages."""
     return _language_question()
 
 
-def _chosen(ctx: Context) -> str | None:
-    event = ctx.event
+def language_request(event: Event) -> str | None:
+    """``"ask"`` for ``/bahasa`` (``/bahasa en`` names the language), a locale for a pressed
+    language button, else ``None``. Language is a setting: it never ends the current step."""
+    if event.kind is EventKind.COMMAND and event.data in ("bahasa", "language"):
+        named = next((lang for lang, words in _WORDS.items()
+                      if " ".join(event.text.lower().split()) in words), None)
+        return named or "ask"
     if event.kind is EventKind.BUTTON and event.data.startswith("lang:"):
         lang = event.data.removeprefix("lang:")
-        return lang if lang in LOCALES else None
-    text = " ".join(event.text.lower().split())
-    return next((lang for lang, words in _WORDS.items() if text in words), None)
+        return lang if lang in LOCALES else "ask"
+    return None
+
+
+async def switch_language(ctx: Context, request: str) -> Outcome:
+    """Ask for, or switch to, a language, keeping the current step and what was typed."""
+    state = ctx.session.state
+    if request == "ask":
+        question = _language_question().says
+        return Outcome(CHOOSE if state == MENU else state, question)
+    done = say("Done, I will write in English from now on.")
+    if state in (MENU, CHOOSE):
+        return Outcome(MENU, (done, main_menu()), data={}, locale=request)
+    return Outcome(state, (done, say("Please answer the last question again, or type /batal to "
+                                     "cancel.")), locale=request)
 
 
 async def choose_language(ctx: Context) -> Outcome:
-    """Switch to the chosen language and show the menu in it."""
-    lang = _chosen(ctx)
-    if lang is not None:
-        done = say("Done, I will write in English from now on.")
-        return Outcome(MENU, (done, main_menu()), data={}, locale=lang)
+    """A language typed by name switches to it; anything else is read from the menu."""
+    text = " ".join(ctx.event.text.lower().split())
+    lang = next((lang for lang, words in _WORDS.items() if text in words), None)
+    if ctx.event.kind is EventKind.TEXT and lang is not None:
+        return await switch_language(ctx, lang)
     if ctx.event.kind is EventKind.TEXT:
         return Outcome(MENU, pass_on=True)
     return _language_question()

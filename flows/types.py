@@ -95,6 +95,23 @@ class Money:
 
 
 @dataclass(frozen=True, slots=True)
+class Month:
+    """A contribution period (``"YYYY-MM"``), written as the locale names months."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, period: str) -> Month:
+        """``"2026-10"`` -> ``Month(2026, 10)``."""
+        year, month = period.split("-", 1)
+        return cls(int(year), int(month))
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+@dataclass(frozen=True, slots=True)
 class Option:
     """A choice offered as a button: a translatable label and the data it sends back."""
 

@@ -83,10 +83,13 @@ class SqlAccountStore:
             async with self._engine.begin() as conn:
                 await conn.execute(sa.insert(ConsentRecord).values(row))
 
-    async def has_consent(self, key: SessionKey) -> bool:
-        """True when the chat holds a consent record that was not withdrawn."""
-        query = sa.select(sa.exists().where(
-            *_consent_of(key), col(ConsentRecord.withdrawn_at).is_(None)))
+    async def has_consent(self, key: SessionKey, version: str | None = None) -> bool:
+        """True when the chat holds a consent record that was not withdrawn (to notice
+        ``version`` when given: a new notice text needs new consent)."""
+        conditions = [*_consent_of(key), col(ConsentRecord.withdrawn_at).is_(None)]
+        if version is not None:
+            conditions.append(col(ConsentRecord.version) == version)
+        query = sa.select(sa.exists().where(*conditions))
         with translate_errors(DatabaseUnavailable, "has_consent"):
             async with self._engine.connect() as conn:
                 return bool(await conn.scalar(query))

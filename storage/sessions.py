@@ -124,7 +124,7 @@ class MemorySessionStore:
             try:
                 slot = SessionSlot(_decode(key, self._sessions.value(key)))
                 yield slot
-                self._save(key, slot.session)
+                self._save(key, slot.session, slot.ttl)
             finally:
                 lock.release()
         finally:
@@ -139,11 +139,11 @@ class MemorySessionStore:
         except TimeoutError:
             raise SessionBusy(f"a {key.channel} chat stayed locked too long") from None
 
-    def _save(self, key: SessionKey, session: Session | None) -> None:
+    def _save(self, key: SessionKey, session: Session | None, ttl: float | None) -> None:
         if session is None:
             self._sessions.items.pop(key, None)
         else:
-            self._sessions.set(key, _encode(session), self._ttl)
+            self._sessions.set(key, _encode(session), _ms(ttl) / 1000 if ttl else self._ttl)
 
     async def get(self, name: str) -> str | None:
         """The value, or ``None`` when absent or expired."""
@@ -220,7 +220,7 @@ class RedisSessionStore:
             yield slot
             args: list[str | int] = [token]
             if slot.session is not None:
-                args += [_encode(slot.session), self._ttl_ms]
+                args += [_encode(slot.session), _ms(slot.ttl) if slot.ttl else self._ttl_ms]
             with _unavailable():
                 saved = await self._save(self._keys(key), args)
         except BaseException:  # the block, the encoding or the save failed: nothing is saved

@@ -24,13 +24,15 @@ from storage.sessions import MemorySessionStore
 SECRET = b"test-secret"
 SITI = {"nik": "3171014501900001", "kpj": "12345678901", "birth": "05-01-1990",
         "phone": "081234567890"}
+DEWI = {"nik": "5171046303880004", "kpj": "45678901234", "birth": "23-03-1988",
+        "phone": "087711223344"}
 
 
 @dataclass
 class ManualClock:
     """A clock the test moves by hand."""
 
-    at: datetime = field(default_factory=lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    at: datetime = field(default_factory=lambda: datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
 
     def now(self) -> datetime:
         return self.at
@@ -82,14 +84,20 @@ class Chat:
             return []
         return [json.loads(line)["code"] for line in self.outbox.read_text().splitlines()]
 
-    async def register(self, member: dict[str, str] = SITI) -> str:
+    async def reach_phone_step(self, member: dict[str, str] = SITI) -> str:
         await self.say("/daftar")
         if "reg:agree" in self.buttons:
             await self.press("reg:agree")
-        await self.say(member["nik"])
-        await self.say(member["kpj"])
-        await self.say(member["birth"])
-        await self.share(member["phone"])
+        for answer in (member["nik"], member["kpj"], member["birth"]):
+            await self.say(answer)
+        return self.text
+
+    async def reach_code_step(self, member: dict[str, str] = SITI) -> str:
+        await self.reach_phone_step(member)
+        return await self.share(member["phone"])
+
+    async def register(self, member: dict[str, str] = SITI) -> str:
+        await self.reach_code_step(member)
         return await self.say(self.codes()[-1])
 
 
@@ -100,6 +108,7 @@ class World:
     engine: Engine
     store: MemorySessionStore
     accounts: SqlAccountStore
+    balance: ReferenceBalanceService
     clock: ManualClock
     outbox: Path
 
@@ -116,10 +125,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     accounts = SqlAccountStore(database, SECRET)
     clock = ManualClock()
     outbox = tmp_path / "outbox.jsonl"
-    ports = Ports(kv=store, accounts=accounts, balance=ReferenceBalanceService(database),
+    balance = ReferenceBalanceService(database)
+    ports = Ports(kv=store, accounts=accounts, balance=balance,
                   otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET)
-    engine = Engine(sessions=store, ports=ports, catalog=Catalog(strict=True))
-    yield World(engine, store, accounts, clock, outbox)
+    engine = Engine(sessions=store, ports=ports, catalog=Catalog(strict=True), strict=True)
+    yield World(engine, store, accounts, balance, clock, outbox)
     await database.dispose()
 
 

@@ -67,6 +67,7 @@ async def _whole_life(world: World) -> tuple[list[str], list[Chat]]:
     assert "123*****901" in await siti.register()
     await siti.say(f"SALDO {SITI['kpj']}")
     await siti.say("/keluar")
+    await siti.press("acct:logout")
     world.clock.advance(61)
     await siti.say(
         f"DAFTAR SALDO#{SITI['nik']}#{SITI['birth']}#{SITI['kpj']}#siti@example.com")

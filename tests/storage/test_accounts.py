@@ -87,6 +87,13 @@ async def test_consent_is_recorded_per_chat_until_withdrawn(store: SqlAccountSto
     assert await store.has_consent(KEY)
 
 
+async def test_consent_to_an_older_notice_does_not_count_for_a_new_one(
+        store: SqlAccountStore) -> None:
+    await store.record_consent(KEY, "2026-01", "id", T0)
+    assert await store.has_consent(KEY, "2026-01")
+    assert not await store.has_consent(KEY, "2026-11-v2")
+
+
 async def test_erase_leaves_only_a_pseudonymous_audit_line(
         store: SqlAccountStore, engine: AsyncEngine) -> None:
     await store.link(KEY, KPJ_A, T0)

@@ -479,3 +479,13 @@ async def test_many_concurrent_updates_wait_for_a_connection(redis_url: str,
         if keys:
             await raw.delete(*keys)
         await store.aclose()
+
+
+async def test_a_slot_ttl_overrides_the_default(backend: Backend) -> None:
+    """A half-finished flow is kept only as long as its timeout (it may hold a NIK)."""
+    store = backend.make(ttl=3600)
+    async with store.chat(KEY) as slot:
+        slot.session = Session("registration:ask_kpj", "id", {"nik": "x"})
+        slot.ttl = 0.2
+    await asyncio.sleep(0.3)
+    assert await load(store) is None
