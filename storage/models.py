@@ -2,8 +2,7 @@
 
 The bot's facts about chats (links to memberships, consent records, the audit log) and the
 reference balance service's members live here, so that one Alembic history covers them all.
-New tables (employers, contributions, development rates) are added as further classes here and
-a new revision under ``alembic/versions/``.
+New tables are added as further classes here and a new revision under ``alembic/versions/``.
 
 Datetimes are timezone-aware: :class:`UtcDateTime` refuses naive values, stores UTC and hands
 back aware UTC values on every backend (SQLite keeps no offset of its own).
@@ -12,6 +11,7 @@ back aware UTC values on every backend (SQLite keeps no offset of its own).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,8 @@ CHANNEL_LENGTH = 32
 CHAT_ID_LENGTH = 128
 KPJ_LENGTH = 11
 NIK_LENGTH = 16
+NPP_LENGTH = 8
+PERIOD_LENGTH = 7
 PSEUDONYM_LENGTH = 32
 ACTION_LENGTH = 64
 DETAIL_LENGTH = 500
@@ -129,5 +131,37 @@ class Member(SQLModel, table=True):
     email: str = Field(default="", max_length=254)
     segment: str = Field(max_length=3)
     status: str = Field(max_length=8)
-    employer_npp: str | None = Field(default=None, max_length=12)
-    employer_name: str | None = Field(default=None, max_length=128)
+    employer_npp: str | None = Field(default=None, foreign_key="employer.npp",
+                                     max_length=NPP_LENGTH)
+
+
+class Employer(SQLModel, table=True):
+    """An employer of wage-earning (PU) members, by its registration number (NPP)."""
+
+    __tablename__ = "employer"
+
+    npp: str = Field(primary_key=True, max_length=NPP_LENGTH)
+    name: str = Field(max_length=128)
+
+
+class Contribution(SQLModel, table=True):
+    """One month's JHT contribution of a KPJ; the parts are computed from ``wage`` at import
+    by :func:`balance.rules.jht_parts`. Amounts are whole Rupiah."""
+
+    __tablename__ = "contribution"
+
+    kpj: str = Field(primary_key=True, foreign_key="member.kpj", max_length=KPJ_LENGTH)
+    period: str = Field(primary_key=True, max_length=PERIOD_LENGTH)  # "YYYY-MM"
+    wage: int
+    employer_part: int
+    employee_part: int
+    paid_on: date
+
+
+class DevelopmentRate(SQLModel, table=True):
+    """The JHT development rate credited for one calendar year, in percent (e.g. 7.19)."""
+
+    __tablename__ = "development_rate"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    rate_percent: Decimal = Field(max_digits=7, decimal_places=4)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,8 @@ from sqlmodel import SQLModel
 
 from storage.db import ALEMBIC_DIR, alembic_config, async_url, create_engine, migrate
 
-TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "member"}
+TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "contribution",
+          "development_rate", "employer", "member"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -86,6 +87,56 @@ async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
     assert differences == []
 
 
+_MEMBER_0001 = ("INSERT INTO member (kpj, nik, name, birth_date, phone, email, segment, status, "
+                "employer_npp, employer_name) VALUES (:kpj, '3171014501900001', 'X', "
+                "'1990-01-05', '+6281234567890', '', :segment, 'active', :npp, :employer)")
+
+
+async def test_0002_moves_employer_names_into_employer_and_back(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_run_alembic, upgrade, "0001")
+        for kpj, npp, employer in (("11111111111", "12345678", "PT Satu"),
+                                   ("22222222222", "12345678", "PT Satu"),
+                                   ("33333333333", "87654321", "CV Dua")):
+            await conn.execute(sa.text(_MEMBER_0001),
+                               {"kpj": kpj, "segment": "PU", "npp": npp, "employer": employer})
+        await conn.execute(sa.text(_MEMBER_0001), {"kpj": "44444444444", "segment": "BPU",
+                                                   "npp": None, "employer": None})
+    await migrate(engine)
+    async with engine.connect() as conn:
+        employers = (await conn.execute(sa.text("SELECT npp, name FROM employer "
+                                                "ORDER BY npp"))).all()
+        members = (await conn.execute(sa.text("SELECT kpj, employer_npp FROM member "
+                                              "ORDER BY kpj"))).all()
+        columns = await conn.run_sync(
+            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("member")})
+    assert [tuple(row) for row in employers] == [("12345678", "PT Satu"), ("87654321", "CV Dua")]
+    assert [row[1] for row in members] == ["12345678", "12345678", "87654321", None]
+    assert "employer_name" not in columns
+    async with engine.begin() as conn:
+        await conn.run_sync(_run_alembic, downgrade, "0001")
+    async with engine.connect() as conn:
+        names = (await conn.execute(sa.text("SELECT kpj, employer_npp, employer_name FROM member "
+                                            "ORDER BY kpj"))).all()
+    assert [tuple(row) for row in names] == [
+        ("11111111111", "12345678", "PT Satu"), ("22222222222", "12345678", "PT Satu"),
+        ("33333333333", "87654321", "CV Dua"), ("44444444444", None, None)]
+
+
+async def test_foreign_keys_hold_after_migration(engine: AsyncEngine) -> None:
+    await migrate(engine)
+    with pytest.raises(sa.exc.IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(
+                "INSERT INTO contribution (kpj, period, wage, employer_part, employee_part, "
+                "paid_on) VALUES ('99999999999', '2020-01', 1, 0, 0, '2020-02-10')"))
+    with pytest.raises(sa.exc.IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(_MEMBER_0001.replace(", employer_name", "")
+                                       .replace(", :employer", "")),
+                               {"kpj": "11111111111", "segment": "PU", "npp": "00000000"})
+
+
 def test_alembic_command_line_environment_uses_database_url(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "cli" / "bot.db"
@@ -111,9 +162,14 @@ def _tables_and_revision(connection: Connection) -> tuple[set[str], str | None]:
 
 
 def _downgrade_to_base(connection: Connection) -> None:
+    _run_alembic(connection, downgrade, "base")
+
+
+def _run_alembic(connection: Connection, command: Callable[[Config, str], None],
+                 revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    downgrade(config, "base")
+    command(config, revision)
 
 
 def _compare_with_models(connection: Connection) -> list[object]:
