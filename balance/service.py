@@ -8,22 +8,42 @@ which of NIK, KPJ and birth date was wrong.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from balance.demo import DEMO_MEMBERS
-from flows.ports import BalanceServiceUnavailable, IdentityMatch
+from balance import queries
+from balance.demo import DEFAULT_RATES, DEMO_CONTRIBUTIONS, DEMO_EMPLOYERS, DEMO_MEMBERS
+from balance.importer import insert_or_ignore
+from flows.ports import (
+    BalanceServiceUnavailable,
+    ContributionPage,
+    IdentityMatch,
+    JhtBalance,
+    MemberSummary,
+    PensionMonths,
+)
 from storage.db import insert_ignoring_conflicts, translate_errors
-from storage.models import Member
+from storage.models import Contribution, DevelopmentRate, Employer, Member
 
 # Compared against when the KPJ is unknown, so that a miss costs about as long as a mismatch.
 _NO_NIK = b"0" * 16
+MAX_PAGE_SIZE = queries.MAX_PAGE_SIZE
+
+_T = TypeVar("_T")
 
 
 class ReferenceBalanceService:
-    """:class:`~flows.ports.BalanceService` on the ``member`` table of a migrated database."""
+    """:class:`~flows.ports.BalanceService` on the tables of a migrated database.
+
+    Every method raises :class:`~flows.ports.BalanceServiceUnavailable` when the database
+    fails (the message names the operation only, never a NIK); ``None`` means an unknown KPJ.
+    The SQL is in :mod:`balance.queries`: one or two index-friendly queries per call.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -45,17 +65,76 @@ class ReferenceBalanceService:
             async with AsyncSession(self._engine) as session:
                 return await session.get(Member, kpj)
 
+    async def member_summary(self, kpj: str) -> MemberSummary | None:
+        """Status, segment, employer and all KPJ of the member (same NIK, oldest first)."""
+        return await self._run("member summary", lambda conn: queries.member_summary(conn, kpj))
+
+    async def jht_balance(self, kpj: str, as_of: date) -> JhtBalance | None:
+        """The JHT balance as of ``as_of`` by the rule of DOMAIN.md."""
+        return await self._run("JHT balance",
+                               lambda conn: queries.jht_balance(conn, kpj, as_of))
+
+    async def contributions(self, kpj: str, *, year: int | None = None, page: int = 1,
+                            page_size: int = 12) -> ContributionPage | None:
+        """Contributions, newest first, ``page_size`` (1 to 100) a page from page 1; ``year``
+        filters by period year. A page past the last one is empty. Raises
+        :class:`ValueError` for a page below 1 or a page size out of range."""
+        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page {page} / page_size {page_size} out of range")
+        return await self._run("contributions", lambda conn: queries.contributions(
+            conn, kpj, year, page, page_size))
+
+    async def pension_months(self, kpj: str) -> PensionMonths | None:
+        """Months of JP contributions (0 for BPU and PMI memberships, which have no JP)."""
+        return await self._run("pension months",
+                               lambda conn: queries.pension_months(conn, kpj))
+
+    async def ping(self) -> None:
+        """Raise :class:`~flows.ports.BalanceServiceUnavailable` unless the database answers."""
+        await self._run("health check", queries.ping)
+
+    async def _run(self, operation: str,
+                   query: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
+        """``query`` on a fresh connection, database errors translated."""
+        with translate_errors(BalanceServiceUnavailable, operation):
+            async with self._engine.connect() as conn:
+                return await query(conn)
+
 
 async def seed_demo_members(engine: AsyncEngine) -> int:
-    """Insert the demo members missing from the database; returns how many were inserted.
+    """Insert the demo employers, members and contributions missing from the database, and the
+    default development rates (:func:`seed_default_rates`); returns how many members were
+    inserted.
 
-    Safe to run concurrently from several processes: existing members are left untouched.
+    Safe to run concurrently from several processes: existing rows are left untouched (bulk
+    ``INSERT ... ON CONFLICT DO NOTHING``), so a database upgraded from before the balance
+    tables gets the demo members' contributions too.
     """
     inserted = 0
     with translate_errors(BalanceServiceUnavailable, "seeding demo members"):
         async with engine.begin() as conn:
+            dialect = conn.dialect.name
+            await conn.execute(insert_or_ignore(dialect, Employer),
+                               [employer.model_dump() for employer in DEMO_EMPLOYERS])
             for member in DEMO_MEMBERS:
-                statement = insert_ignoring_conflicts(conn.dialect.name, Member,
-                                                      member.model_dump())
+                statement = insert_ignoring_conflicts(dialect, Member, member.model_dump())
                 inserted += (await conn.execute(statement)).rowcount
+            await conn.execute(insert_or_ignore(dialect, Contribution),
+                               [contribution.model_dump() for contribution in DEMO_CONTRIBUTIONS])
+    await seed_default_rates(engine)
     return inserted
+
+
+async def seed_default_rates(engine: AsyncEngine) -> int:
+    """Insert the published development rates (:data:`balance.demo.DEFAULT_RATES`) for the
+    years that have no rate yet; returns how many were inserted. Rates already configured (by an
+    import) are left alone."""
+    with translate_errors(BalanceServiceUnavailable, "seeding default rates"):
+        async with engine.begin() as conn:
+            configured = set((await conn.execute(select(col(DevelopmentRate.year)))).scalars())
+            missing = [{"year": year, "rate_percent": rate}
+                       for year, rate in DEFAULT_RATES.items() if year not in configured]
+            if missing:
+                await conn.execute(insert_or_ignore(conn.dialect.name, DevelopmentRate),
+                                   missing)
+    return len(missing)

@@ -1,0 +1,167 @@
+"""The SQL behind the reference balance service's answers: one or two queries each.
+
+Every query starts from the ``member`` primary key and reaches ``contribution`` through its
+primary key ``(kpj, period)``, so a member's rows are an index range scan on SQLite and
+PostgreSQL alike; ``development_rate`` is a handful of rows. The functions take an open
+connection and let database errors through: the caller translates them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from balance.rules import Posted, compute_balance
+from flows.ports import (
+    Contribution,
+    ContributionPage,
+    Employer,
+    JhtBalance,
+    MemberSummary,
+    PensionMonths,
+)
+from storage import models
+
+MAX_PAGE_SIZE = 100
+# Sorts after every "YYYY-MM": a KPJ without contributions comes after those with some.
+_NO_PERIOD = "9999-99"
+
+_member_kpj = col(models.Member.kpj)
+_employer_npp = col(models.Employer.npp)
+_period = col(models.Contribution.period)
+_contribution_kpj = col(models.Contribution.kpj)
+# Literal arguments: PostgreSQL matches a GROUP BY expression to the selected one textually,
+# and two sets of bound parameters would not match.
+_period_year = sa.func.substr(_period, sa.literal_column("1"), sa.literal_column("4"))
+
+
+# ``member`` left-joined to its employer.
+_member_and_employer = sa.outerjoin(models.Member, models.Employer,
+                                    _employer_npp == col(models.Member.employer_npp))
+
+
+def _employer(npp: str | None, name: str | None) -> Employer | None:
+    return None if npp is None or name is None else Employer(npp=npp, name=name)
+
+
+async def member_summary(conn: AsyncConnection, kpj: str) -> MemberSummary | None:
+    """The member with its employer, and every KPJ of the same NIK (two queries).
+
+    The KPJs are ordered oldest first: by their first contribution period, then by number
+    (KPJs without contributions last).
+    """
+    found = (await conn.execute(sa.select(
+        _member_kpj, col(models.Member.name), col(models.Member.status),
+        col(models.Member.segment), _employer_npp,
+        col(models.Employer.name).label("employer_name"),
+    ).select_from(_member_and_employer).where(_member_kpj == kpj))).mappings().one_or_none()
+    if found is None:
+        return None
+    same_nik = sa.select(col(models.Member.nik)).where(_member_kpj == kpj).scalar_subquery()
+    first_period = sa.func.coalesce(sa.func.min(_period), _NO_PERIOD)
+    kpjs = (await conn.scalars(
+        sa.select(_member_kpj).select_from(models.Member)
+        .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+        .where(col(models.Member.nik) == same_nik)
+        .group_by(_member_kpj)
+        .order_by(first_period, _member_kpj))).all()
+    return MemberSummary(kpj=found["kpj"], name=found["name"], status=found["status"],
+                         segment=found["segment"],
+                         employer=_employer(found["npp"], found["employer_name"]),
+                         kpjs=tuple(kpjs))
+
+
+async def jht_balance(conn: AsyncConnection, kpj: str, as_of: date) -> JhtBalance | None:
+    """The balance by :func:`balance.rules.compute_balance` (the KPJ's contributions, then
+    the rates: two queries; one when the KPJ is unknown or has no contributions)."""
+    rows = (await conn.execute(
+        sa.select(_member_kpj, _period, col(models.Contribution.employer_part),
+                  col(models.Contribution.employee_part), col(models.Contribution.paid_on))
+        .select_from(models.Member)
+        .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+        .where(_member_kpj == kpj))).all()
+    if not rows:
+        return None
+    posted = [Posted(period=row.period, employer_part=row.employer_part,
+                     employee_part=row.employee_part, paid_on=row.paid_on)
+              for row in rows if row.period is not None]
+    rates: dict[int, Decimal] = {}
+    if posted:
+        rate_rows = await conn.execute(sa.select(col(models.DevelopmentRate.year),
+                                                 col(models.DevelopmentRate.rate_percent)))
+        rates = {year: Decimal(rate) for year, rate in rate_rows.all()}
+    figures = compute_balance(posted, rates, as_of)
+    return JhtBalance(kpj=kpj, as_of=as_of, employer_part=figures.employer_part,
+                      employee_part=figures.employee_part, development=figures.development,
+                      total=figures.total, last_period=figures.last_period,
+                      pending_years=figures.pending_years)
+
+
+async def contributions(conn: AsyncConnection, kpj: str, year: int | None, page: int,
+                        page_size: int) -> ContributionPage | None:
+    """One page of contributions, newest first (two queries: the member with its count per
+    year, then the page itself when it is not empty).
+
+    The reference data keep no employer per contribution: each item carries the member's
+    current employer (``None`` for members without one).
+    """
+    per_year = (await conn.execute(sa.select(
+        _member_kpj, _employer_npp, col(models.Employer.name).label("employer_name"),
+        _period_year.label("period_year"), sa.func.count(_period).label("months"),
+    ).select_from(_member_and_employer)
+      .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+      .where(_member_kpj == kpj)
+      .group_by(_member_kpj, _employer_npp, col(models.Employer.name), _period_year)
+      .order_by(_period_year.desc()))).all()
+    if not per_year:
+        return None
+    employer = _employer(per_year[0].npp, per_year[0].employer_name)
+    counts = {int(row.period_year): int(row.months) for row in per_year
+              if row.period_year is not None}
+    total = counts.get(year, 0) if year is not None else sum(counts.values())
+    pages = -(-total // page_size)
+    items: tuple[Contribution, ...] = ()
+    if page <= pages:
+        statement = (sa.select(_period, col(models.Contribution.wage),
+                               col(models.Contribution.employer_part),
+                               col(models.Contribution.employee_part),
+                               col(models.Contribution.paid_on))
+                     .where(_contribution_kpj == kpj)
+                     .order_by(_period.desc())
+                     .limit(page_size).offset((page - 1) * page_size))
+        if year is not None:
+            statement = statement.where(_period >= f"{year:04d}-01", _period <= f"{year:04d}-12")
+        items = tuple(
+            Contribution(period=row.period, wage=row.wage, employer_part=row.employer_part,
+                         employee_part=row.employee_part, paid_on=row.paid_on,
+                         employer=employer)
+            for row in (await conn.execute(statement)).all())
+    return ContributionPage(kpj=kpj, year=year, page=page, page_size=page_size, pages=pages,
+                            total=total, years=tuple(counts), items=items)
+
+
+async def pension_months(conn: AsyncConnection, kpj: str) -> PensionMonths | None:
+    """Months of contributions of a wage-earner (PU) membership; 0 for BPU and PMI, which
+    have no JP (one query)."""
+    found = (await conn.execute(
+        sa.select(col(models.Member.segment), sa.func.count(_period).label("months"),
+                  sa.func.min(_period).label("first"), sa.func.max(_period).label("last"))
+        .select_from(models.Member)
+        .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+        .where(_member_kpj == kpj)
+        .group_by(_member_kpj, col(models.Member.segment)))).one_or_none()
+    if found is None:
+        return None
+    if found.segment != models.Segment.PU:
+        return PensionMonths(kpj=kpj, months=0, first_period=None, last_period=None)
+    return PensionMonths(kpj=kpj, months=int(found.months), first_period=found.first,
+                         last_period=found.last)
+
+
+async def ping(conn: AsyncConnection) -> None:
+    """A trivial round trip: raises when the database cannot answer."""
+    await conn.execute(sa.text("SELECT 1"))
