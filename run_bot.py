@@ -1,9 +1,11 @@
 """Composition root and command line: reads settings, builds stores, services, engine, channel.
 
-    uv run run_bot.py               chat in the terminal on the embedded defaults
-    uv run run_bot.py console       the same
-    uv run run_bot.py classify      one message per stdin line -> one JSON object per line
-    uv run run_bot.py migrate       apply database migrations (DATABASE_URL or the SQLite default)
+    uv run run_bot.py                   chat in the terminal on the embedded defaults
+    uv run run_bot.py console           the same
+    uv run run_bot.py classify          one message per stdin line -> one JSON object per line
+    uv run run_bot.py migrate           apply database migrations (DATABASE_URL or the default)
+    uv run run_bot.py balance-service   the reference balance service over HTTP
+    uv run run_bot.py import --members M.csv --contributions C.csv [--rates R.csv]
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from balance.service import ReferenceBalanceService, seed_demo_members
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from balance.client import HttpBalanceService
+from balance.http_app import create_app, serve
+from balance.importer import CsvImportError, import_csv
+from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.console import ConsoleChannel, read_stdin
@@ -27,7 +34,7 @@ from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog
 from flows.intents import classify
-from flows.ports import OtpSender, SessionBackend
+from flows.ports import BalanceService, OtpSender, SessionBackend
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore, redis_store_from_url
@@ -44,18 +51,28 @@ async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
         database = create_engine(settings.database)
         stack.push_async_callback(database.dispose)
         await migrate(database)
-        if settings.balance_service_url:
-            raise SystemExit("BALANCE_SERVICE_URL is not supported yet: the HTTP balance "
-                             "client arrives with the balance-service release.")
         if settings.should_seed_demo:
             await seed_demo_members(database)
+        await seed_default_rates(database)
         secret = settings.secret()
-        ports = Ports(kv=store, accounts=SqlAccountStore(database, secret),
-                      balance=ReferenceBalanceService(database),
+        balance = await _balance_service(settings, database, store, stack)
+        ports = Ports(kv=store, accounts=SqlAccountStore(database, secret), balance=balance,
                       otp_sender=_otp_sender(settings, otp_senders), clock=SystemClock(),
                       secret=secret)
         yield Engine(sessions=store, ports=ports, catalog=catalog,
                      flow_timeout=settings.flow_timeout_seconds)
+
+
+async def _balance_service(settings: Settings, database: AsyncEngine, store: SessionBackend,
+                           stack: AsyncExitStack) -> BalanceService:
+    """The HTTP client when ``BALANCE_SERVICE_URL`` is set, else the in-process reference."""
+    if not settings.balance_service_url:
+        return ReferenceBalanceService(database)
+    client = HttpBalanceService(settings.balance_service_url,
+                                settings.balance_service_token.get_secret_value(), cache=store,
+                                timeout=settings.balance_service_timeout)
+    stack.push_async_callback(client.aclose)
+    return client
 
 
 async def _session_store(settings: Settings, stack: AsyncExitStack) -> SessionBackend:
@@ -83,6 +100,42 @@ async def run_console(settings: Settings, write: Callable[[str], None] = print) 
         await ConsoleChannel(engine.handle, read=read_stdin, write=write).run()
 
 
+async def run_balance_service(settings: Settings, host: str, port: int) -> None:
+    """Serve the reference balance service on ``DATABASE_URL`` until interrupted."""
+    token = settings.balance_service_token.get_secret_value()
+    if not token:
+        raise SystemExit("BALANCE_SERVICE_TOKEN must be set: the service answers only "
+                         "requests that carry it.")
+    database = create_engine(settings.database)
+    try:
+        await migrate(database)
+        if settings.should_seed_demo:
+            await seed_demo_members(database)
+        await seed_default_rates(database)
+        app = create_app(ReferenceBalanceService(database), token=token)
+        await serve(app, host, port, started=lambda: print(
+            f"balance service on http://{host}:{port} (OpenAPI: /openapi.yaml)", flush=True))
+    finally:
+        await database.dispose()
+
+
+async def run_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import CSV files into ``DATABASE_URL``; print the report or the first problems."""
+    database = create_engine(settings.database)
+    try:
+        await migrate(database)
+        await seed_default_rates(database)
+        report = await import_csv(database, members=args.members,
+                                  contributions=args.contributions, rates=args.rates)
+    except CsvImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        await database.dispose()
+    print("\n".join(report.lines()))
+    return 0
+
+
 def run_classify(lines: Iterable[str], write: Callable[[str], None] = print) -> None:
     """Print ``{"text", "intent", "score"}`` for each input line."""
     for line in lines:
@@ -100,9 +153,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     commands.add_parser("console", help="chat in the terminal (default)")
     commands.add_parser("classify", help="classify stdin lines into intents (JSON lines)")
     commands.add_parser("migrate", help="apply database migrations")
-    for name in ("telegram", "serve", "balance-service", "import"):
+    service = commands.add_parser("balance-service", help="the reference balance service")
+    service.add_argument("--host", default="127.0.0.1")
+    service.add_argument("--port", type=int, default=8081)
+    importer = commands.add_parser("import", help="load CSV files into DATABASE_URL")
+    importer.add_argument("--members", type=Path)
+    importer.add_argument("--contributions", type=Path)
+    importer.add_argument("--rates", type=Path)
+    for name in ("telegram", "serve"):
         commands.add_parser(name, help="not available in this release", add_help=False)
     args, _ = parser.parse_known_args(argv)
+    if args.command == "import" and not (args.members or args.contributions or args.rates):
+        parser.error("import needs at least one of --members, --contributions, --rates")
     return args
 
 
@@ -116,6 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_classify(sys.stdin)
     elif command == "migrate":
         asyncio.run(migrate(settings.database))
+    elif command == "import":
+        return asyncio.run(run_import(settings, args))
+    elif command == "balance-service":
+        try:
+            asyncio.run(run_balance_service(settings, args.host, args.port))
+        except KeyboardInterrupt:
+            print()
     elif command == "console":
         try:
             asyncio.run(run_console(settings))

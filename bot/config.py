@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     balance_service_url: str = ""
     balance_service_token: SecretStr = SecretStr("")
+    balance_service_timeout: float = Field(default=3.0, gt=0)
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_api_base: str = ""
     telegram_webhook_url: str = ""
