@@ -55,7 +55,7 @@ async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
             await seed_demo_members(database)
         await seed_default_rates(database)
         secret = settings.secret()
-        balance = await _balance_service(settings, database, store, stack)
+        balance = await _balance_service(settings, database, store, stack, secret)
         ports = Ports(kv=store, accounts=SqlAccountStore(database, secret), balance=balance,
                       otp_sender=_otp_sender(settings, otp_senders), clock=SystemClock(),
                       secret=secret)
@@ -64,13 +64,14 @@ async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
 
 
 async def _balance_service(settings: Settings, database: AsyncEngine, store: SessionBackend,
-                           stack: AsyncExitStack) -> BalanceService:
+                           stack: AsyncExitStack, secret: bytes) -> BalanceService:
     """The HTTP client when ``BALANCE_SERVICE_URL`` is set, else the in-process reference."""
     if not settings.balance_service_url:
         return ReferenceBalanceService(database)
     client = HttpBalanceService(settings.balance_service_url,
                                 settings.balance_service_token.get_secret_value(), cache=store,
-                                timeout=settings.balance_service_timeout)
+                                timeout=settings.balance_service_timeout,
+                                cache_secret=secret)
     stack.push_async_callback(client.aclose)
     return client
 
