@@ -42,7 +42,7 @@ from flows.ports import (
     MemberSummary,
     PensionMonths,
 )
-from storage.db import create_engine, migrate
+from storage.db import create_engine
 from tests.balance.test_service_queries import ALL_NIKS, BPU, NEW, OLD, UNKNOWN, insert_sample
 
 TOKEN = "test-token-0123456789abcdef"
@@ -125,23 +125,12 @@ async def call(client: TestClient[Any, Any], method: str, url: str, *,
                       dict(response.headers))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db')}/bot.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """Migrated, demo-seeded, plus the sample rows of ``test_service_queries``."""
-    engine = create_engine(database_url)
-    await migrate(engine)
+async def engine(engine: AsyncEngine) -> AsyncEngine:
+    """The migrated engine, demo-seeded, plus the sample rows of ``test_service_queries``."""
     await seed_demo_members(engine)
     await insert_sample(engine)
-    yield engine
-    await engine.dispose()
+    return engine
 
 
 @asynccontextmanager

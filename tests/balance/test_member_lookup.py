@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -19,28 +18,10 @@ from balance.demo import (
 from balance.rules import jht_parts
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
 from flows.ports import BalanceServiceUnavailable, IdentityMatch
-from storage.db import create_engine, migrate
+from storage.db import create_engine
 
 WOMEN = {"Siti Rahayu", "Dewi Lestari"}
 SITI, BUDI = DEMO_MEMBERS[0], DEMO_MEMBERS[1]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db')}/bot.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated engine, disposed after the test."""
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def _count(engine: AsyncEngine, table: str) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
@@ -22,7 +22,7 @@ from flows.ports import (
     PensionMonths,
 )
 from storage import models
-from storage.db import create_engine, migrate
+from storage.db import create_engine
 
 # Siti Contoh (PU) has two KPJs: ``OLD`` from 2016 and ``NEW`` from 2020, ``NEW`` being the
 # smaller number, so "oldest first" cannot come from sorting the numbers.
@@ -81,23 +81,11 @@ async def insert_sample(engine: AsyncEngine, rates: dict[int, Decimal] = RATES) 
                 {"year": year, "rate_percent": rate} for year, rate in rates.items()])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db')}/bot.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated engine holding the sample rows, disposed after the test."""
-    engine = create_engine(database_url)
-    await migrate(engine)
+async def engine(engine: AsyncEngine) -> AsyncEngine:
+    """The migrated engine holding the sample rows."""
     await insert_sample(engine)
-    yield engine
-    await engine.dispose()
+    return engine
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flows.ports import DatabaseUnavailable
 from flows.types import SessionKey
 from storage.accounts import SqlAccountStore, pseudonym
-from storage.db import create_engine, migrate
+from storage.db import create_engine
 from storage.models import AuditEvent
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -24,24 +24,6 @@ OTHER = SessionKey("telegram", "chat-5550002")
 SAME_ID_ELSEWHERE = SessionKey("whatsapp", "chat-5550001")
 SECRET = b"test-pseudonym-key"
 KPJ_A, KPJ_B = "12345678901", "23456789012"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db')}/bot.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated engine, disposed after the test."""
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture
