@@ -14,14 +14,7 @@ from flows import history
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
-from flows.memberships import (
-    choose_question,
-    chosen,
-    offer_registration,
-    requested,
-    today,
-    visible_kpjs,
-)
+from flows.memberships import chosen, target, today
 from flows.menu import MENU, back_to_menu
 from flows.ports import JhtBalance, MemberSummary
 from flows.types import EventKind, Money, Month, Say, Text
@@ -42,19 +35,9 @@ SEGMENT = {"PU": Text("wage earner (PU)"), "BPU": Text("non-wage earner (BPU)"),
 
 async def show_balance(ctx: Context) -> Outcome:
     """``cek saldo``: the balance, after choosing the membership when there are several."""
-    kpjs = await visible_kpjs(ctx)
-    if not kpjs:
-        return offer_registration()
-    asked = ctx.slots.get("kpj", "")
-    if asked and asked not in kpjs:
-        return back_to_menu(say("KPJ {kpj} is not linked to this chat. To see it, register it "
-                                "with /daftar.", kpj=mask_kpj(asked)))
-    target = requested(ctx, kpjs) or (kpjs[0] if len(kpjs) == 1 else None)
-    if target is None:
-        return Outcome(S.CHOOSE_KPJ, (choose_question(
-            N_("You have several memberships. Which balance would you like to see?"), kpjs,
-            with_all=True),), data={"kpjs": kpjs})
-    return await card(ctx, target)
+    found = await target(ctx, N_("You have several memberships. Which balance would you like "
+                                 "to see?"), S.CHOOSE_KPJ, with_all=True)
+    return found if isinstance(found, Outcome) else await card(ctx, found)
 
 
 async def choose(ctx: Context) -> Outcome:

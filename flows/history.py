@@ -12,14 +12,7 @@ from enum import StrEnum
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
-from flows.memberships import (
-    choose_question,
-    chosen,
-    offer_registration,
-    requested,
-    today,
-    visible_kpjs,
-)
+from flows.memberships import chosen, target, today
 from flows.menu import MENU, back_to_menu
 from flows.ports import ContributionPage
 from flows.types import EventKind, Money, Month, Option, Say, Text
@@ -40,15 +33,9 @@ YEAR_BUTTONS = 4
 
 async def show_history(ctx: Context) -> Outcome:
     """``riwayat iuran``: the history, after choosing the membership when there are several."""
-    kpjs = await visible_kpjs(ctx)
-    if not kpjs:
-        return offer_registration()
-    target = requested(ctx, kpjs) or (kpjs[0] if len(kpjs) == 1 else None)
-    if target is None:
-        return Outcome(S.CHOOSE_KPJ, (choose_question(
-            N_("You have several memberships. Which history would you like to see?"), kpjs,
-            with_all=False),), data={"kpjs": kpjs})
-    return await show_for(ctx, target)
+    found = await target(ctx, N_("You have several memberships. Which history would you like "
+                                 "to see?"), S.CHOOSE_KPJ, with_all=False)
+    return found if isinstance(found, Outcome) else await show_for(ctx, found)
 
 
 async def choose(ctx: Context) -> Outcome:

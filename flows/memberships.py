@@ -64,7 +64,19 @@ def chosen(ctx: Context) -> str | None:
     return kpjs[int(pick)] if pick.isdigit() and int(pick) < len(kpjs) else None
 
 
-def requested(ctx: Context, kpjs: list[str]) -> str | None:
-    """A KPJ named in the message (``SALDO 12345678901``) if the chat may see it."""
-    kpj = ctx.slots.get("kpj", "")
-    return kpj if kpj in kpjs else None
+async def target(ctx: Context, question: str, choose_state: str, *,
+                 with_all: bool) -> str | Outcome:
+    """The KPJ to show: the one named in the message (``SALDO 12345678901``), the only one,
+    or else the outcome that asks which (in ``choose_state``), offers registration to an
+    unlinked chat, or says a named KPJ is not this chat's."""
+    kpjs = await visible_kpjs(ctx)
+    if not kpjs:
+        return offer_registration()
+    asked = ctx.slots.get("kpj", "")
+    if asked and asked not in kpjs:
+        return back_to_menu(say("KPJ {kpj} is not linked to this chat. To see it, register it "
+                                "with /daftar.", kpj=mask_kpj(asked)))
+    if asked or len(kpjs) == 1:
+        return asked or kpjs[0]
+    return Outcome(choose_state, (choose_question(question, kpjs, with_all=with_all),),
+                   data={"kpjs": kpjs})
