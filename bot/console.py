@@ -23,8 +23,10 @@ class ConsoleChannel:
 
     def __init__(self, handle: Handler, *, read: Callable[[], Awaitable[str | None]],
                  write: Callable[[str], None], chat_id: str = "local",
-                 language_code: str = "") -> None:
+                 language_code: str = "",
+                 agent: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._handle = handle
+        self._agent = agent
         self._read = read
         self._write = write
         self._key = SessionKey("console", chat_id)
@@ -38,6 +40,9 @@ class ConsoleChannel:
         while (line := await self._read()) is not None:
             if line.strip().lower() in QUIT:
                 break
+            if self._agent is not None and line.strip().lower().startswith("@agent"):
+                await self._agent(line.strip())
+                continue
             event = self.event_for(line)
             if event is None:
                 self._write(CONTACT_HINT)

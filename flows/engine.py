@@ -29,7 +29,7 @@ from flows.ports import (
     SessionStore,
     StoreUnavailable,
 )
-from flows.routes import COMMANDS, ENTRIES, FLOWS
+from flows.routes import AGENT_EVENTS, COMMANDS, ENTRIES, FLOWS
 from flows.types import (
     Button,
     Event,
@@ -72,6 +72,7 @@ class Engine:
         self._flow_timeout = flow_timeout
         self._strict = strict  # tests: an undeclared transition raises instead of apologising
         self._steps = {state: s for flow in flows for state, s in flow.steps.items()}
+        self._captive = frozenset(state for flow in flows for state in flow.captive)
 
     @property
     def states(self) -> frozenset[str]:
@@ -87,7 +88,8 @@ class Engine:
                 session, replies = await self._turn(key, event, slot.session)
                 slot.session = session
                 # A half-finished step may hold a NIK: keep it no longer than its timeout.
-                slot.ttl = None if session.state == MENU else self._flow_timeout
+                resting = session.state == MENU or session.state in self._captive
+                slot.ttl = None if resting else self._flow_timeout
         except (StoreUnavailable, SessionBusy) as exc:
             log.warning("session store fault on %s update %s: %s", key.channel,
                         event.update_id or "-", type(exc).__name__)
@@ -123,12 +125,17 @@ class Engine:
         if stored.state not in self.states:
             log.warning("unknown stored state reset to the menu")
             return Session(MENU, stored.locale, {}, stored.updated_at), ()
-        if stored.state != MENU and now - stored.updated_at > self._flow_timeout:
+        stale = now - stored.updated_at > self._flow_timeout
+        if stored.state != MENU and stored.state not in self._captive and stale:
             notice = Say(Text("Your previous step timed out, so I started over."))
             return Session(MENU, stored.locale, {}, stored.updated_at), (notice,)
         return stored, ()
 
     async def _dispatch(self, ctx: Context) -> Outcome:
+        if ctx.event.kind is EventKind.AGENT:
+            return await self._run(AGENT_EVENTS, ctx)
+        if ctx.session.state in self._captive:
+            return await self._step(ctx)
         outcome = await self._anywhere(ctx)
         if outcome is not None:
             return outcome
@@ -137,6 +144,10 @@ class Engine:
         escape = self._escape(ctx.event)
         if escape is not None:
             return await self._enter(escape, ctx)
+        return await self._step(ctx)
+
+    async def _step(self, ctx: Context) -> Outcome:
+        """Run the current state's step; a step that declines the event hands it to the menu."""
         outcome = await self._run(self._steps[ctx.session.state], ctx)
         if outcome.pass_on:
             return await self._from_menu(replace(ctx, session=replace(ctx.session,
@@ -152,9 +163,10 @@ class Engine:
         if event.kind is EventKind.COMMAND:
             return await self._enter(COMMANDS.get(event.data, "unknown_command"), ctx)
         if event.kind is EventKind.BUTTON and event.data.startswith("go:"):
-            target = event.data.removeprefix("go:")
-            return await self._enter(target if target in self._entries else "expired_button",
-                                     ctx)
+            target, _, arg = event.data.removeprefix("go:").partition(":")
+            if target not in self._entries:
+                return await self._enter("expired_button", ctx)
+            return await self._enter(target, ctx, {"arg": arg} if arg else None)
         return None
 
     def _escape(self, event: Event) -> str | None:

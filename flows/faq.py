@@ -50,7 +50,8 @@ async def feedback(ctx: Context) -> Outcome:
         return back_to_menu(say("Glad it helped!"))
     return Outcome(MENU, (say(
         "Sorry it didn't help. Would you like to contact an agent?",
-        (option("Contact an agent", "go:handoff"), option("More questions", "go:faq")),
+        (option("Contact an agent", "go:handoff:faq_unhelpful"),
+         option("More questions", "go:faq")),
         (option("Main menu", "go:menu"),)),), data={})
 
 

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flows.ports import AccountStore, BalanceService, Clock, KeyValueStore, OtpSender
+from flows.hours import BusinessHours
+from flows.ports import (
+    AccountStore,
+    AgentDesk,
+    BalanceService,
+    Clock,
+    KeyValueStore,
+    OtpSender,
+    TicketStore,
+)
 from flows.types import Event, Option, Say, SayKind, Session, SessionKey, Text
 
 
@@ -29,6 +38,9 @@ class Ports:
     otp_sender: OtpSender
     clock: Clock
     secret: bytes
+    tickets: TicketStore | None = None
+    desk: AgentDesk | None = None
+    hours: BusinessHours = field(default_factory=BusinessHours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +96,13 @@ def step(run: StepFn, *goes_to: str) -> Step:
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """One conversation flow: its name and its table ``{state: step}``."""
+    """One conversation flow: its name and its table ``{state: step}``. In a ``captive``
+    state every event goes to the step (no global commands, no menu buttons, no timeout): a
+    member talking to an agent is relayed, whatever they type."""
 
     name: str
     steps: Mapping[str, Step]
+    captive: frozenset[str] = frozenset()
 
 
 def say(msgid: str, *rows: tuple[Option, ...], **params: Any) -> Say:

@@ -1,17 +1,242 @@
-"""Reaching a person. This release points to the official contact channels; the handoff
-issue adds tickets answered by agents in this chat."""
+"""Reaching a person: a support ticket answered by an agent in this chat.
+
+On yes a ticket opens; the member hears the queue position and expected wait, or when the
+team answers outside business hours. While the ticket is open the conversation is captive:
+everything the member writes is relayed to the agent desk, except ``/selesai`` and
+``/batal``. Agent actions arrive as ``AGENT`` events; when the ticket closes the bot takes
+over again and asks for a 1-5 rating. Without a desk configured, the official contact
+channels are given instead.
+"""
 
 from __future__ import annotations
 
-from flows.flow import Context, Outcome, say
-from flows.menu import back_to_menu
+import contextlib
+import math
+from datetime import timedelta
+from enum import StrEnum
+
+from flows.flow import Context, Flow, Outcome, option, say, step
+from flows.identifiers import mask_kpj
+from flows.menu import MENU, back_to_menu
+from flows.ports import DeskUnavailable, Ticket, TicketBrief, TicketStatus, TicketStore
+from flows.types import EventKind, Say
+
+WAIT_WINDOW = timedelta(days=7)
+_END = frozenset({"selesai", "batal", "cancel", "done"})
+_RATINGS = tuple(str(n) for n in range(1, 6))
 
 
-async def offer_contact(ctx: Context) -> Outcome:
-    """Tell the member how to reach a person at BPJS Ketenagakerjaan."""
-    return back_to_menu(say(
+class HandoffState(StrEnum):
+    """States of the handoff flow."""
+
+    CONFIRM = "handoff:confirm"
+    ACTIVE = "handoff:active"
+    RATE = "handoff:rate"
+
+
+S = HandoffState
+ACTIVE = S.ACTIVE.value
+
+
+def _contact_channels() -> Say:
+    return say(
         "To talk to a person at BPJS Ketenagakerjaan:\n"
         "• Call centre 175 (every day, 06:00-22:00 WIB)\n"
         "• Email care@bpjsketenagakerjaan.go.id\n"
         "• A branch office, or Lapak Asik (online service)\n"
-        "Never share your PIN, password or OTP code with anyone."))
+        "Never share your PIN, password or OTP code with anyone.")
+
+
+async def offer(ctx: Context) -> Outcome:
+    """Offer an agent (or, with no desk, the contact channels); an open ticket resumes."""
+    tickets = ctx.ports.tickets
+    if tickets is None or ctx.ports.desk is None:
+        return back_to_menu(_contact_channels())
+    current = await tickets.active_for(ctx.key)
+    if current is not None:
+        return Outcome(S.ACTIVE, (say("Your request #{id} is still open. Write here and the "
+                                      "agent will see it; /selesai ends it.", id=current.id),),
+                       data={"ticket": current.id})
+    reason = ctx.slots.get("arg") or ctx.slots.get("intent", "handoff")
+    return Outcome(S.CONFIRM, (say(
+        "I can connect you with an agent of BPJS Ketenagakerjaan here in this chat. Shall I "
+        "open a request?", (option("Yes, connect me", "ho:yes"), option("No", "ho:no"))),),
+        data={"reason": reason})
+
+
+async def confirm(ctx: Context) -> Outcome:
+    """Open the ticket on yes; anything else leaves the menu to read it."""
+    event = ctx.event
+    yes = event.data == "ho:yes" or event.text.strip().lower() in ("ya", "yes", "iya", "y")
+    if event.kind is EventKind.BUTTON and event.data == "ho:no":
+        return back_to_menu(say("All right. I am here if you need me."))
+    if not yes:
+        return Outcome(MENU, pass_on=True)
+    tickets = ctx.ports.tickets
+    if tickets is None:
+        return back_to_menu(_contact_channels())
+    ticket = await tickets.open(ctx.key, ctx.session.locale, str(ctx.data.get("reason", "")),
+                                ctx.now)
+    delivered = await deliver_to_desk(ctx, ticket)
+    says = [await _opened(ctx, ticket, tickets)] if delivered else [_desk_down(ticket)]
+    return Outcome(S.ACTIVE, tuple(says), data={"ticket": ticket.id})
+
+
+async def deliver_to_desk(ctx: Context, ticket: Ticket) -> bool:
+    """Open the ticket's thread at the desk with its context; false when the desk is down
+    (the ticket stays queued and is delivered later)."""
+    desk, tickets = ctx.ports.desk, ctx.ports.tickets
+    if desk is None or tickets is None:
+        return False
+    brief = await _brief(ctx, ticket, tickets)
+    try:
+        topic = await desk.open(brief)
+    except DeskUnavailable:
+        return False
+    await tickets.set_topic(ticket.id, topic)
+    return True
+
+
+async def _brief(ctx: Context, ticket: Ticket, tickets: TicketStore) -> TicketBrief:
+    kpjs = await ctx.ports.accounts.linked_kpjs(ctx.key)
+    summary = await _summary(ctx, kpjs[0]) if kpjs else None
+    member = _initials(summary[0]) if summary else "-"
+    return TicketBrief(ticket, member, mask_kpj(kpjs[0]) if kpjs else None,
+                       summary[1] if summary else None,
+                       tuple(await tickets.last_lines(ticket.id, 10)))
+
+
+async def _summary(ctx: Context, kpj: str) -> tuple[str, str] | None:
+    try:
+        found = await ctx.ports.balance.member_summary(kpj)
+    except Exception:  # noqa: BLE001 - context for the agent is a nicety, never a blocker
+        return None
+    return (found.name, f"{found.status}, {found.segment}") if found else None
+
+
+def _initials(name: str) -> str:
+    return " ".join(part[0] + "***" for part in name.split() if part)
+
+
+async def _opened(ctx: Context, ticket: Ticket, tickets: TicketStore) -> Say:
+    hours = ctx.ports.hours
+    if not hours.is_open(ctx.now):
+        return say("Your request #{id} is open. Our agents are not at work now; they will "
+                   "answer from {when}. Write your question here and they will see it. "
+                   "/selesai ends the request.", id=ticket.id,
+                   when=hours.next_open(ctx.now).replace(tzinfo=None))
+    position = await tickets.queue_position(ticket.id)
+    median = await tickets.median_first_reply(ctx.now - WAIT_WINDOW)
+    minutes = max(1, math.ceil(median * max(position, 1) / 60)) if median else None
+    if minutes is None:
+        return say("Your request #{id} is open and you are number {position} in the queue. "
+                   "Write your question here; an agent will answer in this chat. /selesai "
+                   "ends the request.", id=ticket.id, position=position)
+    return say("Your request #{id} is open and you are number {position} in the queue; the "
+               "expected wait is about {minutes} minutes. Write your question here; an agent "
+               "will answer in this chat. /selesai ends the request.",
+               id=ticket.id, position=position, minutes=minutes)
+
+
+def _desk_down(ticket: Ticket) -> Say:
+    return say("Sorry, no agent can be reached right now. Your request #{id} is kept and an "
+               "agent will answer here as soon as possible. Meanwhile you can call 175 "
+               "(06:00-22:00 WIB) or read the FAQ.", (option("FAQ", "go:faq"),), id=ticket.id)
+
+
+async def relay(ctx: Context) -> Outcome:
+    """While a ticket is open: relay what the member writes; /selesai or /batal ends it."""
+    tickets, event = ctx.ports.tickets, ctx.event
+    ticket = await tickets.get(int(ctx.data.get("ticket", 0))) if tickets else None
+    if tickets is None or ticket is None or ticket.status is TicketStatus.CLOSED:
+        return Outcome(MENU, pass_on=True)
+    if event.kind is EventKind.COMMAND and event.data in _END:
+        return await _member_ends(ctx, ticket, tickets)
+    text = _relayable(ctx)
+    if not text:
+        return Outcome(S.ACTIVE)
+    await tickets.add_line(ticket.id, "member", text, ctx.now)
+    await tickets.touch(ticket.id, "member", ctx.now)
+    if ctx.ports.desk is not None and ticket.topic_id is not None:
+        try:
+            await ctx.ports.desk.relay(ticket, text)
+        except DeskUnavailable:
+            return Outcome(S.ACTIVE, (say("Your message is saved; the agent will see it as "
+                                          "soon as the desk is reachable again."),))
+    return Outcome(S.ACTIVE)
+
+
+def _relayable(ctx: Context) -> str:
+    event = ctx.event
+    if event.kind is EventKind.TEXT:
+        return event.text.strip()
+    if event.kind is EventKind.COMMAND:
+        return f"/{event.data} {event.text}".strip()
+    return ""  # buttons are stale here; a shared contact is personal data, not relayed
+
+
+async def _member_ends(ctx: Context, ticket: Ticket, tickets: TicketStore) -> Outcome:
+    await tickets.close(ticket.id, ctx.now, "ended by the member")
+    if ctx.ports.desk is not None and ticket.topic_id is not None:
+        with contextlib.suppress(DeskUnavailable):
+            await ctx.ports.desk.notice(ticket, "The member ended the conversation.")
+    if ticket.agent is None:
+        return back_to_menu(say("Your request #{id} is cancelled.", id=ticket.id))
+    return _ask_rating(ticket.id, say("You ended the conversation with the agent."))
+
+
+def _ask_rating(ticket_id: int, before: Say) -> Outcome:
+    question = say("How would you rate the help you received? 1 = poor, 5 = excellent.",
+                   tuple(option("{n}", f"rate:{n}", n=n) for n in _RATINGS))
+    return Outcome(S.RATE, (before, question), data={"ticket": ticket_id})
+
+
+async def on_agent(ctx: Context) -> Outcome:
+    """What the desk did (the ticket store is already updated), told to the member."""
+    what, _, number = ctx.event.data.partition(":")
+    ticket_id = int(number) if number.isdigit() else 0
+    if what == "deliver":
+        return await _redeliver(ctx, ticket_id)
+    if what in ("closed", "idle_closed"):
+        return _ask_rating(ticket_id, say(
+            "This conversation was closed because there was no reply for 30 minutes. I am "
+            "back to help you." if what == "idle_closed" else
+            "The agent has closed this conversation. I am back to help you."))
+    agent, text = ctx.event.sender or "-", ctx.event.text
+    told = {
+        "claimed": say("{agent} from BPJS Ketenagakerjaan is now handling your request.",
+                       agent=agent),
+        "message": say("{text}\n— {agent}", text=text, agent=agent),
+        "reminder": say("You are still in the queue. Thank you for waiting; an agent will "
+                        "answer here."),
+    }.get(what)
+    return Outcome(S.ACTIVE, (told,) if told else (), data={"ticket": ticket_id})
+
+
+async def _redeliver(ctx: Context, ticket_id: int) -> Outcome:
+    ticket = await ctx.ports.tickets.get(ticket_id) if ctx.ports.tickets else None
+    says: tuple[Say, ...] = ()
+    if ticket is not None and await deliver_to_desk(ctx, ticket):
+        says = (say("An agent can now see your request and will answer here."),)
+    return Outcome(S.ACTIVE, says, data={"ticket": ticket_id})
+
+
+async def rate(ctx: Context) -> Outcome:
+    """Store a 1-5 rating; anything else skips it."""
+    event = ctx.event
+    value = event.data.removeprefix("rate:") if event.kind is EventKind.BUTTON else \
+        event.text.strip()
+    tickets = ctx.ports.tickets
+    if value not in _RATINGS or tickets is None:
+        return Outcome(MENU, pass_on=True)
+    await tickets.rate(int(ctx.data.get("ticket", 0)), int(value))
+    return back_to_menu(say("Thank you for your rating!"))
+
+
+FLOW = Flow("handoff", {
+    S.CONFIRM: step(confirm, S.ACTIVE, MENU),
+    S.ACTIVE: step(relay, S.ACTIVE, S.RATE, MENU),
+    S.RATE: step(rate, MENU),
+}, captive=frozenset({S.ACTIVE.value}))
+ENTRY = step(offer, S.CONFIRM, S.ACTIVE, MENU)
+AGENT_EVENTS = step(on_agent, S.ACTIVE, S.RATE)

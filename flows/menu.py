@@ -75,7 +75,8 @@ async def not_understood(ctx: Context) -> Outcome:
     if misses >= 2:
         return Outcome(MENU, (
             say("Sorry, I still don't understand. Would you like to talk to an agent?",
-                (option("Contact an agent", "go:handoff"), option("Main menu", "go:menu"))),
+                (option("Contact an agent", "go:handoff:not_understood"),
+                 option("Main menu", "go:menu"))),
         ), data={})
     return Outcome(MENU, (main_menu(N_(
         "Sorry, I didn't understand that. You can write, for example, \"cek saldo\", "

@@ -9,10 +9,11 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Protocol
 
 from flows.identifiers import mask_email, mask_phone
-from flows.types import Session, SessionKey
+from flows.types import Reply, Session, SessionKey
 
 
 class StoreUnavailable(Exception):
@@ -279,4 +280,151 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """Timezone-aware current time."""
+        ...
+
+
+class TicketStatus(StrEnum):
+    """Where a support ticket is: waiting for an agent, being handled, or done."""
+
+    QUEUED = "queued"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A member's request for a person. ``topic_id`` is the agent desk's thread (``None``
+    until the desk has received it); ``agent`` the claiming agent's display name."""
+
+    id: int
+    key: SessionKey
+    locale: str
+    status: TicketStatus
+    reason: str
+    topic_id: int | None
+    agent: str | None
+    opened_at: datetime
+    first_reply_at: datetime | None
+    last_agent_at: datetime | None
+    last_member_at: datetime | None
+    closed_at: datetime | None
+    resolution: str
+    rating: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    """One line of a ticket's transcript: ``who`` is member, bot, agent or note."""
+
+    who: str
+    text: str
+    at: datetime
+
+
+class TicketStore(Protocol):
+    """Durable support tickets and their transcripts. Raises :class:`DatabaseUnavailable`."""
+
+    async def open(self, key: SessionKey, locale: str, reason: str, at: datetime) -> Ticket:
+        """A new queued ticket, or the chat's ticket that is not closed yet (never two)."""
+        ...
+
+    async def active_for(self, key: SessionKey) -> Ticket | None:
+        """The chat's queued or open ticket."""
+        ...
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """A ticket by number."""
+        ...
+
+    async def by_topic(self, topic_id: int) -> Ticket | None:
+        """The ticket whose desk thread is ``topic_id``."""
+        ...
+
+    async def set_topic(self, ticket_id: int, topic_id: int) -> None:
+        """Remember the desk thread of a ticket."""
+        ...
+
+    async def claim(self, ticket_id: int, agent: str, at: datetime) -> Ticket:
+        """Assign an agent; a queued ticket becomes open."""
+        ...
+
+    async def touch(self, ticket_id: int, who: str, at: datetime) -> None:
+        """Record activity: ``who`` is ``"agent"`` (sets first reply once) or ``"member"``."""
+        ...
+
+    async def close(self, ticket_id: int, at: datetime, resolution: str) -> Ticket:
+        """Close the ticket with a resolution note."""
+        ...
+
+    async def rate(self, ticket_id: int, rating: int) -> None:
+        """Store the member's 1-5 rating."""
+        ...
+
+    async def add_line(self, ticket_id: int, who: str, text: str, at: datetime) -> None:
+        """Append to the transcript."""
+        ...
+
+    async def last_lines(self, ticket_id: int, limit: int = 10) -> list[TranscriptLine]:
+        """The newest ``limit`` transcript lines, oldest first."""
+        ...
+
+    async def queue_position(self, ticket_id: int) -> int:
+        """1 for the oldest queued ticket; 0 when the ticket is not queued."""
+        ...
+
+    async def median_first_reply(self, since: datetime) -> float | None:
+        """Median seconds from opening to the first agent reply, over tickets opened since."""
+        ...
+
+    async def waiting(self) -> list[Ticket]:
+        """Tickets not closed, oldest first (for timeouts and for delivery to the desk)."""
+        ...
+
+    async def purge_transcripts(self, before: datetime) -> int:
+        """Delete transcript lines older than ``before``; returns how many."""
+        ...
+
+    async def stats(self) -> dict[str, float]:
+        """Counts and averages for /metrics: opened, claimed, closed, waiting, rating_avg."""
+        ...
+
+
+class DeskUnavailable(Exception):
+    """The agent desk cannot be reached or refuses (e.g. the bot is not an admin there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TicketBrief:
+    """What an agent sees first: the ticket and its context, never a full identifier."""
+
+    ticket: Ticket
+    member: str
+    linked_kpj: str | None
+    membership: str | None
+    transcript: tuple[TranscriptLine, ...]
+
+
+class AgentDesk(Protocol):
+    """Where agents work (a Telegram forum group, or the console). Raises
+    :class:`DeskUnavailable`."""
+
+    async def open(self, brief: TicketBrief) -> int:
+        """Open the ticket's thread with its context; returns the thread id."""
+        ...
+
+    async def relay(self, ticket: Ticket, text: str) -> None:
+        """Post a member's message into the ticket's thread."""
+        ...
+
+    async def notice(self, ticket: Ticket, text: str) -> None:
+        """Post a system notice (member ended, closed for inactivity) into the thread."""
+        ...
+
+
+class MemberOutbox(Protocol):
+    """Delivers replies to a member outside their own update (an agent answered)."""
+
+    async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
+        """Send the replies on the chat's channel; false when the member cannot be reached
+        (blocked the bot)."""
         ...

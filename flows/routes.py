@@ -15,7 +15,7 @@ ENTRIES: Mapping[str, Step] = {
     "check_balance": balance.ENTRY,
     "history": history.ENTRY,
     "register": registration.BEGIN,
-    "handoff": step(handoff.offer_contact, MENU),
+    "handoff": handoff.ENTRY,
     "help": step(menu.show_help, MENU),
     "change_language": step(start.ask_language, start.CHOOSE),
     "greeting": step(menu.greet, MENU),
@@ -41,9 +41,11 @@ COMMANDS: Mapping[str, str] = {
     "riwayat": "history", "history": "history",
     "faq": "faq", "tanya": "faq",
     "petugas": "handoff", "agent": "handoff",
+    "selesai": "menu",
     "keluar": "logout", "logout": "logout",
     "hapusdata": "delete_data", "deletedata": "delete_data",
 }
 
 FLOWS: tuple[Flow, ...] = (start.FLOW, registration.FLOW, otp.FLOW, balance.FLOW, history.FLOW,
-                           faq.FLOW, account.FLOW)
+                           faq.FLOW, account.FLOW, handoff.FLOW)
+AGENT_EVENTS = handoff.AGENT_EVENTS

@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     BUTTON = "button"
     CONTACT = "contact"
     COMMAND = "command"
+    AGENT = "agent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,9 @@ class Event:
     ``text`` holds typed text (for a command: the arguments after it), ``data`` the payload of a
     pressed button or the command name without the slash, ``phone`` a shared contact's number.
     ``contact_is_own`` is true only when the platform proved the contact is the sender's own.
+    An ``AGENT`` event comes from the support desk, not the member: ``data`` says what
+    happened (``message``, ``claimed``, ``closed``, ``reminder``, ``idle_closed``), ``text`` holds
+    the agent's words and ``sender`` the agent's first name.
     """
 
     kind: EventKind
@@ -49,6 +53,7 @@ class Event:
     contact_is_own: bool = False
     language_code: str = ""
     update_id: str = ""
+    sender: str = ""
 
     @classmethod
     def message(cls, text: str, *, language_code: str = "") -> Event:
@@ -65,6 +70,11 @@ class Event:
     def button(cls, data: str, *, language_code: str = "") -> Event:
         """A pressed button carrying ``data``."""
         return cls(EventKind.BUTTON, data=data, language_code=language_code)
+
+    @classmethod
+    def agent(cls, what: str, text: str = "", *, sender: str = "") -> Event:
+        """Something the support desk did for this chat's ticket."""
+        return cls(EventKind.AGENT, text=text, data=what, sender=sender)
 
     @classmethod
     def contact(cls, phone: str, *, own: bool, language_code: str = "") -> Event:

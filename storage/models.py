@@ -165,3 +165,59 @@ class DevelopmentRate(SQLModel, table=True):
 
     year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     rate_percent: Decimal = Field(max_digits=7, decimal_places=4)
+
+
+REASON_LENGTH = 64
+AGENT_LENGTH = 128
+LOCALE_LENGTH = 16
+LINE_TEXT_LENGTH = 4096
+TICKET_STATUSES = ("queued", "open", "closed")
+LINE_AUTHORS = ("member", "bot", "agent", "note")
+
+# At most one ticket per chat that is not closed: concurrent opens collide on this index.
+NOT_CLOSED = sa.text("status <> 'closed'")
+
+
+class SupportTicket(SQLModel, table=True):
+    """A member's request for a person (see :class:`flows.ports.Ticket`)."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('queued', 'open', 'closed')", name="status"),
+        sa.CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        sa.Index("ix_ticket_chat_status", "channel", "chat_id", "status"),
+        sa.Index("uq_ticket_active_chat", "channel", "chat_id", unique=True,
+                 sqlite_where=NOT_CLOSED, postgresql_where=NOT_CLOSED),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=CHANNEL_LENGTH)
+    chat_id: str = Field(max_length=CHAT_ID_LENGTH)
+    locale: str = Field(max_length=LOCALE_LENGTH)
+    status: str = Field(index=True, max_length=8)
+    reason: str = Field(max_length=REASON_LENGTH)
+    topic_id: int | None = Field(default=None, index=True, sa_type=sa.BigInteger)
+    agent: str | None = Field(default=None, max_length=AGENT_LENGTH)
+    opened_at: datetime = Field(sa_type=UtcDateTime)
+    first_reply_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_agent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_member_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    resolution: str = Field(default="", sa_type=sa.Text)
+    rating: int | None = None
+
+
+class TranscriptEntry(SQLModel, table=True):
+    """One line of a ticket's transcript; ``who`` is member, bot, agent or (internal) note."""
+
+    __tablename__ = "ticket_line"
+    __table_args__ = (
+        sa.CheckConstraint("who IN ('member', 'bot', 'agent', 'note')", name="who"),
+        sa.Index("ix_ticket_line_ticket", "ticket_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", ondelete="CASCADE")
+    who: str = Field(max_length=8)
+    text: str = Field(sa_type=sa.Text)
+    at: datetime = Field(index=True, sa_type=UtcDateTime)

@@ -12,14 +12,18 @@ from pathlib import Path
 import pytest
 
 from balance.service import ReferenceBalanceService, seed_demo_members
+from bot.console_desk import ConsoleDesk
 from bot.otp_delivery import OutboxOtpSender
 from flows.engine import Engine
 from flows.flow import Ports
+from flows.hours import BusinessHours
 from flows.i18n import Catalog
 from flows.types import Event, Reply, SayKind, SessionKey
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore
+from storage.tickets import SqlTicketStore
+from support.desk import DeskService
 
 SECRET = b"test-secret"
 SITI = {"nik": "3171014501900001", "kpj": "12345678901", "birth": "05-01-1990",
@@ -39,6 +43,24 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.at += timedelta(seconds=seconds)
+
+
+@dataclass
+class RecordingOutbox:
+    """Delivers agent-side replies to a list (the member's screen); can play a blocked bot."""
+
+    delivered: list[Reply]
+    reachable: bool = True
+
+    async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
+        if not self.reachable:
+            return False
+        self.delivered.extend(replies)
+        return True
+
+    @property
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.delivered)
 
 
 @dataclass
@@ -111,6 +133,11 @@ class World:
     balance: ReferenceBalanceService
     clock: ManualClock
     outbox: Path
+    tickets: SqlTicketStore
+    desk: DeskService
+    desk_lines: list[str]
+    delivered: list[Reply]
+    member_outbox: RecordingOutbox
 
     def chat(self, chat_id: str = "1001", language_code: str = "id") -> Chat:
         return Chat(self.engine, self.outbox, SessionKey("test", chat_id), language_code)
@@ -126,10 +153,18 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = ManualClock()
     outbox = tmp_path / "outbox.jsonl"
     balance = ReferenceBalanceService(database)
+    tickets = SqlTicketStore(database)
+    desk_lines: list[str] = []
     ports = Ports(kv=store, accounts=accounts, balance=balance,
-                  otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET)
+                  otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET,
+                  tickets=tickets, desk=ConsoleDesk(desk_lines.append),
+                  hours=BusinessHours.parse(days="mon-sun", hours="00:00-23:59"))
     engine = Engine(sessions=store, ports=ports, catalog=Catalog(strict=True), strict=True)
-    yield World(engine, store, accounts, balance, clock, outbox)
+    delivered: list[Reply] = []
+    outbox_to_member = RecordingOutbox(delivered)
+    desk = DeskService(engine=engine, tickets=tickets, outbox=outbox_to_member, clock=clock)
+    yield World(engine, store, accounts, balance, clock, outbox, tickets, desk, desk_lines,
+                delivered, outbox_to_member)
     await database.dispose()
 
 

@@ -98,7 +98,7 @@ async def test_unknown_twice_offers_a_human(chat: Chat) -> None:
     assert "belum mengerti" in first and "masih" not in first
     second = await chat.say("zxcvbnm lkjhgf")
     assert "masih belum mengerti" in second and "petugas" in second
-    assert chat.buttons == ["go:handoff", "go:menu"]
+    assert chat.buttons == ["go:handoff:not_understood", "go:menu"]
 
 
 async def test_unknown_command_is_answered(chat: Chat) -> None:

@@ -29,6 +29,7 @@ class Advance:
 
 MEANINGFUL_TEXTS = (
     "/daftar", "/batal", "/menu", "/bantuan", "/bahasa", "/keluar", "/hapusdata", "/start",
+    "/petugas", "/selesai",
     "/saldo", "/riwayat", "/petugas", "/faq", "/tidakada", "/", "cek saldo", "riwayat iuran",
     "halo", "terima kasih", "batal", "menu", "ya", "hapus", "setuju", "tidak", "english",
     SITI["nik"], SITI["kpj"], SITI["birth"], SITI["phone"], "+6281234567890", "123456",
@@ -42,7 +43,8 @@ BUTTON_DATA = (
     "reg:agree", "reg:decline", "reg:retry_nik", "otp:resend", "lang:id", "lang:en",
     "lang:fr", "acct:erase", "acct:logout", "acct:keep", "kpj:0", "kpj:1", "kpj:all",
     "bal:refresh", "bal:history", "hist:older", "hist:newer", "hist:year:2020",
-    "hist:year:all", "faq:yes", "faq:no", "contact", "go:", "go:nope",
+    "hist:year:all", "faq:yes", "faq:no", "contact", "go:", "go:nope", "ho:yes", "ho:no",
+    "rate:3", "rate:9", "go:handoff:not_understood",
     *(f"go:{name}" for name in routes.ENTRIES),
 )
 WEIRD_TEXTS = (
@@ -92,6 +94,11 @@ def _check_replies(replies: list[Reply]) -> None:
                 assert not _PLACEHOLDER.search(button.label), button
 
 
+async def _stored_or_none(world: World, key: SessionKey) -> Session | None:
+    async with world.store.chat(key) as slot:
+        return slot.session
+
+
 async def _stored(world: World, key: SessionKey) -> Session:
     async with world.store.chat(key) as slot:
         assert slot.session is not None, "a handled event always leaves a session"
@@ -105,8 +112,11 @@ async def _play(world: World, key: SessionKey, script: list[Event | Advance]) ->
         if isinstance(item, Advance):
             world.clock.advance(item.seconds)
             continue
+        before = await _stored_or_none(world, key)
         replies = await world.engine.handle(key, item)
-        _check_replies(replies)
+        relayed = before is not None and before.state == "handoff:active"
+        if not (relayed and not replies):  # relayed to an agent: the bot stays silent
+            _check_replies(replies)
         seen.extend(r.text for r in replies)
         seen.extend(b.label for r in replies for row in r.buttons for b in row)
         session = await _stored(world, key)

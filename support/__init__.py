@@ -1,0 +1,1 @@
+"""Support desk: what agents do to tickets, and the timers that watch them."""

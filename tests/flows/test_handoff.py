@@ -1,0 +1,165 @@
+"""A whole handoff through the engine and the desk service: open, queue, claim, relay both
+ways, internal note, close, rating; business hours; timeouts; the desk unavailable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from flows.engine import Engine
+from flows.flow import Ports
+from flows.hours import BusinessHours
+from flows.i18n import Catalog
+from flows.ports import DeskUnavailable, Ticket, TicketBrief, TicketStatus
+from support.desk import Result
+from support.sweeper import SweepPolicy, Sweeper
+from tests.flows.conftest import Chat, World
+
+
+async def _open(chat: Chat) -> int:
+    await chat.say("mau bicara dengan petugas")
+    assert "ho:yes" in chat.buttons
+    await chat.press("ho:yes")
+    return int(chat.text.split("#")[1].split()[0])
+
+
+async def test_whole_handoff(chat: Chat, world: World) -> None:
+    ticket_id = await _open(chat)
+    assert "nomor 1 dalam antrean" in chat.text
+    assert any(f"ticket #{ticket_id} opened" in line for line in world.desk_lines)
+    assert await chat.say("saldo saya kok tidak bertambah?") == "", "relayed, bot silent"
+    assert world.desk_lines[-1].endswith("member: saldo saya kok tidak bertambah?")
+    assert await chat.say("/menu") == "", "commands are relayed too"
+    assert world.desk_lines[-1].endswith("member: /menu")
+    assert await world.desk.claim(ticket_id, "Rina") is Result.DONE
+    assert "Rina dari BPJS Ketenagakerjaan" in world.member_outbox.text
+    assert await world.desk.note(ticket_id, "Rina", "cek data pemberi kerja") is Result.DONE
+    assert "cek data" not in world.member_outbox.text, "a note is never relayed"
+    await world.desk.reply(ticket_id, "Rina", "Iuran Anda sedang kami periksa.")
+    assert "Iuran Anda sedang kami periksa.\n— Rina" in world.member_outbox.text
+    await chat.say("terima kasih")
+    lines = await world.tickets.last_lines(ticket_id, 10)
+    assert [line.who for line in lines] == ["member", "member", "note", "agent", "member"]
+    await world.desk.close(ticket_id, "Rina", "sudah dijelaskan")
+    assert "menutup percakapan" in world.member_outbox.text
+    assert "rate:5" in [b.data for r in world.delivered for row in r.buttons for b in row]
+    assert "Terima kasih atas penilaian" in await chat.press("rate:4")
+    ticket = await world.tickets.get(ticket_id)
+    assert ticket is not None and ticket.rating == 4 and ticket.status is TicketStatus.CLOSED
+    assert "Saldo JHT" in await chat.say("cek saldo") or "dihubungkan" in chat.text, \
+        "the bot takes over again"
+
+
+async def test_a_second_ticket_is_not_opened(chat: Chat) -> None:
+    first = await _open(chat)
+    await chat.say("/selesai")
+    second = await _open(chat)
+    assert second != first
+    await chat.say("/petugas")
+    assert "masih terbuka" in await chat.say("/petugas") or chat.text == ""
+
+
+async def test_member_ends_with_selesai_before_a_claim(chat: Chat, world: World) -> None:
+    ticket_id = await _open(chat)
+    assert "dibatalkan" in await chat.say("/selesai")
+    ticket = await world.tickets.get(ticket_id)
+    assert ticket is not None and ticket.status is TicketStatus.CLOSED
+    assert await world.desk.reply(ticket_id, "Rina", "halo?") is Result.CLOSED
+
+
+async def test_outside_business_hours_says_when_the_team_answers(world: World) -> None:
+    hours = BusinessHours()  # Monday-Friday 08:00-17:00 WIB
+    ports = world.engine._ports  # noqa: SLF001
+    engine = Engine(sessions=world.store, catalog=Catalog(strict=True), strict=True,
+                    ports=Ports(ports.kv, ports.accounts, ports.balance, ports.otp_sender,
+                                ports.clock, ports.secret, ports.tickets, ports.desk, hours))
+    world.clock.at = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)  # Saturday 10:00 WIB
+    chat = Chat(engine, world.outbox)
+    await chat.say("/petugas")
+    await chat.press("ho:yes")
+    assert "sedang tidak bertugas" in chat.text and "23 Nov 2026 08:00" in chat.text
+
+
+async def test_queue_position_and_expected_wait(world: World) -> None:
+    first, second = world.chat("a"), world.chat("b")
+    first_id = await _open(first)
+    world.clock.advance(300)
+    await world.desk.reply(first_id, "Rina", "halo")  # a first reply after 5 minutes
+    third = world.chat("c")
+    await _open(second)
+    await _open(third)
+    assert "nomor 2 dalam antrean" in third.text and "sekitar 10 menit" in third.text
+
+
+class _DownDesk:
+    async def open(self, brief: TicketBrief) -> int:
+        raise DeskUnavailable("not an admin")
+
+    async def relay(self, ticket: Ticket, text: str) -> None:
+        raise DeskUnavailable("down")
+
+    async def notice(self, ticket: Ticket, text: str) -> None:
+        raise DeskUnavailable("down")
+
+
+async def test_desk_unavailable_keeps_the_ticket_and_delivers_later(world: World) -> None:
+    ports = world.engine._ports  # noqa: SLF001
+    down = Engine(sessions=world.store, catalog=Catalog(strict=True), strict=True,
+                  ports=Ports(ports.kv, ports.accounts, ports.balance, ports.otp_sender,
+                              ports.clock, ports.secret, ports.tickets, _DownDesk(),
+                              ports.hours))
+    chat = Chat(down, world.outbox)
+    await chat.say("/petugas")
+    text = await chat.press("ho:yes")
+    assert "175" in text and "go:faq" in chat.buttons
+    await chat.say("tolong bantu saya")
+    ticket = await world.tickets.active_for(chat.key)
+    assert ticket is not None and ticket.topic_id is None
+    assert [line.text for line in await world.tickets.last_lines(ticket.id)] == [
+        "tolong bantu saya"]
+    sweeper = Sweeper(tickets=world.tickets, desk=world.desk, kv=world.store, clock=world.clock)
+    await sweeper.tick()  # the working desk of `world` now receives it
+    ticket = await world.tickets.get(ticket.id)
+    assert ticket is not None and ticket.topic_id == ticket.id
+    assert any("tolong bantu saya" in line for line in world.desk_lines)
+    assert "petugas kini dapat melihat" in world.member_outbox.text
+
+
+async def test_reminder_while_queued_and_idle_close(chat: Chat, world: World) -> None:
+    ticket_id = await _open(chat)
+    sweeper = Sweeper(tickets=world.tickets, desk=world.desk, kv=world.store, clock=world.clock,
+                      policy=SweepPolicy(reminder_after=600, idle_close_after=1800))
+    world.clock.advance(599)
+    await sweeper.tick()
+    assert "masih dalam antrean" not in world.member_outbox.text
+    world.clock.advance(2)
+    await sweeper.tick()
+    assert "masih dalam antrean" in world.member_outbox.text
+    await world.desk.reply(ticket_id, "Rina", "Ada yang bisa dibantu?")
+    world.clock.advance(1799)
+    await sweeper.tick()
+    assert "tidak ada balasan" not in world.member_outbox.text
+    world.clock.advance(2)
+    await sweeper.tick()
+    assert "tidak ada balasan selama 30 menit" in world.member_outbox.text
+    ticket = await world.tickets.get(ticket_id)
+    assert ticket is not None and ticket.status is TicketStatus.CLOSED
+
+
+async def test_a_member_who_blocked_the_bot_gets_the_ticket_closed(chat: Chat,
+                                                                   world: World) -> None:
+    ticket_id = await _open(chat)
+    world.member_outbox.reachable = False
+    assert await world.desk.reply(ticket_id, "Rina", "halo") is Result.UNREACHABLE
+    ticket = await world.tickets.get(ticket_id)
+    assert ticket is not None and ticket.status is TicketStatus.CLOSED
+    assert "blocked" in ticket.resolution
+
+
+@pytest.mark.parametrize("offer", ["go:handoff:not_understood", "go:handoff:faq_unhelpful"])
+async def test_the_reason_is_kept_on_the_ticket(chat: Chat, world: World, offer: str) -> None:
+    await chat.press(offer)
+    await chat.press("ho:yes")
+    ticket = await world.tickets.active_for(chat.key)
+    assert ticket is not None and ticket.reason == offer.rsplit(":", 1)[1]
