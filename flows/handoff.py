@@ -226,10 +226,10 @@ async def rate(ctx: Context) -> Outcome:
     event = ctx.event
     value = event.data.removeprefix("rate:") if event.kind is EventKind.BUTTON else \
         event.text.strip()
-    tickets = ctx.ports.tickets
-    if value not in _RATINGS or tickets is None:
+    tickets, ticket_id = ctx.ports.tickets, int(ctx.data.get("ticket", 0))
+    if value not in _RATINGS or tickets is None or not ticket_id:
         return Outcome(MENU, pass_on=True)
-    await tickets.rate(int(ctx.data.get("ticket", 0)), int(value))
+    await tickets.rate(ticket_id, int(value))
     return back_to_menu(say("Thank you for your rating!"))
 
 

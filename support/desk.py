@@ -22,6 +22,7 @@ class Result(StrEnum):
     UNKNOWN = "unknown"
     CLOSED = "closed"
     UNREACHABLE = "unreachable"
+    TAKEN = "taken"
 
 
 class DeskService:
@@ -39,7 +40,9 @@ class DeskService:
         ticket = await self._open_ticket(ticket_id)
         if not isinstance(ticket, Ticket):
             return ticket
-        await self._tickets.claim(ticket.id, agent, self._clock.now())
+        claimed = await self._tickets.claim(ticket.id, agent, self._clock.now())
+        if claimed.agent != agent:
+            return Result.TAKEN
         return await self.tell(ticket, Event.agent(f"claimed:{ticket.id}", sender=agent))
 
     async def reply(self, ticket_id: int, agent: str, text: str) -> Result:

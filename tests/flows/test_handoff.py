@@ -13,7 +13,7 @@ from flows.hours import BusinessHours
 from flows.i18n import Catalog
 from flows.ports import DeskUnavailable, Ticket, TicketBrief, TicketStatus
 from support.desk import Result
-from support.sweeper import SweepPolicy, Sweeper
+from support.sweeper import Sweeper, SweepPolicy
 from tests.flows.conftest import Chat, World
 
 
@@ -163,3 +163,10 @@ async def test_the_reason_is_kept_on_the_ticket(chat: Chat, world: World, offer:
     await chat.press("ho:yes")
     ticket = await world.tickets.active_for(chat.key)
     assert ticket is not None and ticket.reason == offer.rsplit(":", 1)[1]
+
+
+async def test_a_second_agent_cannot_claim_a_taken_ticket(chat: Chat, world: World) -> None:
+    ticket_id = await _open(chat)
+    assert await world.desk.claim(ticket_id, "Rina") is Result.DONE
+    assert await world.desk.claim(ticket_id, "Budi") is Result.TAKEN
+    assert "Budi" not in world.member_outbox.text

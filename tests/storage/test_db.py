@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 from storage.db import ALEMBIC_DIR, alembic_config, async_url, create_engine, migrate
 
 TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "contribution",
-          "development_rate", "employer", "member"}
+          "development_rate", "employer", "member", "ticket", "ticket_line"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
