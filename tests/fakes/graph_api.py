@@ -1,0 +1,267 @@
+"""A fake WhatsApp Cloud API (Graph API) on loopback, for tests with the real pywa client.
+
+    async with FakeGraphApi() as graph:
+        client = PywaGraph(token=graph.token, phone_number_id=graph.phone_number_id,
+                           api_base=graph.api_base)
+        await client.send("6281234567890", TextMessage("halo"))
+        assert graph.texts("6281234567890") == ["halo"]
+
+It records every ``POST /{version}/{phone_number_id}/messages``, checks the bearer token, and
+enforces what Meta enforces: reply buttons (1-3, titles at most 20 characters, body at most
+1,024), lists (at most 10 rows of at most 24 characters, button label at most 20), text at
+most 4,096 characters, templates that exist in the given language, and (``enforce_window``)
+no free-form message to a member whose 24-hour window is closed: error 131047
+"Re-engagement message". Faults are injected per error code: 130429 (rate limit), 131056
+(pair rate limit) or any other, for a number of calls and optionally one recipient.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+__all__ = ["GraphCall", "FakeGraphApi"]
+
+TOKEN = "EAAG-test-token"
+PHONE_NUMBER_ID = "106540352242922"
+VERSION = "v21.0"
+TITLES = {
+    130429: "Rate limit hit",
+    131056: "(Business Account, Consumer Account) pair rate limit hit",
+    131047: "Re-engagement message",
+    131026: "Message Undeliverable",
+    131009: "Parameter value is not valid",
+    132001: "Template name does not exist in the translation",
+    190: "Invalid OAuth access token",
+}
+
+
+@dataclass
+class GraphCall:
+    """One message call: the JSON body, arrival time (``time.monotonic()``), the HTTP status
+    answered and, when refused, Meta's error code."""
+
+    phone_number_id: str
+    body: dict[str, Any]
+    at: float
+    status: int = 200
+    error: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether Meta would have accepted the message."""
+        return self.status == 200
+
+    @property
+    def to(self) -> str:
+        """The recipient's wa_id."""
+        return str(self.body.get("to", ""))
+
+    @property
+    def type(self) -> str:
+        """``text``, ``interactive`` or ``template``."""
+        return str(self.body.get("type", ""))
+
+    @property
+    def text(self) -> str:
+        """What the member reads first: the text, the interactive body, the template param."""
+        if self.type == "text":
+            return str(self.body["text"]["body"])
+        if self.type == "interactive":
+            return str(self.body["interactive"]["body"]["text"])
+        params = [p.get("text", "") for c in self.body["template"].get("components", [])
+                  for p in c.get("parameters", [])]
+        return " ".join(params)
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        """``(id, title)`` of the buttons or list rows of an interactive message."""
+        if self.type != "interactive":
+            return []
+        interactive = self.body["interactive"]
+        action = interactive["action"]
+        if interactive["type"] == "button":
+            return [(b["reply"]["id"], b["reply"]["title"]) for b in action["buttons"]]
+        return [(r["id"], r["title"]) for s in action["sections"] for r in s["rows"]]
+
+
+@dataclass
+class _Fault:
+    code: int
+    times: int | None
+    to: str | None
+    status: int
+
+
+@dataclass
+class FakeGraphApi:
+    """The fake server; ``templates`` maps approved template names to their languages."""
+
+    token: str = TOKEN
+    phone_number_id: str = PHONE_NUMBER_ID
+    enforce_window: bool = True
+    templates: dict[str, set[str]] = field(
+        default_factory=lambda: {"balas_petugas": {"id", "en_US"}})
+    window_seconds: float = 24 * 3600.0
+    calls: list[GraphCall] = field(default_factory=list, init=False)
+    _windows: dict[str, float] = field(default_factory=dict, init=False)
+    _faults: list[_Fault] = field(default_factory=list, init=False)
+    _runner: web.AppRunner | None = field(default=None, init=False)
+    _port: int = field(default=0, init=False)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 on a free port."""
+        app = web.Application()
+        app.router.add_post("/{version}/{phone_id}/messages", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def close(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def api_base(self) -> str:
+        """``WHATSAPP_API_BASE`` pointing here."""
+        if not self._port:
+            raise RuntimeError("FakeGraphApi is not started")
+        return f"http://127.0.0.1:{self._port}/{VERSION}"
+
+    # --- the member's side -----------------------------------------------------------------
+
+    def member_wrote(self, wa_id: str) -> None:
+        """The member sent a message now: their 24-hour window opens."""
+        self._windows[wa_id] = time.monotonic()
+
+    def close_window(self, wa_id: str) -> None:
+        """More than 24 hours pass for this member."""
+        self._windows.pop(wa_id, None)
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def fail(self, code: int, *, times: int | None = 1, to: str | None = None,
+             status: int = 400) -> None:
+        """The next ``times`` calls (to ``to`` only, when given) answer error ``code``."""
+        self._faults.append(_Fault(code, times, to, status))
+
+    # --- records --------------------------------------------------------------------------
+
+    def sent(self, wa_id: str | None = None) -> list[GraphCall]:
+        """Accepted messages (to ``wa_id`` when given), oldest first."""
+        return [c for c in self.calls if c.ok and (wa_id is None or c.to == wa_id)]
+
+    def texts(self, wa_id: str) -> list[str]:
+        """What the member read, message by message."""
+        return [c.text for c in self.sent(wa_id)]
+
+    def last_choices(self, wa_id: str) -> list[tuple[str, str]]:
+        """Buttons or rows of the newest interactive message to the member."""
+        found = [c for c in self.sent(wa_id) if c.type == "interactive"]
+        return found[-1].choices if found else []
+
+    # --- serving --------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        call = GraphCall(request.match_info["phone_id"], body, time.monotonic())
+        self.calls.append(call)
+        code, status = self._verdict(request, call)
+        if code is not None:
+            call.status, call.error = status, code
+            return _error(code, status)
+        ident = f"wamid.fake{next(self._ids):08d}"
+        answer: dict[str, Any] = {"messaging_product": "whatsapp",
+                                  "contacts": [{"input": call.to, "wa_id": call.to}],
+                                  "messages": [{"id": ident}]}
+        if call.type == "template":
+            answer["messages"][0]["message_status"] = "accepted"
+        return web.json_response(answer)
+
+    def _verdict(self, request: web.Request, call: GraphCall) -> tuple[int | None, int]:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return 190, 401
+        fault = self._injected(call)
+        if fault is not None:
+            return fault
+        if call.phone_number_id != self.phone_number_id or not _valid(call):
+            return 131009, 400
+        return self._policy(call)
+
+    def _injected(self, call: GraphCall) -> tuple[int, int] | None:
+        for fault in self._faults:
+            if fault.times != 0 and fault.to in (None, call.to):
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault.code, fault.status
+        return None
+
+    def _policy(self, call: GraphCall) -> tuple[int | None, int]:
+        if call.type == "template":
+            template = call.body["template"]
+            if template["language"]["code"] not in self.templates.get(template["name"], set()):
+                return 132001, 404
+            return None, 200
+        if self.enforce_window and not self._window_open(call.to):
+            return 131047, 400
+        return None, 200
+
+    def _window_open(self, wa_id: str) -> bool:
+        opened = self._windows.get(wa_id)
+        return opened is not None and time.monotonic() - opened < self.window_seconds
+
+
+def _valid(call: GraphCall) -> bool:
+    body = call.body
+    if body.get("messaging_product") != "whatsapp" or not call.to.isdigit():
+        return False
+    if call.type == "text":
+        return 0 < len(body["text"]["body"]) <= 4096
+    if call.type == "interactive":
+        return _valid_interactive(body["interactive"])
+    return call.type == "template"
+
+
+def _valid_interactive(interactive: dict[str, Any]) -> bool:
+    action, text = interactive["action"], interactive["body"]["text"]
+    if interactive["type"] == "button":
+        buttons = action["buttons"]
+        ids = [b["reply"]["id"] for b in buttons]
+        return (1 <= len(buttons) <= 3 and 0 < len(text) <= 1024 and len(set(ids)) == len(ids)
+                and all(0 < len(b["reply"]["title"]) <= 20 for b in buttons))
+    rows = [r for s in action["sections"] for r in s["rows"]]
+    ids = [r["id"] for r in rows]
+    return (1 <= len(rows) <= 10 and 0 < len(text) <= 4096 and len(set(ids)) == len(ids)
+            and 0 < len(action["button"]) <= 20
+            and all(0 < len(r["title"]) <= 24 for r in rows)
+            and all(len(s.get("title", "")) <= 24 for s in action["sections"]))
+
+
+def _error(code: int, status: int) -> web.Response:
+    title = TITLES.get(code, "Error")
+    return web.json_response({"error": {
+        "message": f"(#{code}) {title}", "type": "OAuthException", "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": title},
+        "fbtrace_id": "AbCdEfGhIjKlMnOp"}}, status=status)
