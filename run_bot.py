@@ -3,6 +3,9 @@
     uv run run_bot.py                   chat in the terminal on the embedded defaults
     uv run run_bot.py console           the same
     uv run run_bot.py classify          one message per stdin line -> one JSON object per line
+    uv run run_bot.py telegram          the Telegram bot: long polling, or the webhook when
+                                        TELEGRAM_WEBHOOK_URL is set
+    uv run run_bot.py serve             the web app: Telegram webhook, /healthz, /metrics
     uv run run_bot.py migrate           apply database migrations (DATABASE_URL or the default)
     uv run run_bot.py balance-service   the reference balance service over HTTP
     uv run run_bot.py import --members M.csv --contributions C.csv [--rates R.csv]
@@ -14,11 +17,17 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.utils.token import TokenValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from balance.client import HttpBalanceService
@@ -29,7 +38,11 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from bot.console import ConsoleChannel, read_stdin
 from bot.logsetup import configure_logging
+from bot.metrics import CountingOtpSender, Metrics
 from bot.otp_delivery import ConsoleOtpSender, FanOutOtpSender, OutboxOtpSender
+from bot.telegram import TelegramChannel
+from bot.throttle import SendThrottle
+from bot.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog
@@ -42,10 +55,29 @@ from storage.sessions import MemorySessionStore, redis_store_from_url
 log = logging.getLogger("run_bot")
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """The engine and the parts channels and health checks also need."""
+
+    engine: Engine
+    store: SessionBackend
+    ports: Ports
+    database: AsyncEngine
+    balance: BalanceService
+
+
 @asynccontextmanager
 async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
                        catalog: Catalog) -> AsyncIterator[Engine]:
     """The engine on the backends the settings name; closes them on exit."""
+    async with build_runtime(settings, _otp_sender(settings, otp_senders), catalog) as runtime:
+        yield runtime.engine
+
+
+@asynccontextmanager
+async def build_runtime(settings: Settings, otp_sender: OtpSender,
+                        catalog: Catalog) -> AsyncIterator[Runtime]:
+    """The engine and its ports on the backends the settings name; closes them on exit."""
     async with AsyncExitStack() as stack:
         store = await _session_store(settings, stack)
         database = create_engine(settings.database)
@@ -57,10 +89,10 @@ async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
         secret = settings.secret()
         balance = await _balance_service(settings, database, store, stack, secret)
         ports = Ports(kv=store, accounts=SqlAccountStore(database, secret), balance=balance,
-                      otp_sender=_otp_sender(settings, otp_senders), clock=SystemClock(),
-                      secret=secret)
-        yield Engine(sessions=store, ports=ports, catalog=catalog,
-                     flow_timeout=settings.flow_timeout_seconds)
+                      otp_sender=otp_sender, clock=SystemClock(), secret=secret)
+        engine = Engine(sessions=store, ports=ports, catalog=catalog,
+                        flow_timeout=settings.flow_timeout_seconds)
+        yield Runtime(engine, store, ports, database, balance)
 
 
 async def _balance_service(settings: Settings, database: AsyncEngine, store: SessionBackend,
@@ -99,6 +131,91 @@ async def run_console(settings: Settings, write: Callable[[str], None] = print) 
     async with build_engine(settings, [ConsoleOtpSender(catalog, write)], catalog) as engine:
         write("BPJS Ketenagakerjaan balance assistant (console). Type /quit to leave.\n")
         await ConsoleChannel(engine.handle, read=read_stdin, write=write).run()
+
+
+@asynccontextmanager
+async def telegram_channel(settings: Settings,
+                           metrics: Metrics) -> AsyncIterator[tuple[TelegramChannel, Runtime]]:
+    """The Telegram channel on the engine the settings name (codes go to ``OTP_OUTBOX``)."""
+    if not settings.otp_outbox:
+        raise SystemExit("OTP_OUTBOX must be set for Telegram: there is no SMS gateway yet, and "
+                         "codes shown on the console would reach nobody. Codes are appended "
+                         "to that file.")
+    catalog = Catalog()
+    sender = CountingOtpSender(OutboxOtpSender(Path(settings.otp_outbox)), metrics)
+    bot = _telegram_bot(settings)
+    throttle = SendThrottle(per_bot=settings.telegram_messages_per_second)
+    try:
+        async with build_runtime(settings, sender, catalog) as runtime:
+            yield TelegramChannel(bot, handle=runtime.engine.handle, sessions=runtime.store,
+                                  ports=runtime.ports, throttle=throttle, metrics=metrics,
+                                  catalog=catalog), runtime
+    finally:
+        await bot.session.close()
+
+
+def _telegram_bot(settings: Settings) -> Bot:
+    token = settings.telegram_bot_token.get_secret_value()
+    if not token:
+        raise SystemExit("TELEGRAM_BOT_TOKEN must be set (ask @BotFather for one).")
+    api = settings.telegram_api_base
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api)) if api else AiohttpSession()
+    try:
+        return Bot(token, session=session)
+    except TokenValidationError:
+        raise SystemExit("TELEGRAM_BOT_TOKEN does not look like a bot token "
+                         "(digits, a colon, then letters).") from None
+
+
+def _webhook_secret(settings: Settings) -> str:
+    secret = settings.telegram_webhook_secret.get_secret_value()
+    if not _SECRET.fullmatch(secret):
+        raise SystemExit("TELEGRAM_WEBHOOK_SECRET must be set to 1-256 characters A-Z, a-z, "
+                         "0-9, _ or - (Telegram sends it back in a header on every update).")
+    return secret
+
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+async def run_telegram(settings: Settings) -> None:
+    """Long polling, or the webhook app when ``TELEGRAM_WEBHOOK_URL`` is set."""
+    if settings.telegram_webhook_url:
+        await run_serve(settings)
+        return
+    async with telegram_channel(settings, Metrics()) as (channel, _):
+        await channel.register_commands()
+        print("Telegram bot running (long polling); Ctrl-C stops it.", flush=True)
+        await channel.run_polling()
+
+
+async def run_serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """The web app: the Telegram webhook, ``/healthz``, ``/metrics``."""
+    secret = _webhook_secret(settings)
+    metrics = Metrics()
+    async with telegram_channel(settings, metrics) as (channel, runtime):
+        if settings.telegram_webhook_url:
+            await channel.register_webhook(settings.telegram_webhook_url, secret)
+            await channel.register_commands()
+        app = create_web_app(metrics=metrics, checks=_health_checks(settings, runtime),
+                             telegram=channel, telegram_secret=secret,
+                             telegram_path=settings.telegram_webhook_path)
+        host, port = host or settings.web_host, port or settings.web_port
+        await serve_app(app, host, port, started=lambda: print(
+            f"serving on http://{host}:{port} (Telegram webhook at "
+            f"{settings.telegram_webhook_path}, /healthz, /metrics)", flush=True))
+
+
+def _health_checks(settings: Settings, runtime: Runtime) -> dict[str, HealthCheck]:
+    checks = {"database": database_check(runtime.database)}
+    if settings.redis_url:
+        checks["redis"] = kv_check(runtime.store)
+    if settings.balance_service_url:
+        checks["balance_service"] = http_check(
+            settings.balance_service_url.rstrip("/") + "/healthz")
+    elif isinstance(runtime.balance, ReferenceBalanceService):
+        checks["balance_service"] = runtime.balance.ping
+    return checks
 
 
 async def run_balance_service(settings: Settings, host: str, port: int) -> None:
@@ -161,8 +278,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     importer.add_argument("--members", type=Path)
     importer.add_argument("--contributions", type=Path)
     importer.add_argument("--rates", type=Path)
-    for name in ("telegram", "serve"):
-        commands.add_parser(name, help="not available in this release", add_help=False)
+    commands.add_parser("telegram", help="the Telegram bot: long polling, or the webhook "
+                        "app when TELEGRAM_WEBHOOK_URL is set")
+    web = commands.add_parser("serve", help="the web app: Telegram webhook, /healthz, /metrics")
+    web.add_argument("--host", help="default: WEB_HOST (0.0.0.0)")
+    web.add_argument("--port", type=int, help="default: WEB_PORT (8080)")
     args, _ = parser.parse_known_args(argv)
     if args.command == "import" and not (args.members or args.contributions or args.rates):
         parser.error("import needs at least one of --members, --contributions, --rates")
@@ -186,14 +306,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_balance_service(settings, args.host, args.port))
         except KeyboardInterrupt:
             print()
-    elif command == "console":
+    else:
+        runs = {"telegram": lambda: run_telegram(settings),
+                "serve": lambda: run_serve(settings, args.host, args.port)}
         try:
-            asyncio.run(run_console(settings))
+            asyncio.run(runs.get(command, lambda: run_console(settings))())
         except KeyboardInterrupt:
             print()
-    else:
-        print(f"run_bot.py {command}: not available in this release yet.", file=sys.stderr)
-        return 2
     return 0
 
 

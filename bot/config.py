@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     telegram_api_base: str = ""
     telegram_webhook_url: str = ""
     telegram_webhook_secret: SecretStr = SecretStr("")
+    telegram_webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[^\s?#]*$")
+    telegram_messages_per_second: float = Field(default=30.0, gt=0)
+    web_host: str = "0.0.0.0"  # behind a load balancer: listen on every interface
+    web_port: int = Field(default=8080, ge=1, le=65535)
     agent_chat_id: str = ""
     otp_outbox: str = ""
     otp_secret: SecretStr = SecretStr("")

@@ -60,17 +60,10 @@ def test_classify_reads_sms_commands_and_empty_lines() -> None:
     assert answers[0]["score"] == 1.0
 
 
-def test_telegram_is_not_available_yet_and_exits_2() -> None:
-    result = _run("telegram")
-    assert result.returncode == 2
-    assert "run_bot.py telegram: not available in this release yet." in result.stderr
-    assert result.stdout == ""
-
-
 def test_help_lists_the_commands() -> None:
     result = _run("--help")
     assert result.returncode == 0
-    for word in ("console", "classify", "migrate", "usage: run_bot.py"):
+    for word in ("console", "classify", "migrate", "telegram", "serve", "usage: run_bot.py"):
         assert word in result.stdout
 
 

@@ -1,0 +1,63 @@
+"""Long polling: updates fetched with getUpdates, confirmed by offset, answered in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from tests.e2e.harness import Harness
+from tests.fakes.bot_api import FakeBotApi
+
+CHAT = 8880001
+
+
+@asynccontextmanager
+async def polling(tg: Harness) -> AsyncIterator[None]:
+    task = asyncio.create_task(tg.channel.run_polling(handle_signals=False, timeout=1))
+    try:
+        yield
+    finally:
+        await tg.channel.dispatcher.stop_polling()
+        await asyncio.wait_for(task, 10)
+
+
+async def _until(condition: object, timeout: float = 10.0) -> None:
+    assert callable(condition)
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_polling_answers_queued_updates_in_order(tg: Harness, fake: FakeBotApi) -> None:
+    reference = tg.member(CHAT + 1)
+    commands = ["/menu", "/bantuan", "/faq"]
+    expected = [text for command in commands for text in await reference.say(command)]
+    for command in commands:
+        fake.push_update(fake.message_update(CHAT, command))
+    async with polling(tg):
+        await _until(lambda: len(fake.sent_to(CHAT)) == len(expected))
+        await _until(lambda: fake.pending_updates == 0)  # confirmed by the next offset
+    assert fake.sent_to(CHAT) == expected
+    assert fake.calls("deleteWebhook")  # polling clears any webhook first
+    assert fake.calls("getUpdates")
+
+
+async def test_polling_handles_a_redelivered_update_once(tg: Harness,
+                                                         fake: FakeBotApi) -> None:
+    update = fake.message_update(CHAT, "/menu")
+    async with polling(tg):
+        fake.push_update(dict(update))
+        await _until(lambda: len(fake.sent_to(CHAT)) == 1)
+        fake.push_update(dict(update))  # as after a crash before the offset was confirmed
+        await _until(lambda: tg.metrics.value("bot_duplicates_total") == 1.0)
+    assert fake.sent_to(CHAT) == ["Apa yang ingin Anda lakukan?"]
+
+
+async def test_stopping_polling_waits_for_the_update_in_progress(tg: Harness,
+                                                                 fake: FakeBotApi) -> None:
+    fake.fail_with_429("sendMessage", times=1, retry_after=1)  # holds the reply a second
+    fake.push_update(fake.message_update(CHAT, "/menu"))
+    async with polling(tg):
+        await _until(lambda: len(fake.calls("sendMessage")) == 1)
+    assert fake.sent_to(CHAT) == ["Apa yang ingin Anda lakukan?"]  # drained, not cut off

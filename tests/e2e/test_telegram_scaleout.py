@@ -1,0 +1,136 @@
+"""Two ``serve`` processes behind a load balancer, sharing one Redis and one database.
+
+Both web apps run in this test process, each with its own engine, Redis client, database
+engine and aiogram bot, like two processes; the fake Bot API posts each update to one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.throttle import SendThrottle
+from flows.types import SessionKey
+from storage.sessions import redis_store_from_url
+from tests.e2e.harness import Harness, harness
+from tests.fakes.bot_api import FakeBotApi
+from tests.flows.conftest import SITI
+
+CHAT = 9990001
+COMMANDS = ["/bantuan", "/faq", "/petugas", "/menu", "/saldo", "/bantuan", "/faq", "/menu"]
+
+
+@dataclass
+class Pair:
+    a: Harness
+    b: Harness
+    url_a: str
+    url_b: str
+
+    async def post(self, update: dict[str, object], to: str) -> int:
+        status = await self.a.fake.post_to_webhook(update, url=self.url_a if to == "a" else
+                                                   self.url_b)
+        await self.a.channel.drain()
+        await self.b.channel.drain()
+        return status
+
+    def duplicates(self) -> float:
+        return sum(h.metrics.value("bot_duplicates_total") for h in (self.a, self.b))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, fake: FakeBotApi, redis_url: str, unique_prefix: str,
+               shared_database: str) -> AsyncIterator[Pair]:
+    pace = {"per_bot": 1000.0, "per_chat": 20.0}  # replies of one update take a while
+    store_a = redis_store_from_url(redis_url, prefix=unique_prefix)
+    store_b = redis_store_from_url(redis_url, prefix=unique_prefix)
+    try:
+        async with harness(tmp_path, fake=fake, store=store_a, database_url=shared_database,
+                           throttle=SendThrottle(**pace)) as a, \
+                harness(tmp_path, fake=fake, store=store_b, database_url=shared_database,
+                        throttle=SendThrottle(**pace)) as b:
+            yield Pair(a, b, await a.use_webhook(), await b.serve())
+    finally:
+        await store_a.aclose()
+        await store_b.aclose()
+
+
+async def test_a_conversation_alternating_between_processes_keeps_its_state(
+        pair: Pair, fake: FakeBotApi) -> None:
+    a, b = pair.a, pair.b
+    member = a.member(CHAT)
+    turn = iter("abababababab")
+
+    async def send(update: dict[str, object]) -> None:
+        assert await pair.post(update, next(turn)) == 200
+
+    member.send = send
+    await member.say("/daftar")
+    await member.press("reg:agree")
+    for answer in (SITI["nik"], SITI["kpj"], SITI["birth"]):
+        await member.say(answer)
+    assert await member.share_contact(SITI["phone"]) == [
+        "Saya telah mengirim kode 6 digit lewat SMS ke 0812****7890. Ketik kode itu di sini; "
+        "kode berlaku 5 menit."]
+    done = await member.say(a.codes()[-1])
+    assert done[1].startswith("Berhasil diverifikasi!")
+    balance = await member.say("cek saldo")
+    assert "Total: Rp39.960.978" in balance[0]
+    assert await b.accounts.linked_kpjs(SessionKey("telegram", str(CHAT))) == [SITI["kpj"]]
+    assert len(fake.calls("deleteMessage")) == 2  # the NIK and the code, by either process
+
+
+async def test_one_update_delivered_to_both_processes_is_handled_once(
+        pair: Pair, fake: FakeBotApi) -> None:
+    update = fake.message_update(CHAT, "/menu")
+    assert await pair.post(update, "a") == 200
+    assert await pair.post(update, "b") == 200
+    assert fake.sent_to(CHAT) == ["Apa yang ingin Anda lakukan?"]
+    assert pair.duplicates() == 1.0
+
+
+async def test_back_to_back_updates_on_two_processes_never_interleave_their_replies(
+        pair: Pair, fake: FakeBotApi) -> None:
+    reference = pair.a.member(CHAT + 1)
+    groups = [await reference.say(command) for command in COMMANDS]
+    owners = ["a" if i % 2 == 0 else "b" for i in range(len(COMMANDS))]
+    for command, owner in zip(COMMANDS, owners, strict=True):
+        update = fake.message_update(CHAT, command)
+        url = pair.url_a if owner == "a" else pair.url_b
+        assert await fake.post_to_webhook(update, url=url) == 200  # no waiting in between
+    await pair.a.channel.drain()
+    await pair.b.channel.drain()
+    received = fake.sent_to(CHAT)
+    assert len(received) == sum(len(g) for g in groups)  # each update answered exactly once
+    assert _parses(received, groups, owners), received
+    assert pair.duplicates() == 0.0
+
+
+def _parses(received: Sequence[str], groups: Sequence[Sequence[str]],
+            owners: Sequence[str]) -> bool:
+    """Whether ``received`` is the groups' replies one whole group after another, each
+    process's updates in the order they were posted to it."""
+    def parse(position: int, left: tuple[int, ...]) -> bool:
+        if not left:
+            return position == len(received)
+        heads = {owner: next(i for i in left if owners[i] == owner)
+                 for owner in {owners[i] for i in left}}
+        for index in heads.values():
+            group = list(groups[index])
+            if list(received[position:position + len(group)]) == group and parse(
+                    position + len(group), tuple(i for i in left if i != index)):
+                return True
+        return False
+
+    return parse(0, tuple(range(len(groups))))
