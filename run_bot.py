@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiogram import Bot
@@ -37,6 +39,7 @@ from balance.service import ReferenceBalanceService, seed_default_rates, seed_de
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.console import ConsoleChannel, read_stdin
+from bot.console_desk import AgentConsole, ConsoleDesk, ConsoleOutbox
 from bot.logsetup import configure_logging
 from bot.metrics import CountingOtpSender, Metrics
 from bot.otp_delivery import ConsoleOtpSender, FanOutOtpSender, OutboxOtpSender
@@ -47,10 +50,14 @@ from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog
 from flows.intents import classify
-from flows.ports import BalanceService, OtpSender, SessionBackend
+from flows.ports import AgentDesk, BalanceService, MemberOutbox, OtpSender, SessionBackend
+from flows.types import SessionKey
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore, redis_store_from_url
+from storage.tickets import SqlTicketStore
+from support.desk import DeskService
+from support.sweeper import Sweeper, SweepPolicy
 
 log = logging.getLogger("run_bot")
 
@@ -64,6 +71,7 @@ class Runtime:
     ports: Ports
     database: AsyncEngine
     balance: BalanceService
+    tickets: SqlTicketStore
 
 
 @asynccontextmanager
@@ -75,8 +83,8 @@ async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
 
 
 @asynccontextmanager
-async def build_runtime(settings: Settings, otp_sender: OtpSender,
-                        catalog: Catalog) -> AsyncIterator[Runtime]:
+async def build_runtime(settings: Settings, otp_sender: OtpSender, catalog: Catalog,
+                        desk: AgentDesk | None = None) -> AsyncIterator[Runtime]:
     """The engine and its ports on the backends the settings name; closes them on exit."""
     async with AsyncExitStack() as stack:
         store = await _session_store(settings, stack)
@@ -88,11 +96,13 @@ async def build_runtime(settings: Settings, otp_sender: OtpSender,
         await seed_default_rates(database)
         secret = settings.secret()
         balance = await _balance_service(settings, database, store, stack, secret)
+        tickets = SqlTicketStore(database)
         ports = Ports(kv=store, accounts=SqlAccountStore(database, secret), balance=balance,
-                      otp_sender=otp_sender, clock=SystemClock(), secret=secret)
+                      otp_sender=otp_sender, clock=SystemClock(), secret=secret,
+                      tickets=tickets, desk=desk, hours=settings.hours())
         engine = Engine(sessions=store, ports=ports, catalog=catalog,
                         flow_timeout=settings.flow_timeout_seconds)
-        yield Runtime(engine, store, ports, database, balance)
+        yield Runtime(engine, store, ports, database, balance, tickets)
 
 
 async def _balance_service(settings: Settings, database: AsyncEngine, store: SessionBackend,
@@ -126,11 +136,56 @@ def _otp_sender(settings: Settings, senders: Sequence[OtpSender]) -> OtpSender:
 
 
 async def run_console(settings: Settings, write: Callable[[str], None] = print) -> None:
-    """Chat in the terminal."""
+    """Chat in the terminal; ``@agent`` lines play the support agent."""
     catalog = Catalog()
-    async with build_engine(settings, [ConsoleOtpSender(catalog, write)], catalog) as engine:
-        write("BPJS Ketenagakerjaan balance assistant (console). Type /quit to leave.\n")
-        await ConsoleChannel(engine.handle, read=read_stdin, write=write).run()
+    sender = _otp_sender(settings, [ConsoleOtpSender(catalog, write)])
+    async with build_runtime(settings, sender, catalog, ConsoleDesk(write)) as runtime:
+        desk = support_desk(settings, runtime, ConsoleOutbox(write))
+        agent = AgentConsole(desk=desk.service, tickets=runtime.tickets,
+                             key=SessionKey("console", "local"), write=write)
+        write("BPJS Ketenagakerjaan balance assistant (console). Type /quit to leave; lines "
+              "starting with @agent play the support agent.\n")
+        sweeping = asyncio.create_task(desk.sweeper.run())
+        try:
+            await ConsoleChannel(runtime.engine.handle, read=read_stdin, write=write,
+                                 agent=agent.handle).run()
+        finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
+
+
+@dataclass(frozen=True)
+class SupportDesk:
+    """The agent-side service and its timers, for one process."""
+
+    service: DeskService
+    sweeper: Sweeper
+
+
+def support_desk(settings: Settings, runtime: Runtime, outbox: MemberOutbox) -> SupportDesk:
+    """Desk actions delivering to members through ``outbox``, with the ticket timers."""
+    service = DeskService(engine=runtime.engine, tickets=runtime.tickets, outbox=outbox,
+                          clock=runtime.ports.clock)
+    policy = SweepPolicy(reminder_after=settings.queue_reminder_seconds,
+                         idle_close_after=settings.idle_close_seconds)
+    return SupportDesk(service, Sweeper(tickets=runtime.tickets, desk=service,
+                                        kv=runtime.store, clock=runtime.ports.clock,
+                                        policy=policy))
+
+
+async def run_purge(settings: Settings) -> int:
+    """Delete transcript lines older than ``TRANSCRIPT_RETENTION_DAYS``."""
+    database = create_engine(settings.database)
+    try:
+        await migrate(database)
+        cutoff = datetime.now(UTC) - timedelta(days=settings.transcript_retention_days)
+        removed = await SqlTicketStore(database).purge_transcripts(cutoff)
+    finally:
+        await database.dispose()
+    print(f"removed {removed} transcript line(s) older than "
+          f"{settings.transcript_retention_days} days")
+    return 0
 
 
 @asynccontextmanager
@@ -274,6 +329,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     service = commands.add_parser("balance-service", help="the reference balance service")
     service.add_argument("--host", default="127.0.0.1")
     service.add_argument("--port", type=int, default=8081)
+    commands.add_parser("purge-transcripts",
+                        help="delete ticket transcripts older than TRANSCRIPT_RETENTION_DAYS")
     importer = commands.add_parser("import", help="load CSV files into DATABASE_URL")
     importer.add_argument("--members", type=Path)
     importer.add_argument("--contributions", type=Path)
@@ -299,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_classify(sys.stdin)
     elif command == "migrate":
         asyncio.run(migrate(settings.database))
+    elif command == "purge-transcripts":
+        return asyncio.run(run_purge(settings))
     elif command == "import":
         return asyncio.run(run_import(settings, args))
     elif command == "balance-service":

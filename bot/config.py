@@ -15,6 +15,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.hours import BusinessHours
+
 
 class Settings(BaseSettings):
     """Every setting the bot reads; names are the environment variables (case-insensitive)."""
@@ -42,6 +44,22 @@ class Settings(BaseSettings):
     session_ttl_seconds: float = Field(default=30 * 24 * 3600, gt=0)
     flow_timeout_seconds: float = Field(default=30 * 60, gt=0)
     log_level: str = "WARNING"
+    business_days: str = "mon-fri"
+    business_hours: str = "08:00-17:00"
+    business_tz: str = "Asia/Jakarta"
+    holidays: str = ""
+    queue_reminder_seconds: float = Field(default=600, gt=0)
+    idle_close_seconds: float = Field(default=1800, gt=0)
+    transcript_retention_days: int = Field(default=90, ge=1)
+
+    def hours(self) -> BusinessHours:
+        """The agent team's business hours; a malformed setting stops start-up clearly."""
+        try:
+            return BusinessHours.parse(self.business_days, self.business_hours,
+                                       self.business_tz, self.holidays)
+        except (ValueError, KeyError) as exc:
+            raise SystemExit(f"BUSINESS_DAYS, BUSINESS_HOURS, BUSINESS_TZ or HOLIDAYS is not "
+                             f"valid: {exc}") from None
 
     @property
     def database(self) -> str:
