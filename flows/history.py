@@ -46,15 +46,17 @@ async def choose(ctx: Context) -> Outcome:
     return await show_for(ctx, pick)
 
 
-async def show_for(ctx: Context, kpj: str, year: int | None = None, page: int = 1) -> Outcome:
-    """One page of ``kpj``'s history; the first unfiltered page starts with last month."""
+async def show_for(ctx: Context, kpj: str, year: int | None = None, page: int = 1, *,
+                   paging: bool = False) -> Outcome:
+    """One page of ``kpj``'s history; the first unfiltered page starts with last month,
+    except when the member is paging back to it (the page then replaces the one shown)."""
     found = await ctx.ports.balance.contributions(kpj, year=year, page=page,
                                                   page_size=PAGE_SIZE)
     if found is None:
         return back_to_menu(say("The data of KPJ {kpj} is not available. Please contact the "
                                 "call centre 175.", kpj=mask_kpj(kpj)))
     says: list[Say] = []
-    if page == 1 and year is None:
+    if page == 1 and year is None and not paging:
         says.append(_last_month(found, today(ctx)))
     says.append(_page(found))
     return Outcome(S.BROWSE, tuple(says), data={"kpj": kpj, "year": year, "page": found.page})
@@ -121,9 +123,9 @@ async def browse(ctx: Context) -> Outcome:
     if not kpj or move is None:
         return Outcome(MENU, pass_on=True)
     if move == "newer":
-        return await show_for(ctx, kpj, year, max(1, page - 1))
+        return await show_for(ctx, kpj, year, max(1, page - 1), paging=True)
     if move == "older":
-        return await show_for(ctx, kpj, year, page + 1)
+        return await show_for(ctx, kpj, year, page + 1, paging=True)
     return await show_for(ctx, kpj, None if move == "all" else int(move))
 
 

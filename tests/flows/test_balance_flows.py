@@ -124,3 +124,12 @@ async def test_service_down_gets_an_apology_not_a_number(chat: Chat, world: Worl
     assert "tidak dapat dihubungi" in text and "Rp" not in text
     text = await down_chat.say("riwayat iuran")
     assert "tidak dapat dihubungi" in text and "Rp" not in text
+
+
+async def test_paging_back_to_the_first_page_shows_only_the_page(chat: Chat) -> None:
+    await chat.register()
+    await chat.say("riwayat iuran")
+    await chat.press("hist:older")
+    text = await chat.press("hist:newer")
+    assert len(chat.replies) == 1 and "halaman 1 dari" in text
+    assert "sudah tercatat" not in text
