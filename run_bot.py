@@ -5,7 +5,8 @@
     uv run run_bot.py classify          one message per stdin line -> one JSON object per line
     uv run run_bot.py telegram          the Telegram bot: long polling, or the webhook when
                                         TELEGRAM_WEBHOOK_URL is set
-    uv run run_bot.py serve             the web app: Telegram webhook, /healthz, /metrics
+    uv run run_bot.py serve             the web app: Telegram and/or WhatsApp webhooks, /healthz,
+                                        /metrics
     uv run run_bot.py migrate           apply database migrations (DATABASE_URL or the default)
     uv run run_bot.py balance-service   the reference balance service over HTTP
     uv run run_bot.py import --members M.csv --contributions C.csv [--rates R.csv]
@@ -20,11 +21,12 @@ import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -36,21 +38,35 @@ from balance.client import HttpBalanceService
 from balance.http_app import create_app, serve
 from balance.importer import CsvImportError, import_csv
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
+from bot.agent_desk import AgentGroup, TelegramForumDesk
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.console import ConsoleChannel, read_stdin
 from bot.console_desk import AgentConsole, ConsoleDesk, ConsoleOutbox
 from bot.logsetup import configure_logging
-from bot.metrics import CountingOtpSender, Metrics
+from bot.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketGauges
 from bot.otp_delivery import ConsoleOtpSender, FanOutOtpSender, OutboxOtpSender
+from bot.outbox import OutboxRouter, TelegramOutbox
 from bot.telegram import TelegramChannel
+from bot.telegram_render import CHANNEL as TELEGRAM
 from bot.throttle import SendThrottle
 from bot.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
+from bot.whatsapp import CHANNEL as WHATSAPP
+from bot.whatsapp import WhatsAppChannel
+from bot.whatsapp_config import WhatsAppConfig, parse_languages
+from bot.whatsapp_web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog
 from flows.intents import classify
-from flows.ports import AgentDesk, BalanceService, MemberOutbox, OtpSender, SessionBackend
+from flows.ports import (
+    AgentDesk,
+    BalanceService,
+    MemberOutbox,
+    OtpSender,
+    SessionBackend,
+    TicketStore,
+)
 from flows.types import SessionKey
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
@@ -71,7 +87,7 @@ class Runtime:
     ports: Ports
     database: AsyncEngine
     balance: BalanceService
-    tickets: SqlTicketStore
+    tickets: TicketStore
 
 
 @asynccontextmanager
@@ -84,7 +100,8 @@ async def build_engine(settings: Settings, otp_senders: Sequence[OtpSender],
 
 @asynccontextmanager
 async def build_runtime(settings: Settings, otp_sender: OtpSender, catalog: Catalog,
-                        desk: AgentDesk | None = None) -> AsyncIterator[Runtime]:
+                        desk: AgentDesk | None = None, *,
+                        metrics: Metrics | None = None) -> AsyncIterator[Runtime]:
     """The engine and its ports on the backends the settings name; closes them on exit."""
     async with AsyncExitStack() as stack:
         store = await _session_store(settings, stack)
@@ -96,7 +113,9 @@ async def build_runtime(settings: Settings, otp_sender: OtpSender, catalog: Cata
         await seed_default_rates(database)
         secret = settings.secret()
         balance = await _balance_service(settings, database, store, stack, secret)
-        tickets = SqlTicketStore(database)
+        tickets: TicketStore = SqlTicketStore(database)
+        if metrics is not None:
+            tickets = CountingTicketStore(tickets, metrics)
         ports = Ports(kv=store, accounts=SqlAccountStore(database, secret), balance=balance,
                       otp_sender=otp_sender, clock=SystemClock(), secret=secret,
                       tickets=tickets, desk=desk, hours=settings.hours())
@@ -143,7 +162,7 @@ async def run_console(settings: Settings, write: Callable[[str], None] = print) 
         desk = support_desk(settings, runtime, ConsoleOutbox(write))
         agent = AgentConsole(desk=desk.service, tickets=runtime.tickets,
                              key=SessionKey("console", "local"), write=write)
-        write("BPJS Ketenagakerjaan balance assistant (console). Type /quit to leave; lines "
+        write("BPJS Ketenagakerjaan balance assistant (console). Type /quit to leave. Lines "
               "starting with @agent play the support agent.\n")
         sweeping = asyncio.create_task(desk.sweeper.run())
         try:
@@ -188,25 +207,105 @@ async def run_purge(settings: Settings) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Served:
+    """What a long-running command serves: the channels, the runtime and the support desk."""
+
+    runtime: Runtime
+    desk: SupportDesk
+    telegram: TelegramChannel | None = None
+    whatsapp: WhatsAppChannel | None = None
+
+
+@asynccontextmanager
+async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
+                  whatsapp: bool) -> AsyncIterator[Served]:
+    """The channels asked for on one engine, the agent desk when ``AGENT_CHAT_ID`` is set, and
+    the background tasks (ticket timers, ticket metrics), stopped on exit. Every setting is
+    checked before anything is touched."""
+    if not settings.otp_outbox:
+        raise SystemExit("OTP_OUTBOX must be set for Telegram and WhatsApp: there is no SMS "
+                         "gateway yet, and codes shown on the console would reach nobody. "
+                         "Codes are appended to that file.")
+    wa_config = _whatsapp_config(settings) if whatsapp else None
+    agent_chat = settings.agent_chat()
+    if agent_chat is not None and not telegram:
+        raise SystemExit("AGENT_CHAT_ID needs TELEGRAM_BOT_TOKEN: agents answer in a Telegram "
+                         "group through the bot.")
+    bot = _telegram_bot(settings) if telegram else None
+    catalog = Catalog()
+    sender = CountingOtpSender(OutboxOtpSender(Path(settings.otp_outbox)), metrics)
+    throttle = SendThrottle(per_bot=settings.telegram_messages_per_second)
+    async with AsyncExitStack() as stack:
+        if bot is not None:
+            stack.push_async_callback(bot.session.close)
+        forum = (TelegramForumDesk(bot, throttle, agent_chat, secret=settings.secret())
+                 if bot is not None and agent_chat is not None else None)
+        runtime = await stack.enter_async_context(
+            build_runtime(settings, sender, catalog, forum, metrics=metrics))
+        routes: dict[str, MemberOutbox] = {}
+        wa = None
+        if wa_config is not None:
+            wa = WhatsAppChannel.create(wa_config, handle=runtime.engine.handle,
+                                        sessions=runtime.store, ports=runtime.ports,
+                                        metrics=metrics, catalog=catalog)
+            stack.push_async_callback(wa.close)
+            routes[WHATSAPP] = WhatsAppOutbox(wa)
+        if bot is not None:
+            routes[TELEGRAM] = TelegramOutbox(bot, throttle, metrics=metrics,
+                                              secret=runtime.ports.secret,
+                                              sessions=runtime.store, kv=runtime.store)
+        desk = support_desk(settings, runtime, OutboxRouter(routes))
+        channel = None
+        if bot is not None:
+            group = (AgentGroup(forum, tickets=runtime.tickets, service=desk.service,
+                                kv=runtime.store) if forum is not None else None)
+            channel = TelegramChannel(bot, handle=runtime.engine.handle, sessions=runtime.store,
+                                      ports=runtime.ports, throttle=throttle, metrics=metrics,
+                                      catalog=catalog,
+                                      on_group_update=group.handle if group else None)
+        gauges = TicketGauges(metrics, runtime.tickets, runtime.ports.clock)
+        await stack.enter_async_context(_background(
+            desk.sweeper.run() if forum is not None else None, gauges.run()))
+        yield Served(runtime, desk, channel, wa)
+
+
+@asynccontextmanager
+async def _background(*works: Coroutine[Any, Any, None] | None) -> AsyncIterator[None]:
+    """Run ``works`` as tasks while the block runs; cancel and await them afterwards."""
+    tasks = [asyncio.create_task(work) for work in works if work is not None]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _whatsapp_config(settings: Settings) -> WhatsAppConfig:
+    try:
+        return WhatsAppConfig(
+            token=settings.whatsapp_token.get_secret_value(),
+            phone_number_id=settings.whatsapp_phone_number_id,
+            verify_token=settings.whatsapp_verify_token.get_secret_value(),
+            app_secret=settings.whatsapp_app_secret.get_secret_value(),
+            api_base=settings.whatsapp_api_base, rate=settings.whatsapp_rate,
+            template_name=settings.whatsapp_template_name,
+            template_languages=parse_languages(settings.whatsapp_template_languages))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 @asynccontextmanager
 async def telegram_channel(settings: Settings,
                            metrics: Metrics) -> AsyncIterator[tuple[TelegramChannel, Runtime]]:
-    """The Telegram channel on the engine the settings name (codes go to ``OTP_OUTBOX``)."""
-    if not settings.otp_outbox:
-        raise SystemExit("OTP_OUTBOX must be set for Telegram: there is no SMS gateway yet, and "
-                         "codes shown on the console would reach nobody. Codes are appended "
-                         "to that file.")
-    catalog = Catalog()
-    sender = CountingOtpSender(OutboxOtpSender(Path(settings.otp_outbox)), metrics)
-    bot = _telegram_bot(settings)
-    throttle = SendThrottle(per_bot=settings.telegram_messages_per_second)
-    try:
-        async with build_runtime(settings, sender, catalog) as runtime:
-            yield TelegramChannel(bot, handle=runtime.engine.handle, sessions=runtime.store,
-                                  ports=runtime.ports, throttle=throttle, metrics=metrics,
-                                  catalog=catalog), runtime
-    finally:
-        await bot.session.close()
+    """The Telegram channel on the engine the settings name (codes go to ``OTP_OUTBOX``),
+    with the agent desk when ``AGENT_CHAT_ID`` is set."""
+    async with serving(settings, metrics, telegram=True, whatsapp=False) as served:
+        assert served.telegram is not None
+        yield served.telegram, served.runtime
 
 
 def _telegram_bot(settings: Settings) -> Bot:
@@ -245,20 +344,32 @@ async def run_telegram(settings: Settings) -> None:
 
 
 async def run_serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """The web app: the Telegram webhook, ``/healthz``, ``/metrics``."""
-    secret = _webhook_secret(settings)
+    """The web app: the Telegram and/or WhatsApp webhooks, ``/healthz``, ``/metrics``."""
+    telegram = bool(settings.telegram_bot_token.get_secret_value())
+    whatsapp = bool(settings.whatsapp_token.get_secret_value())
+    if not (telegram or whatsapp):
+        raise SystemExit("TELEGRAM_BOT_TOKEN must be set (ask @BotFather for one), or "
+                         "WHATSAPP_TOKEN for WhatsApp: serve needs at least one channel.")
+    secret = _webhook_secret(settings) if telegram else ""
     metrics = Metrics()
-    async with telegram_channel(settings, metrics) as (channel, runtime):
-        if settings.telegram_webhook_url:
+    async with serving(settings, metrics, telegram=telegram, whatsapp=whatsapp) as served:
+        channel = served.telegram
+        if channel is not None and settings.telegram_webhook_url:
             await channel.register_webhook(settings.telegram_webhook_url, secret)
             await channel.register_commands()
-        app = create_web_app(metrics=metrics, checks=_health_checks(settings, runtime),
+        app = create_web_app(metrics=metrics, checks=_health_checks(settings, served.runtime),
                              telegram=channel, telegram_secret=secret,
                              telegram_path=settings.telegram_webhook_path)
+        routes = []
+        if channel is not None:
+            routes.append(f"Telegram webhook at {settings.telegram_webhook_path}")
+        if served.whatsapp is not None:
+            add_whatsapp_routes(app, served.whatsapp)
+            routes.append(f"WhatsApp webhook at {WHATSAPP_PATH}")
         host, port = host or settings.web_host, port or settings.web_port
         await serve_app(app, host, port, started=lambda: print(
-            f"serving on http://{host}:{port} (Telegram webhook at "
-            f"{settings.telegram_webhook_path}, /healthz, /metrics)", flush=True))
+            f"serving on http://{host}:{port} ({', '.join(routes)}, /healthz, /metrics)",
+            flush=True))
 
 
 def _health_checks(settings: Settings, runtime: Runtime) -> dict[str, HealthCheck]:
@@ -337,7 +448,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     importer.add_argument("--rates", type=Path)
     commands.add_parser("telegram", help="the Telegram bot: long polling, or the webhook "
                         "app when TELEGRAM_WEBHOOK_URL is set")
-    web = commands.add_parser("serve", help="the web app: Telegram webhook, /healthz, /metrics")
+    web = commands.add_parser("serve", help="the web app: Telegram and/or WhatsApp webhooks, "
+                              "/healthz, /metrics")
     web.add_argument("--host", help="default: WEB_HOST (0.0.0.0)")
     web.add_argument("--port", type=int, help="default: WEB_PORT (8080)")
     args, _ = parser.parse_known_args(argv)

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     web_host: str = "0.0.0.0"  # behind a load balancer: listen on every interface
     web_port: int = Field(default=8080, ge=1, le=65535)
     agent_chat_id: str = ""
+    whatsapp_token: SecretStr = SecretStr("")
+    whatsapp_phone_number_id: str = ""
+    whatsapp_verify_token: SecretStr = SecretStr("")
+    whatsapp_app_secret: SecretStr = SecretStr("")
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
+    whatsapp_rate: float = 80.0
+    whatsapp_template_name: str = ""
+    whatsapp_template_languages: str = "id,en"
     otp_outbox: str = ""
     otp_secret: SecretStr = SecretStr("")
     data_dir: Path = Path("data")
@@ -60,6 +68,17 @@ class Settings(BaseSettings):
         except (ValueError, KeyError) as exc:
             raise SystemExit(f"BUSINESS_DAYS, BUSINESS_HOURS, BUSINESS_TZ or HOLIDAYS is not "
                              f"valid: {exc}") from None
+
+    def agent_chat(self) -> int | None:
+        """``AGENT_CHAT_ID`` as a chat id (``None`` when unset: no agent desk)."""
+        text = self.agent_chat_id.strip()
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise SystemExit("AGENT_CHAT_ID must be the numeric id of the agents' supergroup "
+                             "(it starts with -100).") from None
 
     @property
     def database(self) -> str:

@@ -1,17 +1,36 @@
 """Prometheus metrics of the bot, on a registry of its own (never the process-global one).
 
 Channels count updates, replies, duplicates, errors and latency; :class:`CountingOtpSender`
-counts OTP deliveries around whatever sender is configured. ``/metrics`` serves
-:meth:`Metrics.render`.
+counts OTP deliveries around whatever sender is configured; :class:`CountingTicketStore` counts
+handoffs (tickets opened by this process). :class:`TicketGauges` mirrors the ticket table
+(shared by every process) from ``TicketStore.stats()``, refreshed by a background task of the
+long-running commands. ``/metrics`` serves :meth:`Metrics.render`.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import asyncio
+import logging
+from datetime import datetime, timedelta
 
-from flows.ports import OtpDeliveryFailed, OtpDestination, OtpSender
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["CONTENT_TYPE", "CountingOtpSender", "Metrics"]
+from flows.ports import (
+    Clock,
+    OtpDeliveryFailed,
+    OtpDestination,
+    OtpSender,
+    Ticket,
+    TicketStore,
+    TranscriptLine,
+)
+from flows.types import SessionKey
+
+__all__ = ["CONTENT_TYPE", "CountingOtpSender", "CountingTicketStore", "Metrics",
+           "TicketGauges"]
+
+log = logging.getLogger(__name__)
+FIRST_REPLY_WINDOW = timedelta(days=7)  # the window of the median time to first reply
 
 # The classic text format, which every Prometheus version scrapes (generate_latest writes it).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -67,3 +86,125 @@ class CountingOtpSender:
             self._metrics.otp_failed.inc()
             raise
         self._metrics.otp_sent.inc()
+
+
+class CountingTicketStore:
+    """A :class:`~flows.ports.TicketStore` that counts ``bot_handoffs_total`` when ``open``
+    creates a ticket (not when it returns the chat's ticket that is still open)."""
+
+    def __init__(self, inner: TicketStore, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def open(self, key: SessionKey, locale: str, reason: str, at: datetime) -> Ticket:
+        """Open through the wrapped store; count a new ticket."""
+        before = await self._inner.active_for(key)
+        ticket = await self._inner.open(key, locale, reason, at)
+        if before is None or before.id != ticket.id:
+            self._metrics.handoffs.inc()
+        return ticket
+
+    async def active_for(self, key: SessionKey) -> Ticket | None:
+        """The chat's queued or open ticket."""
+        return await self._inner.active_for(key)
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """A ticket by number."""
+        return await self._inner.get(ticket_id)
+
+    async def by_topic(self, topic_id: int) -> Ticket | None:
+        """The ticket whose desk thread is ``topic_id``."""
+        return await self._inner.by_topic(topic_id)
+
+    async def set_topic(self, ticket_id: int, topic_id: int) -> None:
+        """Remember the desk thread of a ticket."""
+        await self._inner.set_topic(ticket_id, topic_id)
+
+    async def claim(self, ticket_id: int, agent: str, at: datetime) -> Ticket:
+        """Assign an agent."""
+        return await self._inner.claim(ticket_id, agent, at)
+
+    async def touch(self, ticket_id: int, who: str, at: datetime) -> None:
+        """Record activity."""
+        await self._inner.touch(ticket_id, who, at)
+
+    async def close(self, ticket_id: int, at: datetime, resolution: str) -> Ticket:
+        """Close the ticket."""
+        return await self._inner.close(ticket_id, at, resolution)
+
+    async def rate(self, ticket_id: int, rating: int) -> None:
+        """Store the member's rating."""
+        await self._inner.rate(ticket_id, rating)
+
+    async def add_line(self, ticket_id: int, who: str, text: str, at: datetime) -> None:
+        """Append to the transcript."""
+        await self._inner.add_line(ticket_id, who, text, at)
+
+    async def last_lines(self, ticket_id: int, limit: int = 10) -> list[TranscriptLine]:
+        """The newest transcript lines, oldest first."""
+        return await self._inner.last_lines(ticket_id, limit)
+
+    async def queue_position(self, ticket_id: int) -> int:
+        """The ticket's place in the queue."""
+        return await self._inner.queue_position(ticket_id)
+
+    async def median_first_reply(self, since: datetime) -> float | None:
+        """Median seconds to the first agent reply."""
+        return await self._inner.median_first_reply(since)
+
+    async def waiting(self) -> list[Ticket]:
+        """Tickets not closed, oldest first."""
+        return await self._inner.waiting()
+
+    async def purge_transcripts(self, before: datetime) -> int:
+        """Delete old transcript lines."""
+        return await self._inner.purge_transcripts(before)
+
+    async def stats(self) -> dict[str, float]:
+        """Counts and averages for /metrics."""
+        return await self._inner.stats()
+
+
+class TicketGauges:
+    """Ticket metrics from the shared ticket table, as gauges refreshed by :meth:`run`:
+    ``bot_tickets_opened``, ``bot_tickets_claimed``, ``bot_tickets_closed`` (all time),
+    ``bot_tickets_waiting`` (queued now), ``bot_tickets_open`` (with an agent now),
+    ``bot_ticket_first_reply_seconds`` (median over the tickets opened in the last 7 days),
+    ``bot_ticket_rating_average`` and ``bot_tickets_rated``."""
+
+    _STATS = (("opened", "Support tickets ever opened."),
+              ("claimed", "Support tickets claimed by an agent."),
+              ("closed", "Support tickets closed."),
+              ("waiting", "Support tickets queued now, waiting for an agent."),
+              ("open", "Support tickets being handled by an agent now."),
+              ("rated", "Closed support tickets the member rated."))
+
+    def __init__(self, metrics: Metrics, tickets: TicketStore, clock: Clock) -> None:
+        self._tickets = tickets
+        self._clock = clock
+        reg = metrics.registry
+        self._counts = {name: Gauge(f"bot_tickets_{name}", text, registry=reg)
+                        for name, text in self._STATS}
+        self._first_reply = Gauge("bot_ticket_first_reply_seconds",
+                                  "Median seconds from opening to the first agent reply "
+                                  "(tickets opened in the last 7 days).", registry=reg)
+        self._rating = Gauge("bot_ticket_rating_average",
+                             "Average 1-5 rating of rated tickets (0 when none).", registry=reg)
+
+    async def refresh(self) -> None:
+        """Read the ticket table once."""
+        stats = await self._tickets.stats()
+        for name, gauge in self._counts.items():
+            gauge.set(float(stats.get(name, 0.0)))
+        self._rating.set(float(stats.get("rating_avg", 0.0)))
+        median = await self._tickets.median_first_reply(self._clock.now() - FIRST_REPLY_WINDOW)
+        self._first_reply.set(median or 0.0)
+
+    async def run(self, interval: float = 15.0) -> None:
+        """Refresh forever (until cancelled); a failing read is logged and retried."""
+        while True:
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - metrics never stop the bot
+                log.warning("could not refresh the ticket metrics: %s", type(exc).__name__)
+            await asyncio.sleep(interval)

@@ -40,9 +40,18 @@ class Sweeper:
         self._policy = policy
 
     async def tick(self) -> None:
-        """One pass over the waiting tickets."""
+        """One pass over the waiting tickets. While one process handles a ticket, the others
+        skip it (a claim in the shared store), and one failing ticket does not stop the rest."""
         for ticket in await self._tickets.waiting():
-            await self._one(ticket)
+            claim = f"ticket:{ticket.id}:sweeping"
+            if not await self._kv.put_if_absent(claim, "1", 60):
+                continue
+            try:
+                await self._one(ticket)
+            except Exception:
+                log.exception("sweeping ticket %s failed", ticket.id)
+            finally:
+                await self._kv.delete(claim)
 
     async def _one(self, ticket: Ticket) -> None:
         now = self._clock.now().timestamp()

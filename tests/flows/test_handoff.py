@@ -170,3 +170,14 @@ async def test_a_second_agent_cannot_claim_a_taken_ticket(chat: Chat, world: Wor
     assert await world.desk.claim(ticket_id, "Rina") is Result.DONE
     assert await world.desk.claim(ticket_id, "Budi") is Result.TAKEN
     assert "Budi" not in world.member_outbox.text
+
+
+async def test_two_sweepers_sharing_a_store_remind_once(chat: Chat, world: World) -> None:
+    """Several serve processes each run a sweeper; one reminder reaches the member."""
+    await _open(chat)
+    first = Sweeper(tickets=world.tickets, desk=world.desk, kv=world.store, clock=world.clock)
+    second = Sweeper(tickets=world.tickets, desk=world.desk, kv=world.store, clock=world.clock)
+    world.clock.advance(601)
+    await first.tick()
+    await second.tick()
+    assert world.member_outbox.text.count("masih dalam antrean") == 1

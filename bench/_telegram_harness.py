@@ -1,0 +1,266 @@
+"""The two bot processes of ``bench_telegram.py``, each served by webhook on loopback.
+
+    python bench/_telegram_harness.py ours --api-base URL --redis URL --prefix P --db FILE ...
+    python bench/_telegram_harness.py echo --api-base URL
+
+``ours`` is the project's Telegram channel built as ``run_bot.py serve`` builds it: the real
+aiogram dispatcher and client, the engine on Redis (``redis_store_from_url`` under a unique
+prefix, deleted on exit), SQLite accounts and the in-process reference balance service, the
+web app of ``bot/web.py``. ``echo`` is a bare aiogram bot: one handler that answers
+``message.text``, behind aiogram's ``SimpleRequestHandler``.
+
+Each process registers its webhook with the (fake) Bot API server, prints one JSON line
+``{"url": ...}`` on stdout when ready, and serves until SIGTERM. ``GET /bench/stats`` reports
+what the load generator needs from inside: updates finished, Redis commands sent by this
+process's client, errors, CPU seconds and peak RSS. ``POST /bench/limiter?mode=paced|unpaced``
+switches the flood limiter of ``ours`` between passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiogram import Bot, Dispatcher  # noqa: E402
+from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
+from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
+from aiogram.types import Message  # noqa: E402
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from bot.throttle import SendThrottle  # noqa: E402 - light: the echo process imports no more
+
+TOKEN = "123456:BENCH-telegram-token"
+WEBHOOK_SECRET = "bench-webhook-secret_1"
+SECRET = b"bench-telegram"  # the bot's HMAC secret (button tags, OTP keys)
+LINKED_KPJ = "12345678901"  # Siti Rahayu, the demo member with 130 months of contributions
+STATS_PATH = "/bench/stats"
+LIMITER_PATH = "/bench/limiter"
+TELEGRAM_PATH = "/telegram/webhook"  # bot.web's default path
+ERROR_KINDS = ("internal", "telegram", "store")
+T = TypeVar("T")
+
+
+class SwitchableThrottle(SendThrottle):
+    """The channel's :class:`SendThrottle`, one of two settings at a time: ``paced`` for the
+    measured pass at the target rate, ``unpaced`` for the saturation pass (so that the
+    1 message/s per chat spacing of multi-message replies does not bound the throughput)."""
+
+    def __init__(self, paced: SendThrottle, unpaced: SendThrottle) -> None:
+        super().__init__()
+        self.modes = {"paced": paced, "unpaced": unpaced}
+        self.active = paced
+
+    async def send(self, chat_id: int | str, call: Callable[[], Awaitable[T]]) -> T:
+        """Pace ``call`` with the active setting."""
+        return await self.active.send(chat_id, call)
+
+
+def usage() -> dict[str, float]:
+    """CPU seconds (all threads) and peak resident memory of this process."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_seconds": own.ru_utime + own.ru_stime, "peak_rss_mb": peak_rss_mb(own)}
+
+
+def peak_rss_mb(own: resource.struct_rusage) -> float:
+    """Peak resident memory in MiB. ``ru_maxrss`` of a process started by fork (or vfork)
+    and exec keeps the parent's high-water mark, so Linux's ``VmHWM`` (this program image
+    only) is preferred; elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return own.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+@asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port; yields its base URL; cleans up (the webhook's
+    background updates are drained by the app's shutdown hook)."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    try:
+        await web.SockSite(runner, sock).start()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def until_terminated() -> None:
+    """Return on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def announce(url: str) -> None:
+    """Tell the load generator where the bot listens."""
+    sys.stdout.write(json.dumps({"url": url}) + "\n")
+    sys.stdout.flush()
+
+
+def stats_route(read: Callable[[], dict[str, Any]]) -> Callable[[web.Request],
+                                                                  Awaitable[web.Response]]:
+    """``GET /bench/stats``."""
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response({**read(), **usage()})
+
+    return stats
+
+
+def bot_for(api_base: str) -> Bot:
+    """The real aiogram client pointed at the fake Bot API server."""
+    return Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+
+
+async def serve_ours(args: argparse.Namespace) -> None:
+    """The project's channel, engine, Redis, SQLite and reference balance service."""
+    # Imported here so that the echo process holds only aiogram (its peak RSS is compared).
+    from bench_engine import CommandCounter
+
+    from balance.service import ReferenceBalanceService, seed_demo_members
+    from bot.clock import SystemClock
+    from bot.metrics import CountingOtpSender, Metrics
+    from bot.otp_delivery import OutboxOtpSender
+    from bot.telegram import TelegramChannel
+    from bot.telegram_render import CHANNEL
+    from bot.web import create_web_app, database_check, kv_check
+    from flows.engine import Engine
+    from flows.flow import Ports
+    from flows.i18n import Catalog
+    from flows.types import SessionKey
+    from storage.accounts import SqlAccountStore
+    from storage.db import create_engine, migrate
+    from storage.sessions import redis_store_from_url
+
+    database = create_engine(f"sqlite:///{args.db}")
+    await migrate(database)
+    await seed_demo_members(database)
+    store = redis_store_from_url(args.redis, prefix=args.prefix)
+    counter = CommandCounter(store._client)  # noqa: SLF001 - counts this process's commands
+    accounts = SqlAccountStore(database, SECRET)
+    now = datetime.now(UTC)
+    for chat_id in range(args.first_chat, args.first_chat + args.linked):
+        await accounts.link(SessionKey(CHANNEL, str(chat_id)), LINKED_KPJ, now)
+    metrics, catalog = Metrics(), Catalog()
+    balance = ReferenceBalanceService(database)
+    ports = Ports(kv=store, accounts=accounts, balance=balance,
+                  otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics),
+                  clock=SystemClock(), secret=SECRET)
+    engine = Engine(sessions=store, ports=ports, catalog=catalog)
+    bot = bot_for(args.api_base)
+    throttle = SwitchableThrottle(
+        SendThrottle(per_bot=args.per_bot, per_chat=args.per_chat),
+        SendThrottle(per_bot=args.per_bot, per_chat=args.unpaced_per_chat))
+    channel = TelegramChannel(bot, handle=engine.handle, sessions=store, ports=ports,
+                              throttle=throttle, metrics=metrics, catalog=catalog)
+    app = create_web_app(metrics=metrics,
+                         checks={"database": database_check(database), "redis": kv_check(store),
+                                 "balance_service": balance.ping},
+                         telegram=channel, telegram_secret=WEBHOOK_SECRET,
+                         telegram_path=TELEGRAM_PATH)
+
+    def read() -> dict[str, Any]:  # polled by the generator: a few registry collections
+        return {"completed": metrics.value("bot_update_seconds_count", channel=CHANNEL),
+                "redis_commands": counter.count,
+                "errors": sum(metrics.value("bot_errors_total", kind=k) for k in ERROR_KINDS)}
+
+    async def limiter(request: web.Request) -> web.Response:
+        throttle.active = throttle.modes[request.query["mode"]]
+        return web.json_response({"ok": True})
+
+    app.router.add_get(STATS_PATH, stats_route(read))
+    app.router.add_post(LIMITER_PATH, limiter)
+    try:
+        async with served(app) as url:
+            await channel.register_webhook(url + TELEGRAM_PATH, WEBHOOK_SECRET)
+            await channel.register_commands()
+            announce(url)
+            await until_terminated()
+    finally:
+        await channel.close()
+        keys = [key async for key in store._client.scan_iter(args.prefix + "*")]  # noqa: SLF001
+        for start in range(0, len(keys), 1000):
+            await store._client.delete(*keys[start:start + 1000])  # noqa: SLF001
+        await store.aclose()
+        await database.dispose()
+
+
+async def serve_echo(args: argparse.Namespace) -> None:
+    """A bare aiogram echo bot in webhook mode."""
+    bot = bot_for(args.api_base)
+    dispatcher = Dispatcher()
+    done = {"completed": 0.0}
+
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+        done["completed"] += 1
+
+    dispatcher.message.register(echo)
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot,
+                         secret_token=WEBHOOK_SECRET).register(app, path=TELEGRAM_PATH)
+    setup_application(app, dispatcher, bot=bot)
+    app.router.add_get(STATS_PATH, stats_route(lambda: dict(done)))
+    async with served(app) as url:
+        await bot.set_webhook(url + TELEGRAM_PATH, secret_token=WEBHOOK_SECRET)
+        announce(url)
+        await until_terminated()
+
+
+def main() -> None:
+    """Run one bot process until SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bot", choices=("ours", "echo"))
+    parser.add_argument("--api-base", required=True)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--prefix", default=f"bench-tg:{time.time_ns()}:")
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--outbox", type=Path)
+    parser.add_argument("--first-chat", type=int, default=100_000)
+    parser.add_argument("--linked", type=int, default=0)
+    parser.add_argument("--per-bot", type=float, default=30.0)
+    parser.add_argument("--per-chat", type=float, default=1.0)
+    parser.add_argument("--unpaced-per-chat", type=float, default=1000.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="[%(process)d %(name)s] %(levelname)s %(message)s")
+    serve = serve_ours(args) if args.bot == "ours" else serve_echo(args)
+    profile = os.environ.get("BENCH_PROFILE")  # a file: pyinstrument's report of this process
+    if not profile:
+        asyncio.run(serve)
+        return
+    from pyinstrument import Profiler  # noqa: PLC0415 - optional, `uv run --with pyinstrument`
+
+    with Profiler(interval=0.001, async_mode="disabled") as profiler:
+        asyncio.run(serve)
+    Path(profile).write_text(profiler.output_text(unicode=False, show_all=False) + "\n"
+                             + profiler.output_text(unicode=False, flat=True))
+
+
+if __name__ == "__main__":
+    main()
