@@ -16,13 +16,24 @@ in-process reference balance service. This process runs the fake Bot API server
 the bot's webhook with the secret header at ``--rate`` updates/s for ``--duration`` s, every
 member's updates in order and ``members / rate`` seconds apart.
 
-Latency is measured from just before an update is POSTed to the arrival at the fake server of
-the first ``sendMessage``/``editMessageText`` to that chat after it. Redis commands are those
-of the bot's own client; peak RSS is the bot process's. Then a saturation pass offers
-``--sat-rate`` updates/s for ``--sat-duration`` s with at most ``--sat-window`` updates
-unfinished, to find the maximum throughput. Everything is repeated for a bare aiogram echo bot
-(``SimpleRequestHandler``, one handler answering ``message.text``; it gets the same update mix
-as text messages), and the ratios are printed.
+Latency runs from just before an update is POSTed to the moment the fake server accepts the
+first ``sendMessage``/``editMessageText`` to that chat after it. A paced pass that falls more
+than ``--max-behind`` seconds of load behind stops offering load there (its latencies are then
+a lower bound). Redis commands are those of the bot's own client; peak RSS is the bot
+process's (``VmHWM``). Then a saturation pass offers ``--sat-rate`` updates/s for
+``--sat-duration`` s with at most ``--sat-window`` updates unfinished, to find the maximum
+throughput. Everything is repeated for a bare aiogram echo bot (``SimpleRequestHandler``, one
+handler answering ``message.text``; it gets the same update mix as text messages), and the
+ratios are printed.
+
+Flood control: the fake server has no bot-wide limit, so the bot-wide limit of the project's
+``SendThrottle`` is raised (``--per-bot``, default 10,000 messages/s; Telegram's real limit of
+about 30/s would cap any bot far below these rates). The per-chat limit stays at 1 message/s
+in the paced pass (members write every ``members / rate`` s, 5 s by default, so it never holds
+up a first reply) and is lifted in the saturation pass (``--sat-per-chat``), where members
+write more often.
+
+Profile the bot process with ``BENCH_PROFILE=/tmp/profile.txt`` (pyinstrument).
 """
 
 from __future__ import annotations
