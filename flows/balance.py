@@ -14,7 +14,7 @@ from flows import history
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
-from flows.memberships import chosen, target, today
+from flows.memberships import chosen, member_summary, target, today
 from flows.menu import MENU, back_to_menu
 from flows.ports import JhtBalance, MemberSummary
 from flows.types import EventKind, Money, Month, Say, Text
@@ -53,27 +53,25 @@ async def choose(ctx: Context) -> Outcome:
 
 async def card(ctx: Context, kpj: str) -> Outcome:
     """The balance of one KPJ with its parts, the last contribution and the status."""
-    summary = await ctx.ports.balance.member_summary(kpj)
+    summary = await member_summary(ctx, kpj)
     figures = await ctx.ports.balance.jht_balance(kpj, today(ctx))
     if summary is None or figures is None:
         return back_to_menu(say("The data of KPJ {kpj} is not available. Please contact the "
                                 "call centre 175.", kpj=mask_kpj(kpj)))
-    says = [_card_text(summary, figures), *_pending_note(figures)]
-    says.append(say("What next?",
-                    (option("Contribution history", "bal:history"),
-                     option("Refresh", "bal:refresh")),
-                    (option("Main menu", "go:menu"),)))
-    return Outcome(S.SHOWN, tuple(says), data={"kpj": kpj})
+    return Outcome(S.SHOWN, (_card_text(summary, figures),), data={"kpj": kpj})
 
 
 def _card_text(summary: MemberSummary, figures: JhtBalance) -> Say:
+    """One message: the card, the unpublished years when any, and what to do next."""
     employer: str | Text = summary.employer.name if summary.employer else Text("no employer")
     last = Month.parse(figures.last_period) if figures.last_period else Text("none yet")
     return say(
         "JHT balance as of {date}\nKPJ {kpj} · {employer}\n\n"
         "• Employer contributions: {employer_part}\n• Your contributions: {employee_part}\n"
         "• Development: {development}\nTotal: {total}\n\n"
-        "Last contribution: {last}\nMembership: {status}, {segment}",
+        "Last contribution: {last}\nMembership: {status}, {segment}{pending}",
+        (option("Contribution history", "bal:history"), option("Refresh", "bal:refresh")),
+        (option("Main menu", "go:menu"),), pending=_pending_note(figures),
         date=figures.as_of, kpj=mask_kpj(figures.kpj), employer=employer,
         employer_part=Money(figures.employer_part), employee_part=Money(figures.employee_part),
         development=Money(figures.development), total=Money(figures.total), last=last,
@@ -81,12 +79,12 @@ def _card_text(summary: MemberSummary, figures: JhtBalance) -> Say:
         segment=SEGMENT.get(summary.segment, Text(summary.segment)))
 
 
-def _pending_note(figures: JhtBalance) -> tuple[Say, ...]:
+def _pending_note(figures: JhtBalance) -> Text | str:
     if not figures.pending_years:
-        return ()
+        return ""
     years = ", ".join(str(y) for y in figures.pending_years)
-    return (say("The development for {years} has not been published yet, so it is not "
-                "included in this total.", years=years),)
+    return Text("\n\nThe development for {years} has not been published yet, so it is not "
+                "included in this total.", {"years": years})
 
 
 async def all_cards(ctx: Context, kpjs: list[str]) -> Outcome:

@@ -34,11 +34,11 @@ async def show_topics(ctx: Context) -> Outcome:
 async def answer(ctx: Context) -> Outcome:
     """The answer to the topic the member asked about, then "was this helpful?"."""
     topic = TOPIC_BY_INTENT[str(ctx.slots.get("intent", ""))]
-    question = say("Was this helpful?",
+    answered = say("{answer}\n\nWas this helpful?",
                    (option("Yes", "faq:yes"), option("No", "faq:no")),
-                   (option("More questions", "go:faq"), option("Main menu", "go:menu")))
-    return Outcome(FEEDBACK, (Say(Text(topic.answer)), question),
-                   data={"topic": topic.intent})
+                   (option("More questions", "go:faq"), option("Main menu", "go:menu")),
+                   answer=Text(topic.answer))
+    return Outcome(FEEDBACK, (answered,), data={"topic": topic.intent})
 
 
 async def feedback(ctx: Context) -> Outcome:

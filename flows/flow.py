@@ -53,6 +53,7 @@ class Context:
     ports: Ports
     now: datetime
     slots: Mapping[str, str] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)  # reads shared by the steps of one update
 
     @property
     def data(self) -> Mapping[str, Any]:

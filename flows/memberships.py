@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from flows.flow import Context, Outcome, option, say
 from flows.identifiers import mask_kpj
 from flows.menu import back_to_menu
+from flows.ports import MemberSummary
 from flows.types import EventKind, Option, Say, Text
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -28,10 +29,19 @@ async def visible_kpjs(ctx: Context) -> list[str]:
     linked = await ctx.ports.accounts.linked_kpjs(ctx.key)
     seen = list(dict.fromkeys(linked))
     for kpj in linked:
-        summary = await ctx.ports.balance.member_summary(kpj)
+        summary = await member_summary(ctx, kpj)
         if summary is not None:
             seen.extend(k for k in summary.kpjs if k not in seen)
     return seen
+
+
+async def member_summary(ctx: Context, kpj: str) -> MemberSummary | None:
+    """The membership's summary, read once per update however many steps ask."""
+    name = f"summary:{kpj}"
+    if name not in ctx.memo:
+        ctx.memo[name] = await ctx.ports.balance.member_summary(kpj)
+    found: MemberSummary | None = ctx.memo[name]
+    return found
 
 
 def offer_registration() -> Outcome:
