@@ -12,7 +12,7 @@ briefly) is the agent's reply, relayed to the member signed with the agent's fir
 ``/note <text>`` is an internal note; ``/close [resolution]`` closes; the Claim and Close
 buttons do what they say. What happened is told back in the topic. Messages outside ticket
 topics, from non-members, from bots, and from other chats are ignored. Only text is relayed:
-a photo or a document gets a note in the topic saying so.
+a photo or a document is copied to a Telegram member with its caption.
 """
 
 from __future__ import annotations
@@ -103,6 +103,11 @@ class TelegramForumDesk:
         self._throttle = throttle
         self.chat_id = chat_id
         self.secret = secret
+
+    async def copy_to_member(self, chat_id: int, message: Message) -> None:
+        """Copy an agent's photo or document from the topic to the member's private chat."""
+        await self._throttle.send(chat_id, lambda: self.bot.copy_message(
+            chat_id=chat_id, from_chat_id=message.chat.id, message_id=message.message_id))
 
     async def open(self, brief: TicketBrief) -> int:
         """Create the ticket's topic and post its context with the Claim and Close buttons."""
@@ -208,12 +213,13 @@ class AgentGroup:
             return
         text = message.text or ""
         if not text:
-            media = message.caption is not None or any(
-                (message.photo, message.document, message.video, message.voice, message.audio,
-                 message.sticker, message.animation))
-            if media:
-                await self._tell(thread, "Only text is relayed to the member: please write "
-                                         "your answer as a message.")
+            if message.photo or message.document:
+                await self._relay_file(ticket, thread, _name(agent), message)
+            elif message.caption is not None or any((message.video, message.voice,
+                                                     message.audio, message.sticker,
+                                                     message.animation)):
+                await self._tell(thread, "Only text, photos and documents are relayed to the "
+                                         "member: please write your answer as a message.")
             return
         name = _name(agent)
         command, _, rest = text.partition(" ")
@@ -230,6 +236,21 @@ class AgentGroup:
                                      "message is sent to the member.")
         else:
             await self._reply(ticket, thread, name, text)
+
+    async def _relay_file(self, ticket: Ticket, thread: int, name: str,
+                          message: Message) -> None:
+        """A photo or document: its caption goes as the agent's reply, then a copy of the file
+        (only a Telegram member can receive it; others are asked for in text)."""
+        if ticket.key.channel != "telegram":
+            await self._tell(thread, "This member is not on Telegram: files cannot be relayed. "
+                                     "Please describe it in text.")
+            return
+        caption = "📎 " + (message.caption or "")
+        await self._reply(ticket, thread, name, caption.strip())
+        current = await self._tickets.get(ticket.id)
+        if current is None or current.status is TicketStatus.CLOSED:
+            return
+        await self._desk.copy_to_member(int(ticket.key.chat_id), message)
 
     async def _reply(self, ticket: Ticket, thread: int, name: str, text: str) -> None:
         unclaimed = ticket.agent is None and ticket.status is not TicketStatus.CLOSED

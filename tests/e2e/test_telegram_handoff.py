@@ -220,18 +220,27 @@ async def test_the_close_button_closes_and_unknown_commands_are_not_relayed(
     assert ticket is not None and ticket.status is TicketStatus.CLOSED
 
 
-async def test_photos_are_not_relayed_and_the_agent_is_told(world: World,
-                                                           member: Member) -> None:
+async def test_photos_are_copied_to_the_member_with_the_caption(world: World,
+                                                               member: Member) -> None:
     await _open(member)
     thread = world.topic()
     member.new_texts()
     photo: dict[str, Any] = {"photo": [{"file_id": "p1", "file_unique_id": "p1", "width": 10,
-                                        "height": 10}]}
-    await world.tg.feed(world.fake.message_update(GROUP, "", user_id=AGENT,
-                                                  chat_type="supergroup", thread_id=thread,
-                                                  is_topic=True, extra=photo))
-    assert member.new_texts() == []
-    assert "Only text is relayed" in world.in_topic(thread)[-1]
+                                        "height": 10}], "caption": "Formulir klaim"}
+    update = world.fake.message_update(GROUP, "", user_id=AGENT, chat_type="supergroup",
+                                       thread_id=thread, is_topic=True, extra=photo)
+    update["message"].pop("text", None)
+    await world.tg.feed(update)
+    assert any("📎 Formulir klaim" in text for text in member.new_texts())
+    [copied] = world.fake.calls("copyMessage")
+    assert copied.params["chat_id"] == MEMBER and copied.params["from_chat_id"] == GROUP
+
+    voice: dict[str, Any] = {"voice": {"file_id": "v1", "file_unique_id": "v1", "duration": 1}}
+    update = world.fake.message_update(GROUP, "", user_id=AGENT, chat_type="supergroup",
+                                       thread_id=thread, is_topic=True, extra=voice)
+    update["message"].pop("text", None)
+    await world.tg.feed(update)
+    assert "Only text, photos and documents" in world.in_topic(thread)[-1]
 
 
 async def test_desk_unavailable_keeps_the_ticket_and_a_sweep_delivers_it(
