@@ -29,6 +29,36 @@ class _Chat:
     next_at: float = -math.inf  # earliest start of this chat's next call
 
 
+class SlidingWindow:
+    """At most ``rate`` starts in any window of ``burst / rate`` seconds: a used slot comes back
+    exactly one window after it was taken. Waiters are served first come, first served, and
+    nobody starts before ``paused()`` (a 429's pause, which may grow while waiting)."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float],
+                 sleep: Callable[[float], Awaitable[None]]) -> None:
+        self._burst = max(1, int(rate))
+        self._window = self._burst / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._used: deque[float] = deque()  # start times of the calls still holding a slot
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, paused: Callable[[], float]) -> None:
+        """Wait for a slot and take it."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                while self._used and self._used[0] + self._window <= now:
+                    self._used.popleft()
+                ready_at = paused()
+                if len(self._used) >= self._burst:
+                    ready_at = max(ready_at, self._used[0] + self._window)
+                if ready_at <= now:
+                    self._used.append(now)
+                    return
+                await self._sleep(ready_at - now)
+
+
 class SendThrottle:
     """Paces outbound Bot API calls; every message is sent eventually or its error raised.
 
@@ -60,15 +90,12 @@ class SendThrottle:
     ) -> None:
         if per_bot <= 0 or per_chat <= 0 or max_retries < 0:
             raise ValueError("per_bot and per_chat must be positive, max_retries not negative")
-        self._burst = max(1, int(per_bot))
-        self._window = self._burst / per_bot  # seconds before a used token comes back
+        self._bot = SlidingWindow(per_bot, clock=clock, sleep=sleep)
         self._spacing = 1.0 / per_chat
         self._clock = clock
         self._sleep = sleep
         self._max_retries = max_retries
-        self._used: deque[float] = deque()  # start times of the calls still holding a token
         self._paused_until = -math.inf
-        self._bot_lock = asyncio.Lock()  # FIFO among chats waiting for a bot-wide slot
         self._chats: OrderedDict[str, _Chat] = OrderedDict()  # least recently started first
 
     @property
@@ -97,7 +124,7 @@ class SendThrottle:
         retries = 0
         while True:
             await self._wait_until(chat.next_at)
-            await self._bot_slot()
+            await self._bot.acquire(lambda: self._paused_until)
             chat.next_at = self._clock() + self._spacing
             self._chats.move_to_end(key)
             try:
@@ -109,20 +136,6 @@ class SendThrottle:
                 # The bot-wide pause also holds this chat, whose lock keeps its queue behind us.
                 resume = self._clock() + exc.retry_after
                 self._paused_until = max(self._paused_until, resume)
-
-    async def _bot_slot(self) -> None:
-        async with self._bot_lock:
-            while True:
-                now = self._clock()
-                while self._used and self._used[0] + self._window <= now:
-                    self._used.popleft()
-                ready_at = self._paused_until
-                if len(self._used) >= self._burst:
-                    ready_at = max(ready_at, self._used[0] + self._window)
-                if ready_at <= now:
-                    self._used.append(now)
-                    return
-                await self._sleep(ready_at - now)
 
     async def _wait_until(self, deadline: float) -> None:
         while (now := self._clock()) < deadline:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
+
+from bot.throttle import SlidingWindow
 
 __all__ = ["Limit", "OutboundLimiter"]
 
@@ -62,16 +63,14 @@ class OutboundLimiter:
                  max_delay: float = 60.0, max_retries: int = 10) -> None:
         if rate <= 0 or max_retries < 0:
             raise ValueError("rate must be positive and max_retries not negative")
-        self._burst = max(1, int(rate))
-        self._window = self._burst / rate
+        self._number_window = SlidingWindow(rate, clock=clock, sleep=sleep)
         self._classify = classify
         self._clock = clock
         self._sleep = sleep
         self._delays = {Limit.NUMBER: number_delay, Limit.RECIPIENT: recipient_delay}
         self._max_delay = max_delay
         self._max_retries = max_retries
-        self._used: deque[float] = deque()
-        self._number = _Lane()  # its lock: FIFO among recipients waiting for a slot
+        self._number = _Lane()  # the whole number's backoff
         self._lanes: dict[str, _Lane] = {}
         self._pauses: dict[str, tuple[float, int]] = {}  # idle recipients still backing off
 
@@ -111,7 +110,7 @@ class OutboundLimiter:
         retries = 0
         while True:
             await self._wait_until(lane.paused_until)
-            await self._slot()
+            await self._number_window.acquire(lambda: self._number.paused_until)
             try:
                 result = await call()
             except Exception as exc:
@@ -129,20 +128,6 @@ class OutboundLimiter:
         delay = min(self._max_delay, self._delays[limit] * 2 ** lane.strikes)
         lane.strikes += 1
         lane.paused_until = max(lane.paused_until, self._clock() + delay)
-
-    async def _slot(self) -> None:
-        async with self._number.lock:
-            while True:
-                now = self._clock()
-                while self._used and self._used[0] + self._window <= now:
-                    self._used.popleft()
-                ready_at = self._number.paused_until
-                if len(self._used) >= self._burst:
-                    ready_at = max(ready_at, self._used[0] + self._window)
-                if ready_at <= now:
-                    self._used.append(now)
-                    return
-                await self._sleep(ready_at - now)
 
     async def _wait_until(self, deadline: float) -> None:
         while (now := self._clock()) < deadline:

@@ -52,17 +52,9 @@ async def test_sqlite_engine_creates_its_directory_and_enforces_foreign_keys(
     assert path.is_file()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db')}/bot.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh, not yet migrated database (the migration tests migrate it)."""
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
