@@ -88,6 +88,16 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
+async def unreachable_engine() -> AsyncIterator[AsyncEngine]:
+    """An engine whose PostgreSQL server refuses connections (nothing listens on port 1)."""
+    from storage.db import create_engine
+
+    engine = create_engine("postgresql://postgres@127.0.0.1:1/x")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
 def unique_prefix() -> str:
     """A key prefix unique to one test, so tests sharing a Redis never collide."""
     return f"test:{uuid.uuid4().hex[:12]}:"

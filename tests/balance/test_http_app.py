@@ -150,14 +150,11 @@ async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 @pytest.fixture
-async def down_client() -> AsyncIterator[TestClient[Any, Any]]:
+async def down_client(
+        unreachable_engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
     """A service whose database refuses connections."""
-    engine = create_engine("postgresql://postgres@127.0.0.1:1/x")
-    try:
-        async with serving(ReferenceBalanceService(engine)) as client:
-            yield client
-    finally:
-        await engine.dispose()
+    async with serving(ReferenceBalanceService(unreachable_engine)) as client:
+        yield client
 
 
 class BrokenService(ReferenceBalanceService):

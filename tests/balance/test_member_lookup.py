@@ -18,7 +18,6 @@ from balance.demo import (
 from balance.rules import jht_parts
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
 from flows.ports import BalanceServiceUnavailable, IdentityMatch
-from storage.db import create_engine
 
 WOMEN = {"Siti Rahayu", "Dewi Lestari"}
 SITI, BUDI = DEMO_MEMBERS[0], DEMO_MEMBERS[1]
@@ -125,14 +124,11 @@ def test_demo_niks_encode_their_birth_dates() -> None:
                                                                 born.year % 100)
 
 
-async def test_unreachable_database_is_balance_service_unavailable() -> None:
-    engine = create_engine("postgresql://postgres@127.0.0.1:1/x")
-    try:
-        with pytest.raises(BalanceServiceUnavailable):
-            await ReferenceBalanceService(engine).verify_identity(SITI.nik, SITI.kpj,
-                                                                  SITI.birth_date)
-        with pytest.raises(BalanceServiceUnavailable) as raised:
-            await seed_demo_members(engine)
-        assert SITI.nik not in str(raised.value)
-    finally:
-        await engine.dispose()
+async def test_unreachable_database_is_balance_service_unavailable(
+        unreachable_engine: AsyncEngine) -> None:
+    with pytest.raises(BalanceServiceUnavailable):
+        await ReferenceBalanceService(unreachable_engine).verify_identity(SITI.nik, SITI.kpj,
+                                                                          SITI.birth_date)
+    with pytest.raises(BalanceServiceUnavailable) as raised:
+        await seed_demo_members(unreachable_engine)
+    assert SITI.nik not in str(raised.value)
