@@ -260,7 +260,7 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
         if bot is not None:
             group = (AgentGroup(forum, tickets=runtime.tickets, service=desk.service,
                                 kv=runtime.store) if forum is not None else None)
-            channel = TelegramChannel(bot, handle=runtime.engine.handle, sessions=runtime.store,
+            channel = TelegramChannel(bot, serve=runtime.engine.serve,
                                       ports=runtime.ports, throttle=throttle, metrics=metrics,
                                       catalog=catalog,
                                       on_group_update=group.handle if group else None)

@@ -2,12 +2,12 @@
 
 Each private-chat update goes through one outer middleware that keeps the channel's promises:
 
-* **once**: a repeated ``update_id`` is dropped (``SET NX`` with a 24 h TTL, shared by every
-  process through the key-value store);
+* **once**: a repeated ``update_id`` is dropped (remembered a day in the session store, shared
+  by every process, in the same round trip that locks the chat: :meth:`Engine.serve`);
 * **in order**: updates of one chat are served one after another, first come first served in
   this process (a FIFO lock taken before anything else is awaited) and across processes (the
-  session store's per-chat lock on a key of the channel's own, held until the last reply is
-  sent, so that two processes never interleave their replies to one chat);
+  session store's per-chat lock, held by :meth:`Engine.serve` until the last reply is sent, so
+  that two processes never interleave their replies to one chat);
 * **always answered**: a fault is logged with the update id (never the text) and the member
   gets an apology; a member who blocked the bot is recorded and no longer sent to.
 
@@ -33,21 +33,22 @@ from pydantic import ValidationError
 
 from bot.keyboards import commands, verify
 from bot.metrics import Metrics
-from bot.telegram_chats import ChatQueue, ChatView, ChatViews
+from bot.telegram_chats import ChatQueue, ChatView
 from bot.telegram_render import CHANNEL, TelegramRenderer
 from bot.throttle import SendThrottle
+from flows.engine import Deliver, Served, View
 from flows.flow import Ports
 from flows.i18n import N_, Catalog, pick_locale
-from flows.ports import DatabaseUnavailable, SessionBusy, SessionStore, StoreUnavailable
+from flows.ports import DatabaseUnavailable, SessionBusy, StoreUnavailable
 from flows.types import Event, Reply, SessionKey, Text
 
-__all__ = ["APOLOGY", "BLOCKED_TTL", "DEDUPE_TTL", "GroupHook", "Handler", "Inbound",
+__all__ = ["APOLOGY", "BLOCKED_TTL", "DEDUPE_TTL", "GroupHook", "Inbound", "Serve",
            "TelegramChannel"]
 
 log = logging.getLogger(__name__)
-Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
+Serve = Callable[[SessionKey, Event, Deliver], Awaitable[Served]]  # Engine.serve
 GroupHook = Callable[[Update], Awaitable[None]]
-DEDUPE_TTL = 24 * 3600.0
+DEDUPE_TTL = 24 * 3600.0  # group updates (agent desk); member updates: the session store's
 BLOCKED_TTL = 30 * 24 * 3600.0
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
 APOLOGY = N_("Sorry, something went wrong on our side. Please try again; what you typed "
@@ -68,12 +69,11 @@ class Inbound:
 class TelegramChannel:
     """Connects one bot to the engine, in polling or webhook mode."""
 
-    def __init__(self, bot: Bot, *, handle: Handler, sessions: SessionStore, ports: Ports,
-                 throttle: SendThrottle, metrics: Metrics, catalog: Catalog,
+    def __init__(self, bot: Bot, *, serve: Serve, ports: Ports, throttle: SendThrottle,
+                 metrics: Metrics, catalog: Catalog,
                  on_group_update: GroupHook | None = None) -> None:
         self.bot = bot
-        self._handle = handle
-        self._views = ChatViews(sessions)
+        self._serve_event = serve
         self._ports = ports
         self._metrics = metrics
         self._catalog = catalog
@@ -184,15 +184,12 @@ class TelegramChannel:
                    update: Update, data: dict[str, Any], chat_id: int) -> None:
         started = time.perf_counter()
         async with self._queue.hold(chat_id):  # the first await: keeps the arrival order
-            if not await self._first_delivery(update.update_id):
-                self._metrics.duplicates.inc()
-                return
-            self._metrics.updates.labels(CHANNEL).inc()
             try:
                 inbound = await handler(update, data)
                 if isinstance(inbound, Inbound):
                     await self._serve(inbound, update.update_id)
             except Exception as exc:  # noqa: BLE001 - every fault gets an apology
+                self._metrics.updates.labels(CHANNEL).inc()
                 await self._fail(chat_id, update, exc)
             finally:
                 self._metrics.update_seconds.labels(CHANNEL).observe(
@@ -222,30 +219,34 @@ class TelegramChannel:
         key = SessionKey(CHANNEL, str(inbound.chat_id))
         if inbound.callback_id is not None:  # stop the spinner even while the chat is busy
             await self._answer(inbound)
-        async with self._views.open(inbound.chat_id) as view:
+
+        async def deliver(replies: list[Reply], kept: View) -> None:
+            view = ChatView.load(kept)
             if view.blocked:
                 await self._unblock(key, view)
-            event = replace(inbound.event, update_id=str(update_id))
-            replies = await self._handle(key, event)
             try:
                 await self._renderer.deliver(inbound.chat_id, replies, view,
                                              incoming=inbound.incoming, edit=inbound.edit)
             except TelegramForbiddenError:
                 await self._mark_blocked(key, view)
+            finally:
+                kept.clear()
+                kept.update(view.dump())
+
+        event = replace(inbound.event, update_id=str(update_id))
+        served = await self._serve_event(key, event, deliver)
+        if served is Served.REPEAT:
+            self._metrics.duplicates.inc()
+            return
+        self._metrics.updates.labels(CHANNEL).inc()
+        if served is Served.STORE_FAULT:
+            self._metrics.errors.labels("store").inc()
 
     async def _answer(self, inbound: Inbound) -> None:
         try:
             await self._renderer.answer_callback(inbound.chat_id, inbound.callback_id or "")
         except TelegramBadRequest as exc:  # the query is too old: the reply matters more
             log.info("could not answer a callback query: %s", exc.message)
-
-    async def _first_delivery(self, update_id: int) -> bool:
-        try:
-            return await self._ports.kv.put_if_absent(f"tg:update:{update_id}", "1", DEDUPE_TTL)
-        except StoreUnavailable:
-            self._metrics.errors.labels("store").inc()
-            log.warning("cannot check update %s for a repeat; handling it", update_id)
-            return True
 
     async def _fail(self, chat_id: int, update: Update, exc: Exception) -> None:
         kind = ("telegram" if isinstance(exc, TelegramAPIError) else

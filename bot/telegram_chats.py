@@ -1,8 +1,10 @@
 """Per-chat order and state of the Telegram channel.
 
 :class:`ChatQueue` serves one chat's updates first come, first served within a process.
-:class:`ChatViews` holds the chat's lock in the session store (shared by every process) while
-an update is answered, with a small :class:`ChatView` of what the member's client shows.
+:class:`ChatView` is what the member's client shows that later replies depend on; it is kept
+in the chat's session (``Session.view``), which the engine loads and saves with each update
+while the replies are delivered under the chat's lock. :class:`ChatViews` opens it outside an
+update, for deliveries the engine did not make (an agent's answer).
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
+from flows.engine import session_ttl
+from flows.menu import MENU
 from flows.ports import SessionBusy, SessionSlot, SessionStore, StoreUnavailable
 from flows.types import Session, SessionKey
 
-__all__ = ["VIEW", "ChatQueue", "ChatView", "ChatViews"]
+__all__ = ["CHANNEL", "ChatQueue", "ChatView", "ChatViews"]
 
 log = logging.getLogger(__name__)
-VIEW = "telegram-view"  # the session-store channel holding each chat's view and order lock
-VIEW_TTL = 30 * 24 * 3600.0
+CHANNEL = "telegram"
 
 
 @dataclass
@@ -31,6 +35,17 @@ class ChatView:
 
     contact_keyboard: bool = False  # the share-contact keyboard is up
     blocked: bool = False  # the member blocked the bot: nothing more is sent
+
+    @classmethod
+    def load(cls, view: Mapping[str, Any]) -> ChatView:
+        """The view kept in a session (``Session.view``)."""
+        return cls(contact_keyboard=bool(view.get("contact_keyboard")),
+                   blocked=bool(view.get("blocked")))
+
+    def dump(self) -> dict[str, Any]:
+        """The view as the session keeps it; empty when there is nothing to remember."""
+        return {name: True for name, on in (("contact_keyboard", self.contact_keyboard),
+                                            ("blocked", self.blocked)) if on}
 
 
 class ChatQueue:
@@ -62,7 +77,7 @@ class ChatQueue:
 
 
 class ChatViews:
-    """Each chat's :class:`ChatView`, under the session store's per-chat lock."""
+    """A chat's :class:`ChatView` outside the engine's updates, under the chat's lock."""
 
     def __init__(self, sessions: SessionStore) -> None:
         self._sessions = sessions
@@ -76,11 +91,12 @@ class ChatViews:
         finished = False
         try:
             async with AsyncExitStack() as stack:
-                slot = await self._enter(stack, SessionKey(VIEW, str(chat_id)))
-                view = _load(slot.session)
+                slot = await self._enter(stack, SessionKey(CHANNEL, str(chat_id)))
+                view = ChatView.load(slot.session.view if slot.session is not None else {})
                 yield view
                 finished = True
-                slot.session, slot.ttl = _dump(view), VIEW_TTL
+                slot.session = _with_view(slot.session, view)
+                slot.ttl = session_ttl(slot.session) if slot.session is not None else None
         except (SessionBusy, StoreUnavailable) as exc:
             if not finished:
                 raise
@@ -94,14 +110,9 @@ class ChatViews:
             return SessionSlot(None)
 
 
-def _load(session: Session | None) -> ChatView:
-    data = session.data if session is not None else {}
-    return ChatView(contact_keyboard=bool(data.get("contact_keyboard")),
-                    blocked=bool(data.get("blocked")))
-
-
-def _dump(view: ChatView) -> Session | None:
-    if not (view.contact_keyboard or view.blocked):
-        return None  # nothing worth a key in the store
-    return Session(VIEW, data={"contact_keyboard": view.contact_keyboard,
-                               "blocked": view.blocked}, updated_at=time.time())
+def _with_view(session: Session | None, view: ChatView) -> Session | None:
+    if session is not None:
+        return replace(session, view=view.dump())
+    if view.dump():  # a chat with no conversation yet: a resting session to hold the view
+        return Session(MENU, view=view.dump(), updated_at=time.time())
+    return None

@@ -2,8 +2,11 @@
 
 ``Engine.handle(key, event)`` takes the chat's lock, loads its session, runs one step (a
 command, a menu button, free text classified into an intent, or the current state's step),
-translates what the step says, saves, and returns the replies. Every fault has a polite
-answer: a step that fails leaves the session as it was; an undeclared transition is refused.
+translates what the step says, saves, and returns the replies. ``Engine.serve`` does the same
+and delivers the replies before it saves and unlocks, so that a channel keeps one chat's
+replies in order across processes and drops a repeated delivery, all in the session's two
+round trips. Every fault has a polite answer: a step that fails leaves the session as it
+was; an undeclared transition is refused.
 """
 
 from __future__ import annotations
@@ -11,21 +14,26 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from enum import StrEnum
+from typing import Any
 
 from flows import start
 from flows.flow import Context, Flow, Outcome, Ports, Step, delete_member_message
 from flows.i18n import LOCALES, N_, Catalog, MissingTranslation, pick_locale
 from flows.identifiers import contains_nik
 from flows.intents import Intent, classify
+from flows.links import LINKS_MAX_AGE, CachedLinks
 from flows.menu import MENU
 from flows.messages import NIK_DELETED
 from flows.ports import (
+    AlreadySeen,
     BalanceServiceUnavailable,
     DatabaseUnavailable,
     OtpDeliveryFailed,
     SessionBusy,
+    SessionSlot,
     SessionStore,
     StoreUnavailable,
 )
@@ -53,8 +61,20 @@ _ESCAPE_MAX_WORDS = 4
 _ESCAPE_WORDS = {"menu": "menu", "menu utama": "menu", "main menu": "menu"}
 
 
+View = dict[str, Any]
+Deliver = Callable[[list[Reply], View], Awaitable[None]]
+
+
 class UndeclaredTransition(RuntimeError):
     """A step returned a state its table entry does not declare."""
+
+
+class Served(StrEnum):
+    """How :meth:`Engine.serve` ended."""
+
+    ANSWERED = "answered"
+    REPEAT = "repeat"  # the update was served before: nothing ran, nothing was sent
+    STORE_FAULT = "store_fault"  # the session store failed: the member got an apology
 
 
 class Engine:
@@ -63,13 +83,15 @@ class Engine:
     def __init__(self, *, sessions: SessionStore, ports: Ports, catalog: Catalog,
                  flows: tuple[Flow, ...] = FLOWS, entries: Mapping[str, Step] = ENTRIES,
                  classifier: Callable[[str], Intent] = classify,
-                 flow_timeout: float = FLOW_TIMEOUT, strict: bool = False) -> None:
+                 flow_timeout: float = FLOW_TIMEOUT, links_max_age: float = LINKS_MAX_AGE,
+                 strict: bool = False) -> None:
         self._sessions = sessions
         self._ports = ports
         self._catalog = catalog
         self._entries = entries
         self._classify = classifier
         self._flow_timeout = flow_timeout
+        self._links_max_age = links_max_age
         self._strict = strict  # tests: an undeclared transition raises instead of apologising
         self._steps = {state: s for flow in flows for state, s in flow.steps.items()}
         self._captive = frozenset(state for flow in flows for state in flow.captive)
@@ -85,30 +107,70 @@ class Engine:
         started = time.perf_counter()
         try:
             async with self._sessions.chat(key) as slot:
-                session, replies = await self._turn(key, event, slot.session)
-                slot.session = session
-                # A half-finished step may hold a NIK: keep it no longer than its timeout.
-                resting = session.state == MENU or session.state in self._captive
-                slot.ttl = None if resting else self._flow_timeout
+                stored = slot.session
+                session, replies = await self._turn(key, event, stored)
+                self._keep(slot, session, stored.view if stored is not None else {})
         except (StoreUnavailable, SessionBusy) as exc:
-            log.warning("session store fault on %s update %s: %s", key.channel,
-                        event.update_id or "-", type(exc).__name__)
-            locale = pick_locale(event.language_code)
-            return [self._plain(_FAULT_MESSAGES[StoreUnavailable], locale)]
+            return [self._store_fault(key, event, exc)]
         log.info("handled %s update %s in %.1f ms", key.channel, event.update_id or "-",
                  (time.perf_counter() - started) * 1000)
         return replies
+
+    async def serve(self, key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        """Answer one event and ``deliver`` the replies while the chat is still locked.
+
+        ``deliver`` gets the replies and the channel's view of the chat, a dict it may change,
+        saved with the session. An event with an ``update_id`` is served once: a repeated
+        delivery (seen by any process) returns :attr:`Served.REPEAT` and runs nothing. When
+        the session store fails the member is delivered an apology. An exception raised by
+        ``deliver`` is raised again once the session is saved: the step is kept."""
+        event = clean(event)
+        started = time.perf_counter()
+        failure: Exception | None = None
+        try:
+            async with self._sessions.chat(key, once=event.update_id or None) as slot:
+                stored = slot.session
+                session, replies = await self._turn(key, event, stored)
+                view = dict(stored.view) if stored is not None else {}
+                try:
+                    await deliver(replies, view)
+                except Exception as exc:  # noqa: BLE001 - raised again after the save
+                    failure = exc
+                self._keep(slot, session, view)
+        except AlreadySeen:
+            return Served.REPEAT
+        except (StoreUnavailable, SessionBusy) as exc:
+            if failure is not None:
+                raise failure from exc
+            await deliver([self._store_fault(key, event, exc)], {})
+            return Served.STORE_FAULT
+        if failure is not None:
+            raise failure
+        log.info("served %s update %s in %.1f ms", key.channel, event.update_id or "-",
+                 (time.perf_counter() - started) * 1000)
+        return Served.ANSWERED
+
+    def _keep(self, slot: SessionSlot, session: Session, view: Mapping[str, Any]) -> None:
+        """What the store saves: the session with the channel's view."""
+        slot.session = replace(session, view=view)
+        slot.ttl = session_ttl(session, self._flow_timeout, self._captive)
+
+    def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
+        log.warning("session store fault on %s update %s: %s", key.channel,
+                    event.update_id or "-", type(exc).__name__)
+        return self._plain(_FAULT_MESSAGES[StoreUnavailable], pick_locale(event.language_code))
 
     async def _turn(self, key: SessionKey, event: Event,
                     stored: Session | None) -> tuple[Session, list[Reply]]:
         now = self._ports.clock.now()
         session, notices = self._current(stored, event, now.timestamp())
-        ctx = Context(key, event, session, self._ports, now)
+        links = CachedLinks(self._ports.accounts, stored, now.timestamp(), self._links_max_age)
+        ctx = Context(key, event, session, replace(self._ports, accounts=links), now)
         try:
             outcome = await self._dispatch(ctx)
             saved = Session(outcome.state, outcome.locale or session.locale,
                             session.data if outcome.data is None else outcome.data,
-                            now.timestamp())
+                            now.timestamp(), links.links, links.read_at)
             says = (*_nik_cleanup(event, outcome.says), *notices, *outcome.says)
             return saved, self._render(says, saved.locale)
         except Exception as exc:  # noqa: BLE001 - every fault gets a polite answer
@@ -214,7 +276,9 @@ class Engine:
         else:
             log.warning("%s in state %s on %s update %s", type(exc).__name__,
                         ctx.session.state, ctx.key.channel, ctx.event.update_id or "-")
-        return ctx.session, self._render((Say(Text(message)),), ctx.session.locale)
+        # A link may have changed before the fault: the next update reads the links anew.
+        kept = replace(ctx.session, links=None, links_at=0.0)
+        return kept, self._render((Say(Text(message)),), ctx.session.locale)
 
     def _render(self, says: tuple[Say, ...], locale: str) -> list[Reply]:
         return [self._reply(s, locale) for s in says]
@@ -241,6 +305,17 @@ _FAULT_MESSAGES: Mapping[type[Exception], str] = {
     OtpDeliveryFailed: N_("Sorry, the code could not be sent just now. Please try again in a few "
                        "minutes."),
 }
+
+
+CAPTIVE = frozenset(state for flow in FLOWS for state in flow.captive)
+
+
+def session_ttl(session: Session, flow_timeout: float = FLOW_TIMEOUT,
+                captive: frozenset[str] = CAPTIVE) -> float | None:
+    """How long to keep a saved session: the store's default while it rests (the menu, or a
+    captive state such as a talk with an agent); a half-finished step, which may hold a NIK,
+    no longer than its timeout."""
+    return None if session.state == MENU or session.state in captive else flow_timeout
 
 
 def _nik_cleanup(event: Event, says: tuple[Say, ...]) -> tuple[Say, ...]:

@@ -24,6 +24,10 @@ class SessionBusy(Exception):
     """Another update of the same chat held the per-chat lock for too long."""
 
 
+class AlreadySeen(Exception):
+    """The delivery named by ``once`` was handled before (a platform's repeated delivery)."""
+
+
 class SessionSlot:
     """The session of one chat while its per-chat lock is held.
 
@@ -42,10 +46,15 @@ class SessionSlot:
 class SessionStore(Protocol):
     """Per-chat session state with per-chat mutual exclusion (also across processes)."""
 
-    def chat(self, key: SessionKey) -> AbstractAsyncContextManager[SessionSlot]:
+    def chat(self, key: SessionKey, *,
+             once: str | None = None) -> AbstractAsyncContextManager[SessionSlot]:
         """Lock the chat and load its session (one round trip); save and unlock on exit
         (one round trip). On an exception inside the block nothing is saved, the lock is
-        released. Raises :class:`SessionBusy` or :class:`StoreUnavailable`."""
+        released. Raises :class:`SessionBusy` or :class:`StoreUnavailable`.
+
+        ``once`` names a delivery (a platform's update id): in the same round trip as the
+        lock, the store remembers it for the chat (a day), and raises :class:`AlreadySeen`
+        instead of locking when it was remembered before, by this process or another."""
         ...
 
 

@@ -22,21 +22,32 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from flows.ports import SessionBusy, SessionSlot, StoreUnavailable
+from flows.ports import AlreadySeen, SessionBusy, SessionSlot, StoreUnavailable
 from flows.types import Session, SessionKey
 
 __all__ = ["MemorySessionStore", "RedisSessionStore", "redis_store_from_url"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_TTL = 30 * 24 * 3600.0
+ONCE_TTL = 24 * 3600.0  # how long a delivery named by ``once`` is remembered
 _FIRST_DELAY, _MAX_DELAY = 0.002, 0.05  # lock polling backoff, seconds
 _MIN_SWEEP = 64  # the memory store sweeps when it holds this many entries, or twice the live ones
 
-# KEYS: lock, session; ARGV: token, lock ttl ms. {1, session} when locked, else 0. GET runs
-# first so that a WRONGTYPE error locks nothing; the token check makes a retried call harmless.
-_ENTER = """local session = redis.call('GET', KEYS[2])
+# KEYS: lock, session[, seen]; ARGV: token, lock ttl ms[, seen ttl ms]. {1, session} when
+# locked, 0 when the lock is taken, -1 when ``seen`` holds another token (a delivery handled
+# before). GETs run first so that a WRONGTYPE error locks nothing; the token checks make a
+# retried call harmless; ``seen`` is written only with the lock, so a process waiting for the
+# lock finds the first one's mark when it gets its turn.
+_ENTER = """if KEYS[3] then
+  local seen = redis.call('GET', KEYS[3])
+  if seen and seen ~= ARGV[1] then return -1 end
+end
+local session = redis.call('GET', KEYS[2])
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-  or redis.call('GET', KEYS[1]) == ARGV[1] then return {1, session} end
+  or redis.call('GET', KEYS[1]) == ARGV[1] then
+  if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3]) end
+  return {1, session}
+end
 return 0"""
 # KEYS: lock, session; ARGV: token, then json and ttl ms (no json: delete). 0: lock was lost.
 _SAVE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -115,13 +126,20 @@ class MemorySessionStore:
         self._values = _Expiring()
 
     @asynccontextmanager
-    async def chat(self, key: SessionKey) -> AsyncIterator[SessionSlot]:
-        """Lock the chat and load its session; save it and unlock when the block ends."""
+    async def chat(self, key: SessionKey, *,
+                   once: str | None = None) -> AsyncIterator[SessionSlot]:
+        """Lock the chat and load its session; save it and unlock when the block ends.
+        ``once``: raise :class:`AlreadySeen` when that delivery was handled before."""
+        if once is not None:
+            self._check(key, once)  # a repeat is dropped at once, even while the chat is busy
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._users[key] += 1
         try:
             await self._acquire(key, lock)
             try:
+                if once is not None:
+                    self._check(key, once)
+                    self._values.set(("seen", key, once), "1", ONCE_TTL)
                 slot = SessionSlot(_decode(key, self._sessions.value(key)))
                 yield slot
                 self._save(key, slot.session, slot.ttl)
@@ -138,6 +156,10 @@ class MemorySessionStore:
                 await lock.acquire()
         except TimeoutError:
             raise SessionBusy(f"a {key.channel} chat stayed locked too long") from None
+
+    def _check(self, key: SessionKey, once: str) -> None:
+        if self._values.value(("seen", key, once)) is not None:
+            raise AlreadySeen(f"a {key.channel} delivery was handled before")
 
     def _save(self, key: SessionKey, session: Session | None, ttl: float | None) -> None:
         if session is None:
@@ -205,17 +227,23 @@ class RedisSessionStore:
             client.register_script(lua) for lua in (_ENTER, _SAVE, _RELEASE, _INCR))
 
     def _keys(self, key: SessionKey) -> list[str]:
-        suffix = "{" + f"{key.channel}:{key.chat_id}" + "}"  # one hash slot for both keys
+        suffix = "{" + f"{key.channel}:{key.chat_id}" + "}"  # one hash slot for all its keys
         return [f"{self._prefix}lock:{suffix}", f"{self._prefix}session:{suffix}"]
+
+    def _seen(self, key: SessionKey, once: str) -> str:
+        return f"{self._prefix}seen:" + "{" + f"{key.channel}:{key.chat_id}" + "}:" + once
 
     def _kv(self, name: str) -> str:
         return f"{self._prefix}kv:{name}"
 
     @asynccontextmanager
-    async def chat(self, key: SessionKey) -> AsyncIterator[SessionSlot]:
-        """Lock the chat and load its session; save it and unlock when the block ends."""
+    async def chat(self, key: SessionKey, *,
+                   once: str | None = None) -> AsyncIterator[SessionSlot]:
+        """Lock the chat and load its session; save it and unlock when the block ends.
+        ``once``: raise :class:`AlreadySeen` when that delivery was handled before (checked
+        and remembered in the same round trip as the lock)."""
         token = secrets.token_hex(16)
-        slot = SessionSlot(_decode(key, await self._lock(key, token)))
+        slot = SessionSlot(_decode(key, await self._lock(key, token, once)))
         try:
             yield slot
             args: list[str | int] = [token]
@@ -229,19 +257,26 @@ class RedisSessionStore:
         if not saved:
             raise SessionBusy(f"the lock of a {key.channel} chat expired before the save")
 
-    async def _lock(self, key: SessionKey, token: str) -> object:
+    async def _lock(self, key: SessionKey, token: str, once: str | None) -> object:
         deadline, delay = time.monotonic() + self._lock_timeout, _FIRST_DELAY
-        while not isinstance(reply := await self._try_lock(key, token), list):
+        keys = self._keys(key)
+        args: list[str | int] = [token, self._lock_ttl_ms]
+        if once is not None:
+            keys, args = [*keys, self._seen(key, once)], [*args, _ms(ONCE_TTL)]
+        while not isinstance(reply := await self._try_lock(key, token, keys, args), list):
+            if reply == -1:
+                raise AlreadySeen(f"a {key.channel} delivery was handled before")
             if (remaining := deadline - time.monotonic()) <= 0:
                 raise SessionBusy(f"a {key.channel} chat stayed locked too long")
             await asyncio.sleep(min(delay * (0.5 + random.random()), remaining))  # jitter
             delay = min(2 * delay, _MAX_DELAY)
         return reply[1] if len(reply) > 1 else None
 
-    async def _try_lock(self, key: SessionKey, token: str) -> object:
+    async def _try_lock(self, key: SessionKey, token: str, keys: list[str],
+                        args: list[str | int]) -> object:
         try:
             with _unavailable():
-                return await self._enter(self._keys(key), [token, self._lock_ttl_ms])
+                return await self._enter(keys, args)
         except BaseException:
             # The script may have taken the lock before the failure or cancellation hit us.
             await self._unlock_quietly(key, token)

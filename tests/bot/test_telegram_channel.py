@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from aiogram.types import Update
 
-from bot.telegram_chats import VIEW
-from flows.ports import StoreUnavailable
-from flows.types import Event, EventKind, Reply, SessionKey
+from bot.telegram import Serve
+from flows.engine import Deliver, Served
+from flows.ports import SessionSlot, StoreUnavailable
+from flows.types import Event, EventKind, SessionKey
 from storage.models import AuditEvent
 from storage.sessions import MemorySessionStore
 from tests.e2e import conftest as e2e_conftest
@@ -26,22 +28,24 @@ from tests.fakes.bot_api import FakeBotApi
 fake = e2e_conftest.fake
 tg = e2e_conftest.tg
 CHAT = 3001
-Handle = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
 
 
 class Recorder:
-    """Wraps the engine's handler: records events, optionally fails or waits."""
+    """Wraps ``Engine.serve``: records events, optionally fails."""
 
     def __init__(self) -> None:
         self.events: list[tuple[SessionKey, Event]] = []
+        self.results: list[Served] = []
         self.fail: Exception | None = None
 
-    def wrap(self, handle: Handle) -> Handle:
-        async def recorded(key: SessionKey, event: Event) -> list[Reply]:
+    def wrap(self, serve: Serve) -> Serve:
+        async def recorded(key: SessionKey, event: Event, deliver: Deliver) -> Served:
             self.events.append((key, event))
             if self.fail is not None:
                 raise self.fail
-            return await handle(key, event)
+            result = await serve(key, event, deliver)
+            self.results.append(result)
+            return result
         return recorded
 
 
@@ -119,25 +123,30 @@ async def test_a_repeated_update_is_handled_once(rec: Harness, recorder: Recorde
     update = rec.fake.message_update(CHAT, "/menu")
     await rec.feed(update)
     await rec.feed(update)
-    assert len(recorder.events) == 1
+    assert recorder.results == [Served.ANSWERED, Served.REPEAT]
     assert len(rec.fake.sent_to(CHAT)) == 1
     assert rec.metrics.value("bot_duplicates_total") == 1.0
     assert rec.metrics.value("bot_updates_total", channel="telegram") == 1.0
 
 
-class FlakyDedupeStore(MemorySessionStore):
-    async def put_if_absent(self, name: str, value: str, ttl: float) -> bool:
-        if name.startswith("tg:update:"):
-            raise StoreUnavailable("Redis failed (ConnectionError)")
-        return await super().put_if_absent(name, value, ttl)
+class DownStore(MemorySessionStore):
+    """A session store that cannot be reached (Redis down)."""
+
+    @asynccontextmanager
+    async def chat(self, key: SessionKey, *,
+                   once: str | None = None) -> AsyncIterator[SessionSlot]:
+        raise StoreUnavailable("Redis failed (ConnectionError)")
+        yield SessionSlot(None)  # pragma: no cover - makes this a generator
 
 
-async def test_an_update_is_handled_when_the_dedupe_store_is_down(tmp_path: Path,
-                                                                  fake: FakeBotApi) -> None:
-    async with harness(tmp_path, fake=fake, store=FlakyDedupeStore()) as world:
-        await world.feed(fake.message_update(CHAT, "/menu"))
-        assert len(fake.sent_to(CHAT)) == 1
+async def test_an_update_is_answered_politely_when_the_session_store_is_down(
+        tmp_path: Path, fake: FakeBotApi) -> None:
+    async with harness(tmp_path, fake=fake, store=DownStore()) as world:
+        await world.feed(fake.message_update(CHAT, "/menu", language_code="en"))
+        assert fake.sent_to(CHAT) == ["Sorry, the service is busy right now. Please try again "
+                                      "in a few minutes."]
         assert world.metrics.value("bot_errors_total", kind="store") == 1.0
+        assert world.metrics.value("bot_updates_total", channel="telegram") == 1.0
 
 
 async def test_group_updates_go_to_the_hook_not_the_engine(tmp_path: Path, fake: FakeBotApi,
@@ -189,8 +198,8 @@ async def test_a_member_who_blocked_the_bot_is_recorded_and_not_sent_more(tg: Ha
     assert [c.status for c in tg.fake.calls("sendMessage")] == [403]  # tried once, then stopped
     assert await tg.channel.is_blocked(CHAT)
     assert await _audit_actions(tg) == ["blocked"]
-    async with tg.store.chat(SessionKey(VIEW, str(CHAT))) as slot:
-        assert slot.session is not None and slot.session.data["blocked"] is True
+    async with tg.store.chat(SessionKey("telegram", str(CHAT))) as slot:
+        assert slot.session is not None and slot.session.view == {"blocked": True}
     assert tg.metrics.value("bot_errors_total", kind="telegram") == 0.0  # not a fault
 
 
@@ -217,14 +226,14 @@ async def test_concurrent_updates_of_one_chat_are_answered_in_arrival_order(
 async def test_a_slow_chat_does_not_hold_up_other_chats(rec: Harness,
                                                         recorder: Recorder) -> None:
     gate = asyncio.Event()
-    handle = rec.channel._handle  # noqa: SLF001 - a flow stuck on a slow service
+    serve = rec.channel._serve_event  # noqa: SLF001 - a flow stuck on a slow service
 
-    async def gated(key: SessionKey, event: Event) -> list[Reply]:
+    async def gated(key: SessionKey, event: Event, deliver: Deliver) -> Served:
         if key.chat_id == str(CHAT):
             await gate.wait()
-        return await handle(key, event)
+        return await serve(key, event, deliver)
 
-    rec.channel._handle = gated  # noqa: SLF001
+    rec.channel._serve_event = gated  # noqa: SLF001
     slow = asyncio.create_task(rec.feed(rec.fake.message_update(CHAT, "/menu")))
     await asyncio.wait_for(rec.feed(rec.fake.message_update(CHAT + 1, "/menu")), 5)
     assert not slow.done()

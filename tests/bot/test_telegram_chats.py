@@ -1,4 +1,5 @@
-"""Per-chat order within a process, and the chat's view under the store's lock."""
+"""Per-chat order within a process, and the chat's view (kept in its session) under the
+store's lock."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.telegram_chats import VIEW, ChatQueue, ChatViews
+from bot.telegram_chats import ChatQueue, ChatViews
+from flows.engine import FLOW_TIMEOUT
+from flows.menu import MENU
 from flows.ports import SessionBusy, SessionSlot, StoreUnavailable
-from flows.types import SessionKey
+from flows.types import Session, SessionKey
 from storage.sessions import MemorySessionStore, redis_store_from_url
 
 
@@ -39,14 +42,37 @@ async def test_the_view_is_saved_only_when_it_holds_something() -> None:
     async with views.open(5) as view:
         assert not view.contact_keyboard and not view.blocked
         view.contact_keyboard = True
-    async with store.chat(SessionKey(VIEW, "5")) as slot:
+    async with store.chat(SessionKey("telegram", "5")) as slot:
         assert slot.session is not None
-        assert slot.session.data == {"contact_keyboard": True, "blocked": False}
-    async with views.open(5) as view:
-        assert view.contact_keyboard
-        view.contact_keyboard = False
-    async with store.chat(SessionKey(VIEW, "5")) as slot:
+        assert (slot.session.state, slot.session.view) == (MENU, {"contact_keyboard": True})
+        slot.session = None
+    async with views.open(5):
+        pass
+    async with store.chat(SessionKey("telegram", "5")) as slot:
         assert slot.session is None
+
+
+async def test_the_view_keeps_the_conversation_and_its_time_to_live() -> None:
+    store = MemorySessionStore()
+    key = SessionKey("telegram", "6")
+    async with store.chat(key) as slot:
+        slot.session = Session("registration:ask_nik", "id", {"nik": "x"}, 1.0)
+    captured: list[float | None] = []
+
+    class Spy(MemorySessionStore):
+        @asynccontextmanager
+        async def chat(self, key: SessionKey, *,
+                       once: str | None = None) -> AsyncIterator[SessionSlot]:
+            async with store.chat(key, once=once) as slot:
+                yield slot
+                captured.append(slot.ttl)
+
+    async with ChatViews(Spy()).open(6) as view:
+        view.blocked = True
+    async with store.chat(key) as slot:
+        assert slot.session == Session("registration:ask_nik", "id", {"nik": "x"}, 1.0,
+                                       view={"blocked": True})
+    assert captured == [FLOW_TIMEOUT]  # a half-finished step keeps its short life
 
 
 async def test_the_view_lock_orders_chats_across_processes(redis_url: str,
@@ -80,7 +106,8 @@ class BrokenStore:
         self.on_save = on_save
 
     @asynccontextmanager
-    async def chat(self, key: SessionKey) -> AsyncIterator[SessionSlot]:
+    async def chat(self, key: SessionKey, *,
+                   once: str | None = None) -> AsyncIterator[SessionSlot]:
         if not self.on_save:
             raise self.error
         yield SessionSlot(None)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from balance.service import ReferenceBalanceService, seed_demo_members
 from bot.metrics import CountingOtpSender, Metrics
 from bot.otp_delivery import OutboxOtpSender
-from bot.telegram import GroupHook, Handler, TelegramChannel
+from bot.telegram import GroupHook, Serve, TelegramChannel
 from bot.throttle import SendThrottle
 from bot.web import TELEGRAM_PATH, create_web_app, database_check, kv_check
 from flows.engine import Engine
@@ -189,10 +189,10 @@ async def open_database(url: str) -> AsyncEngine:
 @asynccontextmanager
 async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | None = None,
                   database_url: str | None = None, throttle: SendThrottle | None = None,
-                  wrap: Callable[[Handler], Handler] | None = None,
+                  wrap: Callable[[Serve], Serve] | None = None,
                   on_group_update: GroupHook | None = None) -> AsyncIterator[Harness]:
     """One bot process. Processes sharing ``store`` (a Redis URL) and ``database_url`` behave
-    like ``serve`` processes behind a load balancer. ``wrap`` decorates the engine's handler
+    like ``serve`` processes behind a load balancer. ``wrap`` decorates ``Engine.serve``
     (to record events or inject faults)."""
     database = await open_database(database_url or f"sqlite:///{tmp_path / 'bot.db'}")
     store = store if store is not None else MemorySessionStore()
@@ -204,8 +204,8 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
     catalog = Catalog(strict=True)
     engine = Engine(sessions=store, ports=ports, catalog=catalog, strict=True)
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
-    channel = TelegramChannel(bot, handle=wrap(engine.handle) if wrap else engine.handle,
-                              sessions=store, ports=ports,
+    channel = TelegramChannel(bot, serve=wrap(engine.serve) if wrap else engine.serve,
+                              ports=ports,
                               throttle=throttle or SendThrottle(**FAST), metrics=metrics,
                               catalog=catalog, on_group_update=on_group_update)
     world = Harness(fake, bot, channel, engine, store, accounts, database, metrics, outbox, clock)

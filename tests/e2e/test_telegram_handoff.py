@@ -110,7 +110,7 @@ async def world(tmp_path: Path, fake: FakeBotApi) -> AsyncIterator[World]:
                                                       secret=SECRET, sessions=store, kv=store)})
     desk = DeskService(engine=engine, tickets=tickets, outbox=router, clock=clock)
     group = AgentGroup(forum, tickets=tickets, service=desk, kv=store)
-    channel = TelegramChannel(bot, handle=engine.handle, sessions=store, ports=ports,
+    channel = TelegramChannel(bot, serve=engine.serve, ports=ports,
                               throttle=throttle, metrics=metrics, catalog=catalog,
                               on_group_update=group.handle)
     sweeper = Sweeper(tickets=tickets, desk=desk, kv=store, clock=clock,

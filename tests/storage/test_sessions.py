@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio
 from redis.exceptions import RedisError
 
-from flows.ports import SessionBusy, StoreUnavailable
+from flows.ports import AlreadySeen, SessionBusy, StoreUnavailable
 from flows.types import Session, SessionKey
 from storage.sessions import MemorySessionStore, RedisSessionStore, redis_store_from_url
 
@@ -316,6 +316,67 @@ async def test_incr_keeps_the_deadline_of_the_first_increment(backend: Backend) 
     assert await store.incr("rate", 0.3) == 1
 
 
+# --- deliveries handled once -----------------------------------------------------------------
+
+
+async def test_a_delivery_is_handled_once(backend: Backend) -> None:
+    store = backend.make()
+    async with store.chat(KEY, once="17") as slot:
+        slot.session = Session("first")
+    with pytest.raises(AlreadySeen):
+        async with store.chat(KEY, once="17"):
+            pytest.fail("entered the chat for a repeated delivery")
+    async with store.chat(KEY, once="18") as slot:  # another delivery, and the lock is free
+        assert slot.session == Session("first")
+
+
+async def test_once_is_per_chat(backend: Backend) -> None:
+    store = backend.make()
+    async with store.chat(KEY, once="5"):
+        pass
+    async with store.chat(OTHER, once="5") as slot:
+        assert slot.session is None
+
+
+async def test_a_repeat_is_dropped_while_the_first_delivery_is_still_handled(
+        backend: Backend) -> None:
+    first = backend.make()
+    second = first if backend.kind == "memory" else backend.make()  # one process, or two
+    entered, leave = asyncio.Event(), asyncio.Event()
+
+    async def original() -> None:
+        async with first.chat(KEY, once="9") as slot:
+            entered.set()
+            await leave.wait()
+            slot.session = Session("done")
+
+    task = asyncio.create_task(original())
+    await entered.wait()
+    with pytest.raises(AlreadySeen):
+        async with asyncio.timeout(1):  # does not wait for the chat's lock
+            await _enter_once(second, "9")
+    leave.set()
+    await task
+    assert await load(first) == Session("done")
+
+
+async def test_a_delivery_whose_block_failed_is_still_remembered(backend: Backend) -> None:
+    store = backend.make()
+    with pytest.raises(RuntimeError):
+        async with store.chat(KEY, once="3"):
+            raise RuntimeError("the step failed")
+    with pytest.raises(AlreadySeen):
+        async with store.chat(KEY, once="3"):
+            pass
+    async with store.chat(KEY):  # the lock was released
+        pass
+
+
+async def _enter_once(store: Store, once: str) -> None:
+    async with store.chat(KEY, once=once):
+        pass
+
+
 # --- Redis only -----------------------------------------------------------------------------
 
 
@@ -397,6 +458,10 @@ async def test_uncontended_update_costs_two_round_trips(redis_url: str,
             CountingConnection.writes.clear()
             await bump(store)
             assert len(CountingConnection.writes) == 2
+            CountingConnection.writes.clear()
+            async with store.chat(OTHER, once=f"update-{expected}"):
+                pass
+            assert len(CountingConnection.writes) == 2  # the delivery check rides the lock
             assert all(b"EVALSHA" in write for write in CountingConnection.writes)
             loaded = await load(store)
             assert loaded is not None and loaded.data["n"] == expected
