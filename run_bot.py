@@ -34,6 +34,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.token import TokenValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from balance.cache import CachedBalanceService
 from balance.client import HttpBalanceService
 from balance.http_app import create_app, serve
 from balance.importer import CsvImportError, import_csv
@@ -128,7 +129,10 @@ async def _balance_service(settings: Settings, database: AsyncEngine, store: Ses
                            stack: AsyncExitStack, secret: bytes) -> BalanceService:
     """The HTTP client when ``BALANCE_SERVICE_URL`` is set, else the in-process reference."""
     if not settings.balance_service_url:
-        return ReferenceBalanceService(database)
+        reference = ReferenceBalanceService(database)
+        if not settings.balance_cache_seconds:
+            return reference
+        return CachedBalanceService(reference, ttl=settings.balance_cache_seconds)
     client = HttpBalanceService(settings.balance_service_url,
                                 settings.balance_service_token.get_secret_value(), cache=store,
                                 timeout=settings.balance_service_timeout,
@@ -379,8 +383,12 @@ def _health_checks(settings: Settings, runtime: Runtime) -> dict[str, HealthChec
     if settings.balance_service_url:
         checks["balance_service"] = http_check(
             settings.balance_service_url.rstrip("/") + "/healthz")
-    elif isinstance(runtime.balance, ReferenceBalanceService):
-        checks["balance_service"] = runtime.balance.ping
+    else:
+        reference = runtime.balance
+        if isinstance(reference, CachedBalanceService):
+            reference = reference.inner
+        if isinstance(reference, ReferenceBalanceService):
+            checks["balance_service"] = reference.ping
     return checks
 
 

@@ -48,7 +48,7 @@ from bot.throttle import SendThrottle  # noqa: E402 - light: the echo process im
 TOKEN = "123456:BENCH-telegram-token"
 WEBHOOK_SECRET = "bench-webhook-secret_1"
 SECRET = b"bench-telegram"  # the bot's HMAC secret (button tags, OTP keys)
-LINKED_KPJ = "12345678901"  # Siti Rahayu, the demo member with 130 months of contributions
+MONTHS = 120  # contributions of each linked member (ten years)
 STATS_PATH = "/bench/stats"
 LIMITER_PATH = "/bench/limiter"
 TELEGRAM_PATH = "/telegram/webhook"  # bot.web's default path
@@ -136,11 +136,30 @@ def bot_for(api_base: str) -> Bot:
     return Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
 
 
+async def link_members(args: argparse.Namespace, database: Any, accounts: Any) -> None:
+    """A membership of its own for each of the ``--linked`` chats (KPJ ``9000000000i``, ten
+    years of contributions, imported from generated CSV files), linked to the chat."""
+    from bench_import import write_csvs
+
+    from balance.importer import import_csv
+    from bot.telegram_render import CHANNEL
+    from flows.types import SessionKey
+
+    if not args.linked:
+        return
+    members, contributions = write_csvs(args.db.parent, args.linked, MONTHS)
+    await import_csv(database, members=members, contributions=contributions)
+    now = datetime.now(UTC)
+    for i in range(args.linked):
+        await accounts.link(SessionKey(CHANNEL, str(args.first_chat + i)), f"9{i:010d}", now)
+
+
 async def serve_ours(args: argparse.Namespace) -> None:
     """The project's channel, engine, Redis, SQLite and reference balance service."""
     # Imported here so that the echo process holds only aiogram (its peak RSS is compared).
     from bench_engine import CommandCounter
 
+    from balance.cache import CachedBalanceService
     from balance.service import ReferenceBalanceService, seed_demo_members
     from bot.clock import SystemClock
     from bot.metrics import CountingOtpSender, Metrics
@@ -151,7 +170,6 @@ async def serve_ours(args: argparse.Namespace) -> None:
     from flows.engine import Engine
     from flows.flow import Ports
     from flows.i18n import Catalog
-    from flows.types import SessionKey
     from storage.accounts import SqlAccountStore
     from storage.db import create_engine, migrate
     from storage.sessions import redis_store_from_url
@@ -159,14 +177,14 @@ async def serve_ours(args: argparse.Namespace) -> None:
     database = create_engine(f"sqlite:///{args.db}")
     await migrate(database)
     await seed_demo_members(database)
+    accounts = SqlAccountStore(database, SECRET)
+    await link_members(args, database, accounts)
     store = redis_store_from_url(args.redis, prefix=args.prefix)
     counter = CommandCounter(store._client)  # noqa: SLF001 - counts this process's commands
-    accounts = SqlAccountStore(database, SECRET)
-    now = datetime.now(UTC)
-    for chat_id in range(args.first_chat, args.first_chat + args.linked):
-        await accounts.link(SessionKey(CHANNEL, str(chat_id)), LINKED_KPJ, now)
     metrics, catalog = Metrics(), Catalog()
-    balance = ReferenceBalanceService(database)
+    reference = ReferenceBalanceService(database)
+    balance = (CachedBalanceService(reference, ttl=args.balance_cache)  # as run_bot.py does
+               if args.balance_cache > 0 else reference)
     ports = Ports(kv=store, accounts=accounts, balance=balance,
                   otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics),
                   clock=SystemClock(), secret=SECRET)
@@ -179,13 +197,15 @@ async def serve_ours(args: argparse.Namespace) -> None:
                               throttle=throttle, metrics=metrics, catalog=catalog)
     app = create_web_app(metrics=metrics,
                          checks={"database": database_check(database), "redis": kv_check(store),
-                                 "balance_service": balance.ping},
+                                 "balance_service": reference.ping},
                          telegram=channel, telegram_secret=WEBHOOK_SECRET,
                          telegram_path=TELEGRAM_PATH)
 
     def read() -> dict[str, Any]:  # polled by the generator: a few registry collections
         return {"completed": metrics.value("bot_update_seconds_count", channel=CHANNEL),
                 "redis_commands": counter.count,
+                "cache_hits": getattr(balance, "hits", 0),
+                "cache_misses": getattr(balance, "misses", 0),
                 "errors": sum(metrics.value("bot_errors_total", kind=k) for k in ERROR_KINDS)}
 
     async def limiter(request: web.Request) -> web.Response:
@@ -243,6 +263,7 @@ def main() -> None:
     parser.add_argument("--outbox", type=Path)
     parser.add_argument("--first-chat", type=int, default=100_000)
     parser.add_argument("--linked", type=int, default=0)
+    parser.add_argument("--balance-cache", type=float, default=60.0)
     parser.add_argument("--per-bot", type=float, default=30.0)
     parser.add_argument("--per-chat", type=float, default=1.0)
     parser.add_argument("--unpaced-per-chat", type=float, default=1000.0)

@@ -5,16 +5,20 @@
 
 N simulated members chat a realistic mix (60% "cek saldo", 20% history - "riwayat", or the
 "older" button when a history page is on screen -, 15% FAQ questions, 5% registration steps:
-/daftar, consent button, NIK, KPJ, birth date, shared contact, OTP code). 95% of the members
-are linked to the demo KPJ beforehand through the AccountStore; the other 5% register.
+/daftar, consent button, NIK, KPJ, birth date, shared contact, OTP code). Every member's chat
+is linked beforehand, through the AccountStore, to a membership of its own with ten years of
+contributions (imported from generated CSV files); the 5% who register then link their chat
+to a demo member as well.
 
 The bot under test runs in a process of its own (``bench/_telegram_harness.py``): the real
 aiogram dispatcher and client, the project's Telegram channel and web app, the real engine on
 Redis (unique key prefix, deleted afterwards), SQLite seeded with the demo data and the
-in-process reference balance service. This process runs the fake Bot API server
-(``tests/fakes/bot_api.py``) on loopback and an open-loop load generator that POSTs updates to
-the bot's webhook with the secret header at ``--rate`` updates/s for ``--duration`` s, every
-member's updates in order and ``members / rate`` seconds apart.
+in-process reference balance service behind its cache of ``--balance-cache`` seconds (as
+``run_bot.py`` builds it; ``--balance-cache 0`` measures every answer computed from SQL). The
+share of balance answers the cache gave is printed for each pass. This process runs the fake
+Bot API server (``tests/fakes/bot_api.py``) on loopback and an open-loop load generator that
+POSTs updates to the bot's webhook with the secret header at ``--rate`` updates/s for
+``--duration`` s, every member's updates in order and ``members / rate`` seconds apart.
 
 Latency runs from just before an update is POSTed to the moment the fake server accepts the
 first ``sendMessage``/``editMessageText`` to that chat after it. A paced pass that falls more
@@ -286,6 +290,7 @@ class Figures:
     unanswered: int = 0
     replies_per_update: float = 0.0
     redis_per_update: float | None = None
+    cache_hit_rate: float | None = None
     errors: int = 0
     bot_cpu: float = 0.0  # share of one core
     harness_cpu: float = 0.0
@@ -418,6 +423,9 @@ class Run:
                   f"updates still unfinished after {IDLE_TIMEOUT:g} s")
         if redis_before is not None and redis_after is not None:
             figures.redis_cpu = (redis_after - redis_before) / wall
+        asked = sum(after.get(k, 0) - before.get(k, 0) for k in ("cache_hits", "cache_misses"))
+        if asked:
+            figures.cache_hit_rate = (after["cache_hits"] - before["cache_hits"]) / asked
         if "redis_commands" in after:
             figures.redis_per_update = (after["redis_commands"] - before["redis_commands"]) \
                 / max(1, len(posts))
@@ -496,6 +504,8 @@ def show(f: Figures) -> None:
           f"{redis_cpu:>5} {f.peak_rss_mb:>6.0f} {f.max_lag_ms:>6.1f}", flush=True)
     if f.note:
         print(f"{'':<18} ^ {f.note}", flush=True)
+    if f.cache_hit_rate is not None:
+        print(f"{'':<18} ^ balance answers from the cache: {f.cache_hit_rate:.0%}", flush=True)
 
 
 HEADER = (f"{'bot':<18} {'offered':>16} {'updates':>7} {'upd/s':>8} {'p50 ms':>7} "
@@ -544,6 +554,8 @@ def parse_args() -> argparse.Namespace:
                         help="per-chat flood limit of ours in the paced pass, messages/s")
     parser.add_argument("--sat-per-chat", type=float, default=1000.0,
                         help="per-chat flood limit of ours in the saturation pass")
+    parser.add_argument("--balance-cache", type=float, default=60.0,
+                        help="seconds the in-process balance cache keeps an answer; 0: none")
     parser.add_argument("--bots", default="ours,echo", help=argparse.SUPPRESS)  # for profiling
     return parser.parse_args()
 
@@ -563,8 +575,9 @@ async def main() -> None:
     random.Random(11).shuffle(order)  # one fixed order: each member's updates evenly spaced
     print(f"Telegram webhook benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine(redis_version)}")
-    print(f"members: {args.members:,} ({args.members - registering:,} linked to a demo KPJ, "
-          f"{registering} registering); each sends one update every "
+    print(f"members: {args.members:,}, each linked to a membership of their own "
+          f"({registering} of them also register); balance cache {args.balance_cache:g} s; "
+          f"each sends one update every "
           f"{args.members / args.rate:.1f} s in the paced pass")
     print(f"flood limiter of ours: SendThrottle(per_bot={args.per_bot:g}, "
           f"per_chat={args.per_chat:g}) in the paced pass, per_chat={args.sat_per_chat:g} "
@@ -586,7 +599,8 @@ async def main() -> None:
                          str(workdir / "outbox.jsonl"), "--first-chat", str(FIRST_CHAT),
                          "--linked", str(args.members), "--per-bot", str(args.per_bot),
                          "--per-chat", str(args.per_chat),
-                         "--unpaced-per-chat", str(args.sat_per_chat)]
+                         "--unpaced-per-chat", str(args.sat_per_chat),
+                         "--balance-cache", str(args.balance_cache)]
             generator = Generator(fake, tracker, workdir / "outbox.jsonl", random.Random(7))
             if "ours" in args.bots:
                 results["ours"] = await bench_bot(

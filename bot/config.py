@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     balance_service_url: str = ""
     balance_service_token: SecretStr = SecretStr("")
     balance_service_timeout: float = Field(default=3.0, gt=0)
+    balance_cache_seconds: float = Field(default=60.0, ge=0)  # in-process service; 0: off
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_api_base: str = ""
     telegram_webhook_url: str = ""

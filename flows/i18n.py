@@ -11,6 +11,7 @@ import gettext
 import io
 import string
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,12 @@ from typing import Any
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (
+    format_decimal,
+    get_currency_symbol,
+    get_group_symbol,
+    get_minus_sign_symbol,
+)
 
 from flows.types import Money, Month, Text
 
@@ -100,12 +106,27 @@ class Catalog:
 
 
 def _money(value: Money, locale: str) -> str:
-    return format_currency(value.rupiah, "IDR", locale=locale, format="¤#,##0",
-                           currency_digits=False)
+    """Rupiah as ``format_currency(x, "IDR", format="¤#,##0")`` writes them, without parsing
+    the pattern for every amount (a balance card holds four; tests compare with Babel)."""
+    minus, symbol, group = _money_symbols(locale)
+    digits = f"{abs(value.rupiah):,}".replace(",", group)
+    return f"{minus if value.rupiah < 0 else ''}{symbol}{digits}"
 
 
+@lru_cache(maxsize=None)
+def _money_symbols(locale: str) -> tuple[str, str, str]:
+    return (get_minus_sign_symbol(locale), get_currency_symbol("IDR", locale),
+            get_group_symbol(locale))
+
+
+@lru_cache(maxsize=4096)  # a few dates recur in every answer (today, recent months)
 def _month(value: Month, locale: str) -> str:
     return format_date(date(value.year, value.month, 1), "MMMM y", locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _date(value: date, locale: str) -> str:
+    return format_date(value, "long", locale=locale)
 
 
 def _number(value: int, locale: str) -> str:
@@ -117,7 +138,7 @@ _FORMATTERS: tuple[tuple[type, Callable[[Any, str], str]], ...] = (
     (Money, _money),
     (Month, _month),
     (datetime, lambda v, loc: format_datetime(v, "d MMM y HH:mm", locale=loc)),
-    (date, lambda v, loc: format_date(v, "long", locale=loc)),
+    (date, _date),
     (int, _number),
 )
 

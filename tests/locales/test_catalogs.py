@@ -9,10 +9,15 @@ import pytest
 from babel.messages.catalog import Catalog as PoCatalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.i18n import LOCALES, LOCALES_DIR, Catalog, MissingTranslation, pick_locale, placeholders
 from flows.types import Money, Text
 from locales.extractor import extract
+
+_CATALOG = Catalog()
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,3 +119,17 @@ def test_strict_catalog_refuses_an_untranslated_message() -> None:
 ])
 def test_platform_language_code_picks_a_locale(code: str, expected: str) -> None:
     assert pick_locale(code) == expected
+
+
+@settings(max_examples=300)
+@given(rupiah=st.integers(min_value=-10**13, max_value=10**13), locale=st.sampled_from(LOCALES))
+def test_rupiah_are_written_exactly_as_babel_writes_them(rupiah: int, locale: str) -> None:
+    catalog_locale = {"id": "id_ID", "en": "en_ID"}[locale]
+    expected = format_currency(rupiah, "IDR", locale=catalog_locale, format="¤#,##0",
+                               currency_digits=False)
+    assert _CATALOG.format_value(Money(rupiah), locale) == expected
+
+
+@pytest.mark.parametrize(("locale", "written"), [("id", "Rp8.612.151"), ("en", "Rp8.612.151")])
+def test_a_balance_reads_as_members_expect(locale: str, written: str) -> None:
+    assert _CATALOG.format_value(Money(8_612_151), locale) == written
