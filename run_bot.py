@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.token import TokenValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -50,6 +49,7 @@ from bot.otp_delivery import ConsoleOtpSender, FanOutOtpSender, OutboxOtpSender
 from bot.outbox import OutboxRouter, TelegramOutbox
 from bot.telegram import TelegramChannel
 from bot.telegram_render import CHANNEL as TELEGRAM
+from bot.telegram_session import JsonAiohttpSession
 from bot.throttle import SendThrottle
 from bot.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
 from bot.whatsapp import CHANNEL as WHATSAPP
@@ -317,7 +317,8 @@ def _telegram_bot(settings: Settings) -> Bot:
     if not token:
         raise SystemExit("TELEGRAM_BOT_TOKEN must be set (ask @BotFather for one).")
     api = settings.telegram_api_base
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api)) if api else AiohttpSession()
+    session = (JsonAiohttpSession(api=TelegramAPIServer.from_base(api)) if api
+               else JsonAiohttpSession())
     try:
         return Bot(token, session=session)
     except TokenValidationError:

@@ -131,9 +131,14 @@ def stats_route(read: Callable[[], dict[str, Any]]) -> Callable[[web.Request],
     return stats
 
 
-def bot_for(api_base: str) -> Bot:
-    """The real aiogram client pointed at the fake Bot API server."""
-    return Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+def bot_for(api_base: str, *, json_bodies: bool = False) -> Bot:
+    """The real aiogram client pointed at the fake Bot API server: aiogram's own session (the
+    echo bot), or the project's, which posts JSON bodies (``run_bot.py`` uses it)."""
+    server = TelegramAPIServer.from_base(api_base)
+    if json_bodies:
+        from bot.telegram_session import JsonAiohttpSession
+        return Bot(TOKEN, session=JsonAiohttpSession(api=server))
+    return Bot(TOKEN, session=AiohttpSession(api=server))
 
 
 async def link_members(args: argparse.Namespace, database: Any, accounts: Any) -> None:
@@ -189,7 +194,7 @@ async def serve_ours(args: argparse.Namespace) -> None:
                   otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics),
                   clock=SystemClock(), secret=SECRET)
     engine = Engine(sessions=store, ports=ports, catalog=catalog)
-    bot = bot_for(args.api_base)
+    bot = bot_for(args.api_base, json_bodies=True)
     throttle = SwitchableThrottle(
         SendThrottle(per_bot=args.per_bot, per_chat=args.per_chat),
         SendThrottle(per_bot=args.per_bot, per_chat=args.unpaced_per_chat))

@@ -11,8 +11,8 @@ import gettext
 import io
 import string
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from datetime import date, datetime
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def _money(value: Money, locale: str) -> str:
     return f"{minus if value.rupiah < 0 else ''}{symbol}{digits}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _money_symbols(locale: str) -> tuple[str, str, str]:
     return (get_minus_sign_symbol(locale), get_currency_symbol("IDR", locale),
             get_group_symbol(locale))

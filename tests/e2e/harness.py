@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +26,7 @@ from balance.service import ReferenceBalanceService, seed_demo_members
 from bot.metrics import CountingOtpSender, Metrics
 from bot.otp_delivery import OutboxOtpSender
 from bot.telegram import GroupHook, Serve, TelegramChannel
+from bot.telegram_session import JsonAiohttpSession
 from bot.throttle import SendThrottle
 from bot.web import TELEGRAM_PATH, create_web_app, database_check, kv_check
 from flows.engine import Engine
@@ -203,7 +203,7 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
                   secret=SECRET)
     catalog = Catalog(strict=True)
     engine = Engine(sessions=store, ports=ports, catalog=catalog, strict=True)
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
+    bot = Bot(TOKEN, session=JsonAiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
     channel = TelegramChannel(bot, serve=wrap(engine.serve) if wrap else engine.serve,
                               ports=ports,
                               throttle=throttle or SendThrottle(**FAST), metrics=metrics,

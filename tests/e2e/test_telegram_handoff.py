@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from balance.service import ReferenceBalanceService
@@ -20,6 +19,7 @@ from bot.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketG
 from bot.otp_delivery import OutboxOtpSender
 from bot.outbox import OutboxRouter, TelegramOutbox
 from bot.telegram import TelegramChannel
+from bot.telegram_session import JsonAiohttpSession
 from bot.throttle import SendThrottle
 from flows.engine import Engine
 from flows.flow import Ports
@@ -97,7 +97,7 @@ async def world(tmp_path: Path, fake: FakeBotApi) -> AsyncIterator[World]:
     outbox = tmp_path / "outbox.jsonl"
     accounts = SqlAccountStore(database, SECRET)
     tickets = SqlTicketStore(database)
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
+    bot = Bot(TOKEN, session=JsonAiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
     throttle = SendThrottle(**FAST)
     forum = TelegramForumDesk(bot, throttle, GROUP, secret=SECRET)
     ports = Ports(kv=store, accounts=accounts, balance=ReferenceBalanceService(database),
