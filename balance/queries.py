@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -48,42 +49,51 @@ def _employer(npp: str | None, name: str | None) -> Employer | None:
     return None if npp is None or name is None else Employer(npp=npp, name=name)
 
 
+_KPJ: sa.BindParameter[str] = sa.bindparam("kpj", type_=sa.String)
+# Built once: a statement built per call costs more CPU than SQLite takes to run it, and a
+# reused statement keeps its compiled form in SQLAlchemy's cache without a new cache key.
+_MEMBER: Any = sa.select(  # typed loosely: a labelled column of SQLModel types as Never
+    _member_kpj, col(models.Member.name), col(models.Member.status),
+    col(models.Member.segment), _employer_npp,
+    col(models.Employer.name).label("employer_name"),
+).select_from(_member_and_employer).where(_member_kpj == _KPJ)
+_SAME_NIK = (
+    sa.select(_member_kpj).select_from(models.Member)
+    .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+    .where(col(models.Member.nik) == sa.select(col(models.Member.nik))
+           .where(_member_kpj == _KPJ).scalar_subquery())
+    .group_by(_member_kpj)
+    .order_by(sa.func.coalesce(sa.func.min(_period), _NO_PERIOD), _member_kpj))
+
+
 async def member_summary(conn: AsyncConnection, kpj: str) -> MemberSummary | None:
     """The member with its employer, and every KPJ of the same NIK (two queries).
 
     The KPJs are ordered oldest first: by their first contribution period, then by number
     (KPJs without contributions last).
     """
-    found = (await conn.execute(sa.select(
-        _member_kpj, col(models.Member.name), col(models.Member.status),
-        col(models.Member.segment), _employer_npp,
-        col(models.Employer.name).label("employer_name"),
-    ).select_from(_member_and_employer).where(_member_kpj == kpj))).mappings().one_or_none()
+    found = (await conn.execute(_MEMBER, {"kpj": kpj})).mappings().one_or_none()
     if found is None:
         return None
-    same_nik = sa.select(col(models.Member.nik)).where(_member_kpj == kpj).scalar_subquery()
-    first_period = sa.func.coalesce(sa.func.min(_period), _NO_PERIOD)
-    kpjs = (await conn.scalars(
-        sa.select(_member_kpj).select_from(models.Member)
-        .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
-        .where(col(models.Member.nik) == same_nik)
-        .group_by(_member_kpj)
-        .order_by(first_period, _member_kpj))).all()
+    kpjs = (await conn.scalars(_SAME_NIK, {"kpj": kpj})).all()
     return MemberSummary(kpj=found["kpj"], name=found["name"], status=found["status"],
                          segment=found["segment"],
                          employer=_employer(found["npp"], found["employer_name"]),
                          kpjs=tuple(kpjs))
 
 
+_POSTED = (sa.select(_member_kpj, _period, col(models.Contribution.employer_part),
+                     col(models.Contribution.employee_part), col(models.Contribution.paid_on))
+           .select_from(models.Member)
+           .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+           .where(_member_kpj == _KPJ))
+_RATES = sa.select(col(models.DevelopmentRate.year), col(models.DevelopmentRate.rate_percent))
+
+
 async def jht_balance(conn: AsyncConnection, kpj: str, as_of: date) -> JhtBalance | None:
     """The balance by :func:`balance.rules.compute_balance` (the KPJ's contributions, then
     the rates: two queries; one when the KPJ is unknown or has no contributions)."""
-    rows = (await conn.execute(
-        sa.select(_member_kpj, _period, col(models.Contribution.employer_part),
-                  col(models.Contribution.employee_part), col(models.Contribution.paid_on))
-        .select_from(models.Member)
-        .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
-        .where(_member_kpj == kpj))).all()
+    rows = (await conn.execute(_POSTED, {"kpj": kpj})).all()
     if not rows:
         return None
     posted = [Posted(period=row.period, employer_part=row.employer_part,
@@ -91,14 +101,30 @@ async def jht_balance(conn: AsyncConnection, kpj: str, as_of: date) -> JhtBalanc
               for row in rows if row.period is not None]
     rates: dict[int, Decimal] = {}
     if posted:
-        rate_rows = await conn.execute(sa.select(col(models.DevelopmentRate.year),
-                                                 col(models.DevelopmentRate.rate_percent)))
+        rate_rows = await conn.execute(_RATES)
         rates = {year: Decimal(rate) for year, rate in rate_rows.all()}
     figures = compute_balance(posted, rates, as_of)
     return JhtBalance(kpj=kpj, as_of=as_of, employer_part=figures.employer_part,
                       employee_part=figures.employee_part, development=figures.development,
                       total=figures.total, last_period=figures.last_period,
                       pending_years=figures.pending_years)
+
+
+_PER_YEAR = (sa.select(
+    _member_kpj, _employer_npp, col(models.Employer.name).label("employer_name"),
+    _period_year.label("period_year"), sa.func.count(_period).label("months"),
+).select_from(_member_and_employer)
+  .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+  .where(_member_kpj == _KPJ)
+  .group_by(_member_kpj, _employer_npp, col(models.Employer.name), _period_year)
+  .order_by(_period_year.desc()))
+_PAGE = (sa.select(_period, col(models.Contribution.wage), col(models.Contribution.employer_part),
+                   col(models.Contribution.employee_part), col(models.Contribution.paid_on))
+         .where(_contribution_kpj == _KPJ)
+         .order_by(_period.desc())
+         .limit(sa.bindparam("limit", type_=sa.Integer))
+         .offset(sa.bindparam("offset", type_=sa.Integer)))
+_YEAR_PAGE = _PAGE.where(_period >= sa.bindparam("first"), _period <= sa.bindparam("last"))
 
 
 async def contributions(conn: AsyncConnection, kpj: str, year: int | None, page: int,
@@ -109,14 +135,7 @@ async def contributions(conn: AsyncConnection, kpj: str, year: int | None, page:
     The reference data keep no employer per contribution: each item carries the member's
     current employer (``None`` for members without one).
     """
-    per_year = (await conn.execute(sa.select(
-        _member_kpj, _employer_npp, col(models.Employer.name).label("employer_name"),
-        _period_year.label("period_year"), sa.func.count(_period).label("months"),
-    ).select_from(_member_and_employer)
-      .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
-      .where(_member_kpj == kpj)
-      .group_by(_member_kpj, _employer_npp, col(models.Employer.name), _period_year)
-      .order_by(_period_year.desc()))).all()
+    per_year = (await conn.execute(_PER_YEAR, {"kpj": kpj})).all()
     if not per_year:
         return None
     employer = _employer(per_year[0].npp, per_year[0].employer_name)
@@ -126,20 +145,14 @@ async def contributions(conn: AsyncConnection, kpj: str, year: int | None, page:
     pages = -(-total // page_size)
     items: tuple[Contribution, ...] = ()
     if page <= pages:
-        statement = (sa.select(_period, col(models.Contribution.wage),
-                               col(models.Contribution.employer_part),
-                               col(models.Contribution.employee_part),
-                               col(models.Contribution.paid_on))
-                     .where(_contribution_kpj == kpj)
-                     .order_by(_period.desc())
-                     .limit(page_size).offset((page - 1) * page_size))
-        if year is not None:
-            statement = statement.where(_period >= f"{year:04d}-01", _period <= f"{year:04d}-12")
+        params = {"kpj": kpj, "limit": page_size, "offset": (page - 1) * page_size,
+                  "first": f"{year or 0:04d}-01", "last": f"{year or 0:04d}-12"}
+        rows = await conn.execute(_PAGE if year is None else _YEAR_PAGE, params)
         items = tuple(
             Contribution(period=row.period, wage=row.wage, employer_part=row.employer_part,
                          employee_part=row.employee_part, paid_on=row.paid_on,
                          employer=employer)
-            for row in (await conn.execute(statement)).all())
+            for row in rows.all())
     return ContributionPage(kpj=kpj, year=year, page=page, page_size=page_size, pages=pages,
                             total=total, years=tuple(counts), items=items)
 
