@@ -8,6 +8,7 @@ connection and let database errors through: the caller translates them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,27 @@ from flows.ports import (
 from storage import models
 
 MAX_PAGE_SIZE = 100
+
+
+class ImmediateConnection:
+    """A synchronous connection behind the two awaitable calls the queries make (see
+    :func:`storage.db.immediate_reader`): each runs at once, in the caller's thread."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, statement: sa.Executable,
+                      params: Mapping[str, Any] | None = None) -> sa.CursorResult[Any]:
+        """Run ``statement`` now."""
+        return self._connection.execute(statement, params)
+
+    async def scalars(self, statement: sa.Executable,
+                      params: Mapping[str, Any] | None = None) -> sa.ScalarResult[Any]:
+        """Run ``statement`` now; the first column of each row."""
+        return self._connection.scalars(statement, params)
+
+
+Conn = AsyncConnection | ImmediateConnection
 # Sorts after every "YYYY-MM": a KPJ without contributions comes after those with some.
 _NO_PERIOD = "9999-99"
 
@@ -66,7 +88,7 @@ _SAME_NIK = (
     .order_by(sa.func.coalesce(sa.func.min(_period), _NO_PERIOD), _member_kpj))
 
 
-async def member_summary(conn: AsyncConnection, kpj: str) -> MemberSummary | None:
+async def member_summary(conn: Conn, kpj: str) -> MemberSummary | None:
     """The member with its employer, and every KPJ of the same NIK (two queries).
 
     The KPJs are ordered oldest first: by their first contribution period, then by number
@@ -87,10 +109,10 @@ _POSTED = (sa.select(_member_kpj, _period, col(models.Contribution.employer_part
            .select_from(models.Member)
            .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
            .where(_member_kpj == _KPJ))
-_RATES = sa.select(col(models.DevelopmentRate.year), col(models.DevelopmentRate.rate_percent))
+_RATES: Any = sa.select(col(models.DevelopmentRate.year), col(models.DevelopmentRate.rate_percent))
 
 
-async def jht_balance(conn: AsyncConnection, kpj: str, as_of: date) -> JhtBalance | None:
+async def jht_balance(conn: Conn, kpj: str, as_of: date) -> JhtBalance | None:
     """The balance by :func:`balance.rules.compute_balance` (the KPJ's contributions, then
     the rates: two queries; one when the KPJ is unknown or has no contributions)."""
     rows = (await conn.execute(_POSTED, {"kpj": kpj})).all()
@@ -102,7 +124,7 @@ async def jht_balance(conn: AsyncConnection, kpj: str, as_of: date) -> JhtBalanc
     rates: dict[int, Decimal] = {}
     if posted:
         rate_rows = await conn.execute(_RATES)
-        rates = {year: Decimal(rate) for year, rate in rate_rows.all()}
+        rates = {int(row[0]): Decimal(row[1]) for row in rate_rows.all()}
     figures = compute_balance(posted, rates, as_of)
     return JhtBalance(kpj=kpj, as_of=as_of, employer_part=figures.employer_part,
                       employee_part=figures.employee_part, development=figures.development,
@@ -127,7 +149,7 @@ _PAGE = (sa.select(_period, col(models.Contribution.wage), col(models.Contributi
 _YEAR_PAGE = _PAGE.where(_period >= sa.bindparam("first"), _period <= sa.bindparam("last"))
 
 
-async def contributions(conn: AsyncConnection, kpj: str, year: int | None, page: int,
+async def contributions(conn: Conn, kpj: str, year: int | None, page: int,
                         page_size: int) -> ContributionPage | None:
     """One page of contributions, newest first (two queries: the member with its count per
     year, then the page itself when it is not empty).
@@ -157,7 +179,7 @@ async def contributions(conn: AsyncConnection, kpj: str, year: int | None, page:
                             total=total, years=tuple(counts), items=items)
 
 
-async def pension_months(conn: AsyncConnection, kpj: str) -> PensionMonths | None:
+async def pension_months(conn: Conn, kpj: str) -> PensionMonths | None:
     """Months of contributions of a wage-earner (PU) membership; 0 for BPU and PMI, which
     have no JP (one query)."""
     found = (await conn.execute(
@@ -175,6 +197,6 @@ async def pension_months(conn: AsyncConnection, kpj: str) -> PensionMonths | Non
                          last_period=found.last)
 
 
-async def ping(conn: AsyncConnection) -> None:
+async def ping(conn: Conn) -> None:
     """A trivial round trip: raises when the database cannot answer."""
     await conn.execute(sa.text("SELECT 1"))

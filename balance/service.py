@@ -8,11 +8,12 @@ which of NIK, KPJ and birth date was wrong.
 from __future__ import annotations
 
 import hmac
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,7 +28,7 @@ from flows.ports import (
     MemberSummary,
     PensionMonths,
 )
-from storage.db import insert_ignoring_conflicts, translate_errors
+from storage.db import immediate_reader, insert_ignoring_conflicts, translate_errors
 from storage.models import Contribution, DevelopmentRate, Employer, Member
 
 # Compared against when the KPJ is unknown, so that a miss costs about as long as a mismatch.
@@ -45,8 +46,12 @@ class ReferenceBalanceService:
     The SQL is in :mod:`balance.queries`: one or two index-friendly queries per call.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, immediate: bool = True) -> None:
         self._engine = engine
+        # SQLite files are read in the event loop's thread (storage.db.immediate_reader).
+        self._reader = immediate_reader(engine) if immediate else None
+        if self._reader is not None:
+            weakref.finalize(self, self._reader.dispose)
 
     async def verify_identity(self, nik: str, kpj: str, birth_date: date) -> IdentityMatch | None:
         """The member when NIK, KPJ and birth date belong together, else ``None`` (never
@@ -94,9 +99,12 @@ class ReferenceBalanceService:
         await self._run("health check", queries.ping)
 
     async def _run(self, operation: str,
-                   query: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
-        """``query`` on a fresh connection, database errors translated."""
+                   query: Callable[[queries.Conn], Awaitable[_T]]) -> _T:
+        """``query`` on a pooled connection, database errors translated."""
         with translate_errors(BalanceServiceUnavailable, operation):
+            if self._reader is not None:
+                with self._reader.connect() as connection:
+                    return await query(queries.ImmediateConnection(connection))
             async with self._engine.connect() as conn:
                 return await query(conn)
 

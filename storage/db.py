@@ -59,6 +59,34 @@ def create_engine(url: str = DEFAULT_DATABASE_URL) -> AsyncEngine:
         pool_recycle=1800, pool_timeout=10, connect_args=_pg_connect_args(parsed.drivername))
 
 
+def immediate_reader(engine: AsyncEngine) -> sa.Engine | None:
+    """For a SQLite file, a synchronous engine reading the same file, else ``None``.
+
+    A read that SQLite answers from its page cache in tens of microseconds costs aiosqlite a
+    hop to its thread and back for every cursor call, about ten times the query itself, so
+    the reference balance service reads a local SQLite file in the event loop's own thread.
+    WAL (set by :func:`create_engine`) lets those reads run beside a writer without waiting;
+    ``query_only`` keeps this engine from writing, and a short busy timeout bounds how long a
+    checkpoint could hold the event loop."""
+    url = engine.url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") \
+            or database.startswith("file:"):
+        return None
+    reader = sa.create_engine(url.set(drivername="sqlite"), hide_parameters=True)
+    sa.event.listen(reader, "connect", _configure_reader)
+    return reader
+
+
+def _configure_reader(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA busy_timeout=250")
+    finally:
+        cursor.close()
+
+
 def _pg_connect_args(driver: str) -> dict[str, Any]:
     """Bounded connect and command times, so a dead server fails fast instead of hanging."""
     return {"timeout": 10, "command_timeout": 30} if driver.endswith("asyncpg") else {}
