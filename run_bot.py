@@ -265,6 +265,7 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
             group = (AgentGroup(forum, tickets=runtime.tickets, service=desk.service,
                                 kv=runtime.store) if forum is not None else None)
             channel = TelegramChannel(bot, serve=runtime.engine.serve,
+                                      concurrency=settings.telegram_concurrency,
                                       ports=runtime.ports, throttle=throttle, metrics=metrics,
                                       catalog=catalog,
                                       on_group_update=group.handle if group else None)

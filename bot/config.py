@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr = SecretStr("")
     telegram_webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[^\s?#]*$")
     telegram_messages_per_second: float = Field(default=30.0, gt=0)
+    telegram_concurrency: int = Field(default=256, ge=1)
     web_host: str = "0.0.0.0"  # behind a load balancer: listen on every interface
     web_port: int = Field(default=8080, ge=1, le=65535)
     agent_chat_id: str = ""

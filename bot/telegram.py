@@ -42,12 +42,13 @@ from flows.i18n import N_, Catalog, pick_locale
 from flows.ports import DatabaseUnavailable, SessionBusy, StoreUnavailable
 from flows.types import Event, Reply, SessionKey, Text
 
-__all__ = ["APOLOGY", "BLOCKED_TTL", "DEDUPE_TTL", "GroupHook", "Inbound", "Serve",
+__all__ = ["APOLOGY", "BLOCKED_TTL", "CONCURRENCY", "DEDUPE_TTL", "GroupHook", "Inbound", "Serve",
            "TelegramChannel"]
 
 log = logging.getLogger(__name__)
 Serve = Callable[[SessionKey, Event, Deliver], Awaitable[Served]]  # Engine.serve
 GroupHook = Callable[[Update], Awaitable[None]]
+CONCURRENCY = 256  # updates served at once by one process (TELEGRAM_CONCURRENCY)
 DEDUPE_TTL = 24 * 3600.0  # group updates (agent desk); member updates: the session store's
 BLOCKED_TTL = 30 * 24 * 3600.0
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
@@ -71,9 +72,15 @@ class TelegramChannel:
 
     def __init__(self, bot: Bot, *, serve: Serve, ports: Ports, throttle: SendThrottle,
                  metrics: Metrics, catalog: Catalog,
-                 on_group_update: GroupHook | None = None) -> None:
+                 on_group_update: GroupHook | None = None,
+                 concurrency: int = CONCURRENCY) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.bot = bot
         self._serve_event = serve
+        # At most this many updates are served at once; the rest wait their turn (in arrival
+        # order), so an overload queues up instead of timing out Redis calls mid-update.
+        self._slots = asyncio.Semaphore(concurrency)
         self._ports = ports
         self._metrics = metrics
         self._catalog = catalog
@@ -183,7 +190,7 @@ class TelegramChannel:
     async def _one(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                    update: Update, data: dict[str, Any], chat_id: int) -> None:
         started = time.perf_counter()
-        async with self._queue.hold(chat_id):  # the first await: keeps the arrival order
+        async with self._queue.hold(chat_id), self._slots:  # hold first: keeps arrival order
             try:
                 inbound = await handler(update, data)
                 if isinstance(inbound, Inbound):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlmodel import col
 
 from flows.ports import DatabaseUnavailable
 from flows.types import SessionKey
-from storage.db import insert_ignoring_conflicts, translate_errors
+from storage.db import immediate_reader, insert_ignoring_conflicts, translate_errors
 from storage.models import (
     ACTION_LENGTH,
     DETAIL_LENGTH,
@@ -37,6 +38,12 @@ def pseudonym(key: SessionKey, secret: bytes) -> str:
     return digest[:PSEUDONYM_LENGTH]
 
 
+_LINKED = (sa.select(col(ChatLink.kpj))
+           .where(col(ChatLink.channel) == sa.bindparam("channel"),
+                  col(ChatLink.chat_id) == sa.bindparam("chat_id"))
+           .order_by(col(ChatLink.linked_at), col(ChatLink.kpj)))
+
+
 class SqlAccountStore:
     """Links, consent and audit in SQLite or PostgreSQL (migrated with ``storage.db.migrate``).
 
@@ -49,14 +56,20 @@ class SqlAccountStore:
             raise ValueError("pseudonym_key must not be empty")
         self._engine = engine
         self._key = pseudonym_key
+        # A SQLite file's links are read in the event loop's thread (immediate_reader).
+        self._reader = immediate_reader(engine)
+        if self._reader is not None:
+            weakref.finalize(self, self._reader.dispose)
 
     async def linked_kpjs(self, key: SessionKey) -> list[str]:
         """The KPJ numbers linked to this chat, oldest link first."""
-        query = (sa.select(col(ChatLink.kpj)).where(*_chat_link_of(key))
-                 .order_by(col(ChatLink.linked_at), col(ChatLink.kpj)))
+        params = {"channel": key.channel, "chat_id": key.chat_id}
         with translate_errors(DatabaseUnavailable, "linked_kpjs"):
+            if self._reader is not None:
+                with self._reader.connect() as connection:
+                    return list(connection.scalars(_LINKED, params).all())
             async with self._engine.connect() as conn:
-                return list((await conn.scalars(query)).all())
+                return list((await conn.scalars(_LINKED, params)).all())
 
     async def link(self, key: SessionKey, kpj: str, at: datetime) -> None:
         """Link the chat to a KPJ (idempotent: a repeated link keeps its first time)."""

@@ -15,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 from aiogram.types import Update
 
-from bot.telegram import Serve
+from bot.telegram import Serve, TelegramChannel
+from bot.throttle import SendThrottle
 from flows.engine import Deliver, Served
+from flows.i18n import Catalog
 from flows.ports import SessionSlot, StoreUnavailable
 from flows.types import Event, EventKind, SessionKey
 from storage.models import AuditEvent
@@ -277,3 +279,32 @@ async def test_latency_is_observed_per_update(tg: Harness) -> None:
     await tg.feed(tg.fake.message_update(CHAT, "/menu"))
     assert tg.metrics.value("bot_update_seconds_count", channel="telegram") == 2.0
     assert tg.metrics.value("bot_replies_total", channel="telegram") == 2.0
+
+
+async def test_updates_beyond_the_concurrency_wait_their_turn(rec: Harness) -> None:
+    rec.channel._slots = asyncio.Semaphore(1)  # noqa: SLF001 - a process with one slot
+    gate, running = asyncio.Event(), []
+    serve = rec.channel._serve_event  # noqa: SLF001
+
+    async def gated(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        running.append(key.chat_id)
+        if key.chat_id == str(CHAT):
+            await gate.wait()
+        return await serve(key, event, deliver)
+
+    rec.channel._serve_event = gated  # noqa: SLF001
+    slow = asyncio.create_task(rec.feed(rec.fake.message_update(CHAT, "/menu")))
+    waiting = asyncio.create_task(rec.feed(rec.fake.message_update(CHAT + 1, "/menu")))
+    await asyncio.sleep(0.1)
+    assert running == [str(CHAT)]  # the second chat waits for the only slot
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(slow, waiting), 5)
+    assert running == [str(CHAT), str(CHAT + 1)]
+    assert len(rec.fake.sent_to(CHAT + 1)) == 1
+
+
+def test_a_channel_needs_at_least_one_slot(tg: Harness) -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        TelegramChannel(tg.bot, serve=tg.engine.serve, ports=tg.channel._ports,  # noqa: SLF001
+                        throttle=SendThrottle(), metrics=tg.metrics, catalog=Catalog(),
+                        concurrency=0)
