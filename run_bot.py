@@ -38,6 +38,7 @@ from balance.client import HttpBalanceService
 from balance.http_app import create_app, serve
 from balance.importer import CsvImportError, import_csv
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
+from bot import tuning
 from bot.agent_desk import AgentGroup, TelegramForumDesk
 from bot.clock import SystemClock
 from bot.config import Settings
@@ -51,6 +52,7 @@ from bot.telegram import TelegramChannel
 from bot.telegram_render import CHANNEL as TELEGRAM
 from bot.telegram_session import JsonAiohttpSession
 from bot.throttle import SendThrottle
+from bot.tuning import settle_heap
 from bot.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
 from bot.whatsapp import CHANNEL as WHATSAPP
 from bot.whatsapp import WhatsAppChannel
@@ -345,6 +347,7 @@ async def run_telegram(settings: Settings) -> None:
         return
     async with telegram_channel(settings, Metrics()) as (channel, _):
         await channel.register_commands()
+        settle_heap()
         print("Telegram bot running (long polling); Ctrl-C stops it.", flush=True)
         await channel.run_polling()
 
@@ -373,6 +376,7 @@ async def run_serve(settings: Settings, host: str | None = None, port: int | Non
             add_whatsapp_routes(app, served.whatsapp)
             routes.append(f"WhatsApp webhook at {WHATSAPP_PATH}")
         host, port = host or settings.web_host, port or settings.web_port
+        settle_heap()
         await serve_app(app, host, port, started=lambda: print(
             f"serving on http://{host}:{port} ({', '.join(routes)}, /healthz, /metrics)",
             flush=True))
@@ -491,7 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = {"telegram": lambda: run_telegram(settings),
                 "serve": lambda: run_serve(settings, args.host, args.port)}
         try:
-            asyncio.run(runs.get(command, lambda: run_console(settings))())
+            tuning.run(runs.get(command, lambda: run_console(settings))(),
+                       loop=settings.event_loop)
         except KeyboardInterrupt:
             print()
     return 0

@@ -43,7 +43,9 @@ from aiogram.types import Message  # noqa: E402
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot.throttle import SendThrottle  # noqa: E402 - light: the echo process imports no more
+from bot import tuning  # noqa: E402 - light: the echo process imports no more
+from bot.throttle import SendThrottle  # noqa: E402
+from bot.tuning import settle_heap  # noqa: E402
 
 TOKEN = "123456:BENCH-telegram-token"
 WEBHOOK_SECRET = "bench-webhook-secret_1"
@@ -223,15 +225,21 @@ async def serve_ours(args: argparse.Namespace) -> None:
         async with served(app) as url:
             await channel.register_webhook(url + TELEGRAM_PATH, WEBHOOK_SECRET)
             await channel.register_commands()
+            settle_heap()  # as run_bot.py does once it is serving
             announce(url)
             await until_terminated()
     finally:
         await channel.close()
-        keys = [key async for key in store._client.scan_iter(args.prefix + "*")]  # noqa: SLF001
-        for start in range(0, len(keys), 1000):
-            await store._client.delete(*keys[start:start + 1000])  # noqa: SLF001
+        await forget(store._client, args.prefix)  # noqa: SLF001
         await store.aclose()
         await database.dispose()
+
+
+async def forget(client: Any, prefix: str) -> None:
+    """Delete the run's keys from Redis."""
+    keys = [key async for key in client.scan_iter(prefix + "*")]
+    for start in range(0, len(keys), 1000):
+        await client.delete(*keys[start:start + 1000])
 
 
 async def serve_echo(args: argparse.Namespace) -> None:
@@ -269,6 +277,7 @@ def main() -> None:
     parser.add_argument("--first-chat", type=int, default=100_000)
     parser.add_argument("--linked", type=int, default=0)
     parser.add_argument("--balance-cache", type=float, default=60.0)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     parser.add_argument("--per-bot", type=float, default=30.0)
     parser.add_argument("--per-chat", type=float, default=1.0)
     parser.add_argument("--unpaced-per-chat", type=float, default=1000.0)
@@ -278,12 +287,12 @@ def main() -> None:
     serve = serve_ours(args) if args.bot == "ours" else serve_echo(args)
     profile = os.environ.get("BENCH_PROFILE")  # a file: pyinstrument's report of this process
     if not profile:
-        asyncio.run(serve)
+        tuning.run(serve, loop=args.loop)  # both bots on the same loop: a fair comparison
         return
     from pyinstrument import Profiler  # noqa: PLC0415 - optional, `uv run --with pyinstrument`
 
     with Profiler(interval=0.001, async_mode="disabled") as profiler:
-        asyncio.run(serve)
+        tuning.run(serve, loop=args.loop)
     Path(profile).write_text(profiler.output_text(unicode=False, show_all=False) + "\n"
                              + profiler.output_text(unicode=False, flat=True))
 

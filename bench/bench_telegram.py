@@ -554,6 +554,8 @@ def parse_args() -> argparse.Namespace:
                         help="per-chat flood limit of ours in the paced pass, messages/s")
     parser.add_argument("--sat-per-chat", type=float, default=1000.0,
                         help="per-chat flood limit of ours in the saturation pass")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop",
+                        help="event loop of both bot processes (run_bot.py's default: uvloop)")
     parser.add_argument("--balance-cache", type=float, default=60.0,
                         help="seconds the in-process balance cache keeps an answer; 0: none")
     parser.add_argument("--bots", default="ours,echo", help=argparse.SUPPRESS)  # for profiling
@@ -600,7 +602,7 @@ async def main() -> None:
                          "--linked", str(args.members), "--per-bot", str(args.per_bot),
                          "--per-chat", str(args.per_chat),
                          "--unpaced-per-chat", str(args.sat_per_chat),
-                         "--balance-cache", str(args.balance_cache)]
+                         "--balance-cache", str(args.balance_cache), "--loop", args.loop]
             generator = Generator(fake, tracker, workdir / "outbox.jsonl", random.Random(7))
             if "ours" in args.bots:
                 results["ours"] = await bench_bot(
@@ -613,7 +615,8 @@ async def main() -> None:
                 for member in members:
                     member.step = 0
                 results["echo"] = await bench_bot(
-                    "echo", ["--api-base", fake.api_base], args, fake=fake, tracker=tracker,
+                    "echo", ["--api-base", fake.api_base, "--loop", args.loop], args,
+                    fake=fake, tracker=tracker,
                     generator=echo_generator, members=order, http=http, redis_client=None)
     await redis_client.aclose()
     total = max(1, sum(kinds.values()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,7 +36,8 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr = SecretStr("")
     telegram_webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[^\s?#]*$")
     telegram_messages_per_second: float = Field(default=30.0, gt=0)
-    telegram_concurrency: int = Field(default=256, ge=1)
+    telegram_concurrency: int = Field(default=64, ge=1)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # uvloop where installed
     web_host: str = "0.0.0.0"  # behind a load balancer: listen on every interface
     web_port: int = Field(default=8080, ge=1, le=65535)
     agent_chat_id: str = ""

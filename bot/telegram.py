@@ -48,7 +48,8 @@ __all__ = ["APOLOGY", "BLOCKED_TTL", "CONCURRENCY", "DEDUPE_TTL", "GroupHook", "
 log = logging.getLogger(__name__)
 Serve = Callable[[SessionKey, Event, Deliver], Awaitable[Served]]  # Engine.serve
 GroupHook = Callable[[Update], Awaitable[None]]
-CONCURRENCY = 256  # updates served at once by one process (TELEGRAM_CONCURRENCY)
+CONCURRENCY = 64  # updates served at once by one process (TELEGRAM_CONCURRENCY): as many
+# as the Redis pool has connections, so that no update waits for one while it holds a lock
 DEDUPE_TTL = 24 * 3600.0  # group updates (agent desk); member updates: the session store's
 BLOCKED_TTL = 30 * 24 * 3600.0
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
