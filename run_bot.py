@@ -268,6 +268,7 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
                                 kv=runtime.store) if forum is not None else None)
             channel = TelegramChannel(bot, serve=runtime.engine.serve,
                                       concurrency=settings.telegram_concurrency,
+                                      max_backlog=settings.telegram_max_backlog,
                                       ports=runtime.ports, throttle=throttle, metrics=metrics,
                                       catalog=catalog,
                                       on_group_update=group.handle if group else None)

@@ -54,7 +54,7 @@ MONTHS = 120  # contributions of each linked member (ten years)
 STATS_PATH = "/bench/stats"
 LIMITER_PATH = "/bench/limiter"
 TELEGRAM_PATH = "/telegram/webhook"  # bot.web's default path
-ERROR_KINDS = ("internal", "telegram", "store")
+ERROR_KINDS = ("internal", "telegram", "store", "overload")
 T = TypeVar("T")
 
 

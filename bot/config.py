@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     telegram_webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[^\s?#]*$")
     telegram_messages_per_second: float = Field(default=30.0, gt=0)
     telegram_concurrency: int = Field(default=64, ge=1)
+    telegram_max_backlog: int = Field(default=10_000, ge=1)
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # uvloop where installed
     web_host: str = "0.0.0.0"  # behind a load balancer: listen on every interface
     web_port: int = Field(default=8080, ge=1, le=65535)

@@ -42,14 +42,15 @@ from flows.i18n import N_, Catalog, pick_locale
 from flows.ports import DatabaseUnavailable, SessionBusy, StoreUnavailable
 from flows.types import Event, Reply, SessionKey, Text
 
-__all__ = ["APOLOGY", "BLOCKED_TTL", "CONCURRENCY", "DEDUPE_TTL", "GroupHook", "Inbound", "Serve",
-           "TelegramChannel"]
+__all__ = ["APOLOGY", "BLOCKED_TTL", "CONCURRENCY", "DEDUPE_TTL", "MAX_BACKLOG", "GroupHook",
+           "Inbound", "Serve", "TelegramChannel"]
 
 log = logging.getLogger(__name__)
 Serve = Callable[[SessionKey, Event, Deliver], Awaitable[Served]]  # Engine.serve
 GroupHook = Callable[[Update], Awaitable[None]]
 CONCURRENCY = 64  # updates served at once by one process (TELEGRAM_CONCURRENCY): as many
 # as the Redis pool has connections, so that no update waits for one while it holds a lock
+MAX_BACKLOG = 10_000  # webhook updates taken and not finished (TELEGRAM_MAX_BACKLOG)
 DEDUPE_TTL = 24 * 3600.0  # group updates (agent desk); member updates: the session store's
 BLOCKED_TTL = 30 * 24 * 3600.0
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
@@ -74,9 +75,10 @@ class TelegramChannel:
     def __init__(self, bot: Bot, *, serve: Serve, ports: Ports, throttle: SendThrottle,
                  metrics: Metrics, catalog: Catalog,
                  on_group_update: GroupHook | None = None,
-                 concurrency: int = CONCURRENCY) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+                 concurrency: int = CONCURRENCY, max_backlog: int = MAX_BACKLOG) -> None:
+        if concurrency < 1 or max_backlog < 1:
+            raise ValueError("concurrency and max_backlog must be at least 1")
+        self._max_backlog = max_backlog
         self.bot = bot
         self._serve_event = serve
         # At most this many updates are served at once; the rest wait their turn (in arrival
@@ -129,11 +131,22 @@ class TelegramChannel:
         except ValidationError as exc:
             raise ValueError(f"not an update ({exc.error_count()} problems)") from None
 
-    def accept(self, update: Update) -> None:
-        """Handle ``update`` in the background (webhook mode); :meth:`drain` awaits it."""
+    @property
+    def backlog(self) -> int:
+        """Webhook updates taken and not finished yet."""
+        return len(self._tasks)
+
+    def accept(self, update: Update) -> bool:
+        """Handle ``update`` in the background (webhook mode); :meth:`drain` awaits it. False,
+        and nothing taken, when ``max_backlog`` updates are already waiting: memory stays
+        bounded and Telegram, answered 503, delivers the update again later."""
+        if len(self._tasks) >= self._max_backlog:
+            self._metrics.errors.labels("overload").inc()
+            return False
         task = asyncio.create_task(self._feed(update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for updates in progress (webhook or polling); cancel those still running after

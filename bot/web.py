@@ -44,8 +44,9 @@ class WebhookChannel(Protocol):
         """The body as an update; ``ValueError`` when it is not one."""
         ...
 
-    def accept(self, update: Update) -> None:
-        """Handle the update in the background."""
+    def accept(self, update: Update) -> bool:
+        """Handle the update in the background; false when the backlog is full (the update
+        is not taken: Telegram delivers it again later)."""
         ...
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -83,7 +84,9 @@ def _telegram_webhook(channel: WebhookChannel, secret: str) -> _Route:
             update = channel.parse(json.loads(await request.read()))
         except ValueError:  # JSONDecodeError and UnicodeDecodeError included
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        channel.accept(update)
+        if not channel.accept(update):  # overloaded: Telegram retries the delivery later
+            return web.json_response({"ok": False, "error": "busy"}, status=503,
+                                     headers={"Retry-After": "1"})
         return web.json_response({"ok": True})
 
     return webhook

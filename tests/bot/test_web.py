@@ -44,9 +44,10 @@ class StubChannel:
             raise ValueError("not an update")
         return Update.model_validate(payload)
 
-    def accept(self, update: Update) -> None:
+    def accept(self, update: Update) -> bool:
         self.accepted.append(update.update_id)
         self.tasks.add(asyncio.create_task(self._handle(update.update_id)))
+        return True
 
     async def _handle(self, update_id: int) -> None:
         await self.release.wait()
