@@ -1,7 +1,7 @@
 """Riwayat iuran: contributions month by month, newest first, paged and filterable by year.
 
-The first page answers the question members ask most ("iuran bulan ini sudah masuk?"):
-whether last month's contribution is recorded.
+The first page answers, above its lines, the question members ask most ("iuran bulan ini
+sudah masuk?"): whether last month's contribution is recorded.
 """
 
 from __future__ import annotations
@@ -55,11 +55,10 @@ async def show_for(ctx: Context, kpj: str, year: int | None = None, page: int = 
     if found is None:
         return back_to_menu(say("The data of KPJ {kpj} is not available. Please contact the "
                                 "call centre 175.", kpj=mask_kpj(kpj)))
-    says: list[Say] = []
-    if page == 1 and year is None and not paging:
-        says.append(_last_month(found, today(ctx)))
-    says.append(_page(found))
-    return Outcome(S.BROWSE, tuple(says), data={"kpj": kpj, "year": year, "page": found.page})
+    answer = (_last_month(found, today(ctx)).text if page == 1 and year is None and not paging
+              else None)
+    return Outcome(S.BROWSE, (_page(found, answer),),
+                   data={"kpj": kpj, "year": year, "page": found.page})
 
 
 def _expected_period(day: date) -> Month:
@@ -81,7 +80,9 @@ def _last_month(found: ContributionPage, day: date) -> Say:
                month=expected, latest=latest)
 
 
-def _page(found: ContributionPage) -> Say:
+def _page(found: ContributionPage, answer: Text | None = None) -> Say:
+    """The page as one message with its buttons; ``answer`` (whether last month is recorded)
+    leads it, so the member gets one message, not two a second apart."""
     lines = tuple(Text("{month}: {total} (employer {employer_part} + you {employee_part}), "
                        "paid {paid_on}",
                        {"month": Month.parse(c.period),
@@ -96,7 +97,10 @@ def _page(found: ContributionPage) -> Say:
               Text("Contributions of KPJ {kpj}, newest first, page {page} of {pages}:",
                    {"kpj": mask_kpj(found.kpj), "page": found.page,
                     "pages": max(found.pages, 1)}))
-    return Say(Text("{header}\n{lines}", {"header": header, "lines": lines}), _buttons(found))
+    body = Text("{header}\n{lines}", {"header": header, "lines": lines})
+    if answer is not None:
+        body = Text("{answer}\n\n{page}", {"answer": answer, "page": body})
+    return Say(body, _buttons(found))
 
 
 def _buttons(found: ContributionPage) -> tuple[tuple[Option, ...], ...]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,12 @@ from bot.telegram import Serve, TelegramChannel
 from bot.throttle import SendThrottle
 from flows.engine import Deliver, Served
 from flows.i18n import Catalog
-from flows.ports import SessionSlot, StoreUnavailable
 from flows.types import Event, EventKind, SessionKey
 from storage.models import AuditEvent
-from storage.sessions import MemorySessionStore
 from tests.e2e import conftest as e2e_conftest
 from tests.e2e.harness import Harness, harness
 from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.down_store import DownSessionStore
 
 fake = e2e_conftest.fake
 tg = e2e_conftest.tg
@@ -131,19 +129,9 @@ async def test_a_repeated_update_is_handled_once(rec: Harness, recorder: Recorde
     assert rec.metrics.value("bot_updates_total", channel="telegram") == 1.0
 
 
-class DownStore(MemorySessionStore):
-    """A session store that cannot be reached (Redis down)."""
-
-    @asynccontextmanager
-    async def chat(self, key: SessionKey, *,
-                   once: str | None = None) -> AsyncIterator[SessionSlot]:
-        raise StoreUnavailable("Redis failed (ConnectionError)")
-        yield SessionSlot(None)  # pragma: no cover - makes this a generator
-
-
 async def test_an_update_is_answered_politely_when_the_session_store_is_down(
         tmp_path: Path, fake: FakeBotApi) -> None:
-    async with harness(tmp_path, fake=fake, store=DownStore()) as world:
+    async with harness(tmp_path, fake=fake, store=DownSessionStore()) as world:
         await world.feed(fake.message_update(CHAT, "/menu", language_code="en"))
         assert fake.sent_to(CHAT) == ["Sorry, the service is busy right now. Please try again "
                                       "in a few minutes."]

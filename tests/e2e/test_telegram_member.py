@@ -81,8 +81,10 @@ async def test_a_linked_member_checks_the_balance_in_rupiah(tg: Harness,
 async def test_history_pages_by_editing_the_message(tg: Harness, member: Member) -> None:
     await register(member, SITI)
     member.new_texts()
-    first = await member.say("/riwayat")
-    assert first[1].startswith("Iuran KPJ 123*****901, terbaru lebih dulu, halaman 1 dari 22:")
+    [first] = await member.say("/riwayat")  # one message: last month's answer, then the page
+    answer, page = first.split("\n\n", 1)
+    assert answer.startswith("Ya, iuran untuk Oktober 2026 sudah tercatat")
+    assert page.startswith("Iuran KPJ 123*****901, terbaru lebih dulu, halaman 1 dari 22:")
     page_message, _ = member.button("hist:older")
     sends = len(tg.fake.calls("sendMessage"))
 

@@ -4,8 +4,6 @@ links read from the session instead of the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
@@ -15,10 +13,10 @@ from flows.flow import Context, Outcome, step
 from flows.i18n import Catalog
 from flows.links import LINKS_MAX_AGE
 from flows.menu import MENU
-from flows.ports import AccountStore, SessionSlot, StoreUnavailable
+from flows.ports import AccountStore
 from flows.routes import ENTRIES
 from flows.types import Event, Reply, SessionKey
-from storage.sessions import MemorySessionStore
+from tests.fakes.down_store import DownSessionStore
 from tests.flows.conftest import SITI, Chat, World
 
 KEY = SessionKey("test", "1001")
@@ -78,16 +76,8 @@ async def test_a_failed_delivery_keeps_the_step_and_is_raised(world: World,
         assert slot.session is not None and slot.session.state == "registration:ask_kpj"
 
 
-class DownStore(MemorySessionStore):
-    @asynccontextmanager
-    async def chat(self, key: SessionKey, *,
-                   once: str | None = None) -> AsyncIterator[SessionSlot]:
-        raise StoreUnavailable("Redis failed (ConnectionError)")
-        yield SessionSlot(None)  # pragma: no cover - makes this a generator
-
-
 async def test_a_store_fault_delivers_an_apology(world: World) -> None:
-    engine = Engine(sessions=DownStore(), ports=world.engine._ports,  # noqa: SLF001
+    engine = Engine(sessions=DownSessionStore(), ports=world.engine._ports,  # noqa: SLF001
                     catalog=Catalog(strict=True), strict=True)
     screen = Screen()
     event = _update(Event.message("cek saldo", language_code="en"), "4")
