@@ -143,22 +143,33 @@ def bot_for(api_base: str, *, json_bodies: bool = False) -> Bot:
     return Bot(TOKEN, session=AiohttpSession(api=server))
 
 
-async def link_members(args: argparse.Namespace, database: Any, accounts: Any) -> None:
-    """A membership of its own for each of the ``--linked`` chats (KPJ ``9000000000i``, ten
-    years of contributions, imported from generated CSV files), linked to the chat."""
+async def prepare(args: argparse.Namespace) -> None:
+    """The bot's database, made in a process of its own so that the bot's peak memory is that
+    of serving: migrated, the demo members seeded, and a membership of its own for each of the
+    ``--linked`` chats (KPJ ``9000000000i``, ten years of contributions, imported from
+    generated CSV files), linked to the chat."""
     from bench_import import write_csvs
 
     from balance.importer import import_csv
+    from balance.service import seed_demo_members
     from bot.telegram_render import CHANNEL
     from flows.types import SessionKey
+    from storage.accounts import SqlAccountStore
+    from storage.db import create_engine, migrate
 
-    if not args.linked:
-        return
-    members, contributions = write_csvs(args.db.parent, args.linked, MONTHS)
-    await import_csv(database, members=members, contributions=contributions)
-    now = datetime.now(UTC)
-    for i in range(args.linked):
-        await accounts.link(SessionKey(CHANNEL, str(args.first_chat + i)), f"9{i:010d}", now)
+    database = create_engine(f"sqlite:///{args.db}")
+    try:
+        await migrate(database)
+        await seed_demo_members(database)
+        accounts = SqlAccountStore(database, SECRET)
+        members, contributions = write_csvs(args.db.parent, args.linked, MONTHS)
+        await import_csv(database, members=members, contributions=contributions)
+        now = datetime.now(UTC)
+        for i in range(args.linked):
+            await accounts.link(SessionKey(CHANNEL, str(args.first_chat + i)), f"9{i:010d}",
+                                now)
+    finally:
+        await database.dispose()
 
 
 async def serve_ours(args: argparse.Namespace) -> None:
@@ -167,7 +178,7 @@ async def serve_ours(args: argparse.Namespace) -> None:
     from bench_engine import CommandCounter
 
     from balance.cache import CachedBalanceService
-    from balance.service import ReferenceBalanceService, seed_demo_members
+    from balance.service import ReferenceBalanceService
     from bot.clock import SystemClock
     from bot.metrics import CountingOtpSender, Metrics
     from bot.otp_delivery import OutboxOtpSender
@@ -178,14 +189,11 @@ async def serve_ours(args: argparse.Namespace) -> None:
     from flows.flow import Ports
     from flows.i18n import Catalog
     from storage.accounts import SqlAccountStore
-    from storage.db import create_engine, migrate
+    from storage.db import create_engine
     from storage.sessions import redis_store_from_url
 
-    database = create_engine(f"sqlite:///{args.db}")
-    await migrate(database)
-    await seed_demo_members(database)
+    database = create_engine(f"sqlite:///{args.db}")  # made by ``prepare``
     accounts = SqlAccountStore(database, SECRET)
-    await link_members(args, database, accounts)
     store = redis_store_from_url(args.redis, prefix=args.prefix)
     counter = CommandCounter(store._client)  # noqa: SLF001 - counts this process's commands
     metrics, catalog = Metrics(), Catalog()
@@ -268,8 +276,8 @@ def main() -> None:
     """Run one bot process until SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bot", choices=("ours", "echo"))
-    parser.add_argument("--api-base", required=True)
+    parser.add_argument("bot", choices=("prepare", "ours", "echo"))
+    parser.add_argument("--api-base", default="")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--prefix", default=f"bench-tg:{time.time_ns()}:")
     parser.add_argument("--db", type=Path)
@@ -284,6 +292,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="[%(process)d %(name)s] %(levelname)s %(message)s")
+    if args.bot == "prepare":
+        asyncio.run(prepare(args))
+        return
     serve = serve_ours(args) if args.bot == "ours" else serve_echo(args)
     profile = os.environ.get("BENCH_PROFILE")  # a file: pyinstrument's report of this process
     if not profile:

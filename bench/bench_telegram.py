@@ -7,8 +7,9 @@ N simulated members chat a realistic mix (60% "cek saldo", 20% history - "riwaya
 "older" button when a history page is on screen -, 15% FAQ questions, 5% registration steps:
 /daftar, consent button, NIK, KPJ, birth date, shared contact, OTP code). Every member's chat
 is linked beforehand, through the AccountStore, to a membership of its own with ten years of
-contributions (imported from generated CSV files); the 5% who register then link their chat
-to a demo member as well.
+contributions (imported from generated CSV files by a process of its own before the bot
+starts, so that the bot's peak memory is that of serving); the 5% who register then link their
+chat to a demo member as well.
 
 The bot under test runs in a process of its own (``bench/_telegram_harness.py``): the real
 aiogram dispatcher and client, the project's Telegram channel and web app, the real engine on
@@ -274,6 +275,15 @@ async def bot_process(name: str, arguments: list[str],
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+async def prepare_database(path: Path, members: int) -> None:
+    """The bot's database, made by a process of its own (see the harness's ``prepare``)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(HARNESS), "prepare", "--db", str(path), "--first-chat",
+        str(FIRST_CHAT), "--linked", str(members))
+    if await process.wait() != 0:
+        raise SystemExit("preparing the bot's database failed")
 
 
 # --- one pass -----------------------------------------------------------------------------
@@ -605,6 +615,7 @@ async def main() -> None:
                          "--balance-cache", str(args.balance_cache), "--loop", args.loop]
             generator = Generator(fake, tracker, workdir / "outbox.jsonl", random.Random(7))
             if "ours" in args.bots:
+                await prepare_database(workdir / "bench.db", args.members)
                 results["ours"] = await bench_bot(
                     "ours", ours_args, args, fake=fake, tracker=tracker, generator=generator,
                     members=order, http=http, redis_client=redis_client)
