@@ -104,7 +104,7 @@ async def member_summary(conn: Conn, kpj: str) -> MemberSummary | None:
                          kpjs=tuple(kpjs))
 
 
-_POSTED = (sa.select(_member_kpj, _period, col(models.Contribution.employer_part),
+_POSTED: Any = (sa.select(_member_kpj, _period, col(models.Contribution.employer_part),
                      col(models.Contribution.employee_part), col(models.Contribution.paid_on))
            .select_from(models.Member)
            .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
@@ -118,9 +118,9 @@ async def jht_balance(conn: Conn, kpj: str, as_of: date) -> JhtBalance | None:
     rows = (await conn.execute(_POSTED, {"kpj": kpj})).all()
     if not rows:
         return None
-    posted = [Posted(period=row.period, employer_part=row.employer_part,
-                     employee_part=row.employee_part, paid_on=row.paid_on)
-              for row in rows if row.period is not None]
+    posted = [Posted(period, employer_part, employee_part, paid_on)
+              for _, period, employer_part, employee_part, paid_on in rows
+              if period is not None]
     rates: dict[int, Decimal] = {}
     if posted:
         rate_rows = await conn.execute(_RATES)

@@ -22,6 +22,7 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from types import MappingProxyType
+from typing import NamedTuple
 
 _EMPLOYER_RATE = Fraction(37, 1000)  # JHT employer 3.7% (PP 46/2015)
 _EMPLOYEE_RATE = Fraction(2, 100)  # JHT employee 2%; BPU: 2% of declared income
@@ -61,9 +62,11 @@ def jht_parts(wage: int, segment: str) -> tuple[int, int]:
     raise ValueError(f"unknown segment: {segment!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Posted:
-    """One month's posted JHT contribution: period ``"YYYY-MM"``, both parts, paid date."""
+class Posted(NamedTuple):
+    """One month's posted JHT contribution: period ``"YYYY-MM"``, both parts, paid date.
+
+    A named tuple rather than a frozen dataclass: a balance reads hundreds of them, and a
+    tuple is built several times faster."""
 
     period: str
     employer_part: int
