@@ -301,6 +301,7 @@ class Figures:
     replies_per_update: float = 0.0
     redis_per_update: float | None = None
     cache_hit_rate: float | None = None
+    timed: list[tuple[float, float]] = field(default_factory=list)  # (posted at s, latency ms)
     errors: int = 0
     bot_cpu: float = 0.0  # share of one core
     harness_cpu: float = 0.0
@@ -460,6 +461,7 @@ class Run:
         for chat, posted in posts:
             by_chat[chat].append(posted)
         firsts = []
+        start = min((posted for _, posted in posts), default=0.0)
         for chat, posted_times in by_chat.items():
             replies = self.tracker.replies.get(chat, [])
             j = 0
@@ -470,6 +472,7 @@ class Run:
                     figures.unanswered += 1
                     continue
                 figures.latencies_ms.append((replies[j] - posted) * 1000)
+                figures.timed.append((posted - start, (replies[j] - posted) * 1000))
                 firsts.append(replies[j])
         return firsts
 
@@ -516,6 +519,25 @@ def show(f: Figures) -> None:
         print(f"{'':<18} ^ {f.note}", flush=True)
     if f.cache_hit_rate is not None:
         print(f"{'':<18} ^ balance answers from the cache: {f.cache_hit_rate:.0%}", flush=True)
+    windows = by_window(f.timed, WINDOW_SECONDS)
+    if len(windows) > 1:
+        print(f"{'':<18} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
+              + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms", flush=True)
+
+
+WINDOW_SECONDS = 5.0
+
+
+def by_window(timed: list[tuple[float, float]], seconds: float) -> list[float]:
+    """Nearest-rank p99 of the latencies of the updates posted in each window."""
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for at, latency in timed:
+        buckets[int(at // seconds)].append(latency)
+    result = []
+    for index in sorted(buckets):
+        ordered = sorted(buckets[index])
+        result.append(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
+    return result
 
 
 HEADER = (f"{'bot':<18} {'offered':>16} {'updates':>7} {'upd/s':>8} {'p50 ms':>7} "
