@@ -520,7 +520,7 @@ def show(f: Figures) -> None:
     if f.cache_hit_rate is not None:
         print(f"{'':<18} ^ balance answers from the cache: {f.cache_hit_rate:.0%}", flush=True)
     windows = by_window(f.timed, WINDOW_SECONDS)
-    if len(windows) > 1:
+    if len(windows) > 1 and "saturation" not in f.label:  # saturated: latency is queueing
         print(f"{'':<18} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
               + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms", flush=True)
 
