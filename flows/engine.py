@@ -24,7 +24,6 @@ from flows.flow import Context, Flow, Outcome, Ports, Step, delete_member_messag
 from flows.i18n import LOCALES, N_, Catalog, MissingTranslation, pick_locale
 from flows.identifiers import contains_nik
 from flows.intents import Intent, classify
-from flows.links import LINKS_MAX_AGE, CachedLinks
 from flows.menu import MENU
 from flows.messages import NIK_DELETED
 from flows.ports import (
@@ -83,15 +82,13 @@ class Engine:
     def __init__(self, *, sessions: SessionStore, ports: Ports, catalog: Catalog,
                  flows: tuple[Flow, ...] = FLOWS, entries: Mapping[str, Step] = ENTRIES,
                  classifier: Callable[[str], Intent] = classify,
-                 flow_timeout: float = FLOW_TIMEOUT, links_max_age: float = LINKS_MAX_AGE,
-                 strict: bool = False) -> None:
+                 flow_timeout: float = FLOW_TIMEOUT, strict: bool = False) -> None:
         self._sessions = sessions
         self._ports = ports
         self._catalog = catalog
         self._entries = entries
         self._classify = classifier
         self._flow_timeout = flow_timeout
-        self._links_max_age = links_max_age
         self._strict = strict  # tests: an undeclared transition raises instead of apologising
         self._steps = {state: s for flow in flows for state, s in flow.steps.items()}
         self._captive = frozenset(state for flow in flows for state in flow.captive)
@@ -164,13 +161,12 @@ class Engine:
                     stored: Session | None) -> tuple[Session, list[Reply]]:
         now = self._ports.clock.now()
         session, notices = self._current(stored, event, now.timestamp())
-        links = CachedLinks(self._ports.accounts, stored, now.timestamp(), self._links_max_age)
-        ctx = Context(key, event, session, replace(self._ports, accounts=links), now)
+        ctx = Context(key, event, session, self._ports, now)
         try:
             outcome = await self._dispatch(ctx)
             saved = Session(outcome.state, outcome.locale or session.locale,
                             session.data if outcome.data is None else outcome.data,
-                            now.timestamp(), links.links, links.read_at)
+                            now.timestamp())
             says = (*_nik_cleanup(event, outcome.says), *notices, *outcome.says)
             return saved, self._render(says, saved.locale)
         except Exception as exc:  # noqa: BLE001 - every fault gets a polite answer
@@ -276,9 +272,7 @@ class Engine:
         else:
             log.warning("%s in state %s on %s update %s", type(exc).__name__,
                         ctx.session.state, ctx.key.channel, ctx.event.update_id or "-")
-        # A link may have changed before the fault: the next update reads the links anew.
-        kept = replace(ctx.session, links=None, links_at=0.0)
-        return kept, self._render((Say(Text(message)),), ctx.session.locale)
+        return ctx.session, self._render((Say(Text(message)),), ctx.session.locale)
 
     def _render(self, says: tuple[Say, ...], locale: str) -> list[Reply]:
         return [self._reply(s, locale) for s in says]

@@ -172,24 +172,20 @@ class Reply:
 class Session:
     """The per-chat conversation state persisted between updates (JSON in the session store).
 
-    ``links`` caches the KPJ numbers linked to the chat (``None``: not read yet) with the time
-    they were read, ``links_at``; ``view`` is the channel's memory of the member's screen
-    (a share-contact keyboard is up, the member blocked the bot). Flows read neither."""
+    ``view`` is the channel's memory of the member's screen (a share-contact keyboard is up,
+    the member blocked the bot); flows never read it. The chat's links are not kept here: they
+    decide who sees a balance, so every update reads them from the database."""
 
     state: str
     locale: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     updated_at: float = 0.0
-    links: tuple[str, ...] | None = None
-    links_at: float = 0.0
     view: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         raw: dict[str, Any] = {"state": self.state, "locale": self.locale,
                                "data": dict(self.data), "updated_at": self.updated_at}
-        if self.links is not None:
-            raw["links"], raw["links_at"] = list(self.links), self.links_at
         if self.view:
             raw["view"] = dict(self.view)
         return raw
@@ -197,12 +193,10 @@ class Session:
     @classmethod
     def from_json_dict(cls, raw: Mapping[str, Any]) -> Session:
         """Rebuild a session from :meth:`to_json_dict` output."""
-        data, view, links = raw.get("data"), raw.get("view"), raw.get("links")
+        data, view = raw.get("data"), raw.get("view")
         return cls(state=str(raw.get("state", "")), locale=str(raw.get("locale", "")),
                    data=dict(data) if isinstance(data, Mapping) else {},
                    updated_at=_number(raw.get("updated_at")),
-                   links=(tuple(str(k) for k in links) if isinstance(links, list) else None),
-                   links_at=_number(raw.get("links_at")),
                    view=dict(view) if isinstance(view, Mapping) else {})
 
 

@@ -1,21 +1,20 @@
 """``Engine.serve``: replies delivered under the chat's lock, the channel's view kept with the
-session, repeated deliveries dropped, faults of the delivery and of the store; and the chat's
-links read from the session instead of the database."""
+session, repeated deliveries dropped, faults of the delivery and of the store; and changes of
+the chat's links seen by the very next update."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
 
 from flows.engine import Engine, Served, View
-from flows.flow import Context, Outcome, step
 from flows.i18n import Catalog
-from flows.links import LINKS_MAX_AGE
-from flows.menu import MENU
-from flows.ports import AccountStore
-from flows.routes import ENTRIES
+from flows.ports import SessionSlot, StoreUnavailable
 from flows.types import Event, Reply, SessionKey
+from storage.sessions import MemorySessionStore
 from tests.fakes.down_store import DownSessionStore
 from tests.flows.conftest import SITI, Chat, World
 
@@ -86,43 +85,7 @@ async def test_a_store_fault_delivers_an_apology(world: World) -> None:
         "Sorry, the service is busy right now. Please try again in a few minutes."]
 
 
-# --- the chat's links, kept in the session -------------------------------------------------
-
-
-class CountingAccounts:
-    """The real account store, counting ``linked_kpjs`` reads."""
-
-    def __init__(self, inner: AccountStore) -> None:
-        self.inner = inner
-        self.reads = 0
-
-    async def linked_kpjs(self, key: SessionKey) -> list[str]:
-        self.reads += 1
-        return await self.inner.linked_kpjs(key)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-
-def counting_engine(world: World) -> tuple[Engine, CountingAccounts]:
-    ports = world.engine._ports  # noqa: SLF001
-    accounts = CountingAccounts(ports.accounts)
-    engine = Engine(sessions=world.store, ports=replace(ports, accounts=accounts),
-                    catalog=Catalog(strict=True), strict=True)
-    return engine, accounts
-
-
-async def test_the_links_are_read_once_then_from_the_session(world: World,
-                                                              chat: Chat) -> None:
-    await chat.register()
-    engine, accounts = counting_engine(world)
-    chat.engine = engine
-    for _ in range(3):
-        assert "Saldo JHT" in await chat.say("cek saldo")
-    assert accounts.reads == 1
-    world.clock.advance(LINKS_MAX_AGE + 1)
-    await chat.say("cek saldo")
-    assert accounts.reads == 2  # too old: read again
+# --- the chat's links decide at once ----------------------------------------------------
 
 
 async def test_unlinking_is_seen_at_once(world: World, chat: Chat) -> None:
@@ -139,33 +102,41 @@ async def test_erasure_is_seen_at_once(world: World, chat: Chat) -> None:
     assert "Saldo JHT" in await chat.say("cek saldo")
     await chat.say("/hapusdata")
     await chat.press("acct:erase")
-    assert "go:register" in (await chat.say("cek saldo") and chat.buttons)
+    await chat.say("cek saldo")
+    assert "Saldo JHT" not in chat.text and "go:register" in chat.buttons
+
+
+async def test_an_unlink_is_seen_even_when_its_session_save_failed(world: World,
+                                                                  chat: Chat) -> None:
+    await chat.register()
+    assert "Saldo JHT" in await chat.say("cek saldo")
+    await chat.say("/keluar")
+    failing = Engine(sessions=SaveFails(world.store), ports=world.engine._ports,  # noqa: SLF001
+                     catalog=Catalog(strict=True), strict=True)
+    await failing.handle(KEY, Event.button("acct:logout"))  # unlinked; the session not saved
+    assert "Saldo JHT" not in await chat.say("cek saldo")
 
 
 async def test_a_link_made_by_registration_is_seen_at_once(world: World, chat: Chat) -> None:
-    await chat.say("cek saldo")  # unlinked: the empty list is kept in the session
+    await chat.say("cek saldo")
     assert "go:register" in chat.buttons
     await chat.register()
     assert "Saldo JHT" in await chat.say("cek saldo")
 
 
-async def test_a_fault_after_a_link_drops_the_kept_links(world: World, chat: Chat) -> None:
-    await chat.say("cek saldo")  # keeps "no links" in the session
-    async with world.store.chat(KEY) as slot:
-        assert slot.session is not None and slot.session.links == ()
+class SaveFails:
+    """The store's session is loaded and the step runs, but the save fails (Redis went down
+    or the lock expired)."""
 
-    async def link_then_fail(ctx: Context) -> Outcome:
-        await ctx.ports.accounts.link(ctx.key, SITI["kpj"], ctx.now)
-        raise RuntimeError("the step failed after linking")
+    def __init__(self, inner: MemorySessionStore) -> None:
+        self.inner = inner
 
-    engine = Engine(sessions=world.store, ports=world.engine._ports,  # noqa: SLF001
-                    catalog=Catalog(strict=True),
-                    entries={**ENTRIES, "check_balance": step(link_then_fail, MENU)})
-    assert await engine.serve(KEY, _update(Event.message("cek saldo"), "9"), Screen()) \
-        is Served.ANSWERED
-    async with world.store.chat(KEY) as slot:
-        assert slot.session is not None and slot.session.links is None
-    assert "Saldo JHT" in await chat.say("cek saldo")
+    @asynccontextmanager
+    async def chat(self, key: SessionKey, *,
+                   once: str | None = None) -> AsyncIterator[SessionSlot]:
+        async with self.inner.chat(key, once=once) as slot:
+            yield slot
+            raise StoreUnavailable("Redis failed (ConnectionError)")
 
 
 def _update(event: Event, update_id: str) -> Event:
