@@ -260,7 +260,8 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
         if bot is not None:
             routes[TELEGRAM] = TelegramOutbox(bot, throttle, metrics=metrics,
                                               secret=runtime.ports.secret,
-                                              sessions=runtime.store, kv=runtime.store)
+                                              sessions=runtime.store, kv=runtime.store,
+                                              ttl_for=runtime.engine.ttl_for)
         desk = support_desk(settings, runtime, OutboxRouter(routes))
         channel = None
         if bot is not None:

@@ -11,7 +11,7 @@ routes (``bot.whatsapp_web``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError
@@ -21,8 +21,9 @@ from bot.telegram import BLOCKED_TTL
 from bot.telegram_chats import ChatViews
 from bot.telegram_render import CHANNEL, TelegramRenderer
 from bot.throttle import SendThrottle
+from flows.engine import session_ttl
 from flows.ports import KeyValueStore, MemberOutbox, SessionStore, StoreUnavailable
-from flows.types import Reply, SessionKey
+from flows.types import Reply, Session, SessionKey
 
 __all__ = ["OutboxRouter", "TelegramOutbox"]
 
@@ -33,9 +34,10 @@ class TelegramOutbox:
     """:class:`~flows.ports.MemberOutbox` for Telegram private chats."""
 
     def __init__(self, bot: Bot, throttle: SendThrottle, *, metrics: Metrics, secret: bytes,
-                 sessions: SessionStore, kv: KeyValueStore) -> None:
+                 sessions: SessionStore, kv: KeyValueStore,
+                 ttl_for: Callable[[Session], float | None] = session_ttl) -> None:
         self._renderer = TelegramRenderer(bot, throttle, metrics, secret)
-        self._views = ChatViews(sessions)
+        self._views = ChatViews(sessions, ttl_for)
         self._kv = kv
 
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,9 +38,11 @@ class ChatView:
 
     @classmethod
     def load(cls, view: Mapping[str, Any]) -> ChatView:
-        """The view kept in a session (``Session.view``)."""
-        return cls(contact_keyboard=bool(view.get("contact_keyboard")),
-                   blocked=bool(view.get("blocked")))
+        """The view kept in a session (``Session.view``). When the engine does not know the
+        view (no stored session: a step that timed out took it along), a share-contact
+        keyboard may still be up, so the next plain reply removes it."""
+        keyboard = view.get("contact_keyboard") or view.get("unknown")
+        return cls(contact_keyboard=bool(keyboard), blocked=bool(view.get("blocked")))
 
     def dump(self) -> dict[str, Any]:
         """The view as the session keeps it; empty when there is nothing to remember."""
@@ -79,8 +81,10 @@ class ChatQueue:
 class ChatViews:
     """A chat's :class:`ChatView` outside the engine's updates, under the chat's lock."""
 
-    def __init__(self, sessions: SessionStore) -> None:
+    def __init__(self, sessions: SessionStore,
+                 ttl_for: Callable[[Session], float | None] = session_ttl) -> None:
         self._sessions = sessions
+        self._ttl_for = ttl_for  # the engine's (Engine.ttl_for): its flow timeout applies
 
     @asynccontextmanager
     async def open(self, chat_id: int) -> AsyncIterator[ChatView]:
@@ -96,7 +100,7 @@ class ChatViews:
                 yield view
                 finished = True
                 slot.session = _with_view(slot.session, view)
-                slot.ttl = session_ttl(slot.session) if slot.session is not None else None
+                slot.ttl = self._ttl_for(slot.session) if slot.session is not None else None
         except (SessionBusy, StoreUnavailable) as exc:
             if not finished:
                 raise

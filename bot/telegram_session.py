@@ -26,13 +26,14 @@ class JsonAiohttpSession(AiohttpSession):
     """:class:`~aiogram.client.session.aiohttp.AiohttpSession` posting JSON bodies."""
 
     def build_json(self, bot: Bot, method: TelegramMethod[TelegramType]) -> str | None:
-        """The call as a JSON document, or ``None`` when it uploads a file. Empty parameters
-        are left out, as aiogram's form data leaves them out."""
+        """The call as a JSON document, or ``None`` when it uploads a file. Parameters left
+        unset (``None``) and empty strings are left out, as aiogram's form data leaves them
+        out; ``False`` and ``0`` are sent (the form sends them as ``"false"`` and ``"0"``)."""
         files: dict[str, Any] = {}
         params: dict[str, Any] = {}
         for key, value in method.model_dump(warnings=False).items():
             prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared:
+            if prepared is not None and prepared != "":
                 params[key] = prepared
         return None if files else self.json_dumps(params)
 

@@ -62,6 +62,9 @@ _ESCAPE_WORDS = {"menu": "menu", "menu utama": "menu", "main menu": "menu"}
 
 View = dict[str, Any]
 Deliver = Callable[[list[Reply], View], Awaitable[None]]
+# The view of a chat without a stored session (new, or expired with its step): what the
+# member's screen shows is unknown, e.g. a share-contact keyboard left from a step that timed out.
+UNKNOWN_VIEW: Mapping[str, Any] = {"unknown": True}
 
 
 class UndeclaredTransition(RuntimeError):
@@ -117,10 +120,12 @@ class Engine:
         """Answer one event and ``deliver`` the replies while the chat is still locked.
 
         ``deliver`` gets the replies and the channel's view of the chat, a dict it may change,
-        saved with the session. An event with an ``update_id`` is served once: a repeated
-        delivery (seen by any process) returns :attr:`Served.REPEAT` and runs nothing. When
-        the session store fails the member is delivered an apology. An exception raised by
-        ``deliver`` is raised again once the session is saved: the step is kept."""
+        saved with the session (:data:`UNKNOWN_VIEW` when no session was stored). An event
+        with an ``update_id`` is served once: a repeated delivery (seen by any process)
+        returns :attr:`Served.REPEAT` and runs nothing. When the session store fails the
+        member is delivered an apology. An exception raised by ``deliver`` is raised again
+        once the session is saved: the step is kept. The store keeps the lock alive while
+        ``deliver`` waits (a reply held back by flood control)."""
         event = clean(event)
         started = time.perf_counter()
         failure: Exception | None = None
@@ -128,7 +133,7 @@ class Engine:
             async with self._sessions.chat(key, once=event.update_id or None) as slot:
                 stored = slot.session
                 session, replies = await self._turn(key, event, stored)
-                view = dict(stored.view) if stored is not None else {}
+                view = dict(stored.view) if stored is not None else dict(UNKNOWN_VIEW)
                 try:
                     await deliver(replies, view)
                 except Exception as exc:  # noqa: BLE001 - raised again after the save
@@ -147,10 +152,17 @@ class Engine:
                  (time.perf_counter() - started) * 1000)
         return Served.ANSWERED
 
+    def ttl_for(self, session: Session) -> float | None:
+        """How long the store keeps ``session`` (:func:`session_ttl` with this engine's flow
+        timeout): for code that saves a chat's session outside an update."""
+        return session_ttl(session, self._flow_timeout, self._captive)
+
     def _keep(self, slot: SessionSlot, session: Session, view: Mapping[str, Any]) -> None:
-        """What the store saves: the session with the channel's view."""
-        slot.session = replace(session, view=view)
-        slot.ttl = session_ttl(session, self._flow_timeout, self._captive)
+        """What the store saves: the session with the channel's view (never the marker of an
+        unknown view)."""
+        slot.session = replace(session, view={k: v for k, v in view.items()
+                                              if k not in UNKNOWN_VIEW})
+        slot.ttl = self.ttl_for(session)
 
     def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
         log.warning("session store fault on %s update %s: %s", key.channel,

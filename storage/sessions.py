@@ -20,6 +20,7 @@ from typing import TypedDict, Unpack
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from flows.ports import AlreadySeen, SessionBusy, SessionSlot, StoreUnavailable
@@ -56,6 +57,9 @@ else redis.call('DEL', KEYS[2]) end
 return redis.call('DEL', KEYS[1])"""
 _RELEASE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])"""
+# KEYS: lock; ARGV: token, lock ttl ms. Extends a lock that is still ours.
+_EXTEND = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])"""
 # A counter without a TTL (just created) gets one; later increments keep the first deadline.
 _INCR = """local n = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -223,8 +227,8 @@ class RedisSessionStore:
         self._prefix = prefix
         self._ttl_ms, self._lock_ttl_ms = _ms(ttl), _ms(lock_ttl)
         self._lock_timeout = lock_timeout
-        self._enter, self._save, self._release, self._incr = (
-            client.register_script(lua) for lua in (_ENTER, _SAVE, _RELEASE, _INCR))
+        self._enter, self._save, self._release, self._incr, self._extend = (
+            client.register_script(lua) for lua in (_ENTER, _SAVE, _RELEASE, _INCR, _EXTEND))
 
     def _keys(self, key: SessionKey) -> list[str]:
         suffix = "{" + f"{key.channel}:{key.chat_id}" + "}"  # one hash slot for all its keys
@@ -244,14 +248,17 @@ class RedisSessionStore:
         and remembered in the same round trip as the lock)."""
         token = secrets.token_hex(16)
         slot = SessionSlot(_decode(key, await self._lock(key, token, once)))
+        keeper = _LockKeeper(self._extend, self._keys(key)[:1], token, self._lock_ttl_ms)
         try:
             yield slot
+            keeper.stop()
             args: list[str | int] = [token]
             if slot.session is not None:
                 args += [_encode(slot.session), _ms(slot.ttl) if slot.ttl else self._ttl_ms]
             with _unavailable():
                 saved = await self._save(self._keys(key), args)
         except BaseException:  # the block, the encoding or the save failed: nothing is saved
+            keeper.stop()
             await self._unlock_quietly(key, token)
             raise
         if not saved:
@@ -317,6 +324,39 @@ class RedisSessionStore:
     async def aclose(self) -> None:
         """Close the Redis client and its connections."""
         await self._client.aclose()
+
+
+class _LockKeeper:
+    """Extends a held chat lock every third of its time to live, so that an update still
+    being answered (a reply held back by Telegram's flood control) keeps its lock. Costs
+    nothing for the usual update, which is over before the first extension is due; a process
+    that stalls stops extending, and its lock expires as before."""
+
+    def __init__(self, extend: AsyncScript, keys: list[str], token: str, ttl_ms: int) -> None:
+        self._extend = extend
+        self._keys = keys
+        self._args: list[str | int] = [token, ttl_ms]
+        self._every = ttl_ms / 3000
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(self._every, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._keep())
+
+    async def _keep(self) -> None:
+        while True:
+            try:
+                if not await self._extend(self._keys, self._args):
+                    return  # no longer ours: the save will say so
+            except (RedisError, OSError) as exc:
+                _log.warning("could not extend a chat lock: %s", type(exc).__name__)
+            await asyncio.sleep(self._every)
+
+    def stop(self) -> None:
+        """Stop extending (the block is over)."""
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 class _StoreOptions(TypedDict, total=False):

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.telegram_chats import ChatQueue, ChatViews
-from flows.engine import FLOW_TIMEOUT
+from bot.telegram_chats import ChatQueue, ChatView, ChatViews
+from flows.engine import FLOW_TIMEOUT, UNKNOWN_VIEW
 from flows.menu import MENU
 from flows.ports import SessionBusy, SessionSlot, StoreUnavailable
 from flows.types import Session, SessionKey
@@ -73,6 +73,9 @@ async def test_the_view_keeps_the_conversation_and_its_time_to_live() -> None:
         assert slot.session == Session("registration:ask_nik", "id", {"nik": "x"}, 1.0,
                                        view={"blocked": True})
     assert captured == [FLOW_TIMEOUT]  # a half-finished step keeps its short life
+    async with ChatViews(Spy(), ttl_for=lambda _: 300.0).open(6):  # the engine's setting
+        pass
+    assert captured == [FLOW_TIMEOUT, 300.0]
 
 
 async def test_the_view_lock_orders_chats_across_processes(redis_url: str,
@@ -134,3 +137,11 @@ async def test_an_error_inside_the_block_still_propagates() -> None:
     with pytest.raises(SessionBusy, match="from the block"):
         async with ChatViews(MemorySessionStore()).open(3):
             raise SessionBusy("from the block")
+
+
+def test_an_unknown_view_may_hold_a_contact_keyboard() -> None:
+    # No stored session (a step that timed out took the view along): the next plain reply
+    # removes the share-contact keyboard that may still be up.
+    assert ChatView.load(UNKNOWN_VIEW) == ChatView(contact_keyboard=True)
+    assert ChatView.load({}) == ChatView()
+    assert ChatView.load({"blocked": True}).dump() == {"blocked": True}

@@ -53,12 +53,14 @@ async def test_a_message_goes_as_one_json_document(api: tuple[Recorder, Bot]) ->
     recorder, bot = api
     markup = InlineKeyboardMarkup(inline_keyboard=[[
         InlineKeyboardButton(text="Riwayat", callback_data="1hist|abc")]])
-    sent = await bot(SendMessage(chat_id=5, text="Saldo JHT", reply_markup=markup))
+    sent = await bot(SendMessage(chat_id=5, text="Saldo JHT", reply_markup=markup,
+                                 disable_notification=False))
     assert sent.message_id == 7
     [(content_type, body)] = recorder.requests
     assert content_type == "application/json"
     assert json.loads(body) == {"chat_id": 5, "text": "Saldo JHT", "reply_markup": {
-        "inline_keyboard": [[{"text": "Riwayat", "callback_data": "1hist|abc"}]]}}
+        "inline_keyboard": [[{"text": "Riwayat", "callback_data": "1hist|abc"}]]},
+        "disable_notification": False}  # False is a value: sent, as the form sends "false"
 
 
 async def test_a_file_still_goes_as_form_data(api: tuple[Recorder, Bot]) -> None:

@@ -416,10 +416,20 @@ async def test_update_whose_lock_expired_is_not_saved(redis_backend: Backend) ->
     slow, other = redis_backend.make(lock_ttl=0.1), redis_backend.make(lock_timeout=1)
     with pytest.raises(SessionBusy):
         async with slow.chat(KEY) as slot:
-            await asyncio.sleep(0.2)
+            time.sleep(0.2)  # a stalled process: nothing extends its lock, which expires
             await save(other, Session("newer"))
             slot.session = Session("stale")
     assert await load(other) == Session("newer")
+
+
+async def test_a_lock_held_past_its_ttl_while_working_is_kept(redis_backend: Backend) -> None:
+    slow, other = redis_backend.make(lock_ttl=0.15), redis_backend.make(lock_timeout=0.1)
+    async with slow.chat(KEY) as slot:
+        await asyncio.sleep(0.5)  # a reply held back by flood control, three lock TTLs long
+        with pytest.raises(SessionBusy):
+            await load(other)  # still locked
+        slot.session = Session("answered")
+    assert await load(other) == Session("answered")
 
 
 @pytest.mark.parametrize("stored", ["not json", "[1, 2]", '"text"', "{"])
