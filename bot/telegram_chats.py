@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flows.engine import session_ttl
+from flows.engine import UNKNOWN_VIEW, session_ttl
 from flows.menu import MENU
 from flows.ports import SessionBusy, SessionSlot, SessionStore, StoreUnavailable
 from flows.types import Session, SessionKey
@@ -26,7 +26,7 @@ from flows.types import Session, SessionKey
 __all__ = ["CHANNEL", "ChatQueue", "ChatView", "ChatViews"]
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"
+CHANNEL = "telegram"  # the channel's name in session keys (re-exported by telegram_render)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ChatView:
         """The view kept in a session (``Session.view``). When the engine does not know the
         view (no stored session: a step that timed out took it along), a share-contact
         keyboard may still be up, so the next plain reply removes it."""
-        keyboard = view.get("contact_keyboard") or view.get("unknown")
+        keyboard = view.get("contact_keyboard") or any(view.get(k) for k in UNKNOWN_VIEW)
         return cls(contact_keyboard=bool(keyboard), blocked=bool(view.get("blocked")))
 
     def dump(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, Re
 
 from bot.keyboards import contact_keyboard, inline_keyboard
 from bot.metrics import Metrics
-from bot.telegram_chats import ChatView
+from bot.telegram_chats import CHANNEL, ChatView
 from bot.throttle import SendThrottle
 from flows.types import Reply, SayKind
 
@@ -39,7 +39,6 @@ _RESPONSE_TYPES = (Response[Message], Response[bool], Response[Message | bool])
 __all__ = ["CHANNEL", "TelegramRenderer"]
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"
 MAX_MESSAGE = 4096  # characters Telegram accepts in one message
 _T = TypeVar("_T")
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
