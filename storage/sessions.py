@@ -230,12 +230,16 @@ class RedisSessionStore:
         self._enter, self._save, self._release, self._incr, self._extend = (
             client.register_script(lua) for lua in (_ENTER, _SAVE, _RELEASE, _INCR, _EXTEND))
 
+    @staticmethod
+    def _tag(key: SessionKey) -> str:
+        return "{" + f"{key.channel}:{key.chat_id}" + "}"  # one hash slot for all its keys
+
     def _keys(self, key: SessionKey) -> list[str]:
-        suffix = "{" + f"{key.channel}:{key.chat_id}" + "}"  # one hash slot for all its keys
-        return [f"{self._prefix}lock:{suffix}", f"{self._prefix}session:{suffix}"]
+        tag = self._tag(key)
+        return [f"{self._prefix}lock:{tag}", f"{self._prefix}session:{tag}"]
 
     def _seen(self, key: SessionKey, once: str) -> str:
-        return f"{self._prefix}seen:" + "{" + f"{key.channel}:{key.chat_id}" + "}:" + once
+        return f"{self._prefix}seen:{self._tag(key)}:{once}"
 
     def _kv(self, name: str) -> str:
         return f"{self._prefix}kv:{name}"

@@ -21,6 +21,7 @@ from flows.ports import (
     PensionMonths,
 )
 from storage.db import create_engine, migrate
+from tests.balance.test_client import FakeClock
 
 SITI_KPJ = "12345678901"
 SITI_NIK = "3171014501900001"
@@ -62,14 +63,6 @@ class Counting:
         return await self.inner.pension_months(kpj)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def counting(tmp_path: Path) -> AsyncIterator[Counting]:
     database = create_engine(f"sqlite:///{tmp_path / 'cache.db'}")
@@ -81,7 +74,7 @@ async def counting(tmp_path: Path) -> AsyncIterator[Counting]:
 
 async def test_answers_are_the_services_and_asked_once_within_the_ttl(
         counting: Counting) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = CachedBalanceService(counting, ttl=60, clock=clock)
     direct = await counting.inner.jht_balance(SITI_KPJ, AS_OF)
     for _ in range(3):
@@ -97,7 +90,7 @@ async def test_answers_are_the_services_and_asked_once_within_the_ttl(
 
 
 async def test_every_argument_names_its_own_answer(counting: Counting) -> None:
-    cache = CachedBalanceService(counting, ttl=60, clock=Clock())
+    cache = CachedBalanceService(counting, ttl=60, clock=FakeClock())
     await cache.jht_balance(SITI_KPJ, AS_OF)
     await cache.jht_balance(SITI_KPJ, date(2026, 11, 21))  # another day
     await cache.contributions(SITI_KPJ, page=1)
@@ -107,7 +100,7 @@ async def test_every_argument_names_its_own_answer(counting: Counting) -> None:
 
 
 async def test_an_answer_is_asked_again_after_the_ttl(counting: Counting) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = CachedBalanceService(counting, ttl=60, clock=clock)
     await cache.member_summary(SITI_KPJ)
     clock.now += 59.9
@@ -118,14 +111,14 @@ async def test_an_answer_is_asked_again_after_the_ttl(counting: Counting) -> Non
 
 
 async def test_unknown_kpjs_are_kept_too(counting: Counting) -> None:
-    cache = CachedBalanceService(counting, ttl=60, clock=Clock())
+    cache = CachedBalanceService(counting, ttl=60, clock=FakeClock())
     assert await cache.member_summary("99999999999") is None
     assert await cache.member_summary("99999999999") is None
     assert counting.calls["member_summary"] == 1
 
 
 async def test_identity_checks_are_never_cached(counting: Counting) -> None:
-    cache = CachedBalanceService(counting, ttl=60, clock=Clock())
+    cache = CachedBalanceService(counting, ttl=60, clock=FakeClock())
     for _ in range(2):
         match = await cache.verify_identity(SITI_NIK, SITI_KPJ, date(1990, 1, 5))
         assert match is not None and match.kpj == SITI_KPJ
@@ -133,7 +126,7 @@ async def test_identity_checks_are_never_cached(counting: Counting) -> None:
 
 
 async def test_failures_are_not_kept(counting: Counting) -> None:
-    cache = CachedBalanceService(counting, ttl=60, clock=Clock())
+    cache = CachedBalanceService(counting, ttl=60, clock=FakeClock())
     counting.down = True
     with pytest.raises(BalanceServiceUnavailable):
         await cache.jht_balance(SITI_KPJ, AS_OF)
@@ -143,7 +136,7 @@ async def test_failures_are_not_kept(counting: Counting) -> None:
 
 
 async def test_the_least_recently_used_answer_goes_first(counting: Counting) -> None:
-    cache = CachedBalanceService(counting, ttl=60, size=2, clock=Clock())
+    cache = CachedBalanceService(counting, ttl=60, size=2, clock=FakeClock())
     await cache.member_summary("11111111111")
     await cache.member_summary("22222222222")
     await cache.member_summary("11111111111")  # used again: now the newest
