@@ -1,7 +1,7 @@
 """Telegram webhook load: the project's bot against a bare aiogram echo bot, same harness.
 
     uv run python bench/bench_telegram.py [--members 1000] [--rate 200] [--duration 20]
-                                          [--redis redis://127.0.0.1:6379/15]
+                                          [--rounds 3] [--redis redis://127.0.0.1:6379/15]
 
 N simulated members chat a realistic mix (60% "cek saldo", 20% history - "riwayat", or the
 "older" button when a history page is on screen -, 15% FAQ questions, 5% registration steps:
@@ -27,9 +27,14 @@ than ``--max-behind`` seconds of load behind stops offering load there (its late
 a lower bound). Redis commands are those of the bot's own client; peak RSS is the bot
 process's (``VmHWM``). Then a saturation pass offers ``--sat-rate`` updates/s for
 ``--sat-duration`` s with at most ``--sat-window`` updates unfinished, to find the maximum
-throughput. Everything is repeated for a bare aiogram echo bot (``SimpleRequestHandler``, one
-handler answering ``message.text``; it gets the same update mix as text messages), and the
-ratios are printed.
+throughput. The same passes drive a bare aiogram echo bot (``SimpleRequestHandler``, one
+handler answering ``message.text``; it gets the same update mix as text messages), running
+beside ours from the start.
+
+Rounds: this machine's speed drifts by tens of percent over minutes, so one pass of each bot
+after the other compares two machines. Each of ``--rounds`` rounds runs a paced pass of each
+bot, then a saturation pass of each, the bots taking turns to go first (ABBA); the ratios are
+taken per round, and their median is reported with the targets (p99: every round's).
 
 Flood control: the fake server has no bot-wide limit, so the bot-wide limit of the project's
 ``SendThrottle`` is raised (``--per-bot``, default 10,000 messages/s; Telegram's real limit of
@@ -52,12 +57,13 @@ import os
 import platform
 import random
 import resource
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -68,7 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
 import redis.asyncio  # noqa: E402
-from _telegram_harness import LIMITER_PATH, STATS_PATH  # noqa: E402
+from _telegram_harness import LIMITER_PATH, STATS_PATH, TELEGRAM_PATH  # noqa: E402
 
 from balance.demo import DEMO_MEMBERS  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
@@ -88,11 +94,13 @@ IDLE_TIMEOUT = 60.0
 
 class Tracker:
     """Replies as the fake server accepted them: per chat, arrival times and the buttons of
-    the newest message (what the member's screen shows)."""
+    the newest message (what the member's screen shows). Both bots talk to the same chats, so
+    each has screens of its own (:meth:`use`)."""
 
     def __init__(self, fake: FakeBotApi) -> None:
         self.replies: dict[int, list[float]] = defaultdict(list)
-        self.screen: dict[int, tuple[int, dict[str, str]]] = {}  # message id, data -> signed
+        self._screens: dict[str, dict[int, tuple[int, dict[str, str]]]] = defaultdict(dict)
+        self.screen = self._screens[""]  # chat -> (message id, {data: signed data})
         for method in REPLY_METHODS:
             self._wrap(fake, method)
 
@@ -117,6 +125,10 @@ class Tracker:
         buttons = {str(b["callback_data"])[1:].rpartition("|")[0]: str(b["callback_data"])
                    for row in rows for b in row if "callback_data" in b}
         self.screen[chat] = (message_id, buttons)
+
+    def use(self, bot: str) -> None:
+        """The next replies come from ``bot``: show and record its screens."""
+        self.screen = self._screens[bot]
 
     def reset(self) -> None:
         """Forget the reply times (a new pass starts)."""
@@ -359,7 +371,7 @@ class Run:
             update = self.generator.next_update(member)
             posted = time.monotonic()
             posts.append((member.chat_id, posted))
-            status = await self.fake.post_to_webhook(update)
+            status = await self.fake.post_to_webhook(update, url=self.bot.url + TELEGRAM_PATH)
             if status != 200:
                 failures.append(status)
 
@@ -484,26 +496,47 @@ def _cpu_seconds() -> float:
 
 # --- the benchmark ------------------------------------------------------------------------
 
-async def bench_bot(name: str, arguments: list[str], args: argparse.Namespace, *,
-                    fake: FakeBotApi, tracker: Tracker, generator: Generator,
-                    members: list[Member], http: aiohttp.ClientSession,
-                    redis_client: redis.asyncio.Redis | None) -> list[Figures]:
-    """The paced pass and the saturation pass of one bot."""
-    tracker.screen.clear()
-    async with bot_process(name, arguments, http) as bot:
-        run = Run(bot, fake, tracker, generator, members, redis_client)
-        behind = max(1, round(args.rate * args.max_behind))
-        await run.measure("warm-up", "", args.rate, WARMUP_SECONDS, limit=behind)
-        paced = await run.measure(name, f"{args.rate:g}/s x {args.duration:g} s",
-                                  args.rate, args.duration, limit=behind)
-        show(paced)
-        if name == "ours":
-            await bot.limiter("unpaced")
-        saturated = await run.measure(
-            f"{name} (saturation)", f"<={args.sat_rate:g}/s x {args.sat_duration:g} s",
-            args.sat_rate, args.sat_duration, limit=args.sat_window, saturate=True)
-        show(saturated)
-        return [paced, saturated]
+@dataclass
+class Contender:
+    """One bot under test: its process's run, and its passes so far."""
+
+    name: str
+    run: Run
+    paced: list[Figures] = field(default_factory=list)
+    saturated: list[Figures] = field(default_factory=list)
+
+
+async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) -> None:
+    """Warm each bot up, then ``--rounds`` rounds of a paced pass of each bot followed by a
+    saturation pass of each; the bots' order alternates from round to round (ABBA), so that
+    the machine's drift over minutes falls on both alike."""
+    behind = max(1, round(args.rate * args.max_behind))
+    for contender in contenders:
+        contender.run.tracker.use(contender.name)
+        await contender.run.measure("warm-up", "", args.rate, WARMUP_SECONDS, limit=behind)
+    for round_number in range(1, args.rounds + 1):
+        order = contenders if round_number % 2 else contenders[::-1]
+        for contender in order:
+            run = contender.run
+            run.tracker.use(contender.name)
+            if contender.name == "ours":
+                await run.bot.limiter("paced")
+            paced = await run.measure(f"{contender.name} #{round_number}",
+                                      f"{args.rate:g}/s x {args.duration:g} s",
+                                      args.rate, args.duration, limit=behind)
+            contender.paced.append(paced)
+            show(paced)
+        for contender in order:
+            run = contender.run
+            run.tracker.use(contender.name)
+            if contender.name == "ours":
+                await run.bot.limiter("unpaced")
+            saturated = await run.measure(
+                f"{contender.name} #{round_number} sat",
+                f"<={args.sat_rate:g}/s x {args.sat_duration:g} s",
+                args.sat_rate, args.sat_duration, limit=args.sat_window, saturate=True)
+            contender.saturated.append(saturated)
+            show(saturated)
 
 
 def show(f: Figures) -> None:
@@ -520,7 +553,7 @@ def show(f: Figures) -> None:
     if f.cache_hit_rate is not None:
         print(f"{'':<18} ^ balance answers from the cache: {f.cache_hit_rate:.0%}", flush=True)
     windows = by_window(f.timed, WINDOW_SECONDS)
-    if len(windows) > 1 and "saturation" not in f.label:  # saturated: latency is queueing
+    if len(windows) > 1 and not f.label.endswith(" sat"):  # saturated: latency is queueing
         print(f"{'':<18} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
               + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms", flush=True)
 
@@ -590,6 +623,8 @@ def parse_args() -> argparse.Namespace:
                         help="event loop of both bot processes (run_bot.py's default: uvloop)")
     parser.add_argument("--balance-cache", type=float, default=60.0,
                         help="seconds the in-process balance cache keeps an answer; 0: none")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of passes; the ratios are medians over the rounds")
     parser.add_argument("--bots", default="ours,echo", help=argparse.SUPPRESS)  # for profiling
     return parser.parse_args()
 
@@ -603,10 +638,7 @@ async def main() -> None:
         redis_version = str((await redis_client.info("server"))["redis_version"])
     except (OSError, redis.RedisError) as exc:
         raise SystemExit(f"Redis at {args.redis} is not reachable: {exc}") from None
-    members = make_members(args.members)
-    registering = sum(m.registering for m in members)
-    order = list(members)
-    random.Random(11).shuffle(order)  # one fixed order: each member's updates evenly spaced
+    registering = sum(m.registering for m in make_members(args.members))
     print(f"Telegram webhook benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine(redis_version)}")
     print(f"members: {args.members:,}, each linked to a membership of their own "
@@ -618,40 +650,39 @@ async def main() -> None:
           f"in the saturation pass (the fake server has no bot-wide limit; Telegram's "
           f"is about 30 messages/s)")
     print(f"saturation: offered up to {args.sat_rate:g} updates/s for {args.sat_duration:g} s, "
-          f"at most {args.sat_window} unfinished at once; {WARMUP_SECONDS:g} s warm-up before "
-          f"the paced pass, not counted\n")
+          f"at most {args.sat_window} unfinished at once; {WARMUP_SECONDS:g} s warm-up of each "
+          f"bot, not counted; {args.rounds} rounds, each a paced pass of each bot, then a "
+          f"saturation pass of each; the bots take turns to go first (ABBA)\n")
     print(HEADER, flush=True)
     prefix = f"bench-tg:{time.time_ns()}:"
-    results: dict[str, list[Figures]] = {}
-    kinds: Counter[str] = Counter()
+    contenders: list[Contender] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        async with FakeBotApi() as fake, aiohttp.ClientSession() as http:
+        async with FakeBotApi() as fake, aiohttp.ClientSession() as http, \
+                AsyncExitStack() as processes:
             tracker = Tracker(fake)
-            ours_args = ["--api-base", fake.api_base, "--redis", args.redis, "--prefix", prefix,
-                         "--db", str(workdir / "bench.db"), "--outbox",
-                         str(workdir / "outbox.jsonl"), "--first-chat", str(FIRST_CHAT),
-                         "--linked", str(args.members), "--per-bot", str(args.per_bot),
-                         "--per-chat", str(args.per_chat),
-                         "--unpaced-per-chat", str(args.sat_per_chat),
-                         "--balance-cache", str(args.balance_cache), "--loop", args.loop]
-            generator = Generator(fake, tracker, workdir / "outbox.jsonl", random.Random(7))
+            outbox = workdir / "outbox.jsonl"
             if "ours" in args.bots:
                 await prepare_database(workdir / "bench.db", args.members)
-                results["ours"] = await bench_bot(
-                    "ours", ours_args, args, fake=fake, tracker=tracker, generator=generator,
-                    members=order, http=http, redis_client=redis_client)
-            kinds = generator.kinds
+                ours = await processes.enter_async_context(bot_process("ours", [
+                    "--api-base", fake.api_base, "--redis", args.redis, "--prefix", prefix,
+                    "--db", str(workdir / "bench.db"), "--outbox", str(outbox),
+                    "--first-chat", str(FIRST_CHAT), "--linked", str(args.members),
+                    "--per-bot", str(args.per_bot), "--per-chat", str(args.per_chat),
+                    "--unpaced-per-chat", str(args.sat_per_chat),
+                    "--balance-cache", str(args.balance_cache), "--loop", args.loop], http))
+                generator = Generator(fake, tracker, outbox, random.Random(7))
+                contenders.append(Contender("ours", Run(
+                    ours, fake, tracker, generator, in_order(args.members), redis_client)))
             if "echo" in args.bots:
-                echo_generator = Generator(fake, tracker, workdir / "outbox.jsonl",
-                                           random.Random(7), echo=True)
-                for member in members:
-                    member.step = 0
-                results["echo"] = await bench_bot(
-                    "echo", ["--api-base", fake.api_base, "--loop", args.loop], args,
-                    fake=fake, tracker=tracker,
-                    generator=echo_generator, members=order, http=http, redis_client=None)
+                echo = await processes.enter_async_context(bot_process(
+                    "echo", ["--api-base", fake.api_base, "--loop", args.loop], http))
+                generator = Generator(fake, tracker, outbox, random.Random(7), echo=True)
+                contenders.append(Contender("echo", Run(
+                    echo, fake, tracker, generator, in_order(args.members), None)))
+            await measure_rounds(contenders, args)
     await redis_client.aclose()
+    kinds = contenders[0].run.generator.kinds if contenders else Counter()
     total = max(1, sum(kinds.values()))
     print("\nmix sent to ours: " + ", ".join(
         f"{kind} {count / total:.1%}" for kind, count in sorted(kinds.items())))
@@ -659,25 +690,44 @@ async def main() -> None:
           "msg/up replies per update; redis = commands of the bot's client per update; errs = "
           "bot errors + unanswered updates; CPU as share of one core (bot process, this "
           "harness process, redis-server); RSS = bot's peak; lag = generator behind schedule")
-    if "echo" in results and "ours" in results:
-        report(results["ours"], results["echo"])
+    if [c.name for c in contenders] == ["ours", "echo"]:
+        report(*contenders)
 
 
-def report(ours: list[Figures], echo: list[Figures]) -> None:
-    """Ratios and targets."""
-    (paced, saturated), (echo_paced, echo_saturated) = ours, echo
-    throughput = paced.per_second / echo_paced.per_second
-    p99 = paced.percentile(0.99) / echo_paced.percentile(0.99)
-    maximum = saturated.per_second / echo_saturated.per_second
-    print(f"\nratios ours / echo: throughput at {paced.offered} {throughput:.2f}, "
-          f"p99 {p99:.1f}x ({paced.percentile(0.99):.1f} ms vs "
-          f"{echo_paced.percentile(0.99):.1f} ms), max throughput {maximum:.2f} "
-          f"({saturated.per_second:.0f}/s vs {echo_saturated.per_second:.0f}/s)")
-    met_throughput = maximum >= 0.5 and throughput >= 0.5
-    met_p99 = paced.percentile(0.99) < 100
-    print(f"target: at least half the echo bot's throughput: "
-          f"{'met' if met_throughput else 'MISSED'}; p99 under 100 ms at {paced.offered}: "
-          f"{'met' if met_p99 else 'MISSED'}")
+def in_order(count: int) -> list[Member]:
+    """``count`` members in the one fixed order of every pass (each member's updates evenly
+    spaced); each bot gets members of its own (their registration steps differ)."""
+    order = make_members(count)
+    random.Random(11).shuffle(order)
+    return order
+
+
+def report(ours: Contender, echo: Contender) -> None:
+    """Per-round ratios, their median, and the targets."""
+    ratios = [mine.per_second / theirs.per_second
+              for mine, theirs in zip(ours.saturated, echo.saturated, strict=True)]
+    paced_ratios = [mine.per_second / theirs.per_second
+                    for mine, theirs in zip(ours.paced, echo.paced, strict=True)]
+    p99s = [f.percentile(0.99) for f in ours.paced]
+    echo_p99s = [f.percentile(0.99) for f in echo.paced]
+    offered = ours.paced[0].offered
+    print("\nper round, ours / echo: max throughput "
+          + ", ".join(f"{r:.2f}" for r in ratios)
+          + f"; throughput at {offered} " + ", ".join(f"{r:.2f}" for r in paced_ratios))
+    print(f"p99 at {offered}: ours " + ", ".join(f"{p:.1f}" for p in p99s) + " ms; echo "
+          + ", ".join(f"{p:.1f}" for p in echo_p99s) + " ms")
+    ratio = statistics.median(ratios)
+    paced_ratio = statistics.median(paced_ratios)
+    print(f"medians: max throughput {statistics.median(f.per_second for f in ours.saturated):.0f}"
+          f"/s vs {statistics.median(f.per_second for f in echo.saturated):.0f}/s, ratio "
+          f"{ratio:.2f}; throughput ratio at {offered} {paced_ratio:.2f}; p99 ours "
+          f"{statistics.median(p99s):.1f} ms (worst {max(p99s):.1f} ms), echo "
+          f"{statistics.median(echo_p99s):.1f} ms")
+    met_throughput = ratio >= 0.5 and paced_ratio >= 0.5
+    met_p99 = max(p99s) < 100
+    print(f"target: at least half the echo bot's throughput (median of {len(ratios)} rounds): "
+          f"{'met' if met_throughput else 'MISSED'}; p99 under 100 ms at {offered} "
+          f"(every round): {'met' if met_p99 else 'MISSED'}")
 
 
 if __name__ == "__main__":
