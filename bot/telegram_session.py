@@ -28,10 +28,13 @@ class JsonAiohttpSession(AiohttpSession):
     def build_json(self, bot: Bot, method: TelegramMethod[TelegramType]) -> str | None:
         """The call as a JSON document, or ``None`` when it uploads a file. Parameters left
         unset (``None``) and empty strings are left out, as aiogram's form data leaves them
-        out; ``False`` and ``0`` are sent (the form sends them as ``"false"`` and ``"0"``)."""
+        out; ``False`` and ``0`` are sent (the form sends them as ``"false"`` and ``"0"``).
+        Unset fields are left out of the dump already (``exclude_none``), nested ones too:
+        a keyboard's buttons carry a dozen of them, which ``prepare_value`` would otherwise
+        walk only to drop."""
         files: dict[str, Any] = {}
         params: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
+        for key, value in method.model_dump(warnings=False, exclude_none=True).items():
             prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
             if prepared is not None and prepared != "":
                 params[key] = prepared

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError
 from aiogram.methods import SendDocument, SendMessage
@@ -87,3 +88,11 @@ async def test_an_unreachable_server_is_a_network_error() -> None:
             await bot(SendMessage(chat_id=5, text="x"))
     finally:
         await bot.session.close()
+
+
+async def test_the_bots_defaults_still_fill_unset_fields(api: tuple[Recorder, Bot]) -> None:
+    recorder, bot = api
+    styled = Bot(TOKEN, session=bot.session, default=DefaultBotProperties(parse_mode="HTML"))
+    await styled(SendMessage(chat_id=5, text="<b>Saldo</b>"))
+    [(_, body)] = recorder.requests
+    assert json.loads(body) == {"chat_id": 5, "text": "<b>Saldo</b>", "parse_mode": "HTML"}
