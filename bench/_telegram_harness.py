@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -73,10 +75,33 @@ class SwitchableThrottle(SendThrottle):
         return await self.active.send(chat_id, call)
 
 
-def usage() -> dict[str, float]:
-    """CPU seconds (all threads) and peak resident memory of this process."""
+class CollectorPauses:
+    """The full (generation 2) collections of this process: when each ended
+    (``time.monotonic``, one clock for all processes on Linux) and how long it stopped the
+    event loop, so that the load generator can tell its passes' pauses."""
+
+    def __init__(self) -> None:
+        self.pauses: deque[tuple[float, float]] = deque(maxlen=1000)  # (ended at, ms)
+        self._started = 0.0
+        gc.callbacks.append(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.pauses.append((time.monotonic(), (time.perf_counter() - self._started) * 1000))
+
+
+PAUSES = CollectorPauses()
+
+
+def usage() -> dict[str, Any]:
+    """CPU seconds (all threads), peak resident memory and full collections of this process."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_seconds": own.ru_utime + own.ru_stime, "peak_rss_mb": peak_rss_mb(own)}
+    return {"cpu_seconds": own.ru_utime + own.ru_stime, "peak_rss_mb": peak_rss_mb(own),
+            "full_collections": list(PAUSES.pauses)}
 
 
 def peak_rss_mb(own: resource.struct_rusage) -> float:
@@ -126,9 +151,10 @@ def announce(url: str) -> None:
 
 def stats_route(read: Callable[[], dict[str, Any]]) -> Callable[[web.Request],
                                                                   Awaitable[web.Response]]:
-    """``GET /bench/stats``."""
-    async def stats(_: web.Request) -> web.Response:
-        return web.json_response({**read(), **usage()})
+    """``GET /bench/stats`` (``?full=1``: with the full collections)."""
+    async def stats(request: web.Request) -> web.Response:
+        figures = {**read(), **usage()} if request.query.get("full") else read()
+        return web.json_response(figures)
 
     return stats
 

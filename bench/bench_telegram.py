@@ -256,9 +256,11 @@ class BotProcess:
     url: str
     http: aiohttp.ClientSession
 
-    async def stats(self) -> dict[str, float]:
-        """The process's counters (updates finished, Redis commands, CPU, peak RSS)."""
-        async with self.http.get(self.url + STATS_PATH) as response:
+    async def stats(self, *, full: bool = True) -> dict[str, Any]:
+        """The process's counters (updates finished, Redis commands, errors); ``full``: with
+        CPU, peak RSS and its full garbage collections."""
+        async with self.http.get(self.url + STATS_PATH,
+                                 params={"full": "1"} if full else {}) as response:
             return dict(await response.json())
 
     async def limiter(self, mode: str) -> None:
@@ -320,6 +322,7 @@ class Figures:
     redis_cpu: float | None = None
     peak_rss_mb: float = 0.0
     max_lag_ms: float = 0.0  # how late the generator posted against its schedule
+    collections: list[float] = field(default_factory=list)  # full GC pauses of the pass, ms
     note: str = ""
 
     def percentile(self, q: float) -> float:
@@ -403,7 +406,7 @@ class Run:
         """Wait until the bot has finished ``target`` updates in all; returns the count."""
         deadline = time.monotonic() + IDLE_TIMEOUT
         while True:
-            done = (await self.bot.stats())["completed"]
+            done = (await self.bot.stats(full=False))["completed"]
             if done >= target or time.monotonic() > deadline:
                 return done
             await asyncio.sleep(0.05)
@@ -444,6 +447,8 @@ class Run:
         if finished < before["completed"] + len(posts):
             print(f"  warning: {label}: {before['completed'] + len(posts) - finished:.0f} "
                   f"updates still unfinished after {IDLE_TIMEOUT:g} s")
+        figures.collections = [ms for ended, ms in after.get("full_collections", [])
+                               if ended >= started]
         if redis_before is not None and redis_after is not None:
             figures.redis_cpu = (redis_after - redis_before) / wall
         asked = sum(after.get(k, 0) - before.get(k, 0) for k in ("cache_hits", "cache_misses"))
@@ -464,7 +469,7 @@ class Run:
 
     async def _poll(self, progress: dict[str, float]) -> None:
         while True:  # 10 Hz: reading the bot's registry costs it about a millisecond
-            progress["completed"] = (await self.bot.stats())["completed"]
+            progress["completed"] = (await self.bot.stats(full=False))["completed"]
             await asyncio.sleep(0.1)
 
     def _pair(self, posts: list[tuple[int, float]], figures: Figures) -> list[float]:
@@ -552,6 +557,9 @@ def show(f: Figures) -> None:
         print(f"{'':<18} ^ {f.note}", flush=True)
     if f.cache_hit_rate is not None:
         print(f"{'':<18} ^ balance answers from the cache: {f.cache_hit_rate:.0%}", flush=True)
+    if f.collections:
+        print(f"{'':<18} ^ full garbage collections: {len(f.collections)}, longest "
+              f"{max(f.collections):.0f} ms", flush=True)
     windows = by_window(f.timed, WINDOW_SECONDS)
     if len(windows) > 1 and not f.label.endswith(" sat"):  # saturated: latency is queueing
         print(f"{'':<18} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
