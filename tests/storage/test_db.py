@@ -17,7 +17,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from storage.db import ALEMBIC_DIR, alembic_config, async_url, create_engine, migrate
+from storage.db import (
+    ALEMBIC_DIR,
+    alembic_config,
+    async_url,
+    create_engine,
+    immediate_reader,
+    migrate,
+)
 
 TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "contribution",
           "development_rate", "employer", "member", "ticket", "ticket_line"}
@@ -167,3 +174,59 @@ def _run_alembic(connection: Connection, command: Callable[[Config, str], None],
 def _compare_with_models(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, SQLModel.metadata))
+
+
+@pytest.fixture
+async def sqlite_file(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A SQLite file with one table ``t(n)``, written through the bot's async engine."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'reader.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE t (n INTEGER)"))
+    yield engine
+    await engine.dispose()
+
+
+async def test_the_immediate_reader_keeps_one_connection_and_sees_every_write(
+        sqlite_file: AsyncEngine) -> None:
+    reader = immediate_reader(sqlite_file)
+    assert reader is not None
+    try:
+        seen, connections = [], set()
+        for n in range(3):
+            async with sqlite_file.begin() as conn:
+                await conn.execute(sa.text("INSERT INTO t VALUES (:n)"), {"n": n})
+            with reader.connect() as connection:
+                seen.append(connection.scalar(sa.text("SELECT count(*) FROM t")))
+                connections.add(id(connection.connection.dbapi_connection))
+        assert seen == [1, 2, 3]  # no read keeps a snapshot of the file past its own end
+        assert len(connections) == 1
+        with reader.connect() as connection, pytest.raises(sa.exc.OperationalError):
+            connection.execute(sa.text("INSERT INTO t VALUES (9)"))  # query_only
+    finally:
+        reader.dispose()
+
+
+async def test_a_failed_read_closes_the_connection_and_the_next_read_opens_one(
+        sqlite_file: AsyncEngine) -> None:
+    reader = immediate_reader(sqlite_file)
+    assert reader is not None
+    try:
+        with pytest.raises(sa.exc.OperationalError), reader.connect() as connection:
+            connection.execute(sa.text("SELECT * FROM missing"))
+        assert connection.closed
+        with reader.connect() as again:
+            assert again is not connection
+            assert again.scalar(sa.text("SELECT count(*) FROM t")) == 0
+        with reader.connect() as outer, reader.connect() as inner:  # nested: one each
+            assert outer is again
+            assert inner is not outer
+        assert outer.closed  # one connection is kept, the other closed
+        assert not inner.closed
+    finally:
+        reader.dispose()
+    assert inner.closed
+
+
+def test_only_a_sqlite_file_gets_an_immediate_reader() -> None:
+    assert immediate_reader(create_engine("sqlite://")) is None
+    assert immediate_reader(create_engine("postgresql://bot@127.0.0.1/bot")) is None
