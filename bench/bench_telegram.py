@@ -43,7 +43,8 @@ in the paced pass (members write every ``members / rate`` s, 5 s by default, so 
 up a first reply) and is lifted in the saturation pass (``--sat-per-chat``), where members
 write more often.
 
-Profile the bot process with ``BENCH_PROFILE=/tmp/profile.txt`` (pyinstrument).
+Profile the bot process with ``BENCH_PROFILE=/tmp/profile.txt`` (pyinstrument) or
+``BENCH_PROFILE=/tmp/profile.pstats`` (cProfile: exact call counts).
 """
 
 from __future__ import annotations
@@ -323,6 +324,7 @@ class Figures:
     peak_rss_mb: float = 0.0
     max_lag_ms: float = 0.0  # how late the generator posted against its schedule
     collections: list[float] = field(default_factory=list)  # full GC pauses of the pass, ms
+    gc_share: float = 0.0  # of the bot's CPU time, all collections
     note: str = ""
 
     def percentile(self, q: float) -> float:
@@ -449,6 +451,9 @@ class Run:
                   f"updates still unfinished after {IDLE_TIMEOUT:g} s")
         figures.collections = [ms for ended, ms in after.get("full_collections", [])
                                if ended >= started]
+        cpu = after["cpu_seconds"] - before["cpu_seconds"]
+        if cpu > 0 and "gc_seconds" in after:
+            figures.gc_share = (after["gc_seconds"] - before["gc_seconds"]) / cpu
         if redis_before is not None and redis_after is not None:
             figures.redis_cpu = (redis_after - redis_before) / wall
         asked = sum(after.get(k, 0) - before.get(k, 0) for k in ("cache_hits", "cache_misses"))
@@ -557,9 +562,10 @@ def show(f: Figures) -> None:
         print(f"{'':<18} ^ {f.note}", flush=True)
     if f.cache_hit_rate is not None:
         print(f"{'':<18} ^ balance answers from the cache: {f.cache_hit_rate:.0%}", flush=True)
-    if f.collections:
-        print(f"{'':<18} ^ full garbage collections: {len(f.collections)}, longest "
-              f"{max(f.collections):.0f} ms", flush=True)
+    if f.collections or f.gc_share >= 0.005:
+        longest = f", longest {max(f.collections):.0f} ms" if f.collections else ""
+        print(f"{'':<18} ^ garbage collector: {f.gc_share:.1%} of the CPU; "
+              f"{len(f.collections)} full collections{longest}", flush=True)
     windows = by_window(f.timed, WINDOW_SECONDS)
     if len(windows) > 1 and not f.label.endswith(" sat"):  # saturated: latency is queueing
         print(f"{'':<18} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
@@ -629,6 +635,9 @@ def parse_args() -> argparse.Namespace:
                         help="per-chat flood limit of ours in the saturation pass")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop",
                         help="event loop of both bot processes (run_bot.py's default: uvloop)")
+    parser.add_argument("--echo-heap", choices=("settled", "default"), default="settled",
+                        help="settled: the echo bot's heap is frozen once it serves, as ours "
+                             "is (bot.tuning.settle_heap); default: left to the collector")
     parser.add_argument("--balance-cache", type=float, default=60.0,
                         help="seconds the in-process balance cache keeps an answer; 0: none")
     parser.add_argument("--rounds", type=int, default=3,
@@ -683,8 +692,9 @@ async def main() -> None:
                 contenders.append(Contender("ours", Run(
                     ours, fake, tracker, generator, in_order(args.members), redis_client)))
             if "echo" in args.bots:
+                heap = [] if args.echo_heap == "default" else ["--settle-heap"]
                 echo = await processes.enter_async_context(bot_process(
-                    "echo", ["--api-base", fake.api_base, "--loop", args.loop], http))
+                    "echo", ["--api-base", fake.api_base, "--loop", args.loop, *heap], http))
                 generator = Generator(fake, tracker, outbox, random.Random(7), echo=True)
                 contenders.append(Contender("echo", Run(
                     echo, fake, tracker, generator, in_order(args.members), None)))
