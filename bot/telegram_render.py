@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -27,6 +27,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, Re
 from bot.keyboards import contact_keyboard, inline_keyboard
 from bot.metrics import Metrics
 from bot.telegram_chats import CHANNEL, ChatView
+from bot.telegram_session import JsonAiohttpSession
 from bot.throttle import SendThrottle
 from flows.types import Reply, SayKind
 
@@ -40,7 +41,6 @@ __all__ = ["CHANNEL", "TelegramRenderer"]
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 4096  # characters Telegram accepts in one message
-_T = TypeVar("_T")
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
@@ -123,11 +123,17 @@ class TelegramRenderer:
         except TelegramBadRequest as exc:  # too old, or already deleted by the member
             log.warning("could not delete a member's message: %s", exc.message)
 
-    async def call(self, lane: int | str, method: TelegramMethod[_T]) -> _T:
-        """Run one Bot API method through the throttle; ``lane`` is the chat it paces."""
-        async def call() -> _T:
-            return await self._bot(method)
-        return await self._throttle.send(lane, call)
+    async def call(self, lane: int | str, method: TelegramMethod[Any]) -> None:
+        """Run one Bot API method through the throttle; ``lane`` is the chat it paces. No
+        caller uses a result, so the project's JSON session does not build one."""
+        session = self._bot.session
+        if isinstance(session, JsonAiohttpSession):
+            async def call() -> None:
+                await session.send(self._bot, method)
+        else:
+            async def call() -> None:
+                await self._bot(method)
+        await self._throttle.send(lane, call)
 
 
 def _split(text: str) -> list[str]:

@@ -10,7 +10,14 @@ import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+)
 from aiogram.methods import SendDocument, SendMessage
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from aiohttp import web
@@ -96,3 +103,51 @@ async def test_the_bots_defaults_still_fill_unset_fields(api: tuple[Recorder, Bo
     await styled(SendMessage(chat_id=5, text="<b>Saldo</b>"))
     [(_, body)] = recorder.requests
     assert json.loads(body) == {"chat_id": 5, "text": "<b>Saldo</b>", "parse_mode": "HTML"}
+
+
+def _session(bot: Bot) -> JsonAiohttpSession:
+    assert isinstance(bot.session, JsonAiohttpSession)
+    return bot.session
+
+
+async def test_send_posts_the_same_json_and_builds_no_result(
+        api: tuple[Recorder, Bot], monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder, bot = api
+
+    def no_models(*_: object, **__: object) -> None:
+        raise AssertionError("a successful send built aiogram's result models")
+
+    monkeypatch.setattr(_session(bot), "check_response", no_models)
+    assert await _session(bot).send(bot, SendMessage(chat_id=5, text="Saldo")) is None
+    [(content_type, body)] = recorder.requests
+    assert content_type == "application/json"
+    assert json.loads(body) == {"chat_id": 5, "text": "Saldo"}
+
+
+@pytest.mark.parametrize(("status", "answer", "error"), [
+    (429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 7",
+           "parameters": {"retry_after": 7}}, TelegramRetryAfter),
+    (403, {"ok": False, "error_code": 403,
+           "description": "Forbidden: bot was blocked by the user"}, TelegramForbiddenError),
+    (400, {"ok": False, "error_code": 400,
+           "description": "Bad Request: message is not modified"}, TelegramBadRequest),
+    (200, {"ok": False, "error_code": 400, "description": "odd"}, TelegramAPIError),
+    (200, {"result": True}, ClientDecodeError),  # no "ok": not an answer of the Bot API
+])
+async def test_send_raises_aiograms_errors(api: tuple[Recorder, Bot], status: int,
+                                           answer: dict[str, Any],
+                                           error: type[Exception]) -> None:
+    recorder, bot = api
+    recorder.answer = (status, answer)
+    with pytest.raises(error) as raised:
+        await _session(bot).send(bot, SendMessage(chat_id=5, text="x"))
+    if isinstance(raised.value, TelegramRetryAfter):
+        assert raised.value.retry_after == 7
+
+
+async def test_send_of_a_file_goes_as_form_data(api: tuple[Recorder, Bot]) -> None:
+    recorder, bot = api
+    await _session(bot).send(bot, SendDocument(
+        chat_id=5, document=BufferedInputFile(b"%PDF", "kartu.pdf")))
+    [(content_type, _)] = recorder.requests
+    assert content_type == "multipart/form-data"
