@@ -9,7 +9,8 @@ button was pressed instead of adding a new one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from aiogram import Bot
@@ -52,6 +53,10 @@ class TelegramRenderer:
         self._throttle = throttle
         self._metrics = metrics
         self._secret = secret
+        # No caller uses a call's result: the project's JSON session does not build one.
+        session = bot.session
+        self._run: Callable[[TelegramMethod[Any]], Awaitable[object]] = (
+            partial(session.send, bot) if isinstance(session, JsonAiohttpSession) else bot)
 
     async def deliver(self, chat_id: int, replies: Sequence[Reply], view: ChatView, *,
                       incoming: int | None = None, edit: int | None = None) -> None:
@@ -124,16 +129,8 @@ class TelegramRenderer:
             log.warning("could not delete a member's message: %s", exc.message)
 
     async def call(self, lane: int | str, method: TelegramMethod[Any]) -> None:
-        """Run one Bot API method through the throttle; ``lane`` is the chat it paces. No
-        caller uses a result, so the project's JSON session does not build one."""
-        session = self._bot.session
-        if isinstance(session, JsonAiohttpSession):
-            async def call() -> None:
-                await session.send(self._bot, method)
-        else:
-            async def call() -> None:
-                await self._bot(method)
-        await self._throttle.send(lane, call)
+        """Run one Bot API method through the throttle; ``lane`` is the chat it paces."""
+        await self._throttle.send(lane, partial(self._run, method))
 
 
 def _split(text: str) -> list[str]:
