@@ -529,27 +529,31 @@ async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) 
         await contender.run.measure("warm-up", "", args.rate, WARMUP_SECONDS, limit=behind)
     for round_number in range(1, args.rounds + 1):
         order = contenders if round_number % 2 else contenders[::-1]
-        for contender in order:
-            run = contender.run
-            run.tracker.use(contender.name)
-            if contender.name == "ours":
-                await run.bot.limiter("paced")
-            paced = await run.measure(f"{contender.name} #{round_number}",
-                                      f"{args.rate:g}/s x {args.duration:g} s",
-                                      args.rate, args.duration, limit=behind)
-            contender.paced.append(paced)
-            show(paced)
-        for contender in order:
-            run = contender.run
-            run.tracker.use(contender.name)
-            if contender.name == "ours":
-                await run.bot.limiter("unpaced")
-            saturated = await run.measure(
-                f"{contender.name} #{round_number} sat",
-                f"<={args.sat_rate:g}/s x {args.sat_duration:g} s",
-                args.sat_rate, args.sat_duration, limit=args.sat_window, saturate=True)
-            contender.saturated.append(saturated)
-            show(saturated)
+        for saturate in (False, True):
+            for contender in order:
+                await one_pass(contender, f"{contender.name} #{round_number}", args,
+                               saturate=saturate, behind=behind)
+
+
+async def one_pass(contender: Contender, label: str, args: argparse.Namespace, *,
+                   saturate: bool, behind: int) -> Figures:
+    """A paced or a saturation pass of one bot, kept with its passes and shown."""
+    run = contender.run
+    run.tracker.use(contender.name)
+    if contender.name == "ours":
+        await run.bot.limiter("unpaced" if saturate else "paced")
+    if saturate:
+        figures = await run.measure(f"{label} sat",
+                                    f"<={args.sat_rate:g}/s x {args.sat_duration:g} s",
+                                    args.sat_rate, args.sat_duration, limit=args.sat_window,
+                                    saturate=True)
+        contender.saturated.append(figures)
+    else:
+        figures = await run.measure(label, f"{args.rate:g}/s x {args.duration:g} s",
+                                    args.rate, args.duration, limit=behind)
+        contender.paced.append(figures)
+    show(figures)
+    return figures
 
 
 def show(f: Figures) -> None:
