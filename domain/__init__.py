@@ -1,0 +1,1 @@
+"""Domain rules shared by several flows and jobs (history, alerts, statements): pure, I/O-free."""
