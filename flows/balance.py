@@ -14,7 +14,7 @@ from flows import history
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
-from flows.memberships import chosen, member_summary, target, today
+from flows.memberships import Person, chosen, group_by_person, member_summary, target, today
 from flows.menu import MENU, back_to_menu
 from flows.ports import JhtBalance, MemberSummary
 from flows.types import EventKind, Money, Month, Say, Text
@@ -36,7 +36,9 @@ SEGMENT = {"PU": Text("wage earner (PU)"), "BPU": Text("non-wage earner (BPU)"),
 async def show_balance(ctx: Context) -> Outcome:
     """``cek saldo``: the balance, after choosing the membership when there are several."""
     found = await target(ctx, N_("You have several memberships. Which balance would you like "
-                                 "to see?"), S.CHOOSE_KPJ, with_all=True)
+                                 "to see?"), S.CHOOSE_KPJ, with_all=True,
+                         whose=N_("This chat is linked to the memberships of several people. "
+                                  "Whose balance would you like to see?"))
     return found if isinstance(found, Outcome) else await card(ctx, found)
 
 
@@ -88,10 +90,16 @@ def _pending_note(figures: JhtBalance) -> Text | str:
 
 
 async def all_cards(ctx: Context, kpjs: list[str]) -> Outcome:
-    """One line per membership and the sum of all of them."""
+    """One line per membership and the sum of one person's memberships: KPJ of different
+    people (a family sharing one phone) are never added together."""
+    return back_to_menu(*[await _person_total(ctx, person)
+                          for person in await group_by_person(ctx, kpjs)])
+
+
+async def _person_total(ctx: Context, person: Person) -> Say:
     lines: list[Text] = []
     total = 0
-    for kpj in kpjs:
+    for kpj in person.kpjs:
         figures = await ctx.ports.balance.jht_balance(kpj, today(ctx))
         if figures is None:
             lines.append(Text("KPJ {kpj}: not available", {"kpj": mask_kpj(kpj)}))
@@ -99,9 +107,12 @@ async def all_cards(ctx: Context, kpjs: list[str]) -> Outcome:
         total += figures.total
         lines.append(Text("KPJ {kpj}: {total}", {"kpj": mask_kpj(kpj),
                                                   "total": Money(figures.total)}))
-    summary = say("JHT balances as of {date}:\n{lines}\nTotal of all memberships: {total}",
-                  date=today(ctx), lines=tuple(lines), total=Money(total))
-    return back_to_menu(summary)
+    if not person.name:
+        return say("JHT balances as of {date}:\n{lines}\nTotal of all memberships: {total}",
+                   date=today(ctx), lines=tuple(lines), total=Money(total))
+    return say("JHT balances of {name} as of {date}:\n{lines}\n"
+               "Total of {name}'s memberships: {total}", name=person.masked_name,
+               date=today(ctx), lines=tuple(lines), total=Money(total))
 
 
 async def shown(ctx: Context) -> Outcome:

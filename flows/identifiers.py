@@ -261,6 +261,16 @@ def mask_kpj(kpj: str) -> str:
     return _mask(_SEPARATORS.sub("", kpj), 3, 3, 5)
 
 
+_NAME_PART = re.compile(r"\w+")
+
+
+def mask_name(name: str) -> str:
+    """``Siti Rahayu`` -> ``S*** R*****``: the first letter of each part of the name; the
+    letters after it become stars, punctuation between parts stays."""
+    return _NAME_PART.sub(lambda part: part[0][0] + "*" * (len(part[0]) - 1),
+                          " ".join(name.split()))
+
+
 def mask_phone(phone: str) -> str:
     """``+6281234567890`` -> ``0812****7890`` (national form, first 4 and last 4 digits)."""
     parsed = parse_phone(phone)

@@ -441,3 +441,24 @@ def test_mask_email_shows_at_most_the_first_character(local: str, domain: str) -
     masked_local, _, masked_domain = mask_email(f"{local}@{domain}").partition("@")
     assert masked_domain == domain
     assert masked_local == (local[0] + "***" if len(local) > 1 else "***")
+
+
+@pytest.mark.parametrize(("name", "masked"), [
+    ("Siti Rahayu", "S*** R*****"), ("Dewi  Lestari ", "D*** L******"),
+    ("M. Yusuf", "M. Y****"), ("Ni Kadek Ayu", "N* K**** A**"), ("Ñoño", "Ñ***"), ("", ""),
+])
+def test_mask_name_keeps_only_initials(name: str, masked: str) -> None:
+    from flows.identifiers import mask_name
+
+    assert mask_name(name) == masked
+
+
+@given(name=st.text(max_size=40))
+def test_mask_name_shows_one_character_per_part(name: str) -> None:
+    from flows.identifiers import mask_name
+
+    masked = mask_name(name)
+    assert len(masked) == len(" ".join(name.split()))
+    shown = re.findall(r"\w+", masked)
+    assert all(len(part) == 1 for part in shown)
+    assert len(shown) == len(re.findall(r"\w+", name))
