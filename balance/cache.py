@@ -69,6 +69,10 @@ class CachedBalanceService:
             ("contributions", kpj, year, page, page_size),
             lambda: self.inner.contributions(kpj, year=year, page=page, page_size=page_size))
 
+    async def contribution_periods(self, kpj: str) -> tuple[str, ...] | None:
+        """Every contributed period, oldest first."""
+        return await self._answer(("periods", kpj), lambda: self.inner.contribution_periods(kpj))
+
     async def pension_months(self, kpj: str) -> PensionMonths | None:
         """Months of JP contributions."""
         return await self._answer(("pension", kpj), lambda: self.inner.pension_months(kpj))

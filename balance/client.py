@@ -9,8 +9,9 @@ as a guessed or partial answer):
   without a network call;
 - every answer is parsed strictly (content type, JSON, field types, dates, the KPJ asked for);
   anything unexpected is a failure. 404 ``not_found`` and ``{"match": false}`` are ``None``;
-- with a ``cache``, balance, summary and contribution answers are kept ``cache_ttl`` seconds
-  in the key-value store under ``bal:<sha256>`` names; a store failure falls back to the network.
+- with a ``cache``, balance, summary, contribution and period answers are kept ``cache_ttl``
+  seconds in the key-value store under ``bal:<sha256>`` names; a store failure falls back to
+  the network.
 
 Logs name the route and the status only: never the token, a body, a NIK, a KPJ or a query.
 """
@@ -233,6 +234,19 @@ def _page(body: object, kpj: str, year: int | None) -> ContributionPage:
     return page
 
 
+def _periods(body: object, kpj: str) -> tuple[str, ...]:
+    data = _obj(body, "answer")
+    _kpj(data, kpj)
+    periods = tuple(_period({"periods": item}, "periods") for item in _list(data, "periods"))
+    if any(older >= newer for older, newer in zip(periods, periods[1:], strict=False)):
+        raise _Malformed("periods are not ascending and distinct")
+    return periods
+
+
+def _periods_json(periods: tuple[str, ...], kpj: str) -> dict[str, Any]:
+    return {"kpj": kpj, "periods": list(periods)}
+
+
 def _pension(body: object, kpj: str) -> PensionMonths:
     data = _obj(body, "answer")
     return PensionMonths(kpj=_kpj(data, kpj), months=_int(data, "months"),
@@ -376,6 +390,16 @@ class HttpBalanceService:
             "contributions", self._name("contributions", kpj, year, page, page_size),
             f"/v1/members/{kpj}/contributions", params,
             parse=lambda body: _page(body, kpj, year), encode=_page_json)
+
+    async def contribution_periods(self, kpj: str) -> tuple[str, ...] | None:
+        """Every contributed period, oldest first; ``None`` when the KPJ is unknown."""
+        if not _KPJ.fullmatch(kpj):
+            return None
+        return await self._cached(
+            "contribution-periods", self._name("contribution-periods", kpj),
+            f"/v1/members/{kpj}/contribution-periods", {},
+            parse=lambda body: _periods(body, kpj),
+            encode=lambda periods: _periods_json(periods, kpj))
 
     async def pension_months(self, kpj: str) -> PensionMonths | None:
         """Months of JP contributions; ``None`` when the KPJ is unknown."""

@@ -295,6 +295,11 @@ class _Routes:
                       "total": found.total, "years": list(found.years),
                       "items": [_contribution(item) for item in found.items]})
 
+    async def contribution_periods(self, request: web.Request) -> web.Response:
+        kpj = _kpj(request)
+        periods = _found(await self._service.contribution_periods(kpj))
+        return _json({"kpj": kpj, "periods": list(periods)})
+
     async def pension_months(self, request: web.Request) -> web.Response:
         months = _found(await self._service.pension_months(_kpj(request)))
         return _json({"kpj": months.kpj, "months": months.months,
@@ -318,6 +323,7 @@ def create_app(service: ReferenceBalanceService, *, token: str,
     app.router.add_get("/v1/members/{kpj}", routes.member)
     app.router.add_get("/v1/members/{kpj}/jht-balance", routes.jht_balance)
     app.router.add_get("/v1/members/{kpj}/contributions", routes.contributions)
+    app.router.add_get("/v1/members/{kpj}/contribution-periods", routes.contribution_periods)
     app.router.add_get("/v1/members/{kpj}/jp", routes.pension_months)
     app.on_response_prepare.append(_no_store)
     return app

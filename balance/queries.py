@@ -179,6 +179,21 @@ async def contributions(conn: Conn, kpj: str, year: int | None, page: int,
                             total=total, years=tuple(counts), items=items)
 
 
+_PERIODS: Any = (sa.select(_member_kpj, _period).select_from(models.Member)
+                 .outerjoin(models.Contribution, _contribution_kpj == _member_kpj)
+                 .where(_member_kpj == _KPJ)
+                 .order_by(_period))
+
+
+async def contribution_periods(conn: Conn, kpj: str) -> tuple[str, ...] | None:
+    """Every contributed period, oldest first (one query: the member's primary key, then a
+    range of ``contribution``'s primary key read in its own order)."""
+    rows = (await conn.execute(_PERIODS, {"kpj": kpj})).all()
+    if not rows:
+        return None
+    return tuple(period for _, period in rows if period is not None)
+
+
 async def pension_months(conn: Conn, kpj: str) -> PensionMonths | None:
     """Months of contributions of a wage-earner (PU) membership; 0 for BPU and PMI, which
     have no JP (one query)."""

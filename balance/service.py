@@ -89,6 +89,11 @@ class ReferenceBalanceService:
         return await self._run("contributions", lambda conn: queries.contributions(
             conn, kpj, year, page, page_size))
 
+    async def contribution_periods(self, kpj: str) -> tuple[str, ...] | None:
+        """Every contributed period, oldest first."""
+        return await self._run("contribution periods",
+                               lambda conn: queries.contribution_periods(conn, kpj))
+
     async def pension_months(self, kpj: str) -> PensionMonths | None:
         """Months of JP contributions (0 for BPU and PMI memberships, which have no JP)."""
         return await self._run("pension months",

@@ -89,6 +89,16 @@ class SessionBackend(SessionStore, KeyValueStore, Protocol):
     """One backend serving both session and key-value ports (Redis, or in-process)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConsentGiven:
+    """A standing consent record: the notice ``version`` agreed to, in ``locale``, at
+    ``accepted_at``."""
+
+    version: str
+    locale: str
+    accepted_at: datetime
+
+
 class AccountStore(Protocol):
     """Durable facts about chats: links to memberships, consent records, the audit log.
 
@@ -119,6 +129,10 @@ class AccountStore(Protocol):
     async def has_consent(self, key: SessionKey, version: str | None = None) -> bool:
         """True when the chat holds a consent record that was not withdrawn (to notice
         ``version`` when given)."""
+        ...
+
+    async def consents(self, key: SessionKey) -> list[ConsentGiven]:
+        """The chat's standing (not withdrawn) consent records, oldest first."""
         ...
 
     async def erase(self, key: SessionKey, at: datetime) -> None:
@@ -253,6 +267,11 @@ class BalanceService(Protocol):
     async def contributions(self, kpj: str, *, year: int | None = None, page: int = 1,
                             page_size: int = 12) -> ContributionPage | None:
         """Contributions, newest first, paged; ``year`` filters by period year."""
+        ...
+
+    async def contribution_periods(self, kpj: str) -> tuple[str, ...] | None:
+        """Every contributed period (``"YYYY-MM"``) of the KPJ, oldest first, each once: the
+        record that contribution gaps are computed from (:mod:`domain.gaps`)."""
         ...
 
     async def pension_months(self, kpj: str) -> PensionMonths | None:

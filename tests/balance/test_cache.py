@@ -58,6 +58,10 @@ class Counting:
         self._count("contributions")
         return await self.inner.contributions(kpj, year=year, page=page, page_size=page_size)
 
+    async def contribution_periods(self, kpj: str) -> tuple[str, ...] | None:
+        self._count("contribution_periods")
+        return await self.inner.contribution_periods(kpj)
+
     async def pension_months(self, kpj: str) -> PensionMonths | None:
         self._count("pension_months")
         return await self.inner.pension_months(kpj)
@@ -84,9 +88,11 @@ async def test_answers_are_the_services_and_asked_once_within_the_ttl(
         assert await cache.pension_months(SITI_KPJ) is not None
         page = await cache.contributions(SITI_KPJ, year=2025, page=1, page_size=6)
         assert page is not None and page.year == 2025
+        periods = await cache.contribution_periods(SITI_KPJ)
+        assert periods == await counting.inner.contribution_periods(SITI_KPJ)
     assert counting.calls == Counter(jht_balance=1, member_summary=1, pension_months=1,
-                                     contributions=1)
-    assert (cache.hits, cache.misses) == (8, 4)
+                                     contributions=1, contribution_periods=1)
+    assert (cache.hits, cache.misses) == (10, 5)
 
 
 async def test_every_argument_names_its_own_answer(counting: Counting) -> None:

@@ -57,6 +57,7 @@ PAGE = {"kpj": KPJ, "year": 2024, "page": 1, "page_size": 2, "pages": 3, "total"
                   {"period": "2024-04", "wage": 5_000_000, "employer_part": 185_000,
                    "employee_part": 100_000, "paid_on": "2024-05-10", "employer": None}]}
 JP = {"kpj": KPJ, "months": 41, "first_period": "2021-01", "last_period": "2024-05"}
+PERIODS = {"kpj": KPJ, "periods": ["2024-03", "2024-04", "2024-06"]}
 IDENTITY = {"match": True, "kpj": KPJ, "name": "Siti Rahayu",
             "contact": {"phone": "+6281234567890", "email": "siti@example.com"},
             "masked_contact": {"phone": "0812****7890", "email": "s***@example.com"}}
@@ -188,7 +189,8 @@ async def test_every_method_parses_into_the_port_types(servers: Servers,
         routes: dict[str, object] = {
             "/v1/identity/verify": IDENTITY, f"/v1/members/{KPJ}": SUMMARY,
             f"/v1/members/{KPJ}/jht-balance": BALANCE,
-            f"/v1/members/{KPJ}/contributions": PAGE, f"/v1/members/{KPJ}/jp": JP}
+            f"/v1/members/{KPJ}/contributions": PAGE, f"/v1/members/{KPJ}/jp": JP,
+            f"/v1/members/{KPJ}/contribution-periods": PERIODS}
         return ok(routes[request.path])
 
     server = await servers.start(handler)
@@ -214,7 +216,10 @@ async def test_every_method_parses_into_the_port_types(servers: Servers,
     assert await client.pension_months(KPJ) == PensionMonths(
         kpj=KPJ, months=41, first_period="2021-01", last_period="2024-05")
 
-    identity, summary, balance, contributions, jp = server.requests
+    assert await client.contribution_periods(KPJ) == ("2024-03", "2024-04", "2024-06")
+
+    identity, summary, balance, contributions, jp, periods = server.requests
+    assert periods.method == "GET" and periods.query_string == ""
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in server.requests)
     assert identity.method == "POST" and identity.query_string == ""
     assert json.loads(await identity.read()) == {"nik": NIK, "kpj": KPJ,
@@ -450,6 +455,12 @@ BAD_ANSWERS: list[tuple[str, object]] = [
     ("contributions", _with(PAGE, items=[_with(BAD_ITEM, wage="5000000")])),
     ("contributions", _with(PAGE, items=[_with(BAD_ITEM, period="2024-5")])),
     ("contributions", _with(PAGE, items=["2024-05"])),
+    ("periods", _with(PERIODS, periods=["2024-04", "2024-03"])),  # not ascending
+    ("periods", _with(PERIODS, periods=["2024-04", "2024-04"])),  # repeated
+    ("periods", _with(PERIODS, periods=["2024-4"])),
+    ("periods", _with(PERIODS, periods="2024-04")),
+    ("periods", _with(PERIODS, kpj="23456789012")),
+    ("periods", _without(PERIODS, "periods")),
     ("jp", _with(JP, months="41")),
     ("jp", _with(JP, first_period=202101)),
     ("identity", {"match": "false"}),
@@ -473,6 +484,8 @@ async def test_wrong_fields_of_every_answer_are_unavailable(
             await client.contributions(KPJ, year=2024, page=1, page_size=2)
         elif route == "jp":
             await client.pension_months(KPJ)
+        elif route == "periods":
+            await client.contribution_periods(KPJ)
         else:
             await client.verify_identity(NIK, KPJ, date(1990, 1, 5))
 
@@ -667,6 +680,23 @@ async def test_summary_and_contributions_are_cached_per_parameters(
     assert first is not None and second is not None and second.page == 2
     assert first.items[0].paid_on == date(2024, 6, 10)  # dates survive the cache
     assert server.hits == 3
+
+
+async def test_contribution_periods_are_cached_and_unknown_kpjs_are_none(
+        servers: Servers, make_client: ClientFactory) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if KPJ in request.path:
+            return ok(PERIODS)
+        return web.json_response(NOT_FOUND, status=404)
+
+    server = await servers.start(handler)
+    client = make_client(server.url, cache=MemorySessionStore())
+    for _ in range(3):
+        assert await client.contribution_periods(KPJ) == ("2024-03", "2024-04", "2024-06")
+    assert server.hits == 1
+    assert await client.contribution_periods("99999999999") is None
+    assert await client.contribution_periods("1234") is None  # malformed: no request
+    assert server.hits == 2
 
 
 async def test_identity_and_pension_are_never_cached(servers: Servers,

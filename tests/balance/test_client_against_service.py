@@ -64,6 +64,9 @@ async def test_summary_balance_and_pension_match(both: Both, kpj: str) -> None:
         assert await both.remote.jht_balance(kpj, as_of) == await both.local.jht_balance(
             kpj, as_of)
     assert await both.remote.pension_months(kpj) == await both.local.pension_months(kpj)
+    periods = await both.remote.contribution_periods(kpj)
+    assert periods == await both.local.contribution_periods(kpj)
+    assert (periods is None) == (kpj == UNKNOWN)
 
 
 @pytest.mark.parametrize("kpj", [*DEMO_KPJS, UNKNOWN])

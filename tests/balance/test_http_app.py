@@ -53,7 +53,8 @@ BASE = "urn:balance-openapi"
 # 20:00 UTC on 30 June is already 1 July in Jakarta (UTC+7).
 NOW = datetime(2019, 6, 30, 20, 0, tzinfo=UTC)
 MEMBER_ROUTES = ("/v1/members/{kpj}", "/v1/members/{kpj}/jht-balance",
-                 "/v1/members/{kpj}/contributions", "/v1/members/{kpj}/jp")
+                 "/v1/members/{kpj}/contributions", "/v1/members/{kpj}/contribution-periods",
+                 "/v1/members/{kpj}/jp")
 
 
 class FixedClock:
@@ -176,6 +177,9 @@ class BrokenService(ReferenceBalanceService):
                             page_size: int = 12) -> ContributionPage | None:
         raise self._boom()
 
+    async def contribution_periods(self, kpj: str) -> tuple[str, ...] | None:
+        raise self._boom()
+
     async def pension_months(self, kpj: str) -> PensionMonths | None:
         raise self._boom()
 
@@ -290,6 +294,15 @@ async def test_contributions_paging_and_year_filter_over_http(
     default = (await call(client, "GET", f"/v1/members/{NEW}/contributions")).json()
     assert (default["year"], default["page"], default["page_size"], len(default["items"])) == (
         None, 1, 12, 12)
+
+
+async def test_contribution_periods_over_http(client: TestClient[Any, Any]) -> None:
+    answer = await call(client, "GET", f"/v1/members/{OLD}/contribution-periods")
+    assert answer.json() == {"kpj": OLD, "periods": ["2016-11", "2016-12", "2017-06",
+                                                     "2018-03", "2019-01", "2019-05"]}
+    siti = (await call(client, "GET", f"/v1/members/{SITI.kpj}/contribution-periods")).json()
+    assert "2026-09" not in siti["periods"] and siti["periods"][-1] == "2026-10"
+    assert siti["periods"] == sorted(set(siti["periods"]))
 
 
 async def test_bad_contribution_parameters_are_400(client: TestClient[Any, Any]) -> None:

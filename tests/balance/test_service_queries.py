@@ -202,6 +202,19 @@ async def test_contributions_filtered_by_year(engine: AsyncEngine) -> None:
     assert empty is not None and (empty.total, empty.pages, empty.years) == (0, 0, ())
 
 
+async def test_contribution_periods_are_the_whole_record_oldest_first_in_one_query(
+        engine: AsyncEngine) -> None:
+    service = ReferenceBalanceService(engine, immediate=False)  # every query on ``engine``
+    with counting_statements(engine) as statements:
+        periods = await service.contribution_periods(OLD)
+    assert len(statements) == 1
+    assert periods == tuple(row[0] for row in OLD_ROWS)
+    new = await service.contribution_periods(NEW)
+    assert new is not None and len(new) == 30 and (new[0], new[-1]) == ("2020-01", "2022-06")
+    assert await service.contribution_periods(EMPTY) == ()
+    assert await service.contribution_periods(UNKNOWN) is None
+
+
 async def test_contributions_refuse_out_of_range_paging(engine: AsyncEngine) -> None:
     service = ReferenceBalanceService(engine)
     for page, page_size in ((0, 12), (1, 0), (1, 101)):
@@ -227,6 +240,7 @@ async def test_unknown_kpj_is_none_everywhere(engine: AsyncEngine) -> None:
     assert await service.jht_balance(UNKNOWN, date(2024, 1, 1)) is None
     assert await service.contributions(UNKNOWN) is None
     assert await service.pension_months(UNKNOWN) is None
+    assert await service.contribution_periods(UNKNOWN) is None
     await service.ping()
 
 
@@ -235,7 +249,7 @@ async def test_database_down_is_balance_service_unavailable(
     service = ReferenceBalanceService(unreachable_engine)
     for call in (service.member_summary(OLD), service.jht_balance(OLD, date(2024, 1, 1)),
                  service.contributions(OLD, year=2020), service.pension_months(OLD),
-                 service.ping()):
+                 service.contribution_periods(OLD), service.ping()):
         with pytest.raises(BalanceServiceUnavailable) as raised:
             await call
         assert OLD not in str(raised.value)
