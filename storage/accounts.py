@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
-from flows.ports import DatabaseUnavailable
+from flows.ports import ConsentGiven, DatabaseUnavailable
 from flows.types import SessionKey
 from storage.db import immediate_reader, insert_ignoring_conflicts, translate_errors
 from storage.models import (
@@ -106,6 +106,18 @@ class SqlAccountStore:
         with translate_errors(DatabaseUnavailable, "has_consent"):
             async with self._engine.connect() as conn:
                 return bool(await conn.scalar(query))
+
+    async def consents(self, key: SessionKey) -> list[ConsentGiven]:
+        """The chat's standing (not withdrawn) consent records, oldest first."""
+        query = (sa.select(col(ConsentRecord.version), col(ConsentRecord.locale),
+                           col(ConsentRecord.accepted_at))
+                 .where(*_consent_of(key), col(ConsentRecord.withdrawn_at).is_(None))
+                 .order_by(col(ConsentRecord.accepted_at), col(ConsentRecord.id)))
+        with translate_errors(DatabaseUnavailable, "consents"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        return [ConsentGiven(version, locale, accepted_at)
+                for version, locale, accepted_at in rows]
 
     async def withdraw_consent(self, key: SessionKey, at: datetime) -> int:
         """Mark the chat's standing consent records withdrawn; returns how many were."""
