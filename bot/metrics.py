@@ -160,6 +160,10 @@ class CountingTicketStore:
         """Delete old transcript lines."""
         return await self._inner.purge_transcripts(before)
 
+    async def erase(self, key: SessionKey, at: datetime) -> list[Ticket]:
+        """Forget the chat's tickets."""
+        return await self._inner.erase(key, at)
+
     async def stats(self) -> dict[str, float]:
         """Counts and averages for /metrics."""
         return await self._inner.stats()

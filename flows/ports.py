@@ -389,7 +389,8 @@ class TicketStore(Protocol):
         ...
 
     async def add_line(self, ticket_id: int, who: str, text: str, at: datetime) -> None:
-        """Append to the transcript."""
+        """Append to the transcript; ``text`` is stored redacted (no raw NIK, phone, KPJ or
+        email; callers redact first, with the context the store lacks, e.g. a pending OTP)."""
         ...
 
     async def last_lines(self, ticket_id: int, limit: int = 10) -> list[TranscriptLine]:
@@ -410,6 +411,12 @@ class TicketStore(Protocol):
 
     async def purge_transcripts(self, before: datetime) -> int:
         """Delete transcript lines older than ``before``; returns how many."""
+        ...
+
+    async def erase(self, key: SessionKey, at: datetime) -> list[Ticket]:
+        """Forget the chat's tickets (UU PDP right to erasure): delete their transcripts, close
+        an open one, clear what links a ticket to the chat or holds member text; keep only
+        statistics. Returns the tickets as they were before (to tell the desk)."""
         ...
 
     async def stats(self) -> dict[str, float]:

@@ -6,6 +6,10 @@ two processes (the loser reads the winner's ticket). Every database failure surf
 :class:`~flows.ports.DatabaseUnavailable`, whose message carries no personal data; a wrong
 argument (naive datetime, rating outside 1-5, unknown ``who``) is a ``ValueError`` before any
 query, and an unknown ticket number a ``LookupError``.
+
+Free text (reasons, transcript lines, resolutions) is stored redacted
+(:func:`domain.redaction.redact`): the flows redact what they write already, this is the last
+guard. :meth:`SqlTicketStore.erase` forgets a chat's tickets (UU PDP right to erasure).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
+from domain.redaction import redact
 from flows.ports import DatabaseUnavailable, Ticket, TicketStatus, TranscriptLine
 from flows.types import SessionKey
 from storage.db import translate_errors
@@ -37,6 +42,7 @@ T = SupportTicket  # short alias for the many column references below
 QUEUED = TicketStatus.QUEUED.value
 OPEN = TicketStatus.OPEN.value
 CLOSED = TicketStatus.CLOSED.value
+ERASED_RESOLUTION = "erased at the member's request"
 
 
 class SqlTicketStore:
@@ -48,7 +54,7 @@ class SqlTicketStore:
     async def open(self, key: SessionKey, locale: str, reason: str, at: datetime) -> Ticket:
         """A new queued ticket, or the chat's ticket that is not closed yet (never two)."""
         row = {"channel": key.channel, "chat_id": key.chat_id, "locale": locale[:LOCALE_LENGTH],
-               "status": QUEUED, "reason": reason[:REASON_LENGTH], "opened_at": _aware(at),
+               "status": QUEUED, "reason": redact(reason)[:REASON_LENGTH], "opened_at": _aware(at),
                "resolution": ""}
         with translate_errors(DatabaseUnavailable, "open"):
             for _ in range(OPEN_ATTEMPTS):
@@ -116,7 +122,7 @@ class SqlTicketStore:
     async def close(self, ticket_id: int, at: datetime, resolution: str) -> Ticket:
         """Close the ticket with a resolution note; closing again changes nothing."""
         statement = (sa.update(T).where(col(T.id) == ticket_id, col(T.status) != CLOSED)
-                     .values(status=CLOSED, closed_at=_aware(at), resolution=resolution))
+                     .values(status=CLOSED, closed_at=_aware(at), resolution=redact(resolution)))
         with translate_errors(DatabaseUnavailable, "close"):
             async with self._engine.begin() as conn:
                 await conn.execute(statement)
@@ -132,7 +138,7 @@ class SqlTicketStore:
         """Append to the transcript; ``text`` is cut to 4096 characters."""
         if who not in LINE_AUTHORS:
             raise ValueError("who must be one of " + ", ".join(LINE_AUTHORS))
-        row = {"ticket_id": ticket_id, "who": who, "text": text[:LINE_TEXT_LENGTH],
+        row = {"ticket_id": ticket_id, "who": who, "text": redact(text)[:LINE_TEXT_LENGTH],
                "at": _aware(at)}
         with translate_errors(DatabaseUnavailable, "add_line"):
             async with self._engine.begin() as conn:
@@ -195,6 +201,30 @@ class SqlTicketStore:
         with translate_errors(DatabaseUnavailable, "purge_transcripts"):
             async with self._engine.begin() as conn:
                 return (await conn.execute(statement)).rowcount
+
+    async def erase(self, key: SessionKey, at: datetime) -> list[Ticket]:
+        """Forget the chat's tickets: their transcripts are deleted, an open one is closed, and
+        what tied a ticket to the chat or held member text (chat id, desk thread, reason,
+        resolution) is cleared. Channel, language, status, times, agent and rating stay for the
+        statistics. Returns the tickets as they were, for telling the desk."""
+        at = _aware(at)
+        mine = sa.select(col(T.id)).where(col(T.channel) == key.channel,
+                                          col(T.chat_id) == key.chat_id)
+        with translate_errors(DatabaseUnavailable, "erase"):
+            async with self._engine.begin() as conn:
+                rows = (await conn.execute(sa.select(T).where(col(T.id).in_(mine))
+                                           .order_by(col(T.id)))).all()
+                ids = [row.id for row in rows]
+                if not ids:
+                    return []
+                await conn.execute(sa.delete(TranscriptEntry)
+                                   .where(col(TranscriptEntry.ticket_id).in_(ids)))
+                await conn.execute(sa.update(T).where(col(T.id).in_(ids),
+                                                      col(T.status) != CLOSED)
+                                   .values(status=CLOSED, closed_at=at))
+                await conn.execute(sa.update(T).where(col(T.id).in_(ids)).values(
+                    chat_id="", topic_id=None, reason="", resolution=ERASED_RESOLUTION))
+        return [_ticket(row) for row in rows]
 
     async def stats(self) -> dict[str, float]:
         """``opened`` (all tickets), ``claimed`` (with an agent), ``closed``, ``waiting``

@@ -3,13 +3,15 @@
 Each action updates the ticket store, then tells the member through the engine (an ``AGENT``
 event, handled under the member's chat lock like any other update) and delivers the replies
 on the member's channel through the :class:`MemberOutbox`. A member who cannot be reached
-(blocked the bot) gets the ticket closed with a note.
+(blocked the bot) gets the ticket closed with a note. What an agent writes is stored with
+identifiers masked (:func:`domain.redaction.redact`), like the member's lines.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from domain.redaction import redact
 from flows.engine import Engine
 from flows.ports import Clock, MemberOutbox, Ticket, TicketStatus, TicketStore
 from flows.types import Event
@@ -53,7 +55,8 @@ class DeskService:
         now = self._clock.now()
         if ticket.agent is None:
             await self._tickets.claim(ticket.id, agent, now)
-        await self._tickets.add_line(ticket.id, "agent", text, now)
+        # The member reads the agent's words as written; the transcript keeps them masked.
+        await self._tickets.add_line(ticket.id, "agent", redact(text), now)
         await self._tickets.touch(ticket.id, "agent", now)
         return await self.tell(ticket, Event.agent(f"message:{ticket.id}", text, sender=agent))
 
@@ -62,7 +65,8 @@ class DeskService:
         ticket = await self._tickets.get(ticket_id)
         if ticket is None:
             return Result.UNKNOWN
-        await self._tickets.add_line(ticket.id, "note", f"{agent}: {text}", self._clock.now())
+        await self._tickets.add_line(ticket.id, "note", f"{agent}: {redact(text)}",
+                                     self._clock.now())
         return Result.DONE
 
     async def close(self, ticket_id: int, agent: str, resolution: str = "") -> Result:
@@ -70,7 +74,8 @@ class DeskService:
         ticket = await self._open_ticket(ticket_id)
         if not isinstance(ticket, Ticket):
             return ticket
-        await self._tickets.close(ticket.id, self._clock.now(), resolution or f"closed by {agent}")
+        await self._tickets.close(ticket.id, self._clock.now(),
+                                  redact(resolution) or f"closed by {agent}")
         return await self.tell(ticket, Event.agent(f"closed:{ticket.id}", sender=agent))
 
     async def remind(self, ticket: Ticket) -> Result:

@@ -320,6 +320,7 @@ CALLS: dict[str, Callable[[SqlTicketStore], Awaitable[object]]] = {
     "queue_position": lambda s: s.queue_position(1),
     "waiting": lambda s: s.waiting(),
     "stats": lambda s: s.stats(),
+    "erase": lambda s: s.erase(KEY, T0),
 }
 
 
@@ -343,3 +344,59 @@ async def test_unmigrated_database_is_database_unavailable(tmp_path: Path) -> No
         assert KEY.chat_id not in str(raised.value.__cause__)
     finally:
         await engine.dispose()
+
+
+async def _columns_of(store: SqlTicketStore, table: str) -> list[str]:
+    async with store._engine.connect() as conn:  # noqa: SLF001 - look behind the port
+        rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()  # noqa: S608
+    return [str(value) for row in rows for value in row]
+
+
+async def test_erase_forgets_the_chat_and_keeps_the_statistics(store: SqlTicketStore) -> None:
+    closed = await store.open(KEY, "id", "not_understood", T0)
+    await store.set_topic(closed.id, 777)
+    await store.claim(closed.id, "Rina", T0)
+    await store.add_line(closed.id, "member", "tolong cek iuran saya", T0)
+    await store.touch(closed.id, "agent", T0 + timedelta(minutes=2))
+    await store.close(closed.id, T0 + timedelta(minutes=5), "sudah dijelaskan ke Siti")
+    await store.rate(closed.id, 4)
+    active = await store.open(KEY, "id", "handoff", T0 + timedelta(hours=1))
+    await store.add_line(active.id, "member", "masih belum masuk", T0 + timedelta(hours=1))
+    kept = await store.open(OTHER, "en", "handoff", T0)
+    await store.add_line(kept.id, "member", "someone else's words", T0)
+    before = await store.stats()
+
+    erased = await store.erase(KEY, T0 + timedelta(hours=2))
+
+    assert [t.id for t in erased] == [closed.id, active.id]
+    assert erased[0].topic_id == 777, "as they were, so the desk can be told"
+    assert await store.active_for(KEY) is None
+    assert await store.last_lines(closed.id) == [] and await store.last_lines(active.id) == []
+    assert [line.text for line in await store.last_lines(kept.id)] == ["someone else's words"]
+    for ticket_id in (closed.id, active.id):
+        ticket = await store.get(ticket_id)
+        assert ticket is not None and ticket.status is TicketStatus.CLOSED
+        assert (ticket.key.chat_id, ticket.topic_id, ticket.reason) == ("", None, "")
+        assert "Siti" not in ticket.resolution
+    first = await store.get(closed.id)
+    assert first is not None and (first.rating, first.agent) == (4, "Rina")
+    assert first.first_reply_at == T0 + timedelta(minutes=2)
+    after = await store.stats()
+    assert (after["opened"], after["claimed"], after["rated"]) == (
+        before["opened"], before["claimed"], before["rated"])
+    stored = await _columns_of(store, "ticket") + await _columns_of(store, "ticket_line")
+    assert KEY.chat_id not in stored and OTHER.chat_id in stored
+    assert not [v for v in stored if "cek iuran" in v or "belum masuk" in v or "Siti" in v]
+    assert await store.by_topic(777) is None
+    assert await store.erase(KEY, T0 + timedelta(hours=3)) == []
+
+
+async def test_free_text_is_stored_redacted(store: SqlTicketStore) -> None:
+    ticket = await store.open(KEY, "id", "NIK 3171014501900001", T0)
+    await store.add_line(ticket.id, "member", "HP 081234567890, KPJ 12345678901", T0)
+    await store.close(ticket.id, T0, "email siti@example.com")
+    stored = "\n".join([*await _columns_of(store, "ticket"),
+                        *await _columns_of(store, "ticket_line")])
+    for raw in ("3171014501900001", "081234567890", "12345678901", "siti@example.com"):
+        assert raw not in stored
+    assert "0812****7890" in stored and "123*****901" in stored and "s***@example.com" in stored
