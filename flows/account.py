@@ -1,13 +1,18 @@
 """The member's rights over their data: unlink this chat (``/keluar``) and erase everything
 the bot stores about them (``/hapusdata``, UU PDP right to erasure). Both ask to confirm
-first, so a member saying "keluar dulu ya" does not lose the link by accident."""
+first, so a member saying "keluar dulu ya" does not lose the link by accident.
+
+Erasure covers the support tickets too: their transcripts are deleted, an open ticket is closed
+(the agents are told why) and what tied a ticket to this chat is cleared."""
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.menu import MENU, back_to_menu
+from flows.ports import DeskUnavailable, TicketStatus
 from flows.types import EventKind
 
 
@@ -49,7 +54,8 @@ async def ask_erase(ctx: Context) -> Outcome:
     """Explain what erasure removes and ask to confirm."""
     return Outcome(S.CONFIRM_ERASE, (say(
         "Erase your data? This removes the link between this chat and your membership, your "
-        "consent record and this conversation's state. Your membership data at BPJS "
+        "consent record, your conversations with our agents and this conversation's state; "
+        "an open request to an agent is closed. Your membership data at BPJS "
         "Ketenagakerjaan is not affected.",
         (option("Yes, erase", "acct:erase"), option("No, keep it", "acct:keep"))),), data={})
 
@@ -58,8 +64,26 @@ async def confirm_erase(ctx: Context) -> Outcome:
     """Erase on an explicit yes; anything else keeps the data."""
     if not _confirmed(ctx, "acct:erase"):
         return back_to_menu(say("Nothing was erased."))
+    await _erase_tickets(ctx)
     await ctx.ports.accounts.erase(ctx.key, ctx.now)
     return back_to_menu(say("Your data has been erased. Thank you for using this service."))
+
+
+ERASED_NOTICE = ("The member erased their data (/hapusdata): this ticket is closed and its "
+                 "transcript deleted.")
+
+
+async def _erase_tickets(ctx: Context) -> None:
+    """Forget the chat's tickets; the desk hears that an open one was closed by the erasure
+    (best effort: the erasure does not wait for a desk that is down)."""
+    tickets, desk = ctx.ports.tickets, ctx.ports.desk
+    if tickets is None:
+        return
+    for ticket in await tickets.erase(ctx.key, ctx.now):
+        if desk is not None and ticket.topic_id is not None \
+                and ticket.status is not TicketStatus.CLOSED:
+            with contextlib.suppress(DeskUnavailable):
+                await desk.notice(ticket, ERASED_NOTICE)
 
 
 def _confirmed(ctx: Context, button: str) -> bool:

@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from flows.ports import ConsentGiven, DatabaseUnavailable
 from flows.types import SessionKey
-from storage.db import immediate_reader, insert_ignoring_conflicts, translate_errors
+from storage.db import immediate_reader, insert_ignoring_conflicts, scrub, translate_errors
 from storage.models import (
     ACTION_LENGTH,
     DETAIL_LENGTH,
@@ -136,6 +136,7 @@ class SqlAccountStore:
                 await conn.execute(sa.delete(ChatLink).where(*_chat_link_of(key)))
                 await conn.execute(sa.delete(ConsentRecord).where(*_consent_of(key)))
                 await conn.execute(sa.insert(AuditEvent).values(self._audit_row(key, ERASED, at)))
+            await scrub(self._engine)
 
     async def audit(self, key: SessionKey, action: str, at: datetime, detail: str = "") -> None:
         """Append to the audit log. ``detail`` must never hold a NIK, OTP or phone number; it

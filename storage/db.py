@@ -136,10 +136,12 @@ def _ensure_parent_dir(database: str | None) -> None:
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """Enforce foreign keys, and use WAL so readers never block the writer."""
+    """Enforce foreign keys, use WAL so readers never block the writer, and overwrite deleted
+    rows with zeros (an erased transcript must not linger in the file's free space)."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA journal_mode")
         if cursor.fetchone()[0] not in ("memory", "wal"):
@@ -147,6 +149,17 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+async def scrub(engine: AsyncEngine) -> None:
+    """After an erasure on SQLite, fold the write-ahead log into the database file and empty
+    it: the log still holds the pages as they were before the delete. Best effort (a reader
+    in the middle of a transaction can keep some frames until the next erasure or checkpoint);
+    nothing to do on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def alembic_config() -> Config:

@@ -28,12 +28,13 @@ async def test_whole_handoff(chat: Chat, world: World) -> None:
     ticket_id = await _open(chat)
     assert "nomor 1 dalam antrean" in chat.text
     assert any(f"ticket #{ticket_id} opened" in line for line in world.desk_lines)
-    assert await chat.say("saldo saya kok tidak bertambah?") == "", "relayed, bot silent"
+    assert "masih nomor 1 dalam antrean" in await chat.say("saldo saya kok tidak bertambah?"), \
+        "relayed, and the queued member hears it was passed on"
     assert world.desk_lines[-1].endswith("member: saldo saya kok tidak bertambah?")
     assert await chat.say("/menu") == "", "commands are relayed too"
     assert world.desk_lines[-1].endswith("member: /menu")
     assert await world.desk.claim(ticket_id, "Rina") is Result.DONE
-    assert "Rina dari BPJS Ketenagakerjaan" in world.member_outbox.text
+    assert "Petugas kami, Rina, sekarang menangani" in world.member_outbox.text
     assert await world.desk.note(ticket_id, "Rina", "cek data pemberi kerja") is Result.DONE
     assert "cek data" not in world.member_outbox.text, "a note is never relayed"
     await world.desk.reply(ticket_id, "Rina", "Iuran Anda sedang kami periksa.")
@@ -181,3 +182,60 @@ async def test_two_sweepers_sharing_a_store_remind_once(chat: Chat, world: World
     await first.tick()
     await second.tick()
     assert world.member_outbox.text.count("masih dalam antrean") == 1
+
+
+RAW_LINE = "NIK saya 3171014501900001 dan HP 081234567890, KPJ 12345678901"
+MASKED_LINE = "NIK saya 3171********0001 dan HP 0812****7890, KPJ 123*****901"
+RAW_VALUES = ("3171014501900001", "081234567890", "12345678901", "siti@example.com")
+
+
+async def _stored_text(world: World) -> str:
+    """Every text value of the ticket tables, straight from the database."""
+    async with world.tickets._engine.connect() as conn:  # noqa: SLF001 - behind the port
+        rows = [*(await conn.exec_driver_sql("SELECT * FROM ticket")).all(),
+                *(await conn.exec_driver_sql("SELECT * FROM ticket_line")).all()]
+    return "\n".join(str(value) for row in rows for value in row)
+
+
+async def test_the_desk_and_the_transcript_get_masked_identifiers(chat: Chat,
+                                                                  world: World) -> None:
+    ticket_id = await _open(chat)
+    await chat.say(RAW_LINE)
+    assert chat.deleted, "the member is told the message with the NIK was deleted"
+    await chat.say("email saya siti@example.com, hp lain +62 812-3456-7890")
+    assert world.desk_lines[-2].endswith(f"member: {MASKED_LINE}")
+    assert world.desk_lines[-1].endswith("member: email saya s***@example.com, hp lain "
+                                         "0812****7890")
+    lines = [line.text for line in await world.tickets.last_lines(ticket_id)]
+    assert lines[0] == MASKED_LINE
+    stored = await _stored_text(world)
+    assert not [raw for raw in RAW_VALUES if raw in stored], stored
+
+
+async def test_the_agent_side_is_masked_too(chat: Chat, world: World) -> None:
+    ticket_id = await _open(chat)
+    await world.desk.reply(ticket_id, "Rina", "NIK Anda 3171014501900001 sudah cocok.")
+    assert "3171014501900001" in world.member_outbox.text, "the member reads the agent's words"
+    await world.desk.note(ticket_id, "Rina", "HP 081234567890, KPJ 12345678901")
+    await world.desk.close(ticket_id, "Rina", "email siti@example.com diganti")
+    stored = await _stored_text(world)
+    assert "3171********0001" in stored and "0812****7890" in stored
+    assert not [raw for raw in RAW_VALUES if raw in stored], stored
+
+
+async def test_a_code_typed_while_one_is_pending_is_masked_and_deleted(chat: Chat,
+                                                                        world: World) -> None:
+    await chat.reach_code_step()
+    code = chat.codes()[-1]
+    await chat.say("/petugas")
+    await chat.press("ho:yes")
+    ticket = await world.tickets.active_for(chat.key)
+    assert ticket is not None
+    await world.desk.claim(ticket.id, "Rina")
+    await chat.say(f"kodenya {code} tapi tidak bisa")
+    assert chat.deleted and "kode" in chat.text, "the member is told the code was deleted"
+    assert world.desk_lines[-1].endswith("member: kodenya ****** tapi tidak bisa")
+    assert code not in await _stored_text(world)
+    world.clock.advance(6 * 60)  # the code has expired: six digits are ordinary text again
+    await chat.say("nomor surat 123456")
+    assert world.desk_lines[-1].endswith("member: nomor surat 123456")

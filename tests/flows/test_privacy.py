@@ -10,10 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from bot.logsetup import RedactingFormatter
+from flows.account import ERASED_NOTICE
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog
-from flows.ports import IdentityMatch
+from flows.ports import IdentityMatch, TicketStatus
 from flows.types import SessionKey
 from storage.accounts import pseudonym
 from tests.flows.conftest import SECRET, SITI, Chat, World
@@ -171,3 +172,35 @@ async def test_a_code_from_another_chat_links_only_the_chat_that_asked(world: Wo
     assert await world.accounts.linked_kpjs(intruder.key) == []
     assert "123*****901" in await asker.say(asker.codes()[-1])
     assert await world.accounts.linked_kpjs(asker.key) == [SITI["kpj"]]
+
+
+async def test_erasure_mid_handoff_forgets_the_tickets_and_tells_the_desk(world: World) -> None:
+    chat = world.chat("8008")
+    await chat.say("/petugas")
+    await chat.press("ho:yes")
+    earlier = await world.tickets.active_for(chat.key)
+    assert earlier is not None
+    await chat.say("saldo saya belum masuk, NIK 3171014501900001")
+    await world.desk.reply(earlier.id, "Rina", "Baik, kami periksa.")
+    await world.desk.close(earlier.id, "Rina", "dijelaskan")
+    await chat.press("rate:5")
+    await chat.say("/petugas")
+    await chat.press("ho:yes")
+    ticket = await world.tickets.active_for(chat.key)
+    assert ticket is not None and ticket.id != earlier.id
+    await chat.say("satu lagi: HP saya 081234567890")
+    assert "ho:" not in " ".join(chat.buttons)
+    await chat.say("/hapusdata")
+    assert "acct:erase" in chat.buttons, "not relayed: the erasure is asked to confirm"
+    await chat.press("acct:erase")
+    assert "telah dihapus" in chat.text
+    for number in (earlier.id, ticket.id):
+        assert await world.tickets.last_lines(number) == []
+        erased = await world.tickets.get(number)
+        assert erased is not None and erased.status is TicketStatus.CLOSED
+        assert erased.key.chat_id == ""
+    assert await world.tickets.active_for(chat.key) is None
+    assert world.desk_lines[-1] == f"[desk] #{ticket.id} {ERASED_NOTICE}"
+    assert sum(ERASED_NOTICE in line for line in world.desk_lines) == 1, "the open one only"
+    assert await chat.say("halo") != "", "the bot answers again; nothing is relayed"
+    assert not world.desk_lines[-1].endswith("member: halo")
