@@ -42,6 +42,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("bahasa", "Ganti bahasa", "Change language"),
     ("bantuan", "Bantuan", "Help"),
     ("batal", "Batalkan langkah ini", "Cancel the current step"),
+    ("datasaya", "Data saya yang disimpan bot", "My data kept by the bot"),
     ("keluar", "Putuskan akun dari chat ini", "Unlink this chat"),
     ("hapusdata", "Hapus data saya", "Erase my data"),
 )

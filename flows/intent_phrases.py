@@ -47,7 +47,10 @@ PHRASES: tuple[tuple[str, str], ...] = (
     ("keluar dari perusahaan", "resign"), ("real person", "orang asli"), ("real human", "petugas"),
     ("lepas tautan", "putus"), ("log me out", "keluar"), ("sign me out", "keluar"),
     ("how are you", "apa kabar"), ("lose my job", "jkp"), ("lose job", "jkp"), ("lost job", "jkp"),
-    ("losing my job", "jkp"),
+    ("losing my job", "jkp"), ("datasaya", "data saya"), ("mydata", "saya data"),
+    ("bpjs kesehatan", "jkn"), ("bpjs kes", "jkn"), ("kartu indonesia sehat", "jkn"),
+    ("jaminan kesehatan nasional", "jkn"), ("mobile jkn", "jkn"), ("jkn mobile", "jkn"),
+    ("health insurance", "jkn"), ("jkn kis", "jkn"),
 )
 
 CANON_PHRASES: tuple[tuple[str, str], ...] = (
@@ -117,6 +120,8 @@ TOKEN_MAP: dict[str, str] = {
     **_group("putus", "putus unlink disconnect lepas lepaskan cabut"),
     **_group("hapus", "hapus delete erase remove hapusin penghapusan"),
     "information": "data", "informasi": "info", "personal": "pribadi",
+    **_group("simpan", "simpan disimpan menyimpan tersimpan store stored stores keep keeps kept"),
+    **_group("akses", "akses access"),
     **_group("klaim", "klaim claim claims klem"),
     **_group("cair", "cair pencarian withdraw withdrawal withdrawing cashout"),
     **_group("ambil", "ambil take tarik narik penarikan"),
@@ -162,6 +167,7 @@ TOKEN_MAP: dict[str, str] = {
     **_group("pakai", "pakai pake memakai gunakan menggunakan use using"),
     **_group("hitung", "hitung hitungan perhitungan menghitung calculate calculation kalkulasi"),
     **_group("terkunci", "terkunci kunci locked blokir diblokir terblokir blocked"),
+    **_group("jkn", "jkn kis faskes puskesmas askes bpjskes bpjskesehatan kesehatan"),
 }
 
 COMMON_WORDS: frozenset[str] = frozenset(_words(
@@ -245,6 +251,11 @@ RULES: dict[str, tuple[tuple[str, float], ...]] = {
     "delete_data": (
         ("hapus", 3.0), ("hapus+data", 1.5), ("hapus+akun", 1.0), ("hapus+pribadi", 1.0),
     ),
+    "my_data": (
+        ("data+saya", 1.5), ("data+simpan", 2.0), ("simpan", 1.0), ("data+apa", 1.0),
+        ("lihat+data", 1.5), ("cek+data", 1.5), ("akses+data", 2.0), ("simpan+nik", 1.0),
+        ("hapus", -3.0), ("salah", -2.0), ("aman", -2.0), ("ngaku", -2.0),
+    ),
     "faq.claim_jht": (
         ("klaim", 2.0), ("cair", 2.5), ("klaim+jht", 1.0), ("cair+jht", 1.0),
         ("ambil+jht", 3.0), ("syarat", 1.0), ("syarat+jht", 1.5), ("dokumen", 1.0),
@@ -255,6 +266,7 @@ RULES: dict[str, tuple[tuple[str, float], ...]] = {
         ("program", 2.0), ("jkk", 2.2), ("jkm", 2.2), ("pensiun", 2.0), ("manfaat", 1.5),
         ("beda", 1.5), ("tanggung", 1.5), ("apa itu+jht", 2.5), ("jht+itu apa", 2.5),
         ("jaminan", 0.8), ("apa itu", 0.5), ("itu apa", 0.5), ("manfaat+bpjs", 1.0),
+        ("beda+jkn", 1.5),
         ("tanggung+bpjs", 1.0), ("jaminan+apa", 1.0), ("apa itu+bpjs", 1.5),
     ),
     "faq.contribution_rates": (
@@ -296,5 +308,11 @@ RULES: dict[str, tuple[tuple[str, float], ...]] = {
         ("curiga", 2.5), ("bot+beneran", 2.5), ("bot+asli", 2.0), ("link+asli", 2.5),
         ("asli", 1.0), ("asli+tidak", 1.0), ("asli+bukan", 1.0),
         ("link+palsu", 1.0), ("hatihati", 1.5), ("otp", 1.0), ("kode+minta", 1.5),
+    ),
+    # BPJS Kesehatan is another agency (DOMAIN.md "Neighbours"): point there, never into a
+    # flow of this bot ("cara daftar bpjs kesehatan" is no registration here).
+    "faq.bpjs_kesehatan": (
+        ("jkn", 4.0), ("jkn+daftar", 1.0), ("jkn+iuran", 1.0), ("jkn+bayar", 1.0),
+        ("jkn+kartu", 1.0), ("jkn+saldo", 1.0), ("jkn+beda", -2.5),
     ),
 }

@@ -24,9 +24,10 @@ from flows.intent_phrases import CANON_PHRASES, COMMON_WORDS, PHRASES, RULES, TO
 
 INTENTS: tuple[str, ...] = (
     "check_balance", "history", "register", "handoff", "help", "change_language", "greeting",
-    "thanks", "cancel", "logout", "delete_data", "unknown",
+    "thanks", "cancel", "logout", "delete_data", "my_data", "unknown",
     "faq.claim_jht", "faq.programs", "faq.contribution_rates", "faq.balance_not_updated",
     "faq.jmo_app", "faq.forgot_account", "faq.jkp", "faq.office_contact", "faq.security",
+    "faq.bpjs_kesehatan",
 )
 """Every intent name :func:`classify` can return; the names are a contract with the flows."""
 
@@ -230,14 +231,20 @@ def _confidence(best: float, second: float) -> float:
 
 
 _KPJ = re.compile(r"(?<!\d)\d{11}(?!\d)")
+_HISTORY_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
 def _slots(name: str, text: str) -> Mapping[str, str]:
-    if name in ("check_balance", "history"):
-        kpj = _KPJ.search(text[:_MAX_CHARS])
-        if kpj:
-            return MappingProxyType({"kpj": kpj.group()})
-    return _EMPTY
+    if name not in ("check_balance", "history"):
+        return _EMPTY
+    slots: dict[str, str] = {}
+    kpj = _KPJ.search(text[:_MAX_CHARS])
+    if kpj:
+        slots["kpj"] = kpj.group()
+    year = _HISTORY_YEAR.search(text[:_MAX_CHARS]) if name == "history" else None
+    if year:  # "riwayat iuran 2019": that year's page
+        slots["year"] = year.group()
+    return MappingProxyType(slots) if slots else _EMPTY
 
 
 def classify(text: str) -> Intent:

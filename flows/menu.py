@@ -7,7 +7,8 @@ from enum import StrEnum
 
 from flows.flow import Context, Outcome, option, say
 from flows.i18n import N_
-from flows.types import Say
+from flows.intents import normalise
+from flows.types import EventKind, Say
 
 
 class MenuState(StrEnum):
@@ -18,6 +19,9 @@ class MenuState(StrEnum):
 
 MENU = MenuState.MAIN.value
 MISSES = "misses"
+# Short acknowledgements ("ok", "siap kak", "baik pak"): answered briefly, never a miss.
+ACKNOWLEDGEMENTS = frozenset({"ok", "oke", "okay", "okeh", "okey", "okee", "okk", "sip",
+                              "siap", "baik", "baiklah", "noted", "mantap", "alright", "fine"})
 
 
 def main_menu(msgid: str = N_("What would you like to do?")) -> Say:
@@ -49,6 +53,7 @@ async def show_help(ctx: Context) -> Outcome:
         "Commands you can use at any time:\n"
         "/menu - main menu\n/batal - cancel the current step\n/bahasa - change language\n"
         "/daftar - link your membership\n/keluar - unlink this chat\n"
+        "/datasaya - see what the bot keeps about this chat\n"
         "/hapusdata - erase your data\n/bantuan - this help"))
 
 
@@ -69,9 +74,24 @@ async def cancel(ctx: Context) -> Outcome:
     return back_to_menu(say("Cancelled. Nothing you typed in that step was kept."))
 
 
+def is_acknowledgement(text: str) -> bool:
+    """``text`` only acknowledges ("ok", "oke deh kak", "siap", "baik pak")."""
+    words = normalise(text).split()
+    return bool(words) and set(words) <= ACKNOWLEDGEMENTS
+
+
 async def not_understood(ctx: Context) -> Outcome:
-    """Free text the classifier could not place; the second miss in a row offers a human."""
-    misses = int(ctx.data.get(MISSES, 0)) + 1
+    """Free text the classifier could not place; the second miss in a row offers a human.
+    An empty line gets a gentle prompt and an acknowledgement a short answer: neither is a
+    miss."""
+    misses = int(ctx.data.get(MISSES, 0))
+    kept = {MISSES: misses} if misses else {}
+    if ctx.event.kind is EventKind.TEXT and not ctx.event.text.strip():
+        return Outcome(MENU, (main_menu(N_("Please type your question, or choose from the "
+                                           "menu:")),), data=kept)
+    if ctx.event.kind is EventKind.TEXT and is_acknowledgement(ctx.event.text):
+        return Outcome(MENU, (say("All right. Anything else I can help with?"),), data=kept)
+    misses += 1
     if misses >= 2:
         return Outcome(MENU, (
             say("Sorry, I still don't understand. Would you like to talk to an agent?",
@@ -79,14 +99,14 @@ async def not_understood(ctx: Context) -> Outcome:
                  option("Main menu", "go:menu"))),
         ), data={})
     return Outcome(MENU, (main_menu(N_(
-        "Sorry, I didn't understand that. You can write, for example, \"cek saldo\", "
-        "\"riwayat iuran\" or \"cara klaim JHT\", or choose from the menu:")),),
+        "Sorry, I didn't understand that. You can write, for example, \"check balance\", "
+        "\"contribution history\" or \"how to claim JHT\", or choose from the menu:")),),
         data={MISSES: misses})
 
 
 async def unknown_command(ctx: Context) -> Outcome:
     """A ``/command`` the bot does not know."""
-    return back_to_menu(say("I don't know that command. Type /bantuan to see what I can do."))
+    return back_to_menu(say("I don't know that command. Type /help to see what I can do."))
 
 
 async def expired_button(ctx: Context) -> Outcome:

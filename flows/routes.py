@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flows import account, balance, faq, handoff, history, menu, otp, registration, start
+from flows import account, balance, faq, handoff, history, menu, mydata, otp, registration, start
 from flows.faq_content import TOPICS
 from flows.flow import Flow, Step, step
 from flows.menu import MENU
@@ -23,6 +23,7 @@ ENTRIES: Mapping[str, Step] = {
     "cancel": step(menu.cancel, MENU),
     "logout": step(account.ask_logout, account.S.CONFIRM_LOGOUT, MENU),
     "delete_data": step(account.ask_erase, account.CONFIRM),
+    "my_data": step(mydata.show_my_data, MENU),
     "unknown": step(menu.not_understood, MENU),
     "unknown_command": step(menu.unknown_command, MENU),
     "expired_button": step(menu.expired_button, MENU),
@@ -41,9 +42,10 @@ COMMANDS: Mapping[str, str] = {
     "riwayat": "history", "history": "history",
     "faq": "faq", "tanya": "faq",
     "petugas": "handoff", "agent": "handoff",
-    "selesai": "menu",
+    "selesai": "menu", "done": "menu",
     "keluar": "logout", "logout": "logout",
     "hapusdata": "delete_data", "deletedata": "delete_data",
+    "datasaya": "my_data", "mydata": "my_data",
 }
 
 FLOWS: tuple[Flow, ...] = (start.FLOW, registration.FLOW, otp.FLOW, balance.FLOW, history.FLOW,

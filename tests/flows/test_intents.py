@@ -35,9 +35,10 @@ def _accuracy(path: Path) -> tuple[float, str]:
 def test_intent_names_are_the_contract() -> None:
     assert INTENTS == (
         "check_balance", "history", "register", "handoff", "help", "change_language",
-        "greeting", "thanks", "cancel", "logout", "delete_data", "unknown",
+        "greeting", "thanks", "cancel", "logout", "delete_data", "my_data", "unknown",
         "faq.claim_jht", "faq.programs", "faq.contribution_rates", "faq.balance_not_updated",
         "faq.jmo_app", "faq.forgot_account", "faq.jkp", "faq.office_contact", "faq.security",
+        "faq.bpjs_kesehatan",
     )
 
 
@@ -64,11 +65,13 @@ REACH = {
     "register": "mau daftar", "handoff": "mau bicara dengan petugas", "help": "bantuan",
     "change_language": "ganti bahasa", "greeting": "selamat pagi", "thanks": "makasih",
     "cancel": "batal", "logout": "keluar dari akun", "delete_data": "hapus data saya",
+    "my_data": "data apa yang disimpan",
     "unknown": "resep nasi goreng", "faq.claim_jht": "cara klaim jht",
     "faq.programs": "apa itu jkk", "faq.contribution_rates": "iuran jht berapa persen",
     "faq.balance_not_updated": "saldo tidak bertambah", "faq.jmo_app": "aplikasi jmo error",
     "faq.forgot_account": "lupa password jmo", "faq.jkp": "apa itu jkp",
     "faq.office_contact": "alamat kantor cabang", "faq.security": "ada yang minta otp",
+    "faq.bpjs_kesehatan": "bpjs kesehatan",
 }
 
 
@@ -190,3 +193,34 @@ def test_classify_is_total(text: str) -> None:
     assert intent.name in INTENTS
     assert 0.0 <= intent.score <= 1.0
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in intent.slots.items())
+
+
+@pytest.mark.parametrize("text", [
+    "cara daftar bpjs kesehatan", "cara daftar BPJS Kesehatan?", "daftar jkn", "kartu KIS hilang",
+    "ganti faskes", "iuran bpjs kesehatan belum bayar", "aplikasi mobile jkn",
+    "how to register for bpjs kesehatan", "kartu indonesia sehat", "cek saldo bpjs kesehatan",
+])
+def test_bpjs_kesehatan_is_pointed_to_its_own_agency(text: str) -> None:
+    assert classify(text).name == "faq.bpjs_kesehatan"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("cek saldo", "check_balance"), ("daftar", "register"), ("cara daftar", "register"),
+    ("riwayat iuran", "history"), ("cek saldo bpjs", "check_balance"),
+    ("apa bedanya bpjs kesehatan dan ketenagakerjaan", "faq.programs"),
+    ("ok", "unknown"), ("ok thanks", "thanks"),
+])
+def test_the_neighbour_does_not_take_this_agencys_requests(text: str, expected: str) -> None:
+    assert classify(text).name == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("data saya", "my_data"), ("data apa yang disimpan", "my_data"), ("my data", "my_data"),
+    ("what data do you keep", "my_data"), ("datasaya", "my_data"),
+    ("lihat data pribadi saya", "my_data"),
+    ("hapus data saya", "delete_data"), ("delete my data", "delete_data"),
+    ("is my data safe here", "faq.security"), ("data saya aman gak di sini", "faq.security"),
+    ("data saya salah mohon dibantu petugas", "handoff"),
+])
+def test_my_data_is_asked_for_not_confused_with_erasure(text: str, expected: str) -> None:
+    assert classify(text).name == expected
