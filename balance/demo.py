@@ -30,6 +30,18 @@ DEFAULT_RATES: Mapping[int, Decimal] = MappingProxyType({
 """The published yearly JHT development rates in percent (DOMAIN.md); later years come from an
 import (``--rates``)."""
 
+DEMO_RATES: Mapping[int, Decimal] = MappingProxyType({
+    # DEMO VALUES, NOT OFFICIAL FIGURES: DOMAIN.md has no confirmed rate after 2020. They are
+    # seeded only with the demo members (the embedded default), so that the demo balance shows
+    # the realistic case: every year configured but the last completed one (2025), which the
+    # balance then names as not included. Production imports the real rates (``--rates``).
+    2021: Decimal("5.50"),
+    2022: Decimal("5.50"),
+    2023: Decimal("5.75"),
+    2024: Decimal("6.00"),
+})
+"""Made-up development rates for 2021-2024, for the demo database only (never official)."""
+
 DEMO_EMPLOYERS: tuple[Employer, ...] = (
     Employer(npp="12345678", name="PT Maju Bersama"),
     Employer(npp="23456789", name="PT Sinar Terang"),

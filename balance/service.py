@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hmac
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from decimal import Decimal
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,7 +19,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from balance import queries
-from balance.demo import DEFAULT_RATES, DEMO_CONTRIBUTIONS, DEMO_EMPLOYERS, DEMO_MEMBERS
+from balance.demo import (
+    DEFAULT_RATES,
+    DEMO_CONTRIBUTIONS,
+    DEMO_EMPLOYERS,
+    DEMO_MEMBERS,
+    DEMO_RATES,
+)
 from balance.importer import insert_or_ignore
 from flows.ports import (
     BalanceServiceUnavailable,
@@ -115,9 +122,10 @@ class ReferenceBalanceService:
 
 
 async def seed_demo_members(engine: AsyncEngine) -> int:
-    """Insert the demo employers, members and contributions missing from the database, and the
-    default development rates (:func:`seed_default_rates`); returns how many members were
-    inserted.
+    """Insert the demo employers, members and contributions missing from the database, the
+    default development rates (:func:`seed_default_rates`) and the demo's made-up rates for
+    2021-2024 (:data:`balance.demo.DEMO_RATES`, never official); returns how many members were
+    inserted. Rates already configured are left alone.
 
     Safe to run concurrently from several processes: existing rows are left untouched (bulk
     ``INSERT ... ON CONFLICT DO NOTHING``), so a database upgraded from before the balance
@@ -135,6 +143,7 @@ async def seed_demo_members(engine: AsyncEngine) -> int:
             await conn.execute(insert_or_ignore(dialect, Contribution),
                                [contribution.model_dump() for contribution in DEMO_CONTRIBUTIONS])
     await seed_default_rates(engine)
+    await _seed_rates(engine, DEMO_RATES, "seeding demo rates")
     return inserted
 
 
@@ -142,11 +151,16 @@ async def seed_default_rates(engine: AsyncEngine) -> int:
     """Insert the published development rates (:data:`balance.demo.DEFAULT_RATES`) for the
     years that have no rate yet; returns how many were inserted. Rates already configured (by an
     import) are left alone."""
-    with translate_errors(BalanceServiceUnavailable, "seeding default rates"):
+    return await _seed_rates(engine, DEFAULT_RATES, "seeding default rates")
+
+
+async def _seed_rates(engine: AsyncEngine, rates: Mapping[int, Decimal], operation: str) -> int:
+    """Insert ``rates`` for the years without a rate; returns how many were inserted."""
+    with translate_errors(BalanceServiceUnavailable, operation):
         async with engine.begin() as conn:
             configured = set((await conn.execute(select(col(DevelopmentRate.year)))).scalars())
             missing = [{"year": year, "rate_percent": rate}
-                       for year, rate in DEFAULT_RATES.items() if year not in configured]
+                       for year, rate in rates.items() if year not in configured]
             if missing:
                 await conn.execute(insert_or_ignore(conn.dialect.name, DevelopmentRate),
                                    missing)

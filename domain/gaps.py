@@ -161,6 +161,15 @@ class ContributionRecord:
         running = Period.of(today)
         return tuple(m for m in self.inside_gaps() if m < running) + self.since_last(today)
 
+    def missing_before(self, period: Period, today: date) -> tuple[Period, ...]:
+        """The missing months between ``period`` and the newest contributed month before it,
+        oldest first: where a listing newest first shows a gap, right after ``period``."""
+        index = bisect_left(self.periods, period)
+        if index == 0:
+            return ()
+        running = Period.of(today)
+        return tuple(m for m in months_between(self.periods[index - 1], period) if m < running)
+
     def expects(self, period: Period) -> bool:
         """Whether a contribution is expected for ``period`` at all (paid or not)."""
         if self.first is None or period < self.first:

@@ -82,11 +82,20 @@ def _card_text(summary: MemberSummary, figures: JhtBalance) -> Say:
 
 
 def _pending_note(figures: JhtBalance) -> Text | str:
+    """Completed years the balance service has no development rate for: said as it is (their
+    development is missing from the total), never guessed. Runs of years read ``2010–2015``."""
     if not figures.pending_years:
         return ""
-    years = ", ".join(str(y) for y in figures.pending_years)
-    return Text("\n\nThe development for {years} has not been published yet, so it is not "
-                "included in this total.", {"years": years})
+    runs: list[list[int]] = []
+    for year in figures.pending_years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    years = ", ".join(f"{run[0]}–{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
+    return Text("\n\nDevelopment for {years} is not included in this total: this service has "
+                "no development rate configured for it yet. The JMO app shows your official "
+                "balance.", {"years": years})
 
 
 async def all_cards(ctx: Context, kpjs: list[str]) -> Outcome:

@@ -14,6 +14,7 @@ from balance.demo import (
     DEMO_CONTRIBUTIONS,
     DEMO_EMPLOYERS,
     DEMO_MEMBERS,
+    DEMO_RATES,
 )
 from balance.rules import jht_parts
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
@@ -33,7 +34,7 @@ async def test_seeding_is_idempotent(engine: AsyncEngine) -> None:
     counts = {table: await _count(engine, table)
               for table in ("employer", "member", "contribution", "development_rate")}
     assert counts == {"employer": 4, "member": 5, "contribution": len(DEMO_CONTRIBUTIONS),
-                      "development_rate": len(DEFAULT_RATES)}
+                      "development_rate": len(DEFAULT_RATES) + len(DEMO_RATES)}
     assert await seed_demo_members(engine) == 0
     assert await seed_default_rates(engine) == 0
     assert {table: await _count(engine, table) for table in counts} == counts
@@ -49,6 +50,19 @@ async def test_seeding_keeps_configured_rates(engine: AsyncEngine) -> None:
             "SELECT year, rate_percent FROM development_rate"))).all())
     assert Decimal(str(rates[2020])) == Decimal("5.59")
     assert Decimal(str(rates[2016])) == Decimal("7.19")
+
+
+async def test_demo_rates_come_only_with_the_demo_and_leave_the_last_year_unconfigured(
+        engine: AsyncEngine) -> None:
+    assert await seed_default_rates(engine) == len(DEFAULT_RATES)
+    assert await _count(engine, "development_rate") == len(DEFAULT_RATES)  # no demo values
+    await seed_demo_members(engine)
+    assert not set(DEMO_RATES) & set(DEFAULT_RATES)
+    service = ReferenceBalanceService(engine)
+    siti = await service.jht_balance("12345678901", date(2026, 12, 3))
+    assert siti is not None and siti.pending_years == (2025,)
+    dewi = await service.jht_balance("45678901234", date(2026, 12, 3))
+    assert dewi is not None and dewi.pending_years == (2014, 2015, 2025)
 
 
 async def test_seeding_adds_contributions_to_members_seeded_before_them(

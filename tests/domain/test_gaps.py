@@ -44,6 +44,15 @@ def test_siti_september_is_late_november_not_due_october_paid() -> None:
     assert [m.period for m in record.unpaid(TODAY)] == [Period(2026, 9), Period(2026, 11)]
 
 
+def test_missing_before_a_month_is_the_gap_under_it_in_a_listing() -> None:
+    record = siti()
+    assert record.missing_before(Period(2026, 10), TODAY) == (Period(2026, 9),)
+    assert record.missing_before(Period(2026, 8), TODAY) == ()
+    assert record.missing_before(Period(2016, 1), TODAY) == ()  # the first month
+    holes = ContributionRecord.of(["2026-10", "2027-02"], "BPU", "active")
+    assert holes.missing_before(Period(2027, 2), TODAY) == (Period(2026, 11),)  # 12, 1: not owed
+
+
 def test_the_due_date_itself_is_not_late_the_day_after_is() -> None:
     record = ContributionRecord.of(["2026-08"], "BPU", "active")
     assert record.standing(Period(2026, 9), date(2026, 10, 15)).standing is Standing.NOT_DUE
@@ -173,3 +182,11 @@ def test_unpaid_months_lie_in_the_window(record: ContributionRecord, today: date
         assert Period.of(today).shifted(-window) <= item.period < Period.of(today)
         assert item.standing in (Standing.LATE, Standing.NOT_DUE)
     assert {m.period for m in unpaid} <= set(record.missing(today))
+
+
+@given(records, days)
+def test_the_gaps_under_each_month_are_all_the_inside_gaps(record: ContributionRecord,
+                                                          today: date) -> None:
+    under = [m for p in record.periods for m in record.missing_before(p, today)]
+    running = Period.of(today)
+    assert under == [m for m in record.inside_gaps() if m < running]
