@@ -26,6 +26,7 @@ class Problem(StrEnum):
     BAD_BIRTH_DATE_IN_NIK = auto()
     BAD_SERIAL = auto()
     BAD_DATE_FORMAT = auto()
+    SHORT_YEAR = auto()
     IMPOSSIBLE_DATE = auto()
     FUTURE_DATE = auto()
     TOO_OLD = auto()
@@ -119,6 +120,33 @@ def parse_otp(text: str) -> str | Problem:
     return _digits(text, OTP_LENGTH)
 
 
+# A number as typed: ASCII digits, maybe in groups ("637 633", "637-633"). The codes sent are
+# ASCII, so other scripts' digits are not a code.
+_DIGIT_GROUP = re.compile(r"[0-9]+(?:[ .\-][0-9]+)*")
+_BARE_CODE = re.compile(r"(?<![0-9])[0-9]{6}(?![0-9])")
+_GROUP_SEPARATORS = re.compile(r"[ .\-]")
+OTP_MESSAGE_MAX = 60
+
+
+def _numbers(text: str) -> list[str]:
+    return [_GROUP_SEPARATORS.sub("", m.group()) for m in _DIGIT_GROUP.finditer(text[:4000])]
+
+
+def find_otp(text: str) -> str | None:
+    """The code in a short message holding one number of 6 digits ("kodenya 637633", "my
+    code is 637 633"), else ``None``: a stray digit, two numbers or a long text is not a code."""
+    numbers = _numbers(text)
+    if len(text.strip()) > OTP_MESSAGE_MAX or len(numbers) != 1:
+        return None
+    return numbers[0] if len(numbers[0]) == OTP_LENGTH else None
+
+
+def holds_otp(text: str) -> bool:
+    """True when ``text`` holds something that looks like a 6-digit code (so it is deleted)."""
+    return (any(len(n) == OTP_LENGTH for n in _numbers(text))
+            or _BARE_CODE.search(text[:4000]) is not None)
+
+
 _MAX_DATE_TEXT = 40
 _MONTH_NAMES: tuple[tuple[str, ...], ...] = (
     ("januari", "january"), ("februari", "february"), ("maret", "march"), ("april",),
@@ -156,6 +184,16 @@ def _date_parts(text: str) -> tuple[int, int, int] | None:
     return int(named[3]), month, int(named[day_group])
 
 
+# "5/1/90", "5 Jan 90", or DDMMYY written together ("050190").
+_TRAILING_SHORT_YEAR = re.compile(r"(?:(?<![0-9])|(?<=^[0-9]{4}))([0-9]{2})$")
+
+
+def _short_year(text: str) -> bool:
+    """Whether ``text`` is a date in a known format but for its two-digit year ("5/1/90")."""
+    match = _TRAILING_SHORT_YEAR.search(text)
+    return match is not None and _date_parts(text[:match.start()] + "19" + match[1]) is not None
+
+
 def _years_before(today: date, years: int) -> date:
     try:
         return today.replace(year=today.year - years)
@@ -166,7 +204,8 @@ def _years_before(today: date, years: int) -> date:
 def parse_birth_date(text: str, today: date) -> date | Problem:
     """Parse a birth date, DD-MM-YYYY first; '/', '.', spaces and month names also accepted.
 
-    A two-digit year is refused (BAD_DATE_FORMAT): the century would be a guess.
+    A two-digit year is refused (SHORT_YEAR): the century would be a guess, and a year such as
+    0090 would agree with a NIK's ``yy`` digits.
     """
     cleaned = text.strip().lower()
     if not cleaned:
@@ -174,7 +213,8 @@ def parse_birth_date(text: str, today: date) -> date | Problem:
     # The cap keeps the regular expressions linear on pasted garbage.
     parts = _date_parts(cleaned) if len(cleaned) <= _MAX_DATE_TEXT else None
     if parts is None:
-        return Problem.BAD_DATE_FORMAT
+        short = len(cleaned) <= _MAX_DATE_TEXT and _short_year(cleaned)
+        return Problem.SHORT_YEAR if short else Problem.BAD_DATE_FORMAT
     try:
         birth = date(*parts)
     except ValueError:

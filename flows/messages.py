@@ -9,11 +9,17 @@ from flows.types import Say, Text
 
 NIK_DELETED = N_("I deleted your message with the NIK from this chat to keep it safe.")
 
+# Examples belong to nobody: no demo member has this NIK, date of birth or phone number
+# (a test checks every catalog message against the demo members' data).
+EXAMPLE_NIK = "3171012506879999"
+EXAMPLE_BIRTH_DATE = "25-06-1987"
+EXAMPLE_PHONE = "0812-0000-0000"
+
 _FIELD_HINT = {
-    "nik": N_("The NIK is the 16-digit number on your KTP, for example 3171014501900001."),
+    "nik": N_("The NIK is the 16-digit number on your KTP, for example {nik_example}."),
     "kpj": N_("The KPJ number has 11 digits; you find it on your membership card or in JMO."),
-    "birth_date": N_("Please write the date as DD-MM-YYYY, for example 17-08-1985."),
-    "phone": N_("Please type an Indonesian mobile number, for example 081234567890."),
+    "birth_date": N_("Please write the date as DD-MM-YYYY, for example {date_example}."),
+    "phone": N_("Please type an Indonesian mobile number, for example {phone_example}."),
 }
 
 _PROBLEM_TEXT = {
@@ -22,10 +28,12 @@ _PROBLEM_TEXT = {
     Problem.TOO_SHORT: N_("That number is too short."),
     Problem.TOO_LONG: N_("That number is too long."),
     Problem.BAD_PROVINCE: N_("The first two digits are not a valid province code."),
-    Problem.BAD_BIRTH_DATE_IN_NIK: N_("Digits 7 to 12 should be a date of birth (DDMMYY), "
-                                      "but they are not a real date."),
+    Problem.BAD_BIRTH_DATE_IN_NIK: N_("Digits 7 to 12 of a NIK are the date of birth (day, "
+                                      "month, year; women add 40 to the day), but these "
+                                      "digits are not a real date."),
     Problem.BAD_SERIAL: N_("The last four digits cannot be 0000."),
     Problem.BAD_DATE_FORMAT: N_("I could not read that date."),
+    Problem.SHORT_YEAR: N_("Please write the year with all 4 digits."),
     Problem.IMPOSSIBLE_DATE: N_("That date does not exist."),
     Problem.FUTURE_DATE: N_("That date is in the future."),
     Problem.TOO_OLD: N_("That date is more than 120 years ago."),
@@ -37,4 +45,9 @@ _PROBLEM_TEXT = {
 def problem_message(field: str, problem: Problem) -> Say:
     """What is wrong with the typed value, and how to type it right."""
     return say("{problem} {hint}", problem=Text(_PROBLEM_TEXT[problem]),
-               hint=Text(_FIELD_HINT[field]))
+               hint=Text(_FIELD_HINT[field], EXAMPLES))
+
+
+EXAMPLES = {"nik_example": EXAMPLE_NIK, "date_example": EXAMPLE_BIRTH_DATE,
+            "phone_example": EXAMPLE_PHONE}
+"""The examples as message parameters, so translators never copy a number by hand."""

@@ -6,7 +6,10 @@ The code rules live in :mod:`flows.otp_codes`; this module is the conversation a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from datetime import timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from flows.flow import (
     Context,
@@ -19,7 +22,7 @@ from flows.flow import (
     step,
 )
 from flows.i18n import N_
-from flows.identifiers import Problem, mask_kpj, parse_otp
+from flows.identifiers import find_otp, holds_otp, mask_kpj
 from flows.menu import MENU, back_to_menu
 from flows.otp_codes import Issue, OtpBook, Refusal, Verdict
 from flows.ports import OtpDeliveryFailed, OtpDestination
@@ -36,6 +39,7 @@ AWAIT = OtpState.AWAIT_CODE.value
 _RESEND = "otp:resend"
 _RESEND_ROW = (option("Send a new code", _RESEND),)
 _CODE_DELETED = N_("I deleted your message with the code from this chat to keep it safe.")
+_WIB = ZoneInfo("Asia/Jakarta")
 
 
 def _book(ctx: Context) -> OtpBook:
@@ -44,6 +48,26 @@ def _book(ctx: Context) -> OtpBook:
 
 def _minutes(seconds: float) -> int:
     return max(1, math.ceil(seconds / 60))
+
+
+def clock_time(ctx: Context, seconds: float) -> str:
+    """The time in Jakarta (WIB) ``seconds`` from now, rounded up to the minute, as the
+    member's language writes it: ``14.05`` in Indonesian, ``14:05`` in English."""
+    at = (ctx.now + timedelta(seconds=seconds)).astimezone(_WIB)
+    if at.second or at.microsecond:
+        at = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return at.strftime("%H.%M" if ctx.session.locale == "id" else "%H:%M")
+
+
+async def locked_for(ctx: Context, kpj: str = "") -> float:
+    """Seconds until this chat (and ``kpj``, when known) may verify again after a lockout."""
+    return await _book(ctx).locked_for(ctx.tag("otp"), ctx.now.timestamp(), kpj)
+
+
+def locked_notice(ctx: Context, wait: float) -> Say:
+    """Verification is locked: say until when."""
+    return say("Verification is locked after too many wrong codes. You can try again at "
+               "{time} WIB.", time=clock_time(ctx, wait))
 
 
 async def send_first(ctx: Context, kpj: str, destination: OtpDestination,
@@ -59,7 +83,7 @@ async def send_first(ctx: Context, kpj: str, destination: OtpDestination,
 async def _deliver(ctx: Context, kpj: str, destination: OtpDestination) -> Outcome:
     issued = await _book(ctx).issue(kpj, ctx.tag("otp"), ctx.now.timestamp())
     if issued.refusal is not None:
-        return _refused(issued)
+        return _refused(ctx, issued)
     try:
         await ctx.ports.otp_sender.send(destination, issued.code, ctx.session.locale)
     except OtpDeliveryFailed:
@@ -75,18 +99,35 @@ async def _deliver(ctx: Context, kpj: str, destination: OtpDestination) -> Outco
                                to=destination.masked()),))
 
 
-def _refused(issued: Issue) -> Outcome:
-    minutes = _minutes(issued.wait)
+def _refused(ctx: Context, issued: Issue) -> Outcome:
     if issued.refusal is Refusal.TOO_SOON:
-        return Outcome(AWAIT, (say("A code was sent less than a minute ago. Please wait "
-                                   "{seconds} seconds, then tap \"Send a new code\".",
-                                   _RESEND_ROW, seconds=math.ceil(issued.wait)),))
+        return Outcome(AWAIT, (replace(say_plural(
+            "A code was sent less than a minute ago. Please wait {n} second, then tap "
+            "\"Send a new code\".",
+            "A code was sent less than a minute ago. Please wait {n} seconds, then tap "
+            "\"Send a new code\".", math.ceil(issued.wait)), options=(_RESEND_ROW,)),))
     if issued.refusal is Refusal.HOURLY_LIMIT:
-        return Outcome(AWAIT, (say("You have asked for the maximum number of codes this hour. "
-                                   "Please try again in {minutes} minutes.", minutes=minutes),))
-    return back_to_menu(say("Verification of this membership is locked for {minutes} minutes "
-                            "after too many wrong codes. Please try again later.",
-                            minutes=minutes))
+        return Outcome(AWAIT, (say("You have reached the limit of codes for this hour. You can "
+                                   "ask for a new code at {time} WIB.",
+                                   time=clock_time(ctx, issued.wait)),))
+    return back_to_menu(locked_notice(ctx, issued.wait))
+
+
+async def _with_resend(ctx: Context, kpj: str, first: Say) -> tuple[Say, ...]:
+    """``first``, then the "Send a new code" button if the rules allow one now, or when they
+    will (seconds, or the time once this hour's codes are used up)."""
+    refusal = await _book(ctx).refusal(kpj, ctx.tag("otp"), ctx.now.timestamp())
+    if refusal is None:
+        return (replace(first, options=(*first.options, _RESEND_ROW)),)
+    if refusal.refusal is Refusal.TOO_SOON:
+        return (first, replace(say_plural(
+            "You can ask for a new code in {n} second.",
+            "You can ask for a new code in {n} seconds.", math.ceil(refusal.wait)),
+            options=(_RESEND_ROW,)))
+    if refusal.refusal is Refusal.HOURLY_LIMIT:
+        return (first, say("You can ask for a new code at {time} WIB.",
+                           time=clock_time(ctx, refusal.wait)))
+    return (first,)
 
 
 async def await_code(ctx: Context) -> Outcome:
@@ -97,21 +138,31 @@ async def await_code(ctx: Context) -> Outcome:
                                  str(ctx.data.get("dest", "")))
     if not kpj or not destination.address:
         return back_to_menu(say("Your registration step has expired. Please start again "
-                                "with /daftar."))
+                                "with /register."))
     if event.kind is EventKind.BUTTON and event.data == _RESEND:
         return await _deliver(ctx, kpj, destination)
     if event.kind is not EventKind.TEXT or not any(ch.isdigit() for ch in event.text):
-        return Outcome(AWAIT, (say("Please type the 6-digit code you received, or tap \"Send "
-                                   "a new code\". /batal cancels.",
-                                   _RESEND_ROW),))
+        return Outcome(AWAIT, await _with_resend(ctx, kpj, say(
+            "Please type the 6-digit code you received. /cancel stops the registration.")))
     return await _check(ctx, kpj, event.text)
 
 
+async def _not_a_code(ctx: Context, kpj: str, text: str) -> Outcome:
+    """Digits that are not one code: a stray digit (or a console button number) gets a hint;
+    a message that may hold a code is deleted first, and is not counted as a wrong try."""
+    if not holds_otp(text):
+        return Outcome(AWAIT, await _with_resend(ctx, kpj, say(
+            "The code has 6 digits. Please type all 6 digits you received.")))
+    return Outcome(AWAIT, (delete_member_message(_CODE_DELETED), *await _with_resend(
+        ctx, kpj, say("Please type just one code: the 6 digits of the last code you "
+                      "received."))))
+
+
 async def _check(ctx: Context, kpj: str, text: str) -> Outcome:
-    code = parse_otp(text)
+    code = find_otp(text)
+    if code is None:
+        return await _not_a_code(ctx, kpj, text)
     cleanup = delete_member_message(_CODE_DELETED)
-    if isinstance(code, Problem):
-        return Outcome(AWAIT, (cleanup, say("The code has 6 digits. Please type it again.")))
     result = await _book(ctx).check(kpj, ctx.tag("otp"), code, ctx.now.timestamp())
     if result.verdict is Verdict.OK:
         await ctx.ports.accounts.link(ctx.key, kpj, ctx.now)
@@ -120,16 +171,18 @@ async def _check(ctx: Context, kpj: str, text: str) -> Outcome:
             "Verified! This chat is now linked to KPJ {kpj}. Choose \"Check balance\" to see "
             "your JHT balance.", kpj=mask_kpj(kpj)))
     if result.verdict is Verdict.WRONG:
-        return Outcome(AWAIT, (cleanup, say_plural(
+        return Outcome(AWAIT, (cleanup, *await _with_resend(ctx, kpj, say_plural(
             "That code is not right. You have {n} try left.",
-            "That code is not right. You have {n} tries left.", result.tries_left)))
+            "That code is not right. You have {n} tries left.", result.tries_left))))
     if result.verdict is Verdict.EXPIRED:
-        return Outcome(AWAIT, (cleanup, say("This code has expired. Tap \"Send a new code\".",
-                                            _RESEND_ROW)))
+        return Outcome(AWAIT, (cleanup, *await _with_resend(ctx, kpj, say(
+            "This code has expired. Please ask for a new one."))))
     await ctx.ports.accounts.audit(ctx.key, "otp_locked", ctx.now)
-    return back_to_menu(cleanup, say(
-        "Too many wrong codes. For your safety, verification is locked for {minutes} minutes.",
-        minutes=_minutes(result.wait)))
+    return back_to_menu(cleanup, say_plural(
+        "Too many wrong codes. For your safety, verification is locked for {n} minute, "
+        "until {time} WIB.",
+        "Too many wrong codes. For your safety, verification is locked for {n} minutes, "
+        "until {time} WIB.", _minutes(result.wait), time=clock_time(ctx, result.wait)))
 
 
 FLOW = Flow("otp", {AWAIT: step(await_code, AWAIT, MENU)})

@@ -4,10 +4,13 @@ Consent (UU PDP) comes first and is recorded in SQL with its text version. Then 
 date of birth, each validated on the spot; the balance service confirms they belong together
 without saying which one was wrong; then the phone number; then a code goes to the contact on
 file at BPJS (never to the number typed here). The NIK leaves the session once checked.
+A chat locked out of verification, or with too many failed identity checks this hour, is told
+so when registration starts, before typing anything.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -25,7 +28,7 @@ from flows.identifiers import (
     same_phone,
 )
 from flows.menu import MENU, back_to_menu
-from flows.messages import NIK_DELETED, problem_message
+from flows.messages import EXAMPLES, NIK_DELETED, problem_message
 from flows.ports import IdentityMatch, OtpDestination
 from flows.types import EventKind, Option, Say, SayKind, Text
 
@@ -41,7 +44,8 @@ class RegistrationState(StrEnum):
 
 
 S = RegistrationState
-IDENTITY_CHECKS_PER_HOUR = 5
+IDENTITY_FAILURES_PER_HOUR = 5
+_HOUR = 3600.0
 _YES = {"ya", "iya", "setuju", "saya setuju", "yes", "agree", "i agree", "ok", "oke", "y"}
 _NO = {"tidak", "tdk", "gak", "nggak", "no", "tidak setuju", "decline", "n"}
 
@@ -50,6 +54,10 @@ async def begin(ctx: Context) -> Outcome:
     """Start registration: the consent notice, unless consent is already on record."""
     prefill = {k: v for k, v in ctx.slots.items() if k in ("nik", "kpj", "birth_date")}
     cleanup = (delete_member_message(NIK_DELETED),) if "nik" in prefill else ()
+    kpj = parse_kpj(str(prefill.get("kpj", "")))
+    refusal = await _refusal(ctx, "" if isinstance(kpj, Problem) else kpj)
+    if refusal is not None:
+        return back_to_menu(*cleanup, refusal)
     if await ctx.ports.accounts.has_consent(ctx.key, CONSENT_VERSION):
         return await _after_consent(ctx, prefill, cleanup)
     notice = say(CONSENT_NOTICE, (option(CONSENT_AGREE, "reg:agree"),
@@ -67,7 +75,7 @@ async def consent(ctx: Context) -> Outcome:
                                         option(CONSENT_DECLINE, "reg:decline"))),))
     if not answer:
         return back_to_menu(say("Understood. Nothing was stored. You can register any time "
-                                "with /daftar."))
+                                "with /register."))
     await ctx.ports.accounts.record_consent(ctx.key, CONSENT_VERSION,
                                             ctx.session.locale, ctx.now)
     await ctx.ports.accounts.audit(ctx.key, "consent_given", ctx.now, CONSENT_VERSION)
@@ -104,13 +112,16 @@ async def ask_nik(ctx: Context) -> Outcome:
 
 
 async def ask_kpj(ctx: Context) -> Outcome:
-    """Validate the KPJ number."""
+    """Validate the KPJ number; a membership locked out of verification is named at once."""
     kpj = parse_kpj(ctx.event.text)
     if isinstance(kpj, Problem):
         return Outcome(S.ASK_KPJ, (problem_message("kpj", kpj),))
+    wait = await otp.locked_for(ctx, kpj)
+    if wait > 0:
+        return back_to_menu(otp.locked_notice(ctx, wait))
     return Outcome(S.ASK_BIRTH_DATE, (say(
-        "Now type your date of birth as DD-MM-YYYY, for example 17-08-1985."),),
-        data={**ctx.data, "kpj": kpj})
+        "Now type your date of birth as DD-MM-YYYY, for example {date_example}.",
+        **EXAMPLES),), data={**ctx.data, "kpj": kpj})
 
 
 async def ask_birth_date(ctx: Context) -> Outcome:
@@ -131,25 +142,63 @@ async def ask_birth_date(ctx: Context) -> Outcome:
     return await _check_identity(ctx, {**ctx.data, "birth_date": birth.isoformat()}, ())
 
 
+async def _refusal(ctx: Context, kpj: str = "") -> Say | None:
+    """Why this chat cannot verify now (an OTP lockout of the chat or of ``kpj``, or too many
+    failed identity checks this hour) and when it can, else ``None``."""
+    wait = await otp.locked_for(ctx, kpj)
+    if wait > 0:
+        return otp.locked_notice(ctx, wait)
+    failures = await _identity_failures(ctx)
+    if len(failures) < IDENTITY_FAILURES_PER_HOUR:
+        return None
+    wait = failures[-IDENTITY_FAILURES_PER_HOUR] + _HOUR - ctx.now.timestamp()
+    return say("Too many checks did not match. For your safety, you can try again at {time} "
+               "WIB, or call 175.", time=otp.clock_time(ctx, wait))
+
+
+def _failures_key(ctx: Context) -> str:
+    return "idcheck:failed:" + ctx.tag("idcheck")
+
+
+async def _identity_failures(ctx: Context) -> list[float]:
+    """When this chat's identity checks failed within the last hour, oldest first. Only
+    failures count: a member who registers again is no attacker."""
+    try:
+        stored = json.loads(await ctx.ports.kv.get(_failures_key(ctx)) or "[]")
+    except ValueError:
+        stored = []
+    now = ctx.now.timestamp()
+    times = stored if isinstance(stored, list) else []
+    return sorted(t for t in times if isinstance(t, int | float) and now - t < _HOUR)
+
+
 async def _check_identity(ctx: Context, data: dict[str, Any], before: tuple[Say, ...]) -> Outcome:
-    tries = await ctx.ports.kv.incr("idcheck:" + ctx.tag("idcheck"), 3600)
-    if tries > IDENTITY_CHECKS_PER_HOUR:
-        return back_to_menu(*before, say(
-            "Too many attempts. For your safety, please try again in an hour, or call 175."))
+    refusal = await _refusal(ctx)
+    if refusal is not None:
+        return back_to_menu(*before, refusal)
     match = await ctx.ports.balance.verify_identity(
         data["nik"], data["kpj"], date.fromisoformat(data["birth_date"]))
     if match is None:
-        await ctx.ports.accounts.audit(ctx.key, "identity_mismatch", ctx.now)
-        return Outcome(S.ASK_NIK, (*before, say(
-            "The NIK, KPJ number and date of birth do not match our records together. Please "
-            "check them and start again with your NIK."),), data={})
+        return await _identity_mismatch(ctx, before)
     kept = {"kpj": match.kpj, "phone": match.phone, "email": match.email}
     return Outcome(S.ASK_PHONE, (*before, _ask_phone()), data=kept)
 
 
+async def _identity_mismatch(ctx: Context, before: tuple[Say, ...]) -> Outcome:
+    await ctx.ports.accounts.audit(ctx.key, "identity_mismatch", ctx.now)
+    failures = [*await _identity_failures(ctx), ctx.now.timestamp()]
+    await ctx.ports.kv.put(_failures_key(ctx), json.dumps(failures), _HOUR)
+    mismatch = say("The NIK, KPJ number and date of birth do not match our records together. "
+                   "Please check them and start again with your NIK.")
+    refusal = await _refusal(ctx)
+    if refusal is not None:
+        return back_to_menu(*before, mismatch, refusal)
+    return Outcome(S.ASK_NIK, (*before, mismatch), data={})
+
+
 def _ask_phone() -> Say:
     return Say(Text("Almost done. Please share your mobile phone number (tap the button, or "
-                    "type it, for example 081234567890)."),
+                    "type it, for example {phone_example}).", EXAMPLES),
                ((Option(Text("Share my phone number"), "contact"),),), SayKind.ASK_CONTACT)
 
 
@@ -195,7 +244,7 @@ def _yes_no(ctx: Context) -> bool | None:
 FLOW = Flow("registration", {
     S.CONSENT: step(consent, S.CONSENT, S.ASK_NIK, S.ASK_PHONE, MENU),
     S.ASK_NIK: step(ask_nik, S.ASK_NIK, S.ASK_KPJ),
-    S.ASK_KPJ: step(ask_kpj, S.ASK_KPJ, S.ASK_BIRTH_DATE),
+    S.ASK_KPJ: step(ask_kpj, S.ASK_KPJ, S.ASK_BIRTH_DATE, MENU),
     S.ASK_BIRTH_DATE: step(ask_birth_date, S.ASK_BIRTH_DATE, S.ASK_NIK, S.ASK_PHONE, MENU),
     S.ASK_PHONE: step(ask_phone, S.ASK_PHONE, MENU, otp.AWAIT),
 })

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from flows import otp, registration
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import LOCALES
 from flows.menu import MENU, back_to_menu, main_menu
-from flows.types import Event, EventKind
+from flows.types import Event, EventKind, Say
 
 
 class StartState(StrEnum):
@@ -17,6 +18,7 @@ class StartState(StrEnum):
 
 
 CHOOSE = StartState.CHOOSE_LANGUAGE.value
+_REGISTERING = frozenset({*registration.RegistrationState, otp.AWAIT})
 _WORDS = {
     "id": ("id", "indonesia", "bahasa indonesia", "indonesian", "indo", "bahasa"),
     "en": ("en", "english", "inggris", "bahasa inggris", "eng"),
@@ -32,11 +34,20 @@ def _language_question() -> Outcome:
 async def start(ctx: Context) -> Outcome:
     """``/start``: welcome; a member seen for the first time also chooses a language."""
     if ctx.session.updated_at:
-        return back_to_menu(say("Hello! I am the BPJS Ketenagakerjaan balance assistant."))
+        return back_to_menu(*_dropped(ctx),
+                            say("Hello! I am the BPJS Ketenagakerjaan balance assistant."))
     welcome = say("Hello! I am the BPJS Ketenagakerjaan balance assistant. I can show your "
                   "JHT balance and contribution history and answer common questions.")
     question = _language_question()
     return Outcome(CHOOSE, (welcome, *question.says), data={})
+
+
+def _dropped(ctx: Context) -> tuple[Say, ...]:
+    """``/start`` in the middle of registration starts over: say that what was typed is gone."""
+    if ctx.session.state not in _REGISTERING:
+        return ()
+    return (say("Registration was cancelled; nothing you typed was kept. You can start again "
+                "with /register."),)
 
 
 async def ask_language(ctx: Context) -> Outcome:

@@ -14,6 +14,8 @@ from flows.identifiers import (
     PROVINCE_CODES,
     Nik,
     Problem,
+    find_otp,
+    holds_otp,
     mask_email,
     mask_kpj,
     mask_nik,
@@ -158,6 +160,45 @@ def test_parse_otp(text: str, expected: str | Problem) -> None:
     assert parse_otp(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("637633", "637633"),
+        ("kodenya 637633", "637633"),
+        ("kode saya 637633", "637633"),
+        ("my code is 637 633", "637633"),
+        ("Kode OTP: 637-633.", "637633"),
+        ("1", None),  # a console button number or a stray digit
+        ("12345", None),
+        ("1234567", None),
+        ("kode 637633 atau 123456", None),  # two codes: which one?
+        ("nik 3171014501900001", None),
+        ("６３７６３３", None),  # full-width digits are not what was sent
+        ("kode saya " + "sekali lagi " * 10 + "637633", None),  # not a short message
+    ],
+)
+def test_find_otp_takes_one_code_from_a_short_message(text: str, expected: str | None) -> None:
+    assert find_otp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "holds_code"),
+    [
+        ("637633", True),
+        ("kodenya 637 633", True),
+        ("kode 637633 atau 123456", True),
+        ("kode saya " + "sekali lagi " * 10 + "637633", True),
+        ("1", False),
+        ("12345", False),
+        ("1234567", False),
+        ("3171014501900001", False),
+        ("halo", False),
+    ],
+)
+def test_holds_otp_only_for_a_message_that_looks_like_a_code(text: str, holds_code: bool) -> None:
+    assert holds_otp(text) is holds_code
+
+
 # --- Birth date ------------------------------------------------------------------------------
 
 
@@ -169,6 +210,9 @@ def test_parse_otp(text: str, expected: str | Problem) -> None:
         ("05/01/1990", date(1990, 1, 5)),
         ("05.01.1990", date(1990, 1, 5)),
         ("05 01 1990", date(1990, 1, 5)),
+        ("5/1/1990", date(1990, 1, 5)),
+        ("5 1 1990", date(1990, 1, 5)),
+        ("05.01.1990", date(1990, 1, 5)),
         ("5 - 1 - 1990", date(1990, 1, 5)),
         ("05011990", date(1990, 1, 5)),
         ("1990-01-05", date(1990, 1, 5)),
@@ -200,8 +244,12 @@ def test_parse_birth_date_accepts(text: str, expected: date) -> None:
     [
         ("", Problem.EMPTY),
         ("  ", Problem.EMPTY),
-        ("05-01-90", Problem.BAD_DATE_FORMAT),  # two-digit year: century unknown
-        ("5 Jan 90", Problem.BAD_DATE_FORMAT),
+        ("05-01-90", Problem.SHORT_YEAR),  # two-digit year: century unknown
+        ("5/1/90", Problem.SHORT_YEAR),
+        ("5 1 90", Problem.SHORT_YEAR),
+        ("050190", Problem.SHORT_YEAR),
+        ("5 Jan 90", Problem.SHORT_YEAR),
+        ("Jan 5, 90", Problem.SHORT_YEAR),
         ("kemarin", Problem.BAD_DATE_FORMAT),
         ("5 Foo 1990", Problem.BAD_DATE_FORMAT),
         ("5111990", Problem.BAD_DATE_FORMAT),  # 51-1 or 5-11: ambiguous without separators
@@ -356,6 +404,13 @@ PARSERS: list[tuple[Callable[[str], object], type]] = [
     (lambda text: parse_birth_date(text, TODAY), date),
 ]
 typed_text = st.text() | st.text(alphabet="0123456789 -./+()@aJnu")
+
+
+@given(text=typed_text)
+def test_a_found_code_is_six_ascii_digits_and_its_message_is_deleted(text: str) -> None:
+    code = find_otp(text)
+    assert code is None or (len(code) == 6 and code.isascii() and code.isdigit())
+    assert code is None or holds_otp(text)
 
 
 @pytest.mark.parametrize(("parse", "value_type"), PARSERS)

@@ -14,7 +14,7 @@ async def test_member_registers_with_consent_and_otp(chat: Chat, world: World) -
     assert await world.accounts.has_consent(chat.key)
     assert "KPJ" in await chat.say(SITI["nik"])
     assert chat.deleted, "the message holding the NIK is deleted"
-    assert "DD-MM-YYYY" in await chat.say(SITI["kpj"])
+    assert "tanggal-bulan-tahun" in await chat.say(SITI["kpj"])
     await chat.say(SITI["birth"])
     assert "contact" in chat.buttons
     text = await chat.share(SITI["phone"])
@@ -35,7 +35,7 @@ async def test_english_member_is_answered_in_english(world: World) -> None:
 @pytest.mark.parametrize(("typed", "expected"), [
     ("12345", "terlalu pendek"),
     ("317101450190000123", "terlalu panjang"),
-    ("3171O14501900001", "angka saja"),
+    ("3171O14501900001", "hanya boleh berisi angka"),
     ("0071014501900001", "kode provinsi"),
     ("3171019901900001", "tanggal lahir"),
     ("", "tidak menerima"),
@@ -127,7 +127,7 @@ async def test_resend_waits_sixty_seconds_and_caps_per_hour(chat: Chat, world: W
         await chat.press("otp:resend")
     assert len(chat.codes()) == 3
     world.clock.advance(61)
-    assert "maksimal" in await chat.press("otp:resend")
+    assert "Batas permintaan kode" in await chat.press("otp:resend")
     assert len(chat.codes()) == 3
     assert "123*****901" in await chat.say(chat.codes()[-1])
 
@@ -269,3 +269,148 @@ async def test_a_new_consent_notice_asks_again(chat: Chat, world: World) -> None
     await world.accounts.record_consent(chat.key, "2020-01-old", "id", world.clock.now())
     await chat.say("/daftar")
     assert "reg:agree" in chat.buttons
+
+
+# --- Rough edges a new member met (issue 11) ------------------------------------------------
+
+LANGS = ("id", "en")
+SAYS = {
+    "id": {"locked": "dikunci", "at": "pukul {} WIB", "clock": "{:02d}.{:02d}",
+           "cancelled": "Pendaftaran dibatalkan", "kept": "tidak disimpan",
+           "year": "4 angka", "kpj_prompt": "nomor KPJ", "phone_prompt": "nomor HP",
+           "nik_prompt": "NIK"},
+    "en": {"locked": "locked", "at": "at {} WIB", "clock": "{:02d}:{:02d}",
+           "cancelled": "Registration was cancelled", "kept": "nothing you typed was kept",
+           "year": "4 digits", "kpj_prompt": "KPJ number", "phone_prompt": "phone number",
+           "nik_prompt": "NIK"},
+}
+
+
+def _at(lang: str, hour: int, minute: int) -> str:
+    return SAYS[lang]["at"].format(SAYS[lang]["clock"].format(hour, minute))
+
+
+async def _fail_identity_check(chat: Chat) -> str:
+    await chat.say("/daftar")
+    if "reg:agree" in chat.buttons:
+        await chat.press("reg:agree")
+    await chat.say(SITI["nik"])
+    await chat.say("23456789012")  # another member's KPJ
+    return await chat.say(SITI["birth"])
+
+
+async def _lock_by_wrong_codes(chat: Chat) -> str:
+    await chat.reach_code_step()
+    wrong = next(c for c in ("000000", "111111") if c not in chat.codes())
+    for _ in range(5):
+        await chat.say(wrong)
+    return chat.text
+
+
+async def test_identity_check_limit_counts_only_failed_checks(world: World) -> None:
+    chat = world.chat("idc")
+    for _ in range(6):  # six successful checks in an hour are no attack
+        await chat.reach_phone_step()
+        assert "contact" in chat.buttons, chat.text
+        await chat.say("/batal")
+    for _ in range(4):
+        assert "tidak cocok" in await _fail_identity_check(chat)
+    text = await _fail_identity_check(chat)
+    assert _at("id", 17, 0) in text, text
+    text = await chat.say("/daftar")
+    assert _at("id", 17, 0) in text and "NIK" not in text, text
+    world.clock.advance(3601)
+    assert "contact" in (await chat.reach_phone_step() and chat.buttons)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_daftar_after_an_otp_lockout_says_so_at_once(world: World, lang: str) -> None:
+    chat = world.chat("lock-" + lang, lang)
+    await _lock_by_wrong_codes(chat)
+    text = await chat.say("/daftar")
+    assert SAYS[lang]["locked"] in text and _at(lang, 16, 15) in text, text
+    assert SAYS[lang]["kpj_prompt"] not in text and "reg:agree" not in chat.buttons
+    world.clock.advance(15 * 60 + 1)
+    await chat.register()
+    assert await world.accounts.linked_kpjs(chat.key) == [SITI["kpj"]]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_locked_membership_is_named_as_soon_as_its_kpj_is_typed(world: World,
+                                                                        lang: str) -> None:
+    await _lock_by_wrong_codes(world.chat("first"))
+    other = world.chat("other-" + lang, lang)
+    await other.say("/daftar")
+    await other.press("reg:agree")
+    await other.say(SITI["nik"])
+    text = await other.say(SITI["kpj"])
+    assert SAYS[lang]["locked"] in text and _at(lang, 16, 15) in text, text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("step", ["nik", "kpj", "phone", "code"])
+async def test_start_mid_registration_says_what_was_dropped(world: World, lang: str,
+                                                            step: str) -> None:
+    chat = world.chat("start-" + lang, lang)
+    await chat.say("/daftar")
+    await chat.press("reg:agree")
+    for answer in {"nik": [], "kpj": [SITI["nik"]],
+                   "phone": [SITI["nik"], SITI["kpj"], SITI["birth"]]}.get(step, []):
+        await chat.say(answer)
+    if step == "code":
+        await chat.reach_code_step()
+    text = await chat.say("/start")
+    assert SAYS[lang]["cancelled"] in text and SAYS[lang]["kept"] in text, text
+
+
+async def test_start_at_the_menu_says_nothing_about_registration(chat: Chat) -> None:
+    await chat.say("halo")
+    assert "Pendaftaran" not in await chat.say("/start")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("typed", ["5/1/90", "05-01-90", "5 Jan 90"])
+async def test_a_two_digit_year_gets_a_hint(world: World, lang: str, typed: str) -> None:
+    chat = world.chat("year-" + lang, lang)
+    await chat.say("/daftar")
+    await chat.press("reg:agree")
+    await chat.say(SITI["nik"])
+    await chat.say(SITI["kpj"])
+    assert SAYS[lang]["year"] in await chat.say(typed)
+    assert SAYS[lang]["phone_prompt"] in await chat.say("5/1/1990")
+
+
+def _demo_values() -> set[str]:
+    from balance.demo import DEMO_MEMBERS
+
+    values: set[str] = set()
+    for member in DEMO_MEMBERS:
+        national = member.phone.removeprefix("+62")
+        b = member.birth_date
+        values |= {member.nik, member.kpj, member.phone, "62" + national, "0" + national,
+                   f"0{national[:3]}-{national[3:7]}-{national[7:]}",
+                   f"0{national[:3]} {national[3:7]} {national[7:]}",
+                   b.isoformat(), f"{b:%d-%m-%Y}", f"{b:%d/%m/%Y}", f"{b:%d.%m.%Y}",
+                   f"{b.day}-{b.month}-{b.year}", f"{b.day}/{b.month}/{b.year}"}
+        if member.email:
+            values.add(member.email)
+    return values
+
+
+def test_no_catalog_message_holds_a_demo_members_data() -> None:
+    """Examples in prompts were the demo members' real NIK, phone and birth date."""
+    from babel.messages.pofile import read_po
+
+    from flows.i18n import LOCALES, LOCALES_DIR
+
+    found = []
+    for locale in LOCALES:
+        with (LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+            catalog = read_po(handle, locale=locale)
+        for message in catalog:
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            strings = (message.string if isinstance(message.string, tuple)
+                       else (message.string,))
+            text = "\n".join(str(t) for t in (*ids, *strings) if t)
+            found += [(locale, value, text[:60]) for value in _demo_values() if value in text]
+    assert found == []
