@@ -36,7 +36,7 @@ def direct_answer(record: ContributionRecord, newest: tuple[Contribution, ...],
     buttons: tuple[Option, ...] = ()
     if record.active:
         last_month = record.standing(previous, today)
-        parts = [_last_month(record, last_month, newest)]
+        parts = [_last_month(record, last_month, newest, advice_follows=bool(overdue))]
         late = bool(overdue) or last_month.standing is Standing.LATE
         owing = late or last_month.standing is Standing.NOT_DUE
     else:
@@ -60,7 +60,7 @@ def paragraphs(parts: list[Text]) -> Text:
 
 
 def _last_month(record: ContributionRecord, standing: MonthStanding,
-                newest: tuple[Contribution, ...]) -> Text:
+                newest: tuple[Contribution, ...], *, advice_follows: bool) -> Text:
     shown = month(standing.period)
     if standing.standing is Standing.PAID:
         paid = next((c.paid_on for c in newest if c.period == str(standing.period)), None)
@@ -71,6 +71,9 @@ def _last_month(record: ContributionRecord, standing: MonthStanding,
     if standing.standing is Standing.LATE:
         return Text("The contribution for {month} is not recorded, and it was due by {due}.",
                     {"month": shown, "due": standing.due})
+    if record.payer == "employer" and advice_follows:  # "ask HR" comes with the advice
+        return Text("The contribution for {month} is not recorded yet. That is not late: your "
+                    "employer has until {due} to pay it.", {"month": shown, "due": standing.due})
     if record.payer == "employer":
         return Text("The contribution for {month} is not recorded yet. That is not late: your "
                     "employer has until {due} to pay it. If it is still missing after that, ask "
