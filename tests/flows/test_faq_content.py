@@ -10,6 +10,9 @@ from babel.messages.pofile import read_po
 
 from flows import consent
 from flows.faq_content import FAQ_INTRO, TOPIC_BY_INTENT, TOPICS, FaqTopic
+from flows.i18n import Catalog as Translations
+from flows.i18n import placeholders
+from flows.types import Text
 
 CATALOG_ID = Path(__file__).resolve().parents[2] / "locales" / "id" / "LC_MESSAGES" / "messages.po"
 
@@ -23,6 +26,7 @@ INTENTS = (
     "faq.jkp",
     "faq.office_contact",
     "faq.security",
+    "faq.bpjs_kesehatan",
 )
 LABEL_MAX = 20  # WhatsApp list-row / reply-button title limit
 ANSWER_MAX = 900
@@ -70,6 +74,7 @@ KEY_FACTS: dict[str, tuple[str, ...]] = {
         "Branch offices",
     ),
     "faq.security": ("password", "PIN", "OTP", "pencairan cepat", "175"),
+    "faq.bpjs_kesehatan": ("different agency", "165", "Mobile JKN", "faskes"),
 }
 
 # The same facts in the Indonesian translation (Indonesian number formatting).
@@ -95,7 +100,14 @@ KEY_FACTS_ID: dict[str, tuple[str, ...]] = {
     "faq.jkp": ("PP 6/2025", "60%", "6 bulan", "Rp5.000.000"),
     "faq.office_contact": ("175", "06.00-22.00 WIB", "care@bpjsketenagakerjaan.go.id"),
     "faq.security": ("PIN", "OTP", "pencairan cepat", "175"),
+    "faq.bpjs_kesehatan": ("165", "Mobile JKN", "faskes", "BPJS Ketenagakerjaan"),
 }
+_TRANSLATIONS = Translations()
+
+
+def _rendered(intent: str, locale: str) -> str:
+    topic = TOPIC_BY_INTENT[intent]
+    return _TRANSLATIONS.render(Text(topic.answer, topic.params), locale)
 
 
 def _all_msgids() -> list[str]:
@@ -118,7 +130,7 @@ def _id(catalog: Catalog, msgid: str) -> str:
     return message.string
 
 
-def test_topics_are_the_nine_intents_in_order() -> None:
+def test_topics_are_the_faq_intents_in_order() -> None:
     assert tuple(topic.intent for topic in TOPICS) == INTENTS
     assert all(isinstance(topic, FaqTopic) for topic in TOPICS)
     assert dict(TOPIC_BY_INTENT) == {topic.intent: topic for topic in TOPICS}
@@ -139,16 +151,32 @@ def test_answer_is_short_plain_text(topic: FaqTopic) -> None:
     assert 0 < len(answer) < ANSWER_MAX
     for markup in ("**", "__", "`", "<b>", "]("):
         assert markup not in answer
-    # No str.format placeholders: the engine may format any message.
-    assert "{" not in answer
-    assert "}" not in answer
+    # Placeholders only for the topic's own parameters (Rupiah amounts).
+    assert placeholders(answer) == set(topic.params)
 
 
 @pytest.mark.parametrize("intent", INTENTS)
 def test_answer_states_key_facts(intent: str) -> None:
-    answer = TOPIC_BY_INTENT[intent].answer
+    answer = _rendered(intent, "en")
     for fact in KEY_FACTS[intent]:
         assert fact in answer, f"{intent}: {fact!r}"
+
+
+def test_rupiah_figures_are_money_not_hand_written() -> None:
+    for topic in TOPICS:
+        assert "Rp" not in topic.answer, topic.intent
+    english = _rendered("faq.contribution_rates", "en")
+    indonesian = _rendered("faq.contribution_rates", "id")
+    assert "Rp10,042,300" in english and "Rp10.042.300" in indonesian
+    assert "Rp148,000" in english and "Rp148.000" in indonesian
+
+
+def test_bpjs_kesehatan_quotes_no_number_marked_check() -> None:
+    for locale in ("en", "id"):
+        answer = _rendered("faq.bpjs_kesehatan", locale)
+        assert "165" in answer
+        for unsure in ("PANDAWA", "CHIKA", "08"):
+            assert unsure not in answer, unsure
 
 
 def test_unconfirmed_figures_are_not_stated_as_certain() -> None:
@@ -169,20 +197,22 @@ def test_security_never_asks_for_secrets() -> None:
 
 def test_consent_notice() -> None:
     notice = consent.CONSENT_NOTICE
-    assert consent.CONSENT_VERSION == "2026-11-v1"
+    assert consent.CONSENT_VERSION == "2026-11-v2"
     for fact in (
         "27/2022",
         "NIK",
         "KPJ",
         "date of birth",
         "phone number",
-        "chat's ID",
-        "does not store your NIK",
-        "/hapusdata",
-        "/keluar",
+        "NIK, date of birth and phone number are not stored",
+        "masked",
+        "90 days",
+        "/deletedata",
+        "/logout",
+        "/mydata",
         "object",
         "copy",
-        "correct",
+        "corrected",
     ):
         assert fact in notice, fact
     assert notice.rstrip().endswith("?")
@@ -207,7 +237,7 @@ def test_indonesian_limits_and_facts(catalog: Catalog) -> None:
     for text in (consent.CONSENT_AGREE, consent.CONSENT_DECLINE):
         assert 0 < len(_id(catalog, text)) <= LABEL_MAX
     for intent, facts in KEY_FACTS_ID.items():
-        answer = _id(catalog, TOPIC_BY_INTENT[intent].answer)
+        answer = _rendered(intent, "id")
         for fact in facts:
             assert fact in answer, f"{intent}: {fact!r}"
 
@@ -221,7 +251,9 @@ def test_indonesian_consent(catalog: Catalog) -> None:
         "tanggal lahir",
         "/hapusdata",
         "/keluar",
-        "tidak menyimpan NIK",
+        "NIK, tanggal lahir, dan nomor HP Anda tidak disimpan",
+        "disamarkan",
+        "90 hari",
     ):
         assert fact in notice, fact
     assert notice.rstrip().endswith("?")

@@ -76,10 +76,11 @@ async def _whole_life(world: World) -> tuple[list[str], list[Chat]]:
     await siti.say(" ".join(siti.codes()[-1]))  # a code typed with spaces
     await siti.say("/hapusdata")
     await siti.press("acct:erase")
-    budi = world.chat("2002")
-    await _wrong_code_then_lock(budi)
+    # The mismatch comes first: once Budi's membership is locked, its KPJ is refused earlier.
     stranger = world.chat("3003")
     await _mismatch(stranger)
+    budi = world.chat("2002")
+    await _wrong_code_then_lock(budi)
     return [*siti.codes(), *budi.codes()], [siti, budi, stranger]
 
 
