@@ -33,7 +33,7 @@ _PROBLEM_TEXT = {
                                       "digits are not a real date."),
     Problem.BAD_SERIAL: N_("The last four digits cannot be 0000."),
     Problem.BAD_DATE_FORMAT: N_("I could not read that date."),
-    Problem.SHORT_YEAR: N_("Please write the year with all 4 digits."),
+    Problem.SHORT_YEAR: N_("The year needs all 4 digits."),
     Problem.IMPOSSIBLE_DATE: N_("That date does not exist."),
     Problem.FUTURE_DATE: N_("That date is in the future."),
     Problem.TOO_OLD: N_("That date is more than 120 years ago."),
