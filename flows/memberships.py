@@ -97,14 +97,13 @@ def offer_registration() -> Outcome:
         (option("Register / link account", "go:register"),)))
 
 
-def choose_question(msgid: str, kpjs: list[str], *, with_all: bool,
-                    all_label: Text | None = None, **params: str) -> Say:
+def choose_question(msgid: str, kpjs: list[str], *, with_all: bool, **params: str) -> Say:
     """Ask which KPJ, one button per masked KPJ (and "All" when asked)."""
     buttons = [Option(Text("KPJ {kpj}", {"kpj": mask_kpj(k)}), f"kpj:{i}")
                for i, k in enumerate(kpjs[:MAX_CHOICES])]
     rows = [tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)]
     if with_all:
-        rows.append((Option(all_label or Text("All memberships"), "kpj:all"),))
+        rows.append((option("All memberships", "kpj:all"),))
     return Say(Text(msgid, params), tuple(rows))
 
 
@@ -187,7 +186,7 @@ def _which_of(person: Person, question: str, *, with_all: bool, named: bool) -> 
     kpjs = list(person.kpjs)
     if not named:
         return choose_question(question, kpjs, with_all=with_all)
-    name = person.masked_name
+    # "All memberships" stays short (a WhatsApp button holds 20 characters): the question
+    # and the total name the person.
     return choose_question(N_("{name} has several memberships. Which one would you like to "
-                              "see?"), kpjs, with_all=with_all, name=name,
-                           all_label=Text("All of {name}'s memberships", {"name": name}))
+                              "see?"), kpjs, with_all=with_all, name=person.masked_name)

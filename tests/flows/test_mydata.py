@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+import pytest
 
 from flows.consent import CONSENT_VERSION
 from flows.engine import Engine
@@ -140,3 +143,17 @@ def test_the_telegram_command_menu_offers_it_in_both_languages() -> None:
         found = {c.command: c.description for c in commands(language)}
         assert "datasaya" in found and COMMANDS["datasaya"] == "my_data"
     assert COMMANDS["mydata"] == "my_data"
+
+
+async def test_no_identifier_reaches_a_log_record(world: World,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    chat = world.chat("6281377778888")
+    await chat.register()
+    await world.accounts.link(chat.key, DEWI["kpj"], world.clock.now() + timedelta(minutes=1))
+    for text in ("/datasaya", "cek saldo", "riwayat iuran", "data saya"):
+        await chat.say(text)
+    logged = "\n".join(record.getMessage() for record in caplog.records
+                       if record.name.split(".")[0] in ("flows", "storage", "bot", "balance"))
+    assert logged, "the engine logs each handled update"
+    assert not [value for value in PERSONAL if value in logged]

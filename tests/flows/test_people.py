@@ -75,7 +75,7 @@ async def test_all_of_one_persons_memberships_sums_only_hers(family: Chat,
     text = await family.press(button(family, "D*** L******"))
     assert "D*** L****** memiliki beberapa kepesertaan" in text
     assert {"kpj:0", "kpj:1", "kpj:all"} <= set(family.buttons)
-    assert "Semua kepesertaan D*** L******" in labels(family)
+    assert "Semua kepesertaan" in labels(family)
     text = await family.press("kpj:all")
     dewi_total = sum(await totals(world, DEWI["kpj"], DEWI_OLD))
     everyone = dewi_total + sum(await totals(world, SITI["kpj"]))
@@ -118,7 +118,7 @@ async def test_in_english(family: Chat, world: World) -> None:
     assert "Whose balance would you like to see?" in text
     text = await family.press(button(family, "D*** L******"))
     assert "D*** L****** has several memberships" in text
-    assert "All of D*** L******'s memberships" in labels(family)
+    assert "All memberships" in labels(family)
     text = await family.press("kpj:all")
     dewi_total = sum(await totals(world, DEWI["kpj"], DEWI_OLD))
     assert f"Total of D*** L******'s memberships: {rupiah(dewi_total, 'en')}" in text
