@@ -1,21 +1,55 @@
 """The console channel: chat with the bot in a terminal (the embedded default).
 
-Each reply is printed with its buttons numbered; the member answers with the number, the label
-or free text. When the bot asks for the phone number, a typed number stands for a shared
-contact. ``/quit`` or end of input stops.
+Each turn's buttons are numbered, the last message's first (its first button is always
+``[1]``), and a button repeated in one turn (the same action) keeps one number. The member
+answers with the number, the label (case, arrows and punctuation do not matter) or free text.
+When the bot asks for the phone number, a typed number stands for a shared contact. The
+console's own words are translated into the language of the replies. ``/quit`` or end of
+input stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import cache
 
+from flows.i18n import DEFAULT_LOCALE, N_, Catalog
 from flows.identifiers import Problem, parse_phone
-from flows.types import Button, Event, Reply, SayKind, SessionKey
+from flows.typed_buttons import typed_choice
+from flows.types import Button, Event, Reply, SayKind, SessionKey, Text
 
 Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
 QUIT = {"/quit", "/exit", "/q"}
-CONTACT_HINT = "    (type your phone number to share it)"
+CONTACT_HINT = N_("(type your phone number to share it)")
+DELETED = N_("(deleted your last message)")
+
+
+@cache
+def _default_catalog() -> Catalog:
+    return Catalog()
+
+
+def words(msgid: str, locale: str, catalog: Catalog | None = None) -> str:
+    """One of the console's own messages in ``locale`` (Indonesian when unknown)."""
+    return (catalog or _default_catalog()).render(Text(msgid), locale or DEFAULT_LOCALE)
+
+
+def numbering(replies: Sequence[Reply]) -> list[Button]:
+    """The turn's buttons in number order (``[1]`` is the first): the last reply's first,
+    then the earlier replies'; a button whose data was numbered already gets no new number."""
+    seen: dict[str, Button] = {}
+    for reply in reversed(replies):
+        for row in reply.buttons:
+            for button in row:
+                seen.setdefault(button.data, button)
+    return list(seen.values())
+
+
+def render_turn(replies: Sequence[Reply], catalog: Catalog | None = None) -> list[str]:
+    """Every reply of one turn as terminal text, numbered as :func:`numbering` says."""
+    numbers = {b.data: i for i, b in enumerate(numbering(replies), start=1)}
+    return [render(reply, numbers, catalog) for reply in replies]
 
 
 class ConsoleChannel:
@@ -24,7 +58,8 @@ class ConsoleChannel:
     def __init__(self, handle: Handler, *, read: Callable[[], Awaitable[str | None]],
                  write: Callable[[str], None], chat_id: str = "local",
                  language_code: str = "",
-                 agent: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 agent: Callable[[str], Awaitable[None]] | None = None,
+                 catalog: Catalog | None = None) -> None:
         self._handle = handle
         self._agent = agent
         self._read = read
@@ -33,6 +68,8 @@ class ConsoleChannel:
         self._language_code = language_code
         self._buttons: list[Button] = []
         self._asks_contact = False
+        self._locale = ""
+        self._catalog = catalog
 
     async def run(self) -> None:
         """Converse until end of input or ``/quit``."""
@@ -45,19 +82,18 @@ class ConsoleChannel:
                 continue
             event = self.event_for(line)
             if event is None:
-                self._write(CONTACT_HINT)
+                self._write("    " + words(CONTACT_HINT, self._locale, self._catalog))
             else:
                 await self.send(event)
 
     async def send(self, event: Event) -> None:
         """Hand one event to the engine and print what comes back."""
         replies = await self._handle(self._key, event)
-        self._buttons = [b for r in replies for row in r.buttons for b in row]
+        self._buttons = numbering(replies)
         self._asks_contact = any(r.kind is SayKind.ASK_CONTACT for r in replies)
-        number = 1
-        for reply in replies:
-            self._write(render(reply, number))
-            number += sum(len(row) for row in reply.buttons)
+        self._locale = next((r.locale for r in reversed(replies) if r.locale), self._locale)
+        for text in render_turn(replies, self._catalog):
+            self._write(text)
 
     def event_for(self, line: str) -> Event | None:
         """A typed line as the event it stands for: a button, a shared contact (a phone number
@@ -76,24 +112,29 @@ class ConsoleChannel:
     def _button(self, text: str) -> Button | None:
         if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):
             return self._buttons[int(text) - 1]
-        folded = text.casefold()
-        return next((b for b in self._buttons if b.label.casefold() == folded), None)
+        index = typed_choice(text, [b.label for b in self._buttons])
+        return None if index is None else self._buttons[index]
 
 
-def render(reply: Reply, first_number: int = 1) -> str:
-    """A reply as terminal text, its buttons numbered from ``first_number``."""
+def render(reply: Reply, numbers: Mapping[str, int] | int = 1,
+           catalog: Catalog | None = None) -> str:
+    """A reply as terminal text: its buttons numbered by their data (``numbers``), or in
+    order from a first number."""
     if reply.kind is SayKind.DELETE_MEMBER_MESSAGE:
-        return f"  (deleted your last message) {reply.text}"
+        return f"  {words(DELETED, reply.locale, catalog)} {reply.text}"
     lines = [_indent(reply.text)] if reply.text else []
-    number = first_number
+    next_number = numbers if isinstance(numbers, int) else 1
     for row in reply.buttons:
         cells = []
         for button in row:
+            if isinstance(numbers, int):
+                number, next_number = next_number, next_number + 1
+            else:
+                number = numbers[button.data]
             cells.append(f"[{number}] {button.label}")
-            number += 1
         lines.append("    " + "   ".join(cells))
     if reply.kind is SayKind.ASK_CONTACT:
-        lines.append(CONTACT_HINT)
+        lines.append("    " + words(CONTACT_HINT, reply.locale, catalog))
     return "\n".join(lines)
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.console import render
+from bot.console import render_turn
 from flows.ports import Ticket, TicketBrief, TicketStore
 from flows.types import Reply, SessionKey
 from support.desk import DeskService, Result
 
 AGENT_PREFIX = "@agent"
-AGENT_NAME = "Agent"
+AGENT_NAME = "Rina"  # the console's pretend agent: a first name, as agents sign in the group
 
 
 class ConsoleDesk:
@@ -53,10 +53,8 @@ class ConsoleOutbox:
 
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
         """Print what the member would receive."""
-        number = 1
-        for reply in replies:
-            self._write(render(reply, number))
-            number += sum(len(row) for row in reply.buttons)
+        for text in render_turn(replies):
+            self._write(text)
         return True
 
 

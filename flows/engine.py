@@ -37,6 +37,7 @@ from flows.ports import (
     StoreUnavailable,
 )
 from flows.routes import AGENT_EVENTS, COMMANDS, ENTRIES, FLOWS
+from flows.typed_buttons import typed_choice
 from flows.types import (
     Button,
     Event,
@@ -65,6 +66,11 @@ Deliver = Callable[[list[Reply], View], Awaitable[None]]
 # The view of a chat without a stored session (new, or expired with its step): what the
 # member's screen shows is unknown, e.g. a share-contact keyboard left from a step that timed out.
 UNKNOWN_VIEW: Mapping[str, Any] = {"unknown": True}
+# The view's record of the buttons the last turn showed, as ``[label, data]`` pairs: a label
+# typed instead of pressed (any channel) is read as the press.
+SHOWN = "shown"
+_CONTACT_BUTTON = "contact"  # the share-my-number button sends a contact, never its label
+_SHOWN_MAX = 24
 
 
 class UndeclaredTransition(RuntimeError):
@@ -109,7 +115,7 @@ class Engine:
             async with self._sessions.chat(key) as slot:
                 stored = slot.session
                 session, replies = await self._turn(key, event, stored)
-                self._keep(slot, session, stored.view if stored is not None else {})
+                self._keep(slot, session, stored.view if stored is not None else {}, replies)
         except (StoreUnavailable, SessionBusy) as exc:
             return [self._store_fault(key, event, exc)]
         log.info("handled %s update %s in %.1f ms", key.channel, event.update_id or "-",
@@ -138,7 +144,7 @@ class Engine:
                     await deliver(replies, view)
                 except Exception as exc:  # noqa: BLE001 - raised again after the save
                     failure = exc
-                self._keep(slot, session, view)
+                self._keep(slot, session, view, replies)
         except AlreadySeen:
             return Served.REPEAT
         except (StoreUnavailable, SessionBusy) as exc:
@@ -157,11 +163,16 @@ class Engine:
         timeout): for code that saves a chat's session outside an update."""
         return session_ttl(session, self._flow_timeout, self._captive)
 
-    def _keep(self, slot: SessionSlot, session: Session, view: Mapping[str, Any]) -> None:
+    def _keep(self, slot: SessionSlot, session: Session, view: Mapping[str, Any],
+              replies: list[Reply]) -> None:
         """What the store saves: the session with the channel's view (never the marker of an
-        unknown view)."""
-        slot.session = replace(session, view={k: v for k, v in view.items()
-                                              if k not in UNKNOWN_VIEW})
+        unknown view) and the buttons these replies showed."""
+        kept = {k: v for k, v in view.items() if k not in UNKNOWN_VIEW and k != SHOWN}
+        shown = [[b.label, b.data] for r in replies for row in r.buttons for b in row
+                 if b.data != _CONTACT_BUTTON]
+        if shown:
+            kept[SHOWN] = shown[:_SHOWN_MAX]
+        slot.session = replace(session, view=kept)
         slot.ttl = self.ttl_for(session)
 
     def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
@@ -173,6 +184,8 @@ class Engine:
                     stored: Session | None) -> tuple[Session, list[Reply]]:
         now = self._ports.clock.now()
         session, notices = self._current(stored, event, now.timestamp())
+        if stored is not None and session.state == stored.state:
+            event = self._typed_press(event, stored)
         ctx = Context(key, event, session, self._ports, now)
         try:
             outcome = await self._dispatch(ctx)
@@ -185,6 +198,19 @@ class Engine:
             if self._strict and isinstance(exc, UndeclaredTransition | MissingTranslation):
                 raise
             return self._fault(ctx, exc)
+
+    def _typed_press(self, event: Event, stored: Session) -> Event:
+        """Typed text that names a button the last turn showed, as the press of it (never in
+        a captive state, where every word is the member's message)."""
+        shown = stored.view.get(SHOWN)
+        if (event.kind is not EventKind.TEXT or stored.state in self._captive
+                or not isinstance(shown, list)):
+            return event
+        pairs = [(str(p[0]), str(p[1])) for p in shown if isinstance(p, list) and len(p) == 2]
+        index = typed_choice(event.text, [label for label, _ in pairs])
+        if index is None:
+            return event
+        return replace(event, kind=EventKind.BUTTON, data=pairs[index][1], text="")
 
     def _current(self, stored: Session | None, event: Event,
                  now: float) -> tuple[Session, tuple[Say, ...]]:
@@ -293,10 +319,10 @@ class Engine:
         text = self._catalog.render(item.text, locale) if item.text else ""
         rows = tuple(tuple(Button(self._catalog.render(o.label, locale), o.data) for o in row)
                      for row in item.options)
-        return Reply(text, rows, item.kind)
+        return Reply(text, rows, item.kind, locale)
 
     def _plain(self, msgid: str, locale: str) -> Reply:
-        return Reply(self._catalog.render(Text(msgid), locale))
+        return Reply(self._catalog.render(Text(msgid), locale), locale=locale)
 
 
 _FAULT_DEFAULT = N_("Sorry, something went wrong on our side. Please try again; what you typed "

@@ -161,11 +161,13 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a channel renders: translated text, rows of buttons and the kind of action."""
+    """What a channel renders: translated text, rows of buttons and the kind of action;
+    ``locale`` is the language it was translated into (for a channel's own words)."""
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     kind: SayKind = SayKind.MESSAGE
+    locale: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,8 +105,9 @@ async def test_registration_on_the_console_with_a_typed_phone(world: World) -> N
     lines: list[Line] = ["1", "/daftar", "1", SITI["nik"], SITI["kpj"], SITI["birth"],
                          "0812 3456 7890", _last_code(world)]
     script, recorder = await _converse(world, lines)
-    assert "(deleted your last message)" in script.text, "the NIK message is deleted"
-    assert "(type your phone number to share it)" in script.text
+    assert "(pesan terakhir Anda dihapus)" in script.text, "the NIK message is deleted"
+    assert "(ketik nomor HP Anda untuk membagikannya)" in script.text
+    assert "deleted your last message" not in script.text and "type your" not in script.text
     phone_event = recorder.events[7]
     assert phone_event.kind is EventKind.CONTACT and phone_event.contact_is_own
     assert phone_event.phone == "0812 3456 7890"
@@ -160,15 +161,21 @@ def test_render_numbers_buttons_from_the_given_number() -> None:
                                 "    [4] A   [5] B\n    [6] C")
 
 
-def test_render_marks_deletion_and_contact_requests() -> None:
-    deleted = render(Reply("NIK dihapus.", kind=SayKind.DELETE_MEMBER_MESSAGE))
-    assert deleted == "  (deleted your last message) NIK dihapus."
-    ask = render(Reply("Nomor HP?", ((Button("Bagikan", "contact"),),), SayKind.ASK_CONTACT))
+def test_render_marks_deletion_and_contact_requests_in_the_reply_language() -> None:
+    deleted = render(Reply("NIK dihapus.", kind=SayKind.DELETE_MEMBER_MESSAGE, locale="id"))
+    assert deleted == "  (pesan terakhir Anda dihapus) NIK dihapus."
+    ask = render(Reply("Nomor HP?", ((Button("Bagikan", "contact"),),), SayKind.ASK_CONTACT,
+                       "id"))
     assert ask.splitlines() == ["bot> Nomor HP?", "    [1] Bagikan",
-                                "    (type your phone number to share it)"]
+                                "    (ketik nomor HP Anda untuk membagikannya)"]
+    english = render(Reply("Phone?", ((Button("Share", "contact"),),), SayKind.ASK_CONTACT,
+                           "en"))
+    assert english.splitlines()[-1] == "    (type your phone number to share it)"
+    gone = render(Reply("NIK deleted.", kind=SayKind.DELETE_MEMBER_MESSAGE, locale="en"))
+    assert gone == "  (deleted your last message) NIK deleted."
 
 
-async def test_numbering_continues_across_replies_and_picks_the_right_button() -> None:
+async def test_the_last_message_is_numbered_first_and_picks_the_right_button() -> None:
     events: list[Event] = []
     replies = [Reply("one", ((Button("A", "a"), Button("B", "b")),)),
                Reply("plain"),
@@ -178,16 +185,59 @@ async def test_numbering_continues_across_replies_and_picks_the_right_button() -
         events.append(event)
         return replies
 
-    script = Script(["4", "b", "5"])
+    script = Script(["4", "b", "5", "2"])
     await ConsoleChannel(handle, read=script.read, write=script.write).run()
-    assert script.output[:3] == ["bot> one\n    [1] A   [2] B", "bot> plain",
-                                 "bot> two\n    [3] C\n    [4] D"]
-    assert events[1:] == [Event.button("d"), Event.button("b"), Event.message("5")]
+    assert script.output[:3] == ["bot> one\n    [3] A   [4] B", "bot> plain",
+                                 "bot> two\n    [1] C\n    [2] D"]
+    assert events[1:] == [Event.button("b"), Event.button("b"), Event.message("5"),
+                          Event.button("d")]
+
+
+async def test_the_same_action_twice_in_a_turn_has_one_number() -> None:
+    events: list[Event] = []
+    replies = [Reply("Belum terhubung.", ((Button("Daftar", "go:register"),),)),
+               Reply("Menu:", ((Button("Cek Saldo", "go:check_balance"),
+                                Button("Daftar / Hubungkan Akun", "go:register")),))]
+
+    async def handle(key: SessionKey, event: Event) -> list[Reply]:
+        events.append(event)
+        return replies
+
+    script = Script(["2", "3"])
+    await ConsoleChannel(handle, read=script.read, write=script.write).run()
+    assert script.output[:2] == ["bot> Belum terhubung.\n    [2] Daftar",
+                                 "bot> Menu:\n    [1] Cek Saldo   [2] Daftar / Hubungkan Akun"]
+    assert events[1:] == [Event.button("go:register"), Event.message("3")]
+
+
+async def test_main_menu_numbers_do_not_shift_after_an_offer(world: World) -> None:
+    script, recorder = await _converse(world, ["1", "cek saldo", "1"])
+    menu_line = next(line for line in script.output[-1].splitlines() if "Cek Saldo" in line)
+    assert "[1] Cek Saldo" in menu_line
+    assert recorder.events[-1] == Event.button("go:check_balance"), \
+        "1 is the main menu's first button, even after an offer to register"
+
+
+@pytest.mark.parametrize("typed", ["lebih lama", "LEBIH LAMA ▶", "selanjutnya", "next"])
+async def test_a_typed_label_without_its_arrow_presses_the_button(typed: str) -> None:
+    events: list[Event] = []
+    replies = [Reply("Halaman 1", ((Button("◀ Lebih baru", "hist:newer"),
+                                    Button("Lebih lama ▶", "hist:older")),))]
+
+    async def handle(key: SessionKey, event: Event) -> list[Reply]:
+        events.append(event)
+        return replies
+
+    script = Script([typed, "sebelumnya", "back"])
+    await ConsoleChannel(handle, read=script.read, write=script.write).run()
+    assert events[1:] == [Event.button("hist:older"), Event.button("hist:newer"),
+                          Event.button("hist:newer")]
 
 
 async def test_choosing_the_share_contact_button_asks_to_type_the_number(world: World) -> None:
     lines: list[Line] = ["1", "/daftar", "1", SITI["nik"], SITI["kpj"], SITI["birth"], "1",
                          SITI["phone"]]
     script, recorder = await _converse(world, lines)
-    assert any(out.strip() == "(type your phone number to share it)" for out in script.output)
+    assert any(out.strip() == "(ketik nomor HP Anda untuk membagikannya)"
+               for out in script.output)
     assert recorder.events[-1].kind is EventKind.CONTACT

@@ -153,7 +153,7 @@ async def test_a_whole_handoff_from_open_to_rating(world: World, member: Member)
 
     await world.agent_presses("Claim")
     assert world.in_topic(thread)[-1] == "Claimed by User777001."
-    assert "User777001 dari BPJS Ketenagakerjaan" in member.new_texts()[0]
+    assert "Petugas kami, User777001, sekarang menangani" in member.new_texts()[0]
     await world.agent_presses("Claim", user_id=AGENT + 5)
     assert world.in_topic(thread)[-1] == "Already claimed by User777001."
 

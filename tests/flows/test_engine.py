@@ -222,3 +222,68 @@ def test_committed_flow_diagrams_match_the_tables() -> None:
     committed = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
     assert committed.read_text(encoding="utf-8") == document(), \
         "regenerate: uv run python -m flows.diagrams > docs/flows.md"
+
+
+@pytest.mark.parametrize("typed", ["lebih lama", "Lebih lama ▶", "LEBIH LAMA!", "selanjutnya",
+                                   "berikutnya", "next"])
+async def test_a_typed_paging_label_or_word_turns_the_page(chat: Chat, typed: str) -> None:
+    await chat.register()
+    assert "halaman 1 dari" in await chat.say("riwayat iuran")
+    assert "hist:older" in chat.buttons
+    assert "halaman 2 dari" in await chat.say(typed)
+
+
+@pytest.mark.parametrize("typed", ["sebelumnya", "previous", "back", "◀ lebih baru"])
+async def test_a_typed_backward_word_goes_back_a_page(chat: Chat, typed: str) -> None:
+    await chat.register()
+    await chat.say("riwayat iuran")
+    await chat.press("hist:older")
+    assert "halaman 1 dari" in await chat.say(typed)
+
+
+async def test_typed_labels_are_read_only_against_the_last_buttons(chat: Chat) -> None:
+    await chat.say("/menu")
+    assert "halaman" not in await chat.say("selanjutnya"), "no paging button on screen"
+    await chat.say("/menu")
+    assert "go:faq" in chat.buttons
+    text = await chat.say("pertanyaan umum")
+    assert "go:faq.claim_jht" in chat.buttons, text
+    assert "dapat diklaim" in await chat.say("KLAIM JHT!"), "an FAQ label, typed loosely"
+
+
+async def test_a_typed_label_is_relayed_while_talking_to_an_agent(chat: Chat,
+                                                                  world: World) -> None:
+    await chat.say("/petugas")
+    await chat.press("ho:yes")
+    await chat.say("Ya, hubungkan")
+    assert any("Ya, hubungkan" in line for line in world.desk_lines)
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t \n"])
+async def test_an_empty_line_is_no_miss_and_gets_a_gentle_prompt(chat: Chat,
+                                                                 blank: str) -> None:
+    await chat.say("/menu")
+    for _ in range(3):
+        assert "Silakan ketik pertanyaan Anda" in await chat.say(blank)
+        assert "go:handoff:not_understood" not in chat.buttons
+    first = await chat.say("qwertyuiop asdfgh")
+    assert "belum mengerti" in first and "masih" not in first, "the blanks were no misses"
+
+
+@pytest.mark.parametrize("ack", ["ok", "oke", "Okay!", "okee", "sip", "siap kak", "baik pak",
+                                 "ok ok"])
+async def test_an_acknowledgement_gets_a_short_answer(chat: Chat, ack: str) -> None:
+    await chat.say("/menu")
+    assert await chat.say(ack) == "Baik. Ada lagi yang bisa saya bantu?"
+    await chat.say(ack)
+    assert "go:handoff:not_understood" not in chat.buttons, "never counted as a miss"
+
+
+async def test_english_fallback_suggests_english_phrases(world: World) -> None:
+    english = world.chat("en-fallback", language_code="en")
+    await english.say("/start")
+    await english.press("lang:en")
+    text = await english.say("qwertyuiop asdfgh")
+    assert '"check balance"' in text and "cek saldo" not in text
+    assert "/help" in await english.say("/nosuchcommand")
+    assert "All right." in await english.say("okay")
