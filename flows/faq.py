@@ -37,7 +37,7 @@ async def answer(ctx: Context) -> Outcome:
     answered = say("{answer}\n\nWas this helpful?",
                    (option("Yes", "faq:yes"), option("No", "faq:no")),
                    (option("More questions", "go:faq"), option("Main menu", "go:menu")),
-                   answer=Text(topic.answer))
+                   answer=Text(topic.answer, topic.params))
     return Outcome(FEEDBACK, (answered,), data={"topic": topic.intent})
 
 

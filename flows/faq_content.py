@@ -1,26 +1,41 @@
 """FAQ topics shown to members: button labels and answers (English msgids, see DOMAIN.md).
 
 Every string is an English message id marked with :func:`N_`; the engine translates it. Answers
-are plain text (no Markdown) with "•" bullets, short enough for one phone screen. Figures that
-DOMAIN.md marks "check" (such as the online JHT claim limit) are never stated as certain.
+are plain text (no Markdown) with "•" bullets, short enough for one phone screen. Rupiah
+figures are :class:`~flows.types.Money` parameters, written as each language writes amounts.
+Figures that DOMAIN.md marks "check" (such as the online JHT claim limit, or the WhatsApp
+numbers of BPJS Kesehatan) are never stated as certain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from flows.i18n import N_
+from flows.types import Money
 
 
 @dataclass(frozen=True)
 class FaqTopic:
-    """One FAQ topic: its intent name, a short list/button label and the full answer."""
+    """One FAQ topic: its intent name, a short list/button label, the full answer and the
+    answer's parameters (Rupiah amounts)."""
 
     intent: str
     label: str
     answer: str
+    params: Mapping[str, Money] = field(default_factory=dict)
+
+
+JP_WAGE_CAP = Money(10_042_300)  # from March 2024 (DOMAIN.md)
+JKP_WAGE_CAP = Money(5_000_000)  # PP 6/2025
+BPU_JKM = Money(6_800)
+EXAMPLE_WAGE = 4_000_000
+
+
+def _share(wage: int, per_mille: int) -> Money:
+    return Money(wage * per_mille // 1000)
 
 
 FAQ_INTRO = N_("Choose a topic:")
@@ -67,25 +82,29 @@ TOPICS: tuple[FaqTopic, ...] = (
         answer=N_(
             "Monthly contributions for wage earners (PU), based on the reported wage:\n"
             "• JHT: employer 3.7% + employee 2%\n"
-            "• JP: employer 2% + employee 1%, wage capped at Rp10,042,300 (from March 2024)\n"
+            "• JP: employer 2% + employee 1%, wage capped at {jp_wage_cap} (from March 2024)\n"
             "• JKK: employer 0.24% to 1.74%, by risk class\n"
             "• JKM: employer 0.30%\n"
             "• JKP: 0.36%, covered by the government (0.22%) and 0.14% moved from JKK\n"
             "JKK, JKM and JKP are not deducted from your wage.\n"
             "\n"
-            "Example, wage Rp4,000,000: JHT employer Rp148,000 + employee Rp80,000; "
-            "JP employer Rp80,000 + employee Rp40,000.\n"
+            "Example, wage {wage}: JHT employer {jht_employer} + employee {jht_employee}; "
+            "JP employer {jp_employer} + employee {jp_employee}.\n"
             "\n"
             "Non-wage earners (BPU), based on declared income: JHT 2%, JKK 1%; "
-            "JKM Rp6,800 a month."
+            "JKM {bpu_jkm} a month."
         ),
+        params={"jp_wage_cap": JP_WAGE_CAP, "wage": Money(EXAMPLE_WAGE),
+                "jht_employer": _share(EXAMPLE_WAGE, 37), "jht_employee": _share(EXAMPLE_WAGE, 20),
+                "jp_employer": _share(EXAMPLE_WAGE, 20), "jp_employee": _share(EXAMPLE_WAGE, 10),
+                "bpu_jkm": BPU_JKM},
     ),
     FaqTopic(
         intent="faq.balance_not_updated",
         label=N_("Balance not updated"),
         answer=N_(
             "Common reasons your JHT balance has not changed:\n"
-            "• Development (hasil pengembangan) is added once a year, not every month\n"
+            "• Investment returns (hasil pengembangan) are added once a year, not every month\n"
             "• Your employer deducted your share but has not paid it yet, or paid late\n"
             "• After a job change you have a new KPJ that is not merged with the old one yet\n"
             "• The JHT was already withdrawn\n"
@@ -134,12 +153,13 @@ TOPICS: tuple[FaqTopic, ...] = (
             "their job.\n"
             "Under PP 6/2025 (from 7 February 2025):\n"
             "• a benefit of 60 percent of your wage, for up to 6 months\n"
-            "• the wage used is capped at Rp5,000,000\n"
+            "• the wage used is capped at {wage_cap}\n"
             "• you pay no contribution for it from your wage\n"
             "\n"
             "JKP has eligibility conditions that this bot cannot check. Please check yours in "
             "JMO, at a branch office or by calling 175."
         ),
+        params={"wage_cap": JKP_WAGE_CAP},
     ),
     FaqTopic(
         intent="faq.office_contact",
@@ -170,6 +190,20 @@ TOPICS: tuple[FaqTopic, ...] = (
             "• Use only JMO, branch offices and 175.\n"
             "\n"
             "If someone tried to trick you, report it to 175."
+        ),
+    ),
+    FaqTopic(
+        intent="faq.bpjs_kesehatan",
+        label=N_("BPJS Kesehatan"),
+        answer=N_(
+            "BPJS Kesehatan (JKN-KIS health insurance) is a different agency from BPJS "
+            "Ketenagakerjaan; this bot cannot see or change its data. For registration, the "
+            "JKN-KIS card, contributions, your faskes (health facility) or treatment:\n"
+            "• Care centre 165\n"
+            "• The Mobile JKN app, from your phone's official app store\n"
+            "• A BPJS Kesehatan branch office\n"
+            "\n"
+            "Here I can help with BPJS Ketenagakerjaan: JHT balance, contributions and claims."
         ),
     ),
 )

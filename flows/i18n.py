@@ -32,8 +32,12 @@ LOCALES: tuple[str, ...] = ("id", "en")
 DEFAULT_LOCALE = "id"
 LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
 DOMAIN = "messages"
-# CLDR "English (Indonesia)" writes Rupiah as Indonesians expect (Rp12.345.678).
+# CLDR "English (Indonesia)" names dates as Indonesians expect ("17 August 2026").
 _BABEL_LOCALE = {"id": "id_ID", "en": "en_ID"}
+# Rupiah carry their home symbol (Rp) and the reader's digit grouping: Rp12.345.678 in
+# Indonesian, Rp12,345,678 in English (whose texts write 3.7% with a decimal point).
+_MONEY_LOCALE = {"id_ID": "id_ID", "en_ID": "en"}
+_RUPIAH_HOME = "id_ID"
 
 
 def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for a no-op marker
@@ -106,8 +110,9 @@ class Catalog:
 
 
 def _money(value: Money, locale: str) -> str:
-    """Rupiah as ``format_currency(x, "IDR", format="¤#,##0")`` writes them, without parsing
-    the pattern for every amount (a balance card holds four; tests compare with Babel)."""
+    """Rupiah as ``format_decimal(x, format="Rp#,##0")`` writes them in the reader's locale,
+    without parsing the pattern for every amount (a balance card holds four; tests compare
+    with Babel)."""
     minus, symbol, group = _money_symbols(locale)
     digits = f"{abs(value.rupiah):,}".replace(",", group)
     return f"{minus if value.rupiah < 0 else ''}{symbol}{digits}"
@@ -115,8 +120,9 @@ def _money(value: Money, locale: str) -> str:
 
 @cache
 def _money_symbols(locale: str) -> tuple[str, str, str]:
-    return (get_minus_sign_symbol(locale), get_currency_symbol("IDR", locale),
-            get_group_symbol(locale))
+    reader = _MONEY_LOCALE.get(locale, locale)
+    return (get_minus_sign_symbol(reader), get_currency_symbol("IDR", _RUPIAH_HOME),
+            get_group_symbol(reader))
 
 
 @lru_cache(maxsize=4096)  # a few dates recur in every answer (today, recent months)
