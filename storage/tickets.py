@@ -25,7 +25,7 @@ from sqlmodel import col
 from domain.redaction import redact
 from flows.ports import DatabaseUnavailable, Ticket, TicketStatus, TranscriptLine
 from flows.types import SessionKey
-from storage.db import translate_errors
+from storage.db import scrub, translate_errors
 from storage.models import (
     AGENT_LENGTH,
     LINE_AUTHORS,
@@ -224,6 +224,7 @@ class SqlTicketStore:
                                    .values(status=CLOSED, closed_at=at))
                 await conn.execute(sa.update(T).where(col(T.id).in_(ids)).values(
                     chat_id="", topic_id=None, reason="", resolution=ERASED_RESOLUTION))
+            await scrub(self._engine)
         return [_ticket(row) for row in rows]
 
     async def stats(self) -> dict[str, float]:
