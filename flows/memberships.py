@@ -129,20 +129,17 @@ def _whose_question(ctx: Context, found: list[Person], msgid: str) -> Say:
     """One button per person, by masked name; the entry that asked runs again with the pick."""
     entry = ctx.slots.get("intent") or "menu"
     names = [p.masked_name for p in found]
-    buttons = [Option(_person_label(person, names),
-                      f"go:{entry}:who{i}.{_person_tag(ctx, person)}")
+    buttons = [_person_button(person, names, f"go:{entry}:who{i}.{_person_tag(ctx, person)}")
                for i, person in enumerate(found[:MAX_CHOICES])]
     return Say(Text(msgid), tuple(tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2)))
 
 
-def _person_label(person: Person, names: list[str]) -> Text:
-    """The masked name; with the first masked KPJ when the name is unknown or not unique."""
-    kpj = mask_kpj(person.kpjs[0])
-    if not person.name:
-        return Text("KPJ {kpj}", {"kpj": kpj})
-    if names.count(person.masked_name) > 1:
-        return Text("{name} · KPJ {kpj}", {"name": person.masked_name, "kpj": kpj})
-    return Text("{name}", {"name": person.masked_name})
+def _person_button(person: Person, names: list[str], data: str) -> Option:
+    """The masked name; the first masked KPJ instead when the name is unknown or not unique
+    (a label stays short enough for a WhatsApp list row)."""
+    if person.name and names.count(person.masked_name) == 1:
+        return Option(Text("{name}", {"name": person.masked_name}), data)
+    return Option(Text("KPJ {kpj}", {"kpj": mask_kpj(person.kpjs[0])}), data)
 
 
 def _picked_person(ctx: Context, found: list[Person]) -> Person | None:

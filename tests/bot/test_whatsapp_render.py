@@ -27,7 +27,7 @@ from flows.types import Button, Reply, SayKind, Text
 
 WA = "6281234567890"
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
-SAMPLES = {"n": 5, "kpj": "123*****901", "year": "2026"}
+SAMPLES = {"n": 5, "kpj": "123*****901", "year": "2026", "name": "D*** L******"}
 # Longer than a reply button allows: shown as a one-row list where offered alone.
 LIST_ONLY = {"Register / link account"}
 # Labels the WhatsApp channel never shows: its own two buttons replace the contact request.

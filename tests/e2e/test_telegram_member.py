@@ -142,7 +142,7 @@ async def test_the_command_menu_is_registered_in_both_languages(tg: Harness) -> 
     assert default == indonesian
     assert [c["command"] for c in english] == [c["command"] for c in indonesian] == [
         "menu", "saldo", "riwayat", "daftar", "faq", "petugas", "bahasa", "bantuan", "batal",
-        "keluar", "hapusdata"]
+        "datasaya", "keluar", "hapusdata"]
     assert indonesian[1]["description"] == "Cek saldo JHT"
     assert english[1]["description"] == "Check JHT balance"
 
