@@ -174,3 +174,16 @@ async def test_registering_a_second_person_on_the_same_chat(world: World) -> Non
     await chat.register(SITI)
     await chat.register(DEWI)
     assert "Saldo siapa yang ingin Anda lihat?" in await chat.say("cek saldo")
+
+
+def test_a_person_button_falls_back_to_the_masked_kpj() -> None:
+    from flows.memberships import Person, _person_button  # noqa: PLC2701
+
+    siti, sari = Person("Siti Rahayu", (SITI["kpj"],)), Person("Sari Rahayu", (BUDI,))
+    assert siti.masked_name == sari.masked_name == "S*** R*****"
+    alone = _person_button(siti, [siti.masked_name], "go:x")
+    assert alone.label.msgid == "{name}" and alone.label.params == {"name": "S*** R*****"}
+    shared = _person_button(sari, [siti.masked_name, sari.masked_name], "go:x")
+    assert shared.label.params == {"kpj": "234*****012"}
+    unknown = _person_button(Person("", (DEWI_OLD,)), [""], "go:x")
+    assert unknown.label.params == {"kpj": "567*****345"}
