@@ -66,9 +66,8 @@ Deliver = Callable[[list[Reply], View], Awaitable[None]]
 # The view of a chat without a stored session (new, or expired with its step): what the
 # member's screen shows is unknown, e.g. a share-contact keyboard left from a step that timed out.
 UNKNOWN_VIEW: Mapping[str, Any] = {"unknown": True}
-# The view's record of the buttons the last turn showed, as ``[label, data]`` pairs: a label
+# The buttons the last turn showed are kept with the session (``Session.shown``): a label
 # typed instead of pressed (any channel) is read as the press.
-SHOWN = "shown"
 _CONTACT_BUTTON = "contact"  # the share-my-number button sends a contact, never its label
 _SHOWN_MAX = 24
 
@@ -167,12 +166,11 @@ class Engine:
               replies: list[Reply]) -> None:
         """What the store saves: the session with the channel's view (never the marker of an
         unknown view) and the buttons these replies showed."""
-        kept = {k: v for k, v in view.items() if k not in UNKNOWN_VIEW and k != SHOWN}
-        shown = [[b.label, b.data] for r in replies for row in r.buttons for b in row
-                 if b.data != _CONTACT_BUTTON]
-        if shown:
-            kept[SHOWN] = shown[:_SHOWN_MAX]
-        slot.session = replace(session, view=kept)
+        shown = tuple((b.label, b.data) for r in replies for row in r.buttons for b in row
+                      if b.data != _CONTACT_BUTTON)
+        slot.session = replace(session, view={k: v for k, v in view.items()
+                                              if k not in UNKNOWN_VIEW},
+                               shown=shown[:_SHOWN_MAX])
         slot.ttl = self.ttl_for(session)
 
     def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
@@ -202,15 +200,12 @@ class Engine:
     def _typed_press(self, event: Event, stored: Session) -> Event:
         """Typed text that names a button the last turn showed, as the press of it (never in
         a captive state, where every word is the member's message)."""
-        shown = stored.view.get(SHOWN)
-        if (event.kind is not EventKind.TEXT or stored.state in self._captive
-                or not isinstance(shown, list)):
+        if event.kind is not EventKind.TEXT or stored.state in self._captive:
             return event
-        pairs = [(str(p[0]), str(p[1])) for p in shown if isinstance(p, list) and len(p) == 2]
-        index = typed_choice(event.text, [label for label, _ in pairs])
+        index = typed_choice(event.text, [label for label, _ in stored.shown])
         if index is None:
             return event
-        return replace(event, kind=EventKind.BUTTON, data=pairs[index][1], text="")
+        return replace(event, kind=EventKind.BUTTON, data=stored.shown[index][1], text="")
 
     def _current(self, stored: Session | None, event: Event,
                  now: float) -> tuple[Session, tuple[Say, ...]]:

@@ -175,14 +175,17 @@ class Session:
     """The per-chat conversation state persisted between updates (JSON in the session store).
 
     ``view`` is the channel's memory of the member's screen (a share-contact keyboard is up,
-    the member blocked the bot); flows never read it. The chat's links are not kept here: they
-    decide who sees a balance, so every update reads them from the database."""
+    the member blocked the bot); flows never read it. ``shown`` holds the ``(label, data)`` of
+    the buttons the engine's last replies showed, so that a label typed instead of pressed is
+    read as the press. The chat's links are not kept here: they decide who sees a balance, so
+    every update reads them from the database."""
 
     state: str
     locale: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     updated_at: float = 0.0
     view: Mapping[str, Any] = field(default_factory=dict)
+    shown: tuple[tuple[str, str], ...] = ()
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -190,16 +193,25 @@ class Session:
                                "data": dict(self.data), "updated_at": self.updated_at}
         if self.view:
             raw["view"] = dict(self.view)
+        if self.shown:
+            raw["shown"] = [list(pair) for pair in self.shown]
         return raw
 
     @classmethod
     def from_json_dict(cls, raw: Mapping[str, Any]) -> Session:
         """Rebuild a session from :meth:`to_json_dict` output."""
-        data, view = raw.get("data"), raw.get("view")
+        data, view, shown = raw.get("data"), raw.get("view"), raw.get("shown")
         return cls(state=str(raw.get("state", "")), locale=str(raw.get("locale", "")),
                    data=dict(data) if isinstance(data, Mapping) else {},
                    updated_at=_number(raw.get("updated_at")),
-                   view=dict(view) if isinstance(view, Mapping) else {})
+                   view=dict(view) if isinstance(view, Mapping) else {},
+                   shown=_pairs(shown))
+
+
+def _pairs(raw: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple((str(p[0]), str(p[1])) for p in raw if isinstance(p, list) and len(p) == 2)
 
 
 def _number(raw: object) -> float:

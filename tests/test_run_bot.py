@@ -134,7 +134,7 @@ async def test_console_registers_the_demo_member_end_to_end(tmp_path: Path) -> N
     assert process.returncode == 0, err.decode()
     assert "SIMULATED SMS to 0812****7890" in text
     assert f"Kode verifikasi BPJS Ketenagakerjaan Anda: {sent[0]['code']}." in text
-    assert "(deleted your last message)" in text
+    assert "(pesan terakhir Anda dihapus)" in text, "the console speaks the chat's language"
     assert SITI["nik"] not in text and SITI["kpj"] not in text, "identifiers are never echoed"
     assert "Traceback" not in err.decode()
     with sqlite3.connect(tmp_path / "bot.db") as conn:
