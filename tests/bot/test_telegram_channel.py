@@ -178,7 +178,7 @@ async def test_a_rejected_reply_is_followed_by_an_apology(tg: Harness) -> None:
     tg.fake.fail_method("sendMessage", 400, "Bad Request: can't parse entities", times=1)
     await tg.feed(tg.fake.message_update(CHAT, "/menu"))
     assert tg.fake.sent_to(CHAT) == ["Maaf, terjadi gangguan di sistem kami. Silakan coba lagi; "
-                                     "isian Anda sebelumnya tetap tersimpan."]
+                                     "data yang sudah Anda isi tetap tersimpan."]
     assert tg.metrics.value("bot_errors_total", kind="telegram") == 1.0
 
 

@@ -138,7 +138,7 @@ async def test_a_whole_handoff_from_open_to_rating(world: World, member: Member)
     await register(member, SITI)
     member.new_texts()
     opened = await _open(member)
-    assert len(opened) == 1 and "nomor 1 dalam antrean" in opened[0]
+    assert len(opened) == 1 and "urutan ke-1 dalam antrean" in opened[0]
     assert world.tg.metrics.value("bot_handoffs_total") == 1.0
 
     thread = world.topic()
@@ -153,7 +153,7 @@ async def test_a_whole_handoff_from_open_to_rating(world: World, member: Member)
 
     await world.agent_presses("Claim")
     assert world.in_topic(thread)[-1] == "Claimed by User777001."
-    assert "Petugas kami, User777001, sekarang menangani" in member.new_texts()[0]
+    assert "kini ditangani oleh User777001, petugas kami" in member.new_texts()[0]
     await world.agent_presses("Claim", user_id=AGENT + 5)
     assert world.in_topic(thread)[-1] == "Already claimed by User777001."
 
@@ -182,7 +182,7 @@ async def test_a_whole_handoff_from_open_to_rating(world: World, member: Member)
 
     await world.agent_says(thread, "/close sudah dijelaskan")
     closed = member.new_texts()
-    assert any("menutup percakapan" in text for text in closed)
+    assert any("Petugas telah mengakhiri percakapan" in text for text in closed)
     assert "rate:5" in member.buttons()
     assert world.in_topic(thread)[-1].startswith(f"Ticket #{ticket.id} closed by User777001")
     assert "Terima kasih atas penilaian" in (await member.press("rate:4"))[0]
@@ -215,7 +215,7 @@ async def test_the_close_button_closes_and_unknown_commands_are_not_relayed(
     assert member.new_texts() == [], "an unknown command is not relayed"
     assert world.in_topic(thread)[-1].startswith("Not sent to the member. Commands here:")
     await world.agent_presses("Close")
-    assert any("menutup percakapan" in text for text in member.new_texts())
+    assert any("Petugas telah mengakhiri percakapan" in text for text in member.new_texts())
     ticket = await world.tickets.by_topic(thread)
     assert ticket is not None and ticket.status is TicketStatus.CLOSED
 
@@ -261,8 +261,8 @@ async def test_desk_unavailable_keeps_the_ticket_and_a_sweep_delivers_it(
     await world.sweeper.tick()
     thread = world.topic()
     assert "tolong bantu saya" in world.in_topic(thread)[0], "the transcript reaches the agent"
-    assert member.new_texts() == ["Seorang petugas kini dapat melihat permintaan Anda dan "
-                                  "akan menjawab di sini."]
+    assert member.new_texts() == ["Petugas kini dapat melihat permintaan Anda dan "
+                                  "akan menjawab di chat ini."]
     await world.agent_says(thread, "Halo, ada yang bisa dibantu?")
     assert member.new_texts()[-1] == "Halo, ada yang bisa dibantu?\n— User777001"
 

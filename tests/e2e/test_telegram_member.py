@@ -31,8 +31,8 @@ async def test_a_member_registers_by_sharing_their_own_contact_and_typing_the_co
     nik_message = member.last_message_id
     await member.say(SITI["kpj"])
     asked = await member.say(SITI["birth"])
-    assert asked == ["Hampir selesai. Silakan bagikan nomor HP Anda (tekan tombol, atau ketik "
-                     "nomornya, misalnya 081234567890)."]
+    assert len(asked) == 1 and asked[0].startswith("Hampir selesai.")
+    assert "0812-0000-0000" in asked[0] and SITI["phone"] not in asked[0]
     assert tg.fake.last_markup(CHAT) == {
         "keyboard": [[{"text": "Bagikan nomor HP saya", "request_contact": True}]],
         "resize_keyboard": True, "one_time_keyboard": True}
@@ -42,14 +42,14 @@ async def test_a_member_registers_by_sharing_their_own_contact_and_typing_the_co
     assert tg.codes() == []
 
     sent = await member.share_contact("+62 812 3456 7890")
-    assert sent == ["Saya telah mengirim kode 6 digit lewat SMS ke 0812****7890. Ketik kode itu "
-                    "di sini; kode berlaku 5 menit."]
+    assert sent == ["Kode verifikasi 6 digit sudah dikirim lewat SMS ke 0812****7890. Ketik kode "
+                    "tersebut di sini; kode berlaku 5 menit."]
     assert len(tg.codes()) == 1
 
     done = await member.say(tg.codes()[-1])
     code_message = member.last_message_id
     assert done[0] == "Pesan Anda yang berisi kode sudah saya hapus dari chat ini demi keamanan."
-    assert done[1].startswith("Berhasil diverifikasi!")
+    assert done[1].startswith("Verifikasi berhasil!")
     assert _deleted(tg.fake) == [nik_message, code_message]
     assert await tg.accounts.linked_kpjs(SessionKey("telegram", str(CHAT))) == [SITI["kpj"]]
     assert tg.metrics.value("bot_otp_sent_total") == 1.0
@@ -85,20 +85,20 @@ async def test_history_pages_by_editing_the_message(tg: Harness, member: Member)
     member.new_texts()
     [first] = await member.say("/riwayat")  # one message: last month's answer, then the page
     answer, *_, page = first.split("\n\n")  # the answer, September (late), advice, page
-    assert answer.startswith("Ya, iuran untuk Oktober 2026 sudah tercatat")
-    assert page.startswith("Iuran KPJ 123*****901, terbaru lebih dulu, halaman 1 dari 22:")
+    assert answer.startswith("Ya, iuran bulan Oktober 2026 sudah tercatat")
+    assert page.startswith("Iuran KPJ 123*****901 (terbaru di atas), halaman 1 dari 22:")
     page_message, _ = member.button("hist:older")
     sends = len(tg.fake.calls("sendMessage"))
 
     second = await member.press("hist:older")
-    assert second[0].startswith("Iuran KPJ 123*****901, terbaru lebih dulu, halaman 2 dari 22:")
+    assert second[0].startswith("Iuran KPJ 123*****901 (terbaru di atas), halaman 2 dari 22:")
     [edit] = tg.fake.calls("editMessageText")
     assert edit.params["message_id"] == page_message
     assert len(tg.fake.calls("sendMessage")) == sends  # edited, nothing new sent
     assert "hist:newer" in member.buttons()
 
     back = await member.press("hist:newer")  # paging back: the page alone, edited in place
-    assert back[0].startswith("Iuran KPJ 123*****901, terbaru lebih dulu, halaman 1 dari 22:")
+    assert back[0].startswith("Iuran KPJ 123*****901 (terbaru di atas), halaman 1 dari 22:")
     assert len(tg.fake.calls("editMessageText")) == 2
     assert len(tg.fake.calls("sendMessage")) == sends
 

@@ -81,12 +81,12 @@ async def test_a_conversation_alternating_between_processes_keeps_its_state(
     for answer in (SITI["nik"], SITI["kpj"], SITI["birth"]):
         await member.say(answer)
     assert await member.share_contact(SITI["phone"]) == [
-        "Saya telah mengirim kode 6 digit lewat SMS ke 0812****7890. Ketik kode itu di sini; "
-        "kode berlaku 5 menit."]
+        "Kode verifikasi 6 digit sudah dikirim lewat SMS ke 0812****7890. Ketik kode tersebut di "
+        "sini; kode berlaku 5 menit."]
     done = await member.say(a.codes()[-1])
-    assert done[1].startswith("Berhasil diverifikasi!")
+    assert done[1].startswith("Verifikasi berhasil!")
     balance = await member.say("cek saldo")
-    assert "Total: Rp39.960.978" in balance[0]
+    assert "Total: Rp45.911.176" in balance[0]
     assert await b.accounts.linked_kpjs(SessionKey("telegram", str(CHAT))) == [SITI["kpj"]]
     assert len(fake.calls("deleteMessage")) == 2  # the NIK and the code, by either process
 

@@ -94,7 +94,7 @@ async def test_another_number_is_typed_instead(wa: WaHarness) -> None:
     assert "Silakan ketik nomor HP Anda" in await siti.press("Nomor lain")
     assert len(wa.handled) == handled  # the channel answered that itself
     answer = await siti.say("0857 1111 2222")
-    assert "kode 6 digit" in answer and "berbeda" in answer
+    assert "Kode verifikasi 6 digit" in answer and "berbeda" in answer
     assert last_code_to(wa) == "+6281234567890"  # never to the number just typed
 
 

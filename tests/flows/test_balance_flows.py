@@ -37,9 +37,9 @@ async def test_pending_development_years_are_said(chat: Chat, world: World) -> N
     figures = await world.balance.jht_balance(SITI["kpj"], TODAY)
     assert figures is not None and figures.pending_years
     text = await chat.say("cek saldo")
-    assert "belum memiliki persentase hasil pengembangan" in text and "belum diumumkan" not in text
+    assert "belum memiliki data persentasenya" in text and "belum diumumkan" not in text
     assert figures.pending_years == (2025,)  # the demo configures 2016-2024 (2021-2024: demo)
-    assert "tahun 2025 belum termasuk" in text
+    assert "tahun 2025 belum dihitung" in text
 
 
 async def test_refresh_and_history_from_the_balance(chat: Chat) -> None:
@@ -47,7 +47,7 @@ async def test_refresh_and_history_from_the_balance(chat: Chat) -> None:
     first = await chat.say("cek saldo")
     assert await chat.press("bal:refresh") == first
     text = await chat.press("bal:history")
-    assert "Ya, iuran untuk Oktober 2026 sudah tercatat" in text
+    assert "Ya, iuran bulan Oktober 2026 sudah tercatat" in text
 
 
 async def test_unlinked_chat_gets_no_balance(chat: Chat) -> None:
@@ -60,14 +60,14 @@ async def test_unlinked_chat_gets_no_balance(chat: Chat) -> None:
 async def test_sms_saldo_with_a_kpj_not_linked_here(chat: Chat) -> None:
     await chat.register()
     text = await chat.say("SALDO 23456789012")
-    assert "tidak terhubung" in text and "Rp" not in text
+    assert "belum terhubung" in text and "Rp" not in text
     assert "Rp" in await chat.say(f"SALDO {SITI['kpj']}")
 
 
 async def test_history_pages_newest_first_and_filters_by_year(chat: Chat) -> None:
     await chat.register()
     text = await chat.say("riwayat iuran")
-    assert "Ya, iuran untuk Oktober 2026 sudah tercatat" in text
+    assert "Ya, iuran bulan Oktober 2026 sudah tercatat" in text
     assert "halaman 1 dari" in text
     lines = [line for line in text.splitlines() if "dibayar" in line and ":" in line]
     assert lines[0].startswith("Oktober 2026") and lines[1].startswith("Agustus 2026"), \

@@ -26,15 +26,15 @@ async def _open(chat: Chat) -> int:
 
 async def test_whole_handoff(chat: Chat, world: World) -> None:
     ticket_id = await _open(chat)
-    assert "nomor 1 dalam antrean" in chat.text
+    assert "urutan ke-1 dalam antrean" in chat.text
     assert any(f"ticket #{ticket_id} opened" in line for line in world.desk_lines)
-    assert "masih nomor 1 dalam antrean" in await chat.say("saldo saya kok tidak bertambah?"), \
+    assert "urutan ke-1 dalam antrean" in await chat.say("saldo saya kok tidak bertambah?"), \
         "relayed, and the queued member hears it was passed on"
     assert world.desk_lines[-1].endswith("member: saldo saya kok tidak bertambah?")
     assert await chat.say("/menu") == "", "commands are relayed too"
     assert world.desk_lines[-1].endswith("member: /menu")
     assert await world.desk.claim(ticket_id, "Rina") is Result.DONE
-    assert "Petugas kami, Rina, sekarang menangani" in world.member_outbox.text
+    assert "kini ditangani oleh Rina, petugas kami" in world.member_outbox.text
     assert await world.desk.note(ticket_id, "Rina", "cek data pemberi kerja") is Result.DONE
     assert "cek data" not in world.member_outbox.text, "a note is never relayed"
     await world.desk.reply(ticket_id, "Rina", "Iuran Anda sedang kami periksa.")
@@ -43,7 +43,7 @@ async def test_whole_handoff(chat: Chat, world: World) -> None:
     lines = await world.tickets.last_lines(ticket_id, 10)
     assert [line.who for line in lines] == ["member", "member", "note", "agent", "member"]
     await world.desk.close(ticket_id, "Rina", "sudah dijelaskan")
-    assert "menutup percakapan" in world.member_outbox.text
+    assert "Petugas telah mengakhiri percakapan" in world.member_outbox.text
     assert "rate:5" in [b.data for r in world.delivered for row in r.buttons for b in row]
     assert "Terima kasih atas penilaian" in await chat.press("rate:4")
     ticket = await world.tickets.get(ticket_id)
@@ -79,7 +79,7 @@ async def test_outside_business_hours_says_when_the_team_answers(world: World) -
     chat = Chat(engine, world.outbox)
     await chat.say("/petugas")
     await chat.press("ho:yes")
-    assert "sedang tidak bertugas" in chat.text and "23 Nov 2026 08:00" in chat.text
+    assert "di luar jam kerja petugas" in chat.text and "23 Nov 2026 08:00" in chat.text
 
 
 async def test_queue_position_and_expected_wait(world: World) -> None:
@@ -90,7 +90,7 @@ async def test_queue_position_and_expected_wait(world: World) -> None:
     third = world.chat("c")
     await _open(second)
     await _open(third)
-    assert "nomor 2 dalam antrean" in third.text and "sekitar 10 menit" in third.text
+    assert "urutan ke-2 dalam antrean" in third.text and "sekitar 10 menit" in third.text
 
 
 class _DownDesk:
@@ -124,7 +124,7 @@ async def test_desk_unavailable_keeps_the_ticket_and_delivers_later(world: World
     ticket = await world.tickets.get(ticket.id)
     assert ticket is not None and ticket.topic_id == ticket.id
     assert any("tolong bantu saya" in line for line in world.desk_lines)
-    assert "petugas kini dapat melihat" in world.member_outbox.text
+    assert "Petugas kini dapat melihat" in world.member_outbox.text
 
 
 async def test_reminder_while_queued_and_idle_close(chat: Chat, world: World) -> None:

@@ -89,7 +89,7 @@ async def test_a_queued_members_message_is_acknowledged_without_flooding(
         chat: Chat, world: World) -> None:
     await _open(chat)
     first = await chat.say("halo, saldo saya tidak naik")
-    assert "sudah kami teruskan" in first and "nomor 1 dalam antrean" in first
+    assert "sudah kami teruskan" in first and "urutan ke-1 dalam antrean" in first
     assert await chat.say("tolong dibantu") == "", "one acknowledgement, not one per message"
     assert any("tolong dibantu" in line for line in world.desk_lines), "still relayed"
     world.clock.advance(QUEUED_ACK_SECONDS + 1)

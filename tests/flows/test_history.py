@@ -34,11 +34,12 @@ def lines(text: str) -> list[str]:
 async def test_siti_hears_that_september_is_late_not_only_about_november(world: World) -> None:
     chat = await member(world, SITI)
     text = await chat.say("apakah iuran bulan lalu sudah dibayar perusahaan?")
-    assert text.startswith("Iuran untuk November 2026 belum tercatat. Ini belum terlambat: "
-                           "perusahaan Anda dapat membayarnya paling lambat 15 Desember 2026.")
-    assert "belum tercatat padahal sudah lewat batas bayarnya:\n" \
+    assert text.startswith("Iuran bulan November 2026 belum tercatat, tetapi belum terlambat: "
+                           "perusahaan Anda masih dapat membayarnya paling lambat "
+                           "15 Desember 2026.")
+    assert "belum tercatat padahal sudah lewat batas bayar:\n" \
            "• September 2026 (batas bayar 15 Oktober 2026)" in text
-    assert text.count("HR perusahaan") == 1 and all(way in text for way in REPORT)
+    assert text.count("HRD perusahaan") == 1 and all(way in text for way in REPORT)
     assert "pelanggaran perusahaan, bukan kesalahan Anda" in text
     page = lines(text)
     first = page.index("November 2026: belum tercatat (batas bayar 15 Desember 2026)")
@@ -61,8 +62,8 @@ async def test_siti_in_english(world: World) -> None:
 async def test_after_the_due_date_last_month_itself_is_late(world: World) -> None:
     chat = await member(world, SITI, at=datetime(2026, 12, 20, 3, 0, tzinfo=UTC))
     text = await chat.say("riwayat iuran")
-    assert text.startswith("Iuran untuk November 2026 belum tercatat, padahal batas bayarnya "
-                           "15 Desember 2026.")
+    assert text.startswith("Iuran bulan November 2026 belum tercatat, padahal batas bayarnya "
+                           "sudah lewat (15 Desember 2026).")
     assert "• September 2026" in text and "• November 2026" not in text  # said once
     assert "175" in text
 
@@ -70,7 +71,7 @@ async def test_after_the_due_date_last_month_itself_is_late(world: World) -> Non
 async def test_a_paid_last_month_still_names_the_late_one(world: World) -> None:
     chat = await member(world, SITI, at=datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
     text = await chat.say("riwayat iuran")
-    assert text.startswith("Ya, iuran untuk Oktober 2026 sudah tercatat (dibayar pada "
+    assert text.startswith("Ya, iuran bulan Oktober 2026 sudah tercatat (dibayar pada "
                            "10 November 2026).")
     assert "• September 2026 (batas bayar 15 Oktober 2026)" in text and "175" in text
 
@@ -78,24 +79,24 @@ async def test_a_paid_last_month_still_names_the_late_one(world: World) -> None:
 async def test_budi_all_paid_gets_no_advice(world: World) -> None:
     chat = await member(world, BUDI, at=datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
     text = await chat.say("riwayat iuran")
-    assert text.startswith("Ya, iuran untuk Oktober 2026 sudah tercatat")
+    assert text.startswith("Ya, iuran bulan Oktober 2026 sudah tercatat")
     assert "HR" not in text and "175" not in text and "tidak ada iuran" not in text
 
 
 async def test_budi_with_last_month_not_due_yet_is_told_when_to_ask_hr(world: World) -> None:
     chat = await member(world, BUDI)
     text = await chat.say("riwayat iuran")
-    assert text.startswith("Iuran untuk November 2026 belum tercatat. Ini belum terlambat: "
-                           "perusahaan Anda dapat membayarnya paling lambat 15 Desember 2026. "
-                           "Jika setelah tanggal itu masih belum tercatat, tanyakan ke bagian HR "
-                           "perusahaan Anda.")
+    assert text.startswith("Iuran bulan November 2026 belum tercatat, tetapi belum terlambat: "
+                           "perusahaan Anda masih dapat membayarnya paling lambat "
+                           "15 Desember 2026. Jika setelah tanggal itu iuran masih belum "
+                           "tercatat, tanyakan ke bagian HRD perusahaan Anda.")
     assert "175" not in text and "tidak ada iuran" not in text
 
 
 async def test_agus_pays_his_own_and_is_told_how_not_to_ask_hr(world: World) -> None:
     chat = await member(world, AGUS)
     text = await chat.say("riwayat iuran")
-    assert text.startswith("Iuran untuk November 2026 belum tercatat. Ini belum terlambat: "
+    assert text.startswith("Iuran bulan November 2026 belum tercatat, tetapi belum terlambat: "
                            "Anda dapat membayarnya paling lambat 15 Desember 2026.")
     assert "aplikasi JMO, bank, atau mitra ritel" in text and "rekening pribadi" in text
     assert "HR" not in text and "perusahaan" not in text
@@ -109,8 +110,8 @@ async def test_agus_pays_his_own_and_is_told_how_not_to_ask_hr(world: World) -> 
 async def test_agus_late_month_is_late_with_the_same_advice(world: World) -> None:
     chat = await member(world, AGUS, at=datetime(2026, 12, 16, 3, 0, tzinfo=UTC))
     text = await chat.say("riwayat iuran")
-    assert "padahal batas bayarnya 15 Desember 2026" in text
-    assert "kanal resmi" in text and "HR" not in text
+    assert "padahal batas bayarnya sudah lewat (15 Desember 2026)" in text
+    assert "saluran resmi" in text and "HR" not in text
 
 
 async def test_dewi_inactive_both_kpjs_expect_nothing_and_can_claim(world: World) -> None:
@@ -161,7 +162,7 @@ async def test_a_year_without_contributions_says_so_with_the_years_that_exist(
     assert {"hist:year:2026", "hist:year:2025", "hist:year:all"} <= set(chat.buttons)
     text = await chat.say("riwayat iuran 2015")
     assert text == ("Tidak ada iuran yang tercatat pada tahun 2015. Iuran pertama KPJ "
-                    "123*****901 adalah untuk Januari 2016.")
+                    "123*****901 adalah iuran bulan Januari 2016.")
     assert {"hist:year:2016", "hist:year:2017"} <= set(chat.buttons)
     assert "hist:year:2026" not in chat.buttons  # the nearest years, not the newest
     text = await chat.press("hist:year:2016")
@@ -177,7 +178,7 @@ async def test_a_year_after_an_inactive_membership_ended(world: World) -> None:
     await chat.say("riwayat iuran 2022")
     text = await chat.press("kpj:0")  # the year waits for the pick of the membership
     assert text == ("Tidak ada iuran yang tercatat pada tahun 2022. Iuran terakhir KPJ "
-                    "456*****234 adalah untuk Desember 2019.")
+                    "456*****234 adalah iuran bulan Desember 2019.")
     assert "hist:year:2019" in chat.buttons
 
 

@@ -47,7 +47,7 @@ async def test_a_linked_chat_sees_its_data_masked(chat: Chat) -> None:
     assert "• KPJ 123*****901 · S*** R*****" in text
     assert (f"Persetujuan: diberikan pada 20 November 2026 (versi pemberitahuan "
             f"{CONSENT_VERSION})") in text
-    assert "Permintaan bantuan yang sedang berjalan: tidak ada" in text
+    assert "Permintaan bantuan yang masih aktif: tidak ada" in text
     assert {"go:logout", "go:delete_data", "go:menu"} <= set(chat.buttons)
     assert_nothing_unmasked(chat)
 
@@ -71,7 +71,7 @@ async def test_an_open_request_is_shown(chat: Chat, world: World) -> None:
     ticket = await world.tickets.open(chat.key, "id", "balance question",
                                       world.clock.now() - timedelta(days=1))
     text = await chat.say("/datasaya")
-    assert f"Permintaan bantuan #{ticket.id}: menunggu petugas, dibuka pada 19 November 2026" \
+    assert f"Permintaan bantuan #{ticket.id}: menunggu petugas, diajukan 19 November 2026" \
         in text
     await world.tickets.claim(ticket.id, "Rina", world.clock.now())
     text = await chat.say("/datasaya")

@@ -11,7 +11,7 @@ from tests.flows.conftest import SITI, Chat, World
 
 LANGS = ("id", "en")
 WORDS = {
-    "id": {"seconds": "detik", "at": "pukul {} WIB", "digits": "6 angka",
+    "id": {"seconds": "detik", "at": "pukul {} WIB", "digits": "6 digit",
            "deleted": "dihapus", "one_code": "satu kode", "locked": "dikunci"},
     "en": {"seconds": "seconds", "at": "at {} WIB", "digits": "6 digits",
            "deleted": "deleted", "one_code": "one code", "locked": "locked"},

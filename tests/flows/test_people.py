@@ -107,7 +107,7 @@ async def test_sms_saldo_names_any_membership_of_a_linked_person(family: Chat) -
     text = await family.say(f"SALDO {DEWI_OLD}")
     assert "567*****345" in text and "Rp" in text
     text = await family.say(f"SALDO {BUDI}")
-    assert "tidak terhubung" in text and "Rp" not in text
+    assert "belum terhubung" in text and "Rp" not in text
 
 
 async def test_in_english(family: Chat, world: World) -> None:

@@ -38,7 +38,7 @@ async def test_english_member_is_answered_in_english(world: World) -> None:
     ("3171O14501900001", "hanya boleh berisi angka"),
     ("0071014501900001", "kode provinsi"),
     ("3171019901900001", "tanggal lahir"),
-    ("", "tidak menerima"),
+    ("", "Pesan Anda kosong"),
 ])
 async def test_bad_nik_is_explained_and_asked_again(chat: Chat, typed: str, expected: str) -> None:
     await chat.say("/daftar")
@@ -111,7 +111,7 @@ async def test_code_expires_after_five_minutes(chat: Chat, world: World) -> None
         await chat.say(answer)
     await chat.share(SITI["phone"])
     world.clock.advance(301)
-    assert "kedaluwarsa" in await chat.say(chat.codes()[-1])
+    assert "sudah tidak berlaku" in await chat.say(chat.codes()[-1])
     assert "otp:resend" in chat.buttons
 
 
@@ -277,7 +277,7 @@ LANGS = ("id", "en")
 SAYS = {
     "id": {"locked": "dikunci", "at": "pukul {} WIB", "clock": "{:02d}.{:02d}",
            "cancelled": "Pendaftaran dibatalkan", "kept": "tidak disimpan",
-           "year": "4 angka", "kpj_prompt": "nomor KPJ", "phone_prompt": "nomor HP",
+           "year": "4 digit", "kpj_prompt": "nomor KPJ", "phone_prompt": "nomor HP",
            "nik_prompt": "NIK"},
     "en": {"locked": "locked", "at": "at {} WIB", "clock": "{:02d}:{:02d}",
            "cancelled": "Registration was cancelled", "kept": "nothing you typed was kept",
