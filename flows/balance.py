@@ -67,16 +67,19 @@ def _card_text(summary: MemberSummary, figures: JhtBalance) -> Say:
     """One message: the card, the unpublished years when any, and what to do next."""
     employer: str | Text = summary.employer.name if summary.employer else Text("no employer")
     last = Month.parse(figures.last_period) if figures.last_period else Text("none yet")
+    parts = (Text("• Your contributions: {employee_part}", {"employee_part": Money(
+        figures.employee_part)}) if summary.employer is None and not figures.employer_part
+        else Text("• Employer contributions: {employer_part}\n• Your contributions: "
+                  "{employee_part}", {"employer_part": Money(figures.employer_part),
+                                      "employee_part": Money(figures.employee_part)}))
     return say(
         "JHT balance as of {date}\nKPJ {kpj} · {employer}\n\n"
-        "• Employer contributions: {employer_part}\n• Your contributions: {employee_part}\n"
-        "• Development: {development}\nTotal: {total}\n\n"
+        "{parts}\n• Investment returns: {development}\nTotal: {total}\n\n"
         "Last contribution: {last}\nMembership: {status}, {segment}{pending}",
         (option("Contribution history", "bal:history"), option("Refresh", "bal:refresh")),
         (option("Main menu", "go:menu"),), pending=_pending_note(figures),
         date=figures.as_of, kpj=mask_kpj(figures.kpj), employer=employer,
-        employer_part=Money(figures.employer_part), employee_part=Money(figures.employee_part),
-        development=Money(figures.development), total=Money(figures.total), last=last,
+        parts=parts, development=Money(figures.development), total=Money(figures.total), last=last,
         status=STATUS.get(summary.status, Text(summary.status)),
         segment=SEGMENT.get(summary.segment, Text(summary.segment)))
 

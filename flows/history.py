@@ -127,6 +127,10 @@ def _lines(found: ContributionPage, record: ContributionRecord, day: date) -> tu
 
 
 def _paid(c: Contribution) -> Text:
+    if not c.employer_part:  # self-paid (BPU, PMI): no employer share to show as Rp0
+        return Text("{month}: {total} (paid by you), paid {paid_on}",
+                    {"month": Month.parse(c.period), "total": Money(c.employee_part),
+                     "paid_on": c.paid_on})
     return Text("{month}: {total} (employer {employer_part} + you {employee_part}), paid "
                 "{paid_on}", {"month": Month.parse(c.period),
                               "total": Money(c.employer_part + c.employee_part),

@@ -191,3 +191,19 @@ def test_the_year_is_a_slot_of_history_requests_only() -> None:
                                                                  "kpj": "12345678901"}
     assert "year" not in classify("cek saldo 2019").slots
     assert "year" not in classify("riwayat 12345678901").slots  # no year inside a KPJ
+
+
+async def test_self_paid_lines_and_card_show_no_employer_share(world: World) -> None:
+    """Agus (BPU) pays his own: no "pemberi kerja Rp0" on his history or his balance card."""
+    chat = await member(world, AGUS)
+    history = await chat.say("riwayat iuran")
+    assert "Oktober 2026: Rp60.000 (iuran mandiri), dibayar 10 November 2026" in lines(history)
+    assert "pemberi kerja Rp0" not in history
+    card = await chat.say("cek saldo")
+    assert "Iuran pemberi kerja" not in card and "• Iuran Anda: Rp" in card
+    english = await member(world, AGUS, "en")
+    text = await english.say("check balance")
+    assert "Employer contributions" not in text and "• Investment returns: Rp" in text
+    siti = await member(world, SITI, "en")
+    text = await siti.say("check balance")
+    assert "• Employer contributions: Rp" in text and "• Investment returns: Rp" in text
