@@ -33,31 +33,31 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.token import TokenValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import tuning
+from app.clock import SystemClock
+from app.logsetup import configure_logging
+from app.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketGauges
+from app.otp_delivery import ConsoleOtpSender, FanOutOtpSender, OutboxOtpSender
+from app.settings import Settings
+from app.tuning import settle_heap
+from app.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
 from balance.cache import CachedBalanceService
 from balance.client import HttpBalanceService
 from balance.http_app import create_app, serve
 from balance.importer import CsvImportError, import_csv
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
-from bot import tuning
-from bot.agent_desk import AgentGroup, TelegramForumDesk
-from bot.clock import SystemClock
-from bot.config import Settings
-from bot.console import ConsoleChannel, read_stdin
-from bot.console_desk import AgentConsole, ConsoleDesk, ConsoleOutbox
-from bot.logsetup import configure_logging
-from bot.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketGauges
-from bot.otp_delivery import ConsoleOtpSender, FanOutOtpSender, OutboxOtpSender
-from bot.outbox import OutboxRouter, TelegramOutbox
-from bot.telegram import TelegramChannel
-from bot.telegram_render import CHANNEL as TELEGRAM
-from bot.telegram_session import JsonAiohttpSession
-from bot.throttle import SendThrottle
-from bot.tuning import settle_heap
-from bot.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
-from bot.whatsapp import CHANNEL as WHATSAPP
-from bot.whatsapp import WhatsAppChannel
-from bot.whatsapp_config import WhatsAppConfig, parse_languages
-from bot.whatsapp_web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
+from channels.console.channel import ConsoleChannel, read_stdin
+from channels.console.desk import AgentConsole, ConsoleDesk, ConsoleOutbox
+from channels.telegram.agent_desk import AgentGroup, TelegramForumDesk
+from channels.telegram.channel import TelegramChannel
+from channels.telegram.outbox import OutboxRouter, TelegramOutbox
+from channels.telegram.render import CHANNEL as TELEGRAM
+from channels.telegram.session import JsonAiohttpSession
+from channels.telegram.throttle import SendThrottle
+from channels.whatsapp.channel import CHANNEL as WHATSAPP
+from channels.whatsapp.channel import WhatsAppChannel
+from channels.whatsapp.config import WhatsAppConfig, parse_languages
+from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog

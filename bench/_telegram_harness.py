@@ -6,7 +6,7 @@
 ``ours`` is the project's Telegram channel built as ``run_bot.py serve`` builds it: the real
 aiogram dispatcher and client, the engine on Redis (``redis_store_from_url`` under a unique
 prefix, deleted on exit), SQLite accounts and the in-process reference balance service, the
-web app of ``bot/web.py``. ``echo`` is a bare aiogram bot: one handler that answers
+web app of ``app/web.py``. ``echo`` is a bare aiogram bot: one handler that answers
 ``message.text``, behind aiogram's ``SimpleRequestHandler``.
 
 Each process registers its webhook with the (fake) Bot API server, prints one JSON line
@@ -45,9 +45,9 @@ from aiogram.types import Message  # noqa: E402
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot import tuning  # noqa: E402 - light: the echo process imports no more
-from bot.throttle import SendThrottle  # noqa: E402
-from bot.tuning import settle_heap  # noqa: E402
+from app import tuning  # noqa: E402 - light: the echo process imports no more
+from app.tuning import settle_heap  # noqa: E402
+from channels.telegram.throttle import SendThrottle  # noqa: E402
 
 TOKEN = "123456:BENCH-telegram-token"
 WEBHOOK_SECRET = "bench-webhook-secret_1"
@@ -55,7 +55,7 @@ SECRET = b"bench-telegram"  # the bot's HMAC secret (button tags, OTP keys)
 MONTHS = 120  # contributions of each linked member (ten years)
 STATS_PATH = "/bench/stats"
 LIMITER_PATH = "/bench/limiter"
-TELEGRAM_PATH = "/telegram/webhook"  # bot.web's default path
+TELEGRAM_PATH = "/telegram/webhook"  # app.web's default path
 ERROR_KINDS = ("internal", "telegram", "store", "overload")
 T = TypeVar("T")
 
@@ -167,7 +167,7 @@ def bot_for(api_base: str, *, json_bodies: bool = False) -> Bot:
     echo bot), or the project's, which posts JSON bodies (``run_bot.py`` uses it)."""
     server = TelegramAPIServer.from_base(api_base)
     if json_bodies:
-        from bot.telegram_session import JsonAiohttpSession
+        from channels.telegram.session import JsonAiohttpSession
         return Bot(TOKEN, session=JsonAiohttpSession(api=server))
     return Bot(TOKEN, session=AiohttpSession(api=server))
 
@@ -181,7 +181,7 @@ async def prepare(args: argparse.Namespace) -> None:
 
     from balance.importer import import_csv
     from balance.service import seed_demo_members
-    from bot.telegram_render import CHANNEL
+    from channels.telegram.render import CHANNEL
     from flows.types import SessionKey
     from storage.accounts import SqlAccountStore
     from storage.db import create_engine, migrate
@@ -206,14 +206,14 @@ async def serve_ours(args: argparse.Namespace) -> None:
     # Imported here so that the echo process holds only aiogram (its peak RSS is compared).
     from bench_engine import CommandCounter
 
+    from app.clock import SystemClock
+    from app.metrics import CountingOtpSender, Metrics
+    from app.otp_delivery import OutboxOtpSender
+    from app.web import create_web_app, database_check, kv_check
     from balance.cache import CachedBalanceService
     from balance.service import ReferenceBalanceService
-    from bot.clock import SystemClock
-    from bot.metrics import CountingOtpSender, Metrics
-    from bot.otp_delivery import OutboxOtpSender
-    from bot.telegram import TelegramChannel
-    from bot.telegram_render import CHANNEL
-    from bot.web import create_web_app, database_check, kv_check
+    from channels.telegram.channel import TelegramChannel
+    from channels.telegram.render import CHANNEL
     from flows.engine import Engine
     from flows.flow import Ports
     from flows.i18n import Catalog

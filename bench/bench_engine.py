@@ -7,7 +7,7 @@ balance service behind its in-process cache of ``--balance-cache`` seconds, as `
 builds it; 0 computes every answer from SQL): 60% "cek saldo" from linked chats, each linked to
 a membership of its own with ten years of contributions, 20% FAQ questions, 10% menu and
 greetings, 10% a registration step. ``--concurrency`` updates are in flight at once (as a web
-server would run them); the heap is settled first, as ``run_bot.py`` does (``bot.tuning``).
+server would run them); the heap is settled first, as ``run_bot.py`` does (``app.tuning``).
 Prints the median, p95 and p99 of ``Engine.handle`` in ms, updates per second, Redis commands
 per update, and the process's peak resident memory. With the in-process store and a warm cache
 most updates never wait on I/O, so with several in flight the ones that do (a registration
@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio  # noqa: E402
 from bench_import import write_csvs  # noqa: E402
 
+from app.clock import SystemClock  # noqa: E402
+from app.otp_delivery import OutboxOtpSender  # noqa: E402
+from app.tuning import settle_heap  # noqa: E402
 from balance.cache import CachedBalanceService  # noqa: E402
 from balance.importer import import_csv  # noqa: E402
 from balance.service import ReferenceBalanceService, seed_demo_members  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
-from bot.otp_delivery import OutboxOtpSender  # noqa: E402
-from bot.tuning import settle_heap  # noqa: E402
 from flows.engine import Engine  # noqa: E402
 from flows.flow import Ports  # noqa: E402
 from flows.i18n import Catalog  # noqa: E402

@@ -30,7 +30,7 @@ process's (``VmHWM``). Then a saturation pass offers ``--sat-rate`` updates/s fo
 throughput. The same passes drive a bare aiogram echo bot (``SimpleRequestHandler``, one
 handler answering ``message.text``; it gets the same update mix as text messages), running
 beside ours from the start, and a second echo bot whose heap is frozen once it serves, as
-ours is (``bot.tuning.settle_heap``; ``--echo-heap`` picks one of the two). The targets are
+ours is (``app.tuning.settle_heap``; ``--echo-heap`` picks one of the two). The targets are
 judged against the bare echo bot; the second is the stricter baseline: left to the
 collector, the bare one spends much of its CPU in full collections when saturated.
 
@@ -645,7 +645,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--echo-heap", choices=("both", "default", "settled"), default="both",
                         help="the echo bot's heap: default (left to the collector: the bare "
                              "echo bot of the targets), settled (frozen once it serves, as "
-                             "ours is, bot.tuning.settle_heap), or both, as two baselines")
+                             "ours is, app.tuning.settle_heap), or both, as two baselines")
     parser.add_argument("--balance-cache", type=float, default=60.0,
                         help="seconds the in-process balance cache keeps an answer; 0: none")
     parser.add_argument("--rounds", type=int, default=3,

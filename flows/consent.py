@@ -10,7 +10,7 @@ from flows.i18n import N_
 
 CONSENT_VERSION = "2026-11-v2"
 # The periods the notice states are the defaults of TRANSCRIPT_RETENTION_DAYS,
-# SESSION_TTL_SECONDS and FLOW_TIMEOUT_SECONDS (bot/config.py; a test keeps them in step):
+# SESSION_TTL_SECONDS and FLOW_TIMEOUT_SECONDS (app/settings.py; a test keeps them in step):
 # changing one of them changes the notice, and so its version.
 TRANSCRIPT_DAYS = 90
 SESSION_DAYS = 30

@@ -22,13 +22,13 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.metrics import CountingOtpSender, Metrics
+from app.otp_delivery import OutboxOtpSender
+from app.web import TELEGRAM_PATH, create_web_app, database_check, kv_check
 from balance.service import ReferenceBalanceService, seed_demo_members
-from bot.metrics import CountingOtpSender, Metrics
-from bot.otp_delivery import OutboxOtpSender
-from bot.telegram import GroupHook, Serve, TelegramChannel
-from bot.telegram_session import JsonAiohttpSession
-from bot.throttle import SendThrottle
-from bot.web import TELEGRAM_PATH, create_web_app, database_check, kv_check
+from channels.telegram.channel import GroupHook, Serve, TelegramChannel
+from channels.telegram.session import JsonAiohttpSession
+from channels.telegram.throttle import SendThrottle
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bot.throttle import SendThrottle
+from channels.telegram.throttle import SendThrottle
 from tests.e2e.harness import Harness, harness
 from tests.fakes.bot_api import FakeBotApi
 

@@ -13,14 +13,14 @@ import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 
+from app.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketGauges
+from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService
-from bot.agent_desk import AgentGroup, TelegramForumDesk
-from bot.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketGauges
-from bot.otp_delivery import OutboxOtpSender
-from bot.outbox import OutboxRouter, TelegramOutbox
-from bot.telegram import TelegramChannel
-from bot.telegram_session import JsonAiohttpSession
-from bot.throttle import SendThrottle
+from channels.telegram.agent_desk import AgentGroup, TelegramForumDesk
+from channels.telegram.channel import TelegramChannel
+from channels.telegram.outbox import OutboxRouter, TelegramOutbox
+from channels.telegram.session import JsonAiohttpSession
+from channels.telegram.throttle import SendThrottle
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.hours import BusinessHours

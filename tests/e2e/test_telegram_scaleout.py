@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.throttle import SendThrottle
+from channels.telegram.throttle import SendThrottle
 from flows.types import SessionKey
 from storage.sessions import redis_store_from_url
 from tests.e2e.harness import Harness, harness

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.whatsapp_inbound import SIGNATURE_HEADER, sign
-from bot.whatsapp_web import WHATSAPP_PATH
+from channels.whatsapp.inbound import SIGNATURE_HEADER, sign
+from channels.whatsapp.web import WHATSAPP_PATH
 from flows.types import EventKind, SessionKey
 from storage.sessions import MemorySessionStore, redis_store_from_url
 from support.desk import Result

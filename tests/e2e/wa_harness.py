@@ -19,16 +19,16 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.metrics import Metrics
+from app.otp_delivery import OutboxOtpSender
+from app.web import create_web_app
 from balance.service import ReferenceBalanceService, seed_demo_members
-from bot.console_desk import ConsoleDesk
-from bot.metrics import Metrics
-from bot.otp_delivery import OutboxOtpSender
-from bot.web import create_web_app
-from bot.whatsapp import WhatsAppChannel, classify
-from bot.whatsapp_config import WhatsAppConfig
-from bot.whatsapp_graph import PywaGraph
-from bot.whatsapp_limiter import OutboundLimiter
-from bot.whatsapp_web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
+from channels.console.desk import ConsoleDesk
+from channels.whatsapp.channel import WhatsAppChannel, classify
+from channels.whatsapp.config import WhatsAppConfig
+from channels.whatsapp.graph import PywaGraph
+from channels.whatsapp.limiter import OutboundLimiter
+from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.hours import BusinessHours

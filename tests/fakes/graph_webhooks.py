@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.whatsapp_inbound import SIGNATURE_HEADER, sign
+from channels.whatsapp.inbound import SIGNATURE_HEADER, sign
 
 __all__ = ["FIXTURES", "button_reply", "fixture", "list_reply", "quick_reply", "signed",
            "status_update", "text_message"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import Settings
+from app.settings import Settings
 from flows import consent
 from flows.engine import FLOW_TIMEOUT
 from flows.i18n import Catalog

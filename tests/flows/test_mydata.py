@@ -136,7 +136,7 @@ async def test_help_names_the_command(chat: Chat) -> None:
 
 
 def test_the_telegram_command_menu_offers_it_in_both_languages() -> None:
-    from bot.keyboards import commands
+    from channels.telegram.keyboards import commands
     from flows.routes import COMMANDS
 
     for language in ("id", "en"):
@@ -154,6 +154,7 @@ async def test_no_identifier_reaches_a_log_record(world: World,
     for text in ("/datasaya", "cek saldo", "riwayat iuran", "data saya"):
         await chat.say(text)
     logged = "\n".join(record.getMessage() for record in caplog.records
-                       if record.name.split(".")[0] in ("flows", "storage", "bot", "balance"))
+                       if record.name.split(".")[0] in ("flows", "storage", "app", "channels",
+                                                        "balance"))
     assert logged, "the engine logs each handled update"
     assert not [value for value in PERSONAL if value in logged]

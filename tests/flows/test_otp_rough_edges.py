@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.console import ConsoleChannel
+from channels.console.channel import ConsoleChannel
 from flows.types import Event, SessionKey
 from tests.flows.conftest import SITI, Chat, World
 

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from bot.logsetup import RedactingFormatter
+from app.logsetup import RedactingFormatter
 from flows.account import ERASED_NOTICE
 from flows.engine import Engine
 from flows.flow import Ports

@@ -24,9 +24,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService, seed_demo_members
-from bot.console_desk import ConsoleDesk
-from bot.otp_delivery import OutboxOtpSender
+from channels.console.desk import ConsoleDesk
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.hours import BusinessHours

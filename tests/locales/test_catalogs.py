@@ -41,7 +41,8 @@ def _entries(locale: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], s
 
 def _code_msgids() -> set[str]:
     found: set[str] = set()
-    paths = [*ROOT.joinpath("flows").rglob("*.py"), *ROOT.joinpath("bot").rglob("*.py")]
+    paths = [path for folder in ("flows", "channels", "app")
+             for path in ROOT.joinpath(folder).rglob("*.py")]
     for path in sorted(paths):
         with path.open("rb") as handle:
             for _, _, message, _ in extract(handle, (), (), {}):

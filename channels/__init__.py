@@ -1,0 +1,2 @@
+"""Channels: one home per messaging platform, each a thin adapter between its platform and
+the engine."""

@@ -1,0 +1,1 @@
+"""The WhatsApp channel on the Cloud API: Meta's webhook in, the engine, the Graph API out."""

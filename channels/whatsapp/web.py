@@ -1,0 +1,82 @@
+"""The WhatsApp webhook routes of the web app, and the agent desk's way back to members.
+
+``GET`` is Meta's verification handshake: ``hub.mode=subscribe`` and ``hub.verify_token``
+equal to ``WHATSAPP_VERIFY_TOKEN`` (constant time) echo ``hub.challenge`` as text; anything
+else is 403. ``POST`` carries notifications: the ``X-Hub-Signature-256`` HMAC of the raw body
+under ``WHATSAPP_APP_SECRET`` is checked first (missing or wrong: 401, nothing read further),
+a body that is not JSON is 400, and anything else is 200 at once with the messages handled in
+the background (awaited at shutdown).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from channels.whatsapp.channel import CHANNEL, WhatsAppChannel
+from channels.whatsapp.inbound import SIGNATURE_HEADER, signature_ok
+from flows.types import Reply, SessionKey
+
+__all__ = ["WHATSAPP_PATH", "WhatsAppOutbox", "add_whatsapp_routes"]
+
+WHATSAPP_PATH = "/whatsapp/webhook"
+_Route = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def add_whatsapp_routes(app: web.Application, channel: WhatsAppChannel, *,
+                        path: str = WHATSAPP_PATH) -> None:
+    """Add the webhook (``GET`` and ``POST`` on ``path``) and await the channel's background
+    work when the app shuts down. Closing the channel stays with whoever built it."""
+    app.router.add_get(path, _handshake(channel))
+    app.router.add_post(path, _notifications(channel))
+
+    async def drain(_: web.Application) -> None:
+        await channel.drain()
+
+    app.on_shutdown.append(drain)
+
+
+def _handshake(channel: WhatsAppChannel) -> _Route:
+    async def verify(request: web.Request) -> web.Response:
+        query = request.query
+        echo = channel.challenge(query.get("hub.mode", ""), query.get("hub.verify_token", ""),
+                                 query.get("hub.challenge", ""))
+        if echo is None:
+            return web.Response(status=403, text="forbidden")
+        return web.Response(text=echo, content_type="text/plain")
+
+    return verify
+
+
+def _notifications(channel: WhatsAppChannel) -> _Route:
+    secret = channel.config.app_secret
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            return web.json_response({"error": "bad signature"}, status=401)
+        try:
+            notification = channel.parse(json.loads(body))
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError included
+            return web.json_response({"error": "not a notification"}, status=400)
+        channel.accept(notification)
+        return web.json_response({"ok": True})
+
+    return webhook
+
+
+class WhatsAppOutbox:
+    """:class:`~flows.ports.MemberOutbox` for WhatsApp chats: an agent's answer, a ticket
+    closed, a reminder. Inside the member's 24-hour window it is sent as it is; outside, as
+    the configured template (Meta refuses free text there)."""
+
+    def __init__(self, channel: WhatsAppChannel) -> None:
+        self._channel = channel
+
+    async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
+        """Send the replies; false when the member cannot be reached on WhatsApp."""
+        if key.channel != CHANNEL:
+            raise ValueError(f"WhatsAppOutbox cannot deliver to a {key.channel} chat")
+        return await self._channel.deliver_later(key.chat_id, replies)

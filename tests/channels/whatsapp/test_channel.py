@@ -1,0 +1,176 @@
+"""The WhatsApp channel's own duties around the engine: numbered choices typed back, faults
+answered, store outages survived, background work awaited at shutdown, the outbox's answers,
+and no personal data in the logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from app.metrics import Metrics
+from channels.whatsapp.channel import WhatsAppChannel
+from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
+from flows.i18n import Catalog
+from flows.ports import StoreUnavailable
+from flows.types import Button, Event, EventKind, Reply, SessionKey
+from storage.sessions import MemorySessionStore
+from tests.e2e.wa_harness import APP_SECRET, SITI_WA, Handler, wa_harness
+from tests.fakes.graph_api import FakeGraphApi
+from tests.fakes.graph_webhooks import signed, text_message
+
+YEARS = [str(year) for year in range(2010, 2022)]  # 12 choices: numbered text
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraphApi]:
+    async with FakeGraphApi() as server:
+        yield server
+
+
+def many_choices(handle: Handler) -> Handler:
+    """The engine, except that "tahun" offers twelve choices."""
+    async def wrapped(key: SessionKey, event: Event) -> list[Reply]:
+        if event.text == "tahun":
+            return [Reply("Pilih tahun:", tuple((Button(y, f"hist:year:{y}"),) for y in YEARS))]
+        return await handle(key, event)
+
+    return wrapped
+
+
+async def test_a_typed_number_picks_from_the_numbered_choices(tmp_path: Path,
+                                                              graph: FakeGraphApi) -> None:
+    async with wa_harness(tmp_path, graph=graph, wrap=many_choices) as wa:
+        siti = wa.member()
+        numbered = await siti.say("tahun")
+        assert "1. 2010" in numbered and "12. 2021" in numbered
+        await siti.say("12")
+        event = wa.handled[-1][1]
+        assert (event.kind, event.data) == (EventKind.BUTTON, "hist:year:2021")
+        await siti.say("12")  # the menu that answered replaced the numbered choices
+        assert wa.handled[-1][1].kind is EventKind.TEXT
+        await siti.say("tahun")
+        await siti.say("13")  # out of range: plain text
+        assert wa.handled[-1][1].kind is EventKind.TEXT and wa.handled[-1][1].text == "13"
+
+
+async def test_a_fault_is_answered_with_an_apology_and_logged_without_data(
+        tmp_path: Path, graph: FakeGraphApi, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(handle: Handler) -> Handler:
+        async def wrapped(key: SessionKey, event: Event) -> list[Reply]:
+            raise RuntimeError(f"boom for {key.chat_id}")
+
+        return wrapped
+
+    async with wa_harness(tmp_path, graph=graph, wrap=broken) as wa:
+        answer = await wa.member().say("halo")
+        assert answer.startswith("Maaf, terjadi gangguan di sistem kami.")
+        assert await wa.metric("bot_errors_total", kind="internal") == 1
+        assert not any(SITI_WA in r.getMessage() for r in caplog.records)
+
+
+class FlakyStore(MemorySessionStore):
+    """A store whose key-value half is down (the sessions still work)."""
+
+    async def get(self, name: str) -> str | None:
+        raise StoreUnavailable(name)
+
+    async def put(self, name: str, value: str, ttl: float) -> None:
+        raise StoreUnavailable(name)
+
+    async def put_if_absent(self, name: str, value: str, ttl: float) -> bool:
+        raise StoreUnavailable(name)
+
+    async def delete(self, *names: str) -> None:
+        raise StoreUnavailable(names[0])
+
+
+async def test_a_store_outage_still_gets_an_answer(tmp_path: Path, graph: FakeGraphApi) -> None:
+    async with wa_harness(tmp_path, graph=graph, store=FlakyStore()) as wa:
+        assert "Apa yang ingin Anda lakukan?" in await wa.member().say("halo")
+        assert await wa.metric("bot_errors_total", kind="store") >= 1
+
+
+async def test_the_webhook_answers_at_once_and_shutdown_awaits_the_work(
+        tmp_path: Path, graph: FakeGraphApi) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    def slow(handle: Handler) -> Handler:
+        async def wrapped(key: SessionKey, event: Event) -> list[Reply]:
+            started.set()
+            await release.wait()
+            return await handle(key, event)
+
+        return wrapped
+
+    async with wa_harness(tmp_path, graph=graph, wrap=slow) as wa:
+        graph.member_wrote(SITI_WA)
+        body, headers = signed(text_message(SITI_WA, "halo", at=wa.clock.now()), APP_SECRET)
+        response = await wa.client.post(WHATSAPP_PATH, data=body, headers=headers)
+        assert response.status == 200
+        await started.wait()
+        assert graph.sent(SITI_WA) == []  # answered before the engine finished
+        asyncio.get_running_loop().call_later(0.05, release.set)
+        await wa.client.close()  # the app's shutdown drains the channel
+        assert graph.texts(SITI_WA)[-1] == "Apa yang ingin Anda lakukan?"
+
+
+async def test_the_outbox_reports_undeliverable_and_refuses_other_channels(
+        tmp_path: Path, graph: FakeGraphApi) -> None:
+    async with wa_harness(tmp_path, graph=graph) as wa:
+        await wa.member().say("halo")
+        outbox = WhatsAppOutbox(wa.channel)
+        key = SessionKey("whatsapp", SITI_WA)
+        assert await outbox.deliver(key, [Reply("Halo lagi")]) is True
+        graph.fail(131026, to=SITI_WA)
+        assert await outbox.deliver(key, [Reply("Halo lagi")]) is False
+        with pytest.raises(ValueError, match="telegram"):
+            await outbox.deliver(SessionKey("telegram", "1"), [Reply("x")])
+
+
+async def test_no_number_nik_or_code_reaches_the_logs(tmp_path: Path, graph: FakeGraphApi,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with wa_harness(tmp_path, graph=graph) as wa:
+        siti = wa.member()
+        await siti.say("/daftar")
+        await siti.press("Saya setuju")
+        for answer in ("3171014501900001", "12345678901", "05-01-1990"):
+            await siti.say(answer)
+        await siti.press("Ya, pakai nomor ini")
+        code = wa.codes()[-1]
+        assert "123*****901" in await siti.say(code)
+        secrets = (SITI_WA, "81234567890", "3171014501900001", "12345678901", code)
+        leaked = [r.getMessage() for r in caplog.records
+                  if not r.name.startswith("aiosqlite")  # the driver's SQL, seeding included
+                  and any(s in r.getMessage() for s in secrets)]
+        assert leaked == []
+
+
+async def test_the_composition_root_path(tmp_path: Path, graph: FakeGraphApi) -> None:
+    """``WhatsAppChannel.create`` and ``add_whatsapp_routes`` on a bare aiohttp app, as
+    ``run_bot.py serve`` wires them."""
+    async with wa_harness(tmp_path, graph=graph) as wa:
+        config = replace(wa.channel.config, rate=5.0)
+        channel = WhatsAppChannel.create(config, handle=wa.engine.handle, sessions=wa.store,
+                                         ports=wa.ports, metrics=Metrics(),
+                                         catalog=Catalog())
+        app = web.Application()
+        add_whatsapp_routes(app, channel, path="/hooks/wa")
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            graph.member_wrote(SITI_WA)
+            body, headers = signed(text_message(SITI_WA, "halo", at=wa.clock.now()),
+                                   APP_SECRET)
+            assert (await client.post("/hooks/wa", data=body, headers=headers)).status == 200
+            params = {"hub.mode": "subscribe", "hub.verify_token": config.verify_token,
+                      "hub.challenge": "42"}
+            assert await (await client.get("/hooks/wa", params=params)).text() == "42"
+            await channel.drain()
+        await channel.close()
+        assert graph.texts(SITI_WA)[-1] == "Apa yang ingin Anda lakukan?"
