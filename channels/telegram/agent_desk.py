@@ -37,7 +37,7 @@ from aiogram.types import (
     User,
 )
 
-from channels.telegram.chats import ChatQueue
+from channels.core import ChatQueue
 from channels.telegram.keyboards import sign, verify
 from channels.telegram.throttle import SendThrottle
 from flows.ports import (
@@ -174,7 +174,7 @@ class AgentGroup:
         self._member_ttl = member_ttl
         self._clock = clock
         self._members: dict[int, tuple[bool, float]] = {}
-        self._queue = ChatQueue()
+        self._queue: ChatQueue[int] = ChatQueue()
 
     async def handle(self, update: Update) -> None:
         """The channel's ``on_group_update``: everything but the agent group is ignored."""

@@ -32,13 +32,14 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from pydantic import ValidationError
 
 from app.metrics import Metrics
-from channels.telegram.chats import ChatQueue, ChatView
+from channels.core import APOLOGY, ChatQueue
+from channels.telegram.chats import ChatView
 from channels.telegram.keyboards import commands, verify
 from channels.telegram.render import CHANNEL, TelegramRenderer
 from channels.telegram.throttle import SendThrottle
 from flows.engine import Deliver, Served, View
 from flows.flow import Ports
-from flows.i18n import N_, Catalog, pick_locale
+from flows.i18n import Catalog, pick_locale
 from flows.ports import DatabaseUnavailable, SessionBusy, StoreUnavailable
 from flows.types import Event, Reply, SessionKey, Text
 
@@ -54,8 +55,6 @@ MAX_BACKLOG = 10_000  # webhook updates taken and not finished (TELEGRAM_MAX_BAC
 DEDUPE_TTL = 24 * 3600.0  # group updates (agent desk); member updates: the session store's
 BLOCKED_TTL = 30 * 24 * 3600.0
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
-APOLOGY = N_("Sorry, something went wrong on our side. Please try again; what you typed "
-             "before is kept.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ class TelegramChannel:
         self._catalog = catalog
         self._on_group = on_group_update
         self._renderer = TelegramRenderer(bot, throttle, metrics, ports.secret)
-        self._queue = ChatQueue()
+        self._queue: ChatQueue[int] = ChatQueue()
         self._tasks: set[asyncio.Task[Any]] = set()  # webhook updates handled in background
         self._running: dict[asyncio.Future[None], asyncio.Task[Any] | None] = {}  # any mode
         self.dispatcher = Dispatcher(disable_fsm=True)

@@ -9,10 +9,8 @@ update, for deliveries the engine did not make (an agent's answer).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
@@ -23,7 +21,7 @@ from flows.menu import MENU
 from flows.ports import SessionBusy, SessionSlot, SessionStore, StoreUnavailable
 from flows.types import Session, SessionKey
 
-__all__ = ["CHANNEL", "ChatQueue", "ChatView", "ChatViews"]
+__all__ = ["CHANNEL", "ChatView", "ChatViews"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"  # the channel's name in session keys (re-exported by telegram_render)
@@ -48,34 +46,6 @@ class ChatView:
         """The view as the session keeps it; empty when there is nothing to remember."""
         return {name: True for name, on in (("contact_keyboard", self.contact_keyboard),
                                             ("blocked", self.blocked)) if on}
-
-
-class ChatQueue:
-    """Per-chat FIFO locks of this process, kept only while held or awaited.
-
-    ``asyncio.Lock`` wakes waiters in order and takes a free lock without suspending, so
-    entering :meth:`hold` before any other ``await`` keeps the order in which tasks started.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: Counter[int] = Counter()
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-    @asynccontextmanager
-    async def hold(self, chat_id: int) -> AsyncIterator[None]:
-        """Hold the chat's turn."""
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._users[chat_id] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[chat_id] -= 1
-            if not self._users[chat_id]:
-                del self._users[chat_id], self._locks[chat_id]
 
 
 class ChatViews:

@@ -29,7 +29,8 @@ from dataclasses import replace
 from typing import Any
 
 from app.metrics import Metrics
-from channels.whatsapp.chats import WINDOW, ChatQueue, ChatState, WhatsAppCounters
+from channels.core import APOLOGY, ChatQueue
+from channels.whatsapp.chats import WINDOW, ChatState, WhatsAppCounters
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.graph import (
     PAIR_RATE_LIMIT,
@@ -53,7 +54,7 @@ from channels.whatsapp.limiter import Limit, OutboundLimiter
 from channels.whatsapp.locale import LocaleGuesser
 from channels.whatsapp.render import CONTACT_OTHER, CONTACT_OWN, render, render_template, words
 from flows.flow import Ports
-from flows.i18n import N_, Catalog
+from flows.i18n import Catalog
 from flows.ports import SessionBusy, SessionStore, StoreUnavailable
 from flows.types import Event, Reply, SessionKey, Text
 
@@ -64,8 +65,6 @@ Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
 CHANNEL = "whatsapp"
 ORDER = "whatsapp-order"  # the session-store channel of each chat's cross-process order lock
 DEDUPE_TTL = 24 * 3600.0
-APOLOGY = N_("Sorry, something went wrong on our side. Please try again; what you typed "
-             "before is kept.")
 
 
 def classify(exc: BaseException) -> Limit | None:
@@ -94,7 +93,7 @@ class WhatsAppChannel:
         self._catalog = catalog
         self._limiter = limiter or OutboundLimiter(rate=config.rate, classify=classify)
         self._chats = ChatState(ports.kv, ports.secret, ports.clock, self._store_fault, guesser)
-        self._queue = ChatQueue()
+        self._queue: ChatQueue[str] = ChatQueue()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod

@@ -3,14 +3,11 @@ chat, and the channel's own metrics."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-from collections import Counter as Tally
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -19,7 +16,7 @@ from flows.i18n import DEFAULT_LOCALE, LOCALES
 from flows.ports import Clock, KeyValueStore, StoreUnavailable
 from flows.types import Reply
 
-__all__ = ["STATUSES", "WINDOW", "ChatQueue", "ChatState", "WhatsAppCounters"]
+__all__ = ["STATUSES", "WINDOW", "ChatState", "WhatsAppCounters"]
 
 log = logging.getLogger(__name__)
 WINDOW = 24 * 3600.0  # Meta's customer-service window after the member's last message
@@ -29,34 +26,6 @@ CHOICES_TTL = 24 * 3600.0
 LOCALE_TTL = 30 * 24 * 3600.0
 
 STATUSES = frozenset({"sent", "delivered", "read", "failed", "deleted", "warning"})
-
-
-class ChatQueue:
-    """Per-chat FIFO locks of this process, kept only while held or awaited.
-
-    ``asyncio.Lock`` wakes waiters in order and takes a free lock without suspending, so
-    entering :meth:`hold` before any other ``await`` keeps the order in which tasks started.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: Tally[str] = Tally()
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-    @asynccontextmanager
-    async def hold(self, chat: str) -> AsyncIterator[None]:
-        """Hold the chat's turn."""
-        lock = self._locks.setdefault(chat, asyncio.Lock())
-        self._users[chat] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[chat] -= 1
-            if not self._users[chat]:
-                del self._users[chat], self._locks[chat]
 
 
 class WhatsAppCounters:

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from channels.telegram.chats import ChatQueue, ChatView, ChatViews
+from channels.core import ChatQueue
+from channels.telegram.chats import ChatView, ChatViews
 from flows.engine import FLOW_TIMEOUT, UNKNOWN_VIEW
 from flows.menu import MENU
 from flows.ports import SessionBusy, SessionSlot, StoreUnavailable
