@@ -31,6 +31,7 @@ from flows.ports import (
     BalanceServiceUnavailable,
     DatabaseUnavailable,
     OtpDeliveryFailed,
+    PortUnavailable,
     SessionBusy,
     SessionSlot,
     SessionStore,
@@ -176,7 +177,7 @@ class Engine:
     def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
         log.warning("session store fault on %s update %s: %s", key.channel,
                     event.update_id or "-", type(exc).__name__)
-        return self._plain(_FAULT_MESSAGES[StoreUnavailable], pick_locale(event.language_code))
+        return self._plain(fault_message(exc) or _FAULT_DEFAULT, pick_locale(event.language_code))
 
     async def _turn(self, key: SessionKey, event: Event,
                     stored: Session | None) -> tuple[Session, list[Reply]]:
@@ -296,7 +297,7 @@ class Engine:
         return outcome
 
     def _fault(self, ctx: Context, exc: Exception) -> tuple[Session, list[Reply]]:
-        message = _FAULT_MESSAGES.get(type(exc))
+        message = fault_message(exc)
         if message is None:
             log.error("step failed in state %s on %s update %s", ctx.session.state,
                       ctx.key.channel, ctx.event.update_id or "-",
@@ -322,16 +323,25 @@ class Engine:
 
 _FAULT_DEFAULT = N_("Sorry, something went wrong on our side. Please try again; what you typed "
                   "before is kept.")
-_FAULT_MESSAGES: Mapping[type[Exception], str] = {
+FAULT_MESSAGES: Mapping[type[Exception], str] = {
+    PortUnavailable: N_("Sorry, the service is busy right now. Please try again in a few "
+                        "minutes."),
     BalanceServiceUnavailable: N_("Sorry, the membership service cannot be reached right now. "
                                "Please try again in a few minutes."),
     DatabaseUnavailable: N_("Sorry, our records are unavailable right now. Please try again in a "
                          "few minutes."),
-    StoreUnavailable: N_("Sorry, the service is busy right now. Please try again in a few "
-                         "minutes."),
     OtpDeliveryFailed: N_("Sorry, the code could not be sent just now. Please try again in a few "
                        "minutes."),
 }
+"""The polite answer to a port's failure, by the class that failed. A subclass a backend
+defines gets the message of its nearest listed ancestor (:func:`fault_message`)."""
+
+
+def fault_message(exc: BaseException) -> str | None:
+    """The message for ``exc`` along its class's MRO, or ``None`` for an unexpected fault
+    (not a :class:`~flows.ports.PortUnavailable`)."""
+    return next((FAULT_MESSAGES[cls] for cls in type(exc).__mro__ if cls in FAULT_MESSAGES),
+                None)
 
 
 CAPTIVE = frozenset(state for flow in FLOWS for state in flow.captive)

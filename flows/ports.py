@@ -16,11 +16,18 @@ from flows.identifiers import mask_email, mask_phone
 from flows.types import Reply, Session, SessionKey
 
 
-class StoreUnavailable(Exception):
+class PortUnavailable(Exception):
+    """A port (store, database, service, sender, desk) failed: the member's request could not
+    be served just now and may be tried again. Every port's failure derives from it; the
+    engine answers any of them, and any subclass a backend defines, with the polite message
+    of the nearest class it knows (:data:`flows.engine.FAULT_MESSAGES`)."""
+
+
+class StoreUnavailable(PortUnavailable):
     """The session store (Redis) cannot be reached or answered with an error."""
 
 
-class SessionBusy(Exception):
+class SessionBusy(PortUnavailable):
     """Another update of the same chat held the per-chat lock for too long."""
 
 
@@ -145,11 +152,11 @@ class AccountStore(Protocol):
         ...
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(PortUnavailable):
     """The SQL database cannot be reached or failed."""
 
 
-class BalanceServiceUnavailable(Exception):
+class BalanceServiceUnavailable(PortUnavailable):
     """The balance service is down, slow or answered something malformed."""
 
 
@@ -279,7 +286,7 @@ class BalanceService(Protocol):
         ...
 
 
-class OtpDeliveryFailed(Exception):
+class OtpDeliveryFailed(PortUnavailable):
     """The OTP could not be handed to the SMS gateway or mail server."""
 
 
@@ -424,7 +431,7 @@ class TicketStore(Protocol):
         ...
 
 
-class DeskUnavailable(Exception):
+class DeskUnavailable(PortUnavailable):
     """The agent desk cannot be reached or refuses (e.g. the bot is not an admin there)."""
 
 
