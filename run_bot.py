@@ -54,6 +54,7 @@ from channels.telegram.outbox import OutboxRouter, TelegramOutbox
 from channels.telegram.render import CHANNEL as TELEGRAM
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
+from channels.telegram.web import add_telegram_routes
 from channels.whatsapp.channel import CHANNEL as WHATSAPP
 from channels.whatsapp.channel import WhatsAppChannel
 from channels.whatsapp.config import WhatsAppConfig, parse_languages
@@ -368,11 +369,11 @@ async def run_serve(settings: Settings, host: str | None = None, port: int | Non
         if channel is not None and settings.telegram_webhook_url:
             await channel.register_webhook(settings.telegram_webhook_url, secret)
             await channel.register_commands()
-        app = create_web_app(metrics=metrics, checks=_health_checks(settings, served.runtime),
-                             telegram=channel, telegram_secret=secret,
-                             telegram_path=settings.telegram_webhook_path)
+        app = create_web_app(metrics=metrics, checks=_health_checks(settings, served.runtime))
         routes = []
         if channel is not None:
+            add_telegram_routes(app, channel, secret=secret,
+                                path=settings.telegram_webhook_path)
             routes.append(f"Telegram webhook at {settings.telegram_webhook_path}")
         if served.whatsapp is not None:
             add_whatsapp_routes(app, served.whatsapp)

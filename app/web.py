@@ -1,24 +1,21 @@
-"""The bot's web app (``run_bot.py serve``): channel webhooks, ``/healthz`` and ``/metrics``.
+"""The bot's web app (``run_bot.py serve``): ``/healthz``, ``/metrics``, and the routes each
+channel adds.
 
-The Telegram webhook checks ``X-Telegram-Bot-Api-Secret-Token`` in constant time before it
-reads the body (401 and nothing processed otherwise), answers 400 to a body that is not an
-update, and 200 at once: the update is handled in a background task that shutdown awaits.
-Several processes can serve the same bot behind a load balancer; they share Redis and the
+The app knows no channel: a channel adds its webhook with its own function
+(``channels.telegram.web.add_telegram_routes``, ``channels.whatsapp.web.add_whatsapp_routes``)
+and, with :func:`drain_on_shutdown`, has its background work awaited when the app stops.
+Several processes can serve the same bots behind a load balancer; they share Redis and the
 database, which is what keeps updates once-only and in order per chat.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
 
 import aiohttp
-from aiogram.types import Update
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,73 +23,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.metrics import CONTENT_TYPE, Metrics
 from flows.ports import KeyValueStore
 
-__all__ = ["SECRET_HEADER", "TELEGRAM_PATH", "HealthCheck", "WebhookChannel", "create_web_app",
-           "database_check", "http_check", "kv_check", "serve_app"]
+__all__ = ["HealthCheck", "Route", "create_web_app", "database_check", "drain_on_shutdown",
+           "http_check", "kv_check", "serve_app"]
 
 log = logging.getLogger(__name__)
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-TELEGRAM_PATH = "/telegram/webhook"
 CHECK_TIMEOUT = 1.0  # seconds each health check may take
 HealthCheck = Callable[[], Awaitable[None]]  # raises when the part is unreachable
-_Route = Callable[[web.Request], Awaitable[web.Response]]
+Route = Callable[[web.Request], Awaitable[web.Response]]
 
 
-class WebhookChannel(Protocol):
-    """What the web app needs from a channel fed by webhook (``TelegramChannel``)."""
-
-    def parse(self, payload: object) -> Update:
-        """The body as an update; ``ValueError`` when it is not one."""
-        ...
-
-    def accept(self, update: Update) -> bool:
-        """Handle the update in the background; false when the backlog is full (the update
-        is not taken: Telegram delivers it again later)."""
-        ...
-
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Wait for the background work to finish."""
-        ...
-
-
-def create_web_app(*, metrics: Metrics, checks: Mapping[str, HealthCheck],
-                   telegram: WebhookChannel | None = None, telegram_secret: str = "",
-                   telegram_path: str = TELEGRAM_PATH) -> web.Application:
-    """The app; the Telegram route exists only with a channel and a non-empty secret."""
+def create_web_app(*, metrics: Metrics, checks: Mapping[str, HealthCheck]) -> web.Application:
+    """The app with ``/healthz`` and ``/metrics``; channels add their routes to it."""
     app = web.Application()
     app.router.add_get("/healthz", _health(checks))
     app.router.add_get("/metrics", _metrics(metrics))
-    if telegram is not None:
-        if not telegram_secret:
-            raise ValueError("a Telegram webhook needs a secret token")
-        app.router.add_post(telegram_path, _telegram_webhook(telegram, telegram_secret))
-
-        async def drain(_: web.Application) -> None:
-            await telegram.drain()
-
-        app.on_shutdown.append(drain)
     return app
 
 
-def _telegram_webhook(channel: WebhookChannel, secret: str) -> _Route:
-    expected = secret.encode()
+def drain_on_shutdown(app: web.Application, drain: Callable[[], Awaitable[None]]) -> None:
+    """Await ``drain()`` (a channel's background work) when the app shuts down, before its
+    connections close."""
+    async def on_shutdown(_: web.Application) -> None:
+        await drain()
 
-    async def webhook(request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, expected):
-            return web.json_response({"ok": False, "error": "unauthorized"}, status=401)
-        try:
-            update = channel.parse(json.loads(await request.read()))
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError included
-            return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        if not channel.accept(update):  # overloaded: Telegram retries the delivery later
-            return web.json_response({"ok": False, "error": "busy"}, status=503,
-                                     headers={"Retry-After": "1"})
-        return web.json_response({"ok": True})
-
-    return webhook
+    app.on_shutdown.append(on_shutdown)
 
 
-def _health(checks: Mapping[str, HealthCheck]) -> _Route:
+def _health(checks: Mapping[str, HealthCheck]) -> Route:
     async def health(_: web.Request) -> web.Response:
         names = list(checks)
         results = await asyncio.gather(*(_probe(name, checks[name]) for name in names))
@@ -117,7 +74,7 @@ async def _probe(name: str, check: HealthCheck) -> str:
     return "ok"
 
 
-def _metrics(metrics: Metrics) -> _Route:
+def _metrics(metrics: Metrics) -> Route:
     async def exposition(_: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
@@ -155,7 +112,7 @@ def http_check(url: str) -> HealthCheck:
 async def serve_app(app: web.Application, host: str, port: int,
                     started: Callable[[], None] = lambda: None) -> None:
     """Run ``app`` until SIGTERM, SIGINT or cancellation, then shut down gracefully (the
-    webhook's background updates are awaited)."""
+    channels' background updates are awaited)."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     stop = asyncio.Event()

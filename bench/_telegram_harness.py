@@ -55,7 +55,7 @@ SECRET = b"bench-telegram"  # the bot's HMAC secret (button tags, OTP keys)
 MONTHS = 120  # contributions of each linked member (ten years)
 STATS_PATH = "/bench/stats"
 LIMITER_PATH = "/bench/limiter"
-TELEGRAM_PATH = "/telegram/webhook"  # app.web's default path
+TELEGRAM_PATH = "/telegram/webhook"  # channels.telegram.web's default path
 ERROR_KINDS = ("internal", "telegram", "store", "overload")
 T = TypeVar("T")
 
@@ -201,7 +201,7 @@ async def prepare(args: argparse.Namespace) -> None:
         await database.dispose()
 
 
-async def serve_ours(args: argparse.Namespace) -> None:
+async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one wiring
     """The project's channel, engine, Redis, SQLite and reference balance service."""
     # Imported here so that the echo process holds only aiogram (its peak RSS is compared).
     from bench_engine import CommandCounter
@@ -214,6 +214,7 @@ async def serve_ours(args: argparse.Namespace) -> None:
     from balance.service import ReferenceBalanceService
     from channels.telegram.channel import TelegramChannel
     from channels.telegram.render import CHANNEL
+    from channels.telegram.web import add_telegram_routes
     from flows.engine import Engine
     from flows.flow import Ports
     from flows.i18n import Catalog
@@ -241,9 +242,8 @@ async def serve_ours(args: argparse.Namespace) -> None:
                               throttle=throttle, metrics=metrics, catalog=catalog)
     app = create_web_app(metrics=metrics,
                          checks={"database": database_check(database), "redis": kv_check(store),
-                                 "balance_service": reference.ping},
-                         telegram=channel, telegram_secret=WEBHOOK_SECRET,
-                         telegram_path=TELEGRAM_PATH)
+                                 "balance_service": reference.ping})
+    add_telegram_routes(app, channel, secret=WEBHOOK_SECRET, path=TELEGRAM_PATH)
 
     def sample(metric: Any, name: str, **labels: str) -> float:
         """One sample of one metric (collecting the whole registry, as ``Metrics.value``

@@ -10,11 +10,23 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient
+
+    from tests.fakes.bot_api import FakeBotApi
+
+    WebClient = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
+else:
+    WebClient = Callable[[Any], Awaitable[Any]]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -101,3 +113,42 @@ async def unreachable_engine() -> AsyncIterator[AsyncEngine]:
 def unique_prefix() -> str:
     """A key prefix unique to one test, so tests sharing a Redis never collide."""
     return f"test:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+async def web_client() -> AsyncIterator[WebClient]:
+    """Serves an aiohttp app on loopback and returns its test client (closed afterwards)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    made: list[TestClient[Any, Any]] = []
+
+    async def make(app: web.Application) -> TestClient[web.Request, web.Application]:
+        client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
+        await client.start_server()
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    """The fake Telegram Bot API server on a free loopback port."""
+    from tests.fakes.bot_api import FakeBotApi
+
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+async def fake_bot(fake: FakeBotApi) -> AsyncIterator[Bot]:
+    """A real aiogram ``Bot`` talking to the :func:`fake` Bot API server."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base))
+    async with Bot("123456:TEST-telegram-token", session=session) as bot:
+        yield bot

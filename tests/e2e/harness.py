@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import CountingOtpSender, Metrics
 from app.otp_delivery import OutboxOtpSender
-from app.web import TELEGRAM_PATH, create_web_app, database_check, kv_check
+from app.web import create_web_app, database_check, kv_check
 from balance.service import ReferenceBalanceService, seed_demo_members
 from channels.telegram.channel import GroupHook, Serve, TelegramChannel
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
+from channels.telegram.web import TELEGRAM_PATH, add_telegram_routes
 from flows.engine import Engine
 from flows.flow import Ports
 from flows.i18n import Catalog
@@ -67,8 +68,8 @@ class Harness:
     async def serve(self) -> str:
         """Start the web app on loopback; returns the webhook URL."""
         checks = {"database": database_check(self.database), "redis": kv_check(self.store)}
-        app = create_web_app(metrics=self.metrics, checks=checks, telegram=self.channel,
-                             telegram_secret=WEBHOOK_SECRET)
+        app = create_web_app(metrics=self.metrics, checks=checks)
+        add_telegram_routes(app, self.channel, secret=WEBHOOK_SECRET)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return str(self.server.make_url(TELEGRAM_PATH))
