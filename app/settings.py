@@ -4,11 +4,18 @@ With nothing set, the bot runs on the embedded defaults: in-process session stor
 ``./data/``, the in-process reference balance service with demo members, OTP codes shown in the
 console. Setting ``REDIS_URL``, ``DATABASE_URL`` or ``BALANCE_SERVICE_URL`` switches that part to
 production.
+
+The settings are grouped by concern, one class each (storage, balance service, OTP, support
+desk, Telegram, WhatsApp, process); :class:`Settings` combines them. Every field keeps its flat
+environment name (``TELEGRAM_BOT_TOKEN`` is ``telegram_bot_token``), so a group is a view of the
+same environment, and code that needs only one concern can say so in its signature
+(``def f(settings: TelegramSettings)``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -18,45 +25,79 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.hours import BusinessHours
 
+__all__ = ["BalanceSettings", "OtpSettings", "ProcessSettings", "Settings", "StorageSettings",
+           "SupportSettings", "TelegramSettings", "WhatsAppSettings"]
 
-class Settings(BaseSettings):
-    """Every setting the bot reads; names are the environment variables (case-insensitive)."""
+_CONFIG = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+class StorageSettings(BaseSettings):
+    """Where state lives: sessions (Redis or in-process) and durable data (SQL)."""
+
+    model_config = _CONFIG
 
     redis_url: str = ""
     database_url: str = ""
+    data_dir: Path = Path("data")
+    seed_demo_members: bool | None = None
+    session_ttl_seconds: float = Field(default=30 * 24 * 3600, gt=0)
+
+    @property
+    def database(self) -> str:
+        """``DATABASE_URL``, else the SQLite file ``DATA_DIR/bot.db``."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
+
+    @property
+    def shared_deployment(self) -> bool:
+        """True when several processes may share state (Redis or PostgreSQL configured)."""
+        return bool(self.redis_url) or self.database_url.startswith(("postgres", "postgresql"))
+
+    @property
+    def should_seed_demo(self) -> bool:
+        """Seed demo members when asked, or by default on the embedded database."""
+        if self.seed_demo_members is not None:
+            return self.seed_demo_members
+        return not self.database_url
+
+
+class BalanceSettings(BaseSettings):
+    """The balance service: the in-process reference (cached) or the HTTP service."""
+
+    model_config = _CONFIG
+
     balance_service_url: str = ""
     balance_service_token: SecretStr = SecretStr("")
     balance_service_timeout: float = Field(default=3.0, gt=0)
     balance_cache_seconds: float = Field(default=60.0, ge=0)  # in-process service; 0: off
-    telegram_bot_token: SecretStr = SecretStr("")
-    telegram_api_base: str = ""
-    telegram_webhook_url: str = ""
-    telegram_webhook_secret: SecretStr = SecretStr("")
-    telegram_webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[^\s?#]*$")
-    telegram_messages_per_second: float = Field(default=30.0, gt=0)
-    telegram_concurrency: int = Field(default=64, ge=1)
-    telegram_max_backlog: int = Field(default=10_000, ge=1)
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # uvloop where installed
-    web_host: str = "0.0.0.0"  # behind a load balancer: listen on every interface
-    web_port: int = Field(default=8080, ge=1, le=65535)
-    agent_chat_id: str = ""
-    whatsapp_token: SecretStr = SecretStr("")
-    whatsapp_phone_number_id: str = ""
-    whatsapp_verify_token: SecretStr = SecretStr("")
-    whatsapp_app_secret: SecretStr = SecretStr("")
-    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
-    whatsapp_rate: float = 80.0
-    whatsapp_template_name: str = ""
-    whatsapp_template_languages: str = "id,en"
+
+
+class OtpSettings(StorageSettings):
+    """OTP delivery and the process secret (codes, audit pseudonyms, signed buttons)."""
+
     otp_outbox: str = ""
     otp_secret: SecretStr = SecretStr("")
-    data_dir: Path = Path("data")
-    seed_demo_members: bool | None = None
-    session_ttl_seconds: float = Field(default=30 * 24 * 3600, gt=0)
-    flow_timeout_seconds: float = Field(default=30 * 60, gt=0)
-    log_level: str = "WARNING"
+
+    def secret(self) -> bytes:
+        """``OTP_SECRET``; in the embedded setup a random one kept under ``DATA_DIR``.
+
+        A shared deployment (Redis or PostgreSQL) must set it, or every process would hash
+        codes and audit pseudonyms with a different key.
+        """
+        if self.otp_secret.get_secret_value():
+            return self.otp_secret.get_secret_value().encode()
+        if self.shared_deployment:
+            raise SystemExit("OTP_SECRET must be set when REDIS_URL or a PostgreSQL "
+                             "DATABASE_URL is set (the same in every process). Generate one "
+                             "with: python -c \"import secrets; print(secrets.token_hex(32))\"")
+        return _local_secret(self.data_dir / "otp_secret")
+
+
+class SupportSettings(BaseSettings):
+    """The agent desk: where agents answer, their hours, the ticket timers, retention."""
+
+    model_config = _CONFIG
+
+    agent_chat_id: str = ""
     business_days: str = "mon-fri"
     business_hours: str = "08:00-17:00"
     business_tz: str = "Asia/Jakarta"
@@ -85,36 +126,72 @@ class Settings(BaseSettings):
             raise SystemExit("AGENT_CHAT_ID must be the numeric id of the agents' supergroup "
                              "(it starts with -100).") from None
 
-    @property
-    def database(self) -> str:
-        """``DATABASE_URL``, else the SQLite file ``DATA_DIR/bot.db``."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
 
-    @property
-    def shared_deployment(self) -> bool:
-        """True when several processes may share state (Redis or PostgreSQL configured)."""
-        return bool(self.redis_url) or self.database_url.startswith(("postgres", "postgresql"))
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
-    @property
-    def should_seed_demo(self) -> bool:
-        """Seed demo members when asked, or by default on the embedded database."""
-        if self.seed_demo_members is not None:
-            return self.seed_demo_members
-        return not self.database_url
 
-    def secret(self) -> bytes:
-        """``OTP_SECRET``; in the embedded setup a random one kept under ``DATA_DIR``.
+class TelegramSettings(BaseSettings):
+    """The Telegram bot: token, Bot API server, webhook, and its sending limits."""
 
-        A shared deployment (Redis or PostgreSQL) must set it, or every process would hash
-        codes and audit pseudonyms with a different key.
-        """
-        if self.otp_secret.get_secret_value():
-            return self.otp_secret.get_secret_value().encode()
-        if self.shared_deployment:
-            raise SystemExit("OTP_SECRET must be set when REDIS_URL or a PostgreSQL "
-                             "DATABASE_URL is set (the same in every process). Generate one "
-                             "with: python -c \"import secrets; print(secrets.token_hex(32))\"")
-        return _local_secret(self.data_dir / "otp_secret")
+    model_config = _CONFIG
+
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_api_base: str = ""
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    telegram_webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[^\s?#]*$")
+    telegram_messages_per_second: float = Field(default=30.0, gt=0)
+    telegram_concurrency: int = Field(default=64, ge=1)
+    telegram_max_backlog: int = Field(default=10_000, ge=1)
+
+    def telegram_token(self) -> str:
+        """``TELEGRAM_BOT_TOKEN``; unset stops start-up clearly."""
+        token = self.telegram_bot_token.get_secret_value()
+        if not token:
+            raise SystemExit("TELEGRAM_BOT_TOKEN must be set (ask @BotFather for one).")
+        return token
+
+    def webhook_secret(self) -> str:
+        """``TELEGRAM_WEBHOOK_SECRET``, which Telegram accepts only in a narrow alphabet."""
+        secret = self.telegram_webhook_secret.get_secret_value()
+        if not _WEBHOOK_SECRET.fullmatch(secret):
+            raise SystemExit("TELEGRAM_WEBHOOK_SECRET must be set to 1-256 characters A-Z, a-z, "
+                             "0-9, _ or - (Telegram sends it back in a header on every update).")
+        return secret
+
+
+class WhatsAppSettings(BaseSettings):
+    """The WhatsApp Cloud API number, its webhook credentials and message template."""
+
+    model_config = _CONFIG
+
+    whatsapp_token: SecretStr = SecretStr("")
+    whatsapp_phone_number_id: str = ""
+    whatsapp_verify_token: SecretStr = SecretStr("")
+    whatsapp_app_secret: SecretStr = SecretStr("")
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
+    whatsapp_rate: float = 80.0
+    whatsapp_template_name: str = ""
+    whatsapp_template_languages: str = "id,en"
+
+
+class ProcessSettings(BaseSettings):
+    """The process itself: event loop, web listener, logging, conversation timeout."""
+
+    model_config = _CONFIG
+
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # uvloop where installed
+    web_host: str = "0.0.0.0"  # behind a load balancer: listen on every interface
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "WARNING"
+    flow_timeout_seconds: float = Field(default=30 * 60, gt=0)
+
+
+class Settings(ProcessSettings, TelegramSettings, WhatsAppSettings, SupportSettings,
+               BalanceSettings, OtpSettings):
+    """Every setting the bot reads; names are the environment variables (case-insensitive)."""
+
+    model_config = _CONFIG
 
 
 def _local_secret(path: Path) -> bytes:

@@ -50,7 +50,7 @@ def test_classify_prints_one_json_line_per_input_line() -> None:
 
 
 def test_classify_reads_sms_commands_and_empty_lines() -> None:
-    from run_bot import run_classify
+    from app.commands import run_classify
 
     printed: list[str] = []
     run_classify(["SALDO 12345678901\r\n", "\n", "qwertyuiop"], printed.append)

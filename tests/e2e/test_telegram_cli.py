@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.serve import run_serve, run_telegram
 from app.settings import Settings
-from run_bot import run_serve, run_telegram
 from tests.e2e.harness import TOKEN, WEBHOOK_SECRET
 from tests.fakes.bot_api import FakeBotApi
 

@@ -11,11 +11,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from app.metrics import Metrics
+from app.serve import run_serve
 from app.settings import Settings
 from channels.telegram.outbox import OutboxRouter, TelegramOutbox
 from channels.telegram.throttle import SendThrottle
 from flows.types import Button, Reply, SessionKey
-from run_bot import run_serve
 from storage.sessions import MemorySessionStore
 from tests.e2e.harness import FAST, TOKEN
 from tests.fakes.bot_api import FakeBotApi

@@ -1,0 +1,121 @@
+"""The command line of ``run_bot.py``: one parser, one branch per command.
+
+Each command's implementation is imported inside its branch, so a command loads only what it
+uses: the console and ``classify`` never import aiogram, pywa or an aiohttp web app (about
+5 s of start-up on a small machine); ``telegram`` and ``serve`` do (:mod:`app.serve`).
+An unknown flag or argument is an error (exit code 2 with the usage), never ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["COMMANDS", "build_parser", "main", "parse_args"]
+
+COMMANDS = ("console", "classify", "migrate", "balance-service", "purge-transcripts", "import",
+            "telegram", "serve")
+
+DESCRIPTION = """\
+The BPJS Ketenagakerjaan balance assistant.
+
+    uv run run_bot.py                   chat in the terminal on the embedded defaults
+    uv run run_bot.py console           the same
+    uv run run_bot.py classify          one message per stdin line -> one JSON object per line
+    uv run run_bot.py telegram          the Telegram bot: long polling, or the webhook when
+                                        TELEGRAM_WEBHOOK_URL is set
+    uv run run_bot.py serve             the web app: Telegram and/or WhatsApp webhooks, /healthz,
+                                        /metrics
+    uv run run_bot.py migrate           apply database migrations (DATABASE_URL or the default)
+    uv run run_bot.py balance-service   the reference balance service over HTTP
+    uv run run_bot.py import --members M.csv --contributions C.csv [--rates R.csv]
+    uv run run_bot.py purge-transcripts delete ticket transcripts past their retention
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command and its flags."""
+    parser = argparse.ArgumentParser(prog="run_bot.py", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("console", help="chat in the terminal (default)")
+    commands.add_parser("classify", help="classify stdin lines into intents (JSON lines)")
+    commands.add_parser("migrate", help="apply database migrations")
+    service = commands.add_parser("balance-service", help="the reference balance service")
+    service.add_argument("--host", default="127.0.0.1")
+    service.add_argument("--port", type=int, default=8081)
+    commands.add_parser("purge-transcripts",
+                        help="delete ticket transcripts older than TRANSCRIPT_RETENTION_DAYS")
+    importer = commands.add_parser("import", help="load CSV files into DATABASE_URL")
+    importer.add_argument("--members", type=Path)
+    importer.add_argument("--contributions", type=Path)
+    importer.add_argument("--rates", type=Path)
+    commands.add_parser("telegram", help="the Telegram bot: long polling, or the webhook "
+                        "app when TELEGRAM_WEBHOOK_URL is set")
+    web = commands.add_parser("serve", help="the web app: Telegram and/or WhatsApp webhooks, "
+                              "/healthz, /metrics")
+    web.add_argument("--host", help="default: WEB_HOST (0.0.0.0)")
+    web.add_argument("--port", type=int, help="default: WEB_PORT (8080)")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line; an unknown flag or argument exits with code 2 and the usage."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "import" and not (args.members or args.contributions or args.rates):
+        parser.error("import needs at least one of --members, --contributions, --rates")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` names (``console`` when none); returns the exit code."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from app.logsetup import configure_logging
+    from app.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    command = args.command or "console"
+    if command == "classify":
+        from app.commands import run_classify
+
+        run_classify(sys.stdin)
+        return 0
+    if command == "migrate":
+        from app.commands import run_migrate
+
+        return asyncio.run(run_migrate(settings))
+    if command == "purge-transcripts":
+        from app.commands import run_purge
+
+        return asyncio.run(run_purge(settings))
+    if command == "import":
+        from app.commands import run_import
+
+        return asyncio.run(run_import(settings, args.members, args.contributions, args.rates))
+    from app import tuning
+
+    try:
+        if command == "balance-service":
+            from app.commands import run_balance_service
+
+            asyncio.run(run_balance_service(settings, args.host, args.port))
+        elif command == "telegram":
+            from app.serve import run_telegram
+
+            tuning.run(run_telegram(settings), loop=settings.event_loop)
+        elif command == "serve":
+            from app.serve import run_serve
+
+            tuning.run(run_serve(settings, args.host, args.port), loop=settings.event_loop)
+        else:
+            from app.commands import run_console
+
+            tuning.run(run_console(settings), loop=settings.event_loop)
+    except KeyboardInterrupt:
+        print()
+    return 0

@@ -1,0 +1,249 @@
+"""The composition root: the runtime built from settings, in one place.
+
+:func:`runtime` builds what every command serves on: the session store (Redis or in-process),
+the database (created, migrated once, seeded), the balance service (the reference in-process,
+behind its cache, or the HTTP client), the ports and the engine; it closes them on exit. The
+CLI's commands, the tests' fixtures, the e2e harnesses and the benches all build through this
+module; tests pick fakes through the overrides of :func:`build_ports` and :func:`build_engine`.
+
+Imports stay light on purpose (no aiogram, pywa or aiohttp): the console and ``classify`` load
+this module, and the HTTP balance client is imported only when ``BALANCE_SERVICE_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.clock import SystemClock
+from app.metrics import CountingTicketStore, Metrics
+from app.otp_delivery import FanOutOtpSender, OutboxOtpSender
+from app.settings import BalanceSettings, OtpSettings, Settings, StorageSettings
+from balance.cache import CachedBalanceService
+from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
+from flows.engine import FLOW_TIMEOUT, Engine
+from flows.flow import Ports
+from flows.hours import BusinessHours
+from flows.i18n import Catalog
+from flows.ports import (
+    AccountStore,
+    AgentDesk,
+    BalanceService,
+    Clock,
+    KeyValueStore,
+    MemberOutbox,
+    OtpSender,
+    SessionBackend,
+    TicketStore,
+)
+from storage.accounts import SqlAccountStore
+from storage.db import create_engine, migrate
+from storage.sessions import MemorySessionStore, redis_store_from_url
+from storage.tickets import SqlTicketStore
+from support.desk import DeskService
+from support.sweeper import Sweeper, SweepPolicy
+
+__all__ = ["Runtime", "SupportDesk", "background", "balance_service", "bootstrap_database",
+           "build_engine", "build_ports", "database_for", "open_database", "otp_sender_for",
+           "runtime", "session_store", "support_desk", "with_ports"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The engine and the parts channels, the agent desk and health checks also need."""
+
+    engine: Engine
+    store: SessionBackend
+    ports: Ports
+    database: AsyncEngine
+    balance: BalanceService
+    tickets: TicketStore
+    catalog: Catalog
+
+
+# ---------------------------------------------------------------------------- the database
+
+
+async def bootstrap_database(database: AsyncEngine, *, demo: bool) -> None:
+    """Migrate, then seed: the demo members (with the default and demo rates) when ``demo``,
+    else the default development rates only. Idempotent and safe from several processes."""
+    await migrate(database)
+    if demo:
+        await seed_demo_members(database)
+    else:
+        await seed_default_rates(database)
+
+
+async def open_database(url: str, *, demo: bool = True) -> AsyncEngine:
+    """A new engine on ``url``, bootstrapped (:func:`bootstrap_database`); the caller disposes
+    of it."""
+    database = create_engine(url)
+    try:
+        await bootstrap_database(database, demo=demo)
+    except BaseException:
+        await database.dispose()
+        raise
+    return database
+
+
+@asynccontextmanager
+async def database_for(settings: StorageSettings, *, seed: bool = True,
+                       demo: bool | None = None) -> AsyncIterator[AsyncEngine]:
+    """The settings' database, disposed on exit: migrated, then seeded
+    (:func:`bootstrap_database`; demo members when ``demo``, by default when the settings say
+    so) unless ``seed`` is false."""
+    database = create_engine(settings.database)
+    try:
+        if seed:
+            await bootstrap_database(
+                database, demo=settings.should_seed_demo if demo is None else demo)
+        else:
+            await migrate(database)
+        yield database
+    finally:
+        await database.dispose()
+
+
+# ---------------------------------------------------------------------- ports and engine
+
+
+def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
+                database: AsyncEngine | None = None, accounts: AccountStore | None = None,
+                balance: BalanceService | None = None, clock: Clock | None = None,
+                tickets: TicketStore | None = None, desk: AgentDesk | None = None,
+                hours: BusinessHours | None = None) -> Ports:
+    """The engine's ports. Accounts and the balance service default to the SQL store and the
+    reference service on ``database``; the clock to the system clock; tickets and the desk to
+    none (no handoff); hours to the default business hours. Tests pass fakes by name."""
+    if accounts is None or balance is None:
+        if database is None:
+            raise TypeError("build_ports needs a database for the default accounts or balance")
+        accounts = accounts if accounts is not None else SqlAccountStore(database, secret)
+        balance = balance if balance is not None else ReferenceBalanceService(database)
+    return Ports(kv=kv, accounts=accounts, balance=balance, otp_sender=otp_sender,
+                 clock=clock if clock is not None else SystemClock(), secret=secret,
+                 tickets=tickets, desk=desk,
+                 hours=hours if hours is not None else BusinessHours())
+
+
+def with_ports(ports: Ports, **parts: Any) -> Ports:
+    """``ports`` with some parts replaced (a faulty balance service, another desk...)."""
+    return dataclasses.replace(ports, **parts)
+
+
+def build_engine(store: SessionBackend, ports: Ports, *, catalog: Catalog | None = None,
+                 flow_timeout: float = FLOW_TIMEOUT, strict: bool = False) -> Engine:
+    """The engine on ``store`` and ``ports``; ``strict`` (tests) raises on an undeclared
+    transition and a missing translation instead of apologising."""
+    return Engine(sessions=store, ports=ports,
+                  catalog=catalog if catalog is not None else Catalog(strict=strict),
+                  flow_timeout=flow_timeout, strict=strict)
+
+
+# ------------------------------------------------------------------- from the settings
+
+
+async def session_store(settings: StorageSettings, stack: AsyncExitStack) -> SessionBackend:
+    """Redis when ``REDIS_URL`` is set (closed with ``stack``), else the in-process store."""
+    if not settings.redis_url:
+        return MemorySessionStore(ttl=settings.session_ttl_seconds)
+    store = redis_store_from_url(settings.redis_url, ttl=settings.session_ttl_seconds)
+    stack.push_async_callback(store.aclose)
+    return store
+
+
+async def balance_service(settings: BalanceSettings, database: AsyncEngine,
+                          store: SessionBackend, stack: AsyncExitStack,
+                          secret: bytes) -> BalanceService:
+    """The HTTP client when ``BALANCE_SERVICE_URL`` is set, else the in-process reference
+    (behind its cache unless ``BALANCE_CACHE_SECONDS=0``)."""
+    if not settings.balance_service_url:
+        reference = ReferenceBalanceService(database)
+        if not settings.balance_cache_seconds:
+            return reference
+        return CachedBalanceService(reference, ttl=settings.balance_cache_seconds)
+    from balance.client import HttpBalanceService  # aiohttp's client: only when used
+
+    client = HttpBalanceService(settings.balance_service_url,
+                                settings.balance_service_token.get_secret_value(), cache=store,
+                                timeout=settings.balance_service_timeout,
+                                cache_secret=secret)
+    stack.push_async_callback(client.aclose)
+    return client
+
+
+def otp_sender_for(settings: OtpSettings, senders: Sequence[OtpSender]) -> OtpSender:
+    """``senders`` plus the ``OTP_OUTBOX`` file when set; refused when there is none."""
+    chosen = list(senders)
+    if settings.otp_outbox:
+        chosen.append(OutboxOtpSender(Path(settings.otp_outbox)))
+    if not chosen:
+        raise SystemExit("No OTP delivery is configured: set OTP_OUTBOX for this channel.")
+    return chosen[0] if len(chosen) == 1 else FanOutOtpSender(chosen)
+
+
+@asynccontextmanager
+async def runtime(settings: Settings, otp_sender: OtpSender, *, catalog: Catalog | None = None,
+                  desk: AgentDesk | None = None, metrics: Metrics | None = None,
+                  clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    """The engine and its ports on the backends the settings name (the database migrated and
+    seeded once); closes them on exit."""
+    catalog = catalog if catalog is not None else Catalog()
+    async with AsyncExitStack() as stack:
+        store = await session_store(settings, stack)
+        database = await stack.enter_async_context(database_for(settings))
+        secret = settings.secret()
+        balance = await balance_service(settings, database, store, stack, secret)
+        tickets: TicketStore = SqlTicketStore(database)
+        if metrics is not None:
+            tickets = CountingTicketStore(tickets, metrics)
+        ports = build_ports(kv=store, database=database, secret=secret, balance=balance,
+                            otp_sender=otp_sender, clock=clock, tickets=tickets, desk=desk,
+                            hours=settings.hours())
+        engine = build_engine(store, ports, catalog=catalog,
+                              flow_timeout=settings.flow_timeout_seconds)
+        yield Runtime(engine, store, ports, database, balance, tickets, catalog)
+
+
+# ------------------------------------------------------------------------ the agent desk
+
+
+@dataclass(frozen=True)
+class SupportDesk:
+    """The agent-side service and its timers, for one process."""
+
+    service: DeskService
+    sweeper: Sweeper
+
+
+def support_desk(settings: Settings, runtime: Runtime, outbox: MemberOutbox) -> SupportDesk:
+    """Desk actions delivering to members through ``outbox``, with the ticket timers."""
+    service = DeskService(engine=runtime.engine, tickets=runtime.tickets, outbox=outbox,
+                          clock=runtime.ports.clock)
+    policy = SweepPolicy(reminder_after=settings.queue_reminder_seconds,
+                         idle_close_after=settings.idle_close_seconds)
+    return SupportDesk(service, Sweeper(tickets=runtime.tickets, desk=service,
+                                        kv=runtime.store, clock=runtime.ports.clock,
+                                        policy=policy))
+
+
+@asynccontextmanager
+async def background(*works: Coroutine[Any, Any, None] | None) -> AsyncIterator[None]:
+    """Run ``works`` as tasks while the block runs; cancel and await them afterwards."""
+    tasks = [asyncio.create_task(work) for work in works if work is not None]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
