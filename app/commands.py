@@ -1,9 +1,10 @@
 """The commands that need no channel library: console, classify, migrate, purge-transcripts,
 import and balance-service. (``telegram`` and ``serve`` are in :mod:`app.serve`.)
 
-Nothing here imports aiogram, pywa or an aiohttp web app at module level: the console starts
-on the engine, the stores and the console channel only. ``balance-service`` imports its web app
-inside its own function.
+Each command imports what it uses inside its function: ``classify`` loads the intent
+classifier only (no database, no engine), the console the engine, the stores and the console
+channel; none of them aiogram, pywa or an aiohttp web app. ``balance-service`` imports its own
+web app.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.compose import database_for, otp_sender_for, runtime, support_desk
-from app.otp_delivery import ConsoleOtpSender
-from app.settings import Settings
-from flows.i18n import Catalog
-from flows.types import SessionKey
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 __all__ = ["run_balance_service", "run_classify", "run_console", "run_import", "run_migrate",
            "run_purge"]
@@ -28,8 +27,12 @@ __all__ = ["run_balance_service", "run_classify", "run_console", "run_import", "
 
 async def run_console(settings: Settings, write: Callable[[str], None] = print) -> None:
     """Chat in the terminal; ``@agent`` lines play the support agent."""
+    from app.compose import otp_sender_for, runtime, support_desk
+    from app.otp_delivery import ConsoleOtpSender
     from channels.console.channel import ConsoleChannel, read_stdin
     from channels.console.desk import AgentConsole, ConsoleDesk, ConsoleOutbox
+    from flows.i18n import Catalog
+    from flows.types import SessionKey
 
     catalog = Catalog()
     sender = otp_sender_for(settings, [ConsoleOtpSender(catalog, write)])
@@ -62,6 +65,7 @@ def run_classify(lines: Iterable[str], write: Callable[[str], None] = print) -> 
 
 async def run_migrate(settings: Settings) -> int:
     """Apply the database migrations to ``DATABASE_URL`` (or the embedded SQLite file)."""
+    from app.compose import database_for
     async with database_for(settings, seed=False):
         pass
     return 0
@@ -69,6 +73,7 @@ async def run_migrate(settings: Settings) -> int:
 
 async def run_purge(settings: Settings) -> int:
     """Delete transcript lines older than ``TRANSCRIPT_RETENTION_DAYS``."""
+    from app.compose import database_for
     from storage.tickets import SqlTicketStore
 
     async with database_for(settings, seed=False) as database:
@@ -82,6 +87,7 @@ async def run_purge(settings: Settings) -> int:
 async def run_import(settings: Settings, members: Path | None, contributions: Path | None,
                      rates: Path | None) -> int:
     """Import CSV files into ``DATABASE_URL``; print the report or the first problems."""
+    from app.compose import database_for
     from balance.importer import CsvImportError, import_csv
 
     async with database_for(settings, demo=False) as database:  # the default rates only
@@ -101,6 +107,7 @@ async def run_balance_service(settings: Settings, host: str, port: int) -> None:
     if not token:
         raise SystemExit("BALANCE_SERVICE_TOKEN must be set: the service answers only "
                          "requests that carry it.")
+    from app.compose import database_for
     from balance.http_app import create_app, serve
     from balance.service import ReferenceBalanceService
 
