@@ -38,7 +38,7 @@ from flows.ports import (
     StoreUnavailable,
 )
 from flows.routes import AGENT_EVENTS, COMMANDS, ENTRIES, FLOWS
-from flows.typed_buttons import typed_choice
+from flows.typed_buttons import shown_buttons, typed_press
 from flows.types import (
     Button,
     Event,
@@ -67,10 +67,8 @@ Deliver = Callable[[list[Reply], View], Awaitable[None]]
 # The view of a chat without a stored session (new, or expired with its step): what the
 # member's screen shows is unknown, e.g. a share-contact keyboard left from a step that timed out.
 UNKNOWN_VIEW: Mapping[str, Any] = {"unknown": True}
-# The buttons the last turn showed are kept with the session (``Session.shown``): a label
-# typed instead of pressed (any channel) is read as the press.
-_CONTACT_BUTTON = "contact"  # the share-my-number button sends a contact, never its label
-_SHOWN_MAX = 24
+# The buttons the last turn showed are kept with the session (``Session.shown``): a label or
+# a button's number typed instead of pressed (any channel) is read as the press.
 
 
 class UndeclaredTransition(RuntimeError):
@@ -101,6 +99,7 @@ class Engine:
         self._strict = strict  # tests: an undeclared transition raises instead of apologising
         self._steps = {state: s for flow in flows for state, s in flow.steps.items()}
         self._captive = frozenset(state for flow in flows for state in flow.captive)
+        self._digits = frozenset(state for flow in flows for state in flow.digits)
 
     @property
     def states(self) -> frozenset[str]:
@@ -167,11 +166,9 @@ class Engine:
               replies: list[Reply]) -> None:
         """What the store saves: the session with the channel's view (never the marker of an
         unknown view) and the buttons these replies showed."""
-        shown = tuple((b.label, b.data) for r in replies for row in r.buttons for b in row
-                      if b.data != _CONTACT_BUTTON)
         slot.session = replace(session, view={k: v for k, v in view.items()
                                               if k not in UNKNOWN_VIEW},
-                               shown=shown[:_SHOWN_MAX])
+                               shown=shown_buttons(replies))
         slot.ttl = self.ttl_for(session)
 
     def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
@@ -199,11 +196,14 @@ class Engine:
             return self._fault(ctx, exc)
 
     def _typed_press(self, event: Event, stored: Session) -> Event:
-        """Typed text that names a button the last turn showed, as the press of it (never in
-        a captive state, where every word is the member's message)."""
+        """Typed text that names a button the last turn showed, or its number, as the press
+        of it (:func:`~flows.typed_buttons.typed_press`). Never in a captive state, where
+        every word is the member's message; in a state that reads typed digits (a NIK, a
+        KPJ, a code) a number is the member's answer, never a button's."""
         if event.kind is not EventKind.TEXT or stored.state in self._captive:
             return event
-        index = typed_choice(event.text, [label for label, _ in stored.shown])
+        index = typed_press(event.text, [label for label, _ in stored.shown],
+                            numbers=stored.state not in self._digits)
         if index is None:
             return event
         return replace(event, kind=EventKind.BUTTON, data=stored.shown[index][1], text="")

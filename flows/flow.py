@@ -99,11 +99,14 @@ def step(run: StepFn, *goes_to: str) -> Step:
 class Flow:
     """One conversation flow: its name and its table ``{state: step}``. In a ``captive``
     state every event goes to the step (no global commands, no menu buttons, no timeout): a
-    member talking to an agent is relayed, whatever they type."""
+    member talking to an agent is relayed, whatever they type. A ``digits`` state reads typed
+    digits (a NIK, a KPJ, a date, a phone number, a code): a short number typed there is the
+    member's answer, never the number of a button on screen."""
 
     name: str
     steps: Mapping[str, Step]
     captive: frozenset[str] = frozenset()
+    digits: frozenset[str] = frozenset()
 
 
 def say(msgid: str, *rows: tuple[Option, ...], **params: Any) -> Say:

@@ -185,4 +185,4 @@ async def _check(ctx: Context, kpj: str, text: str) -> Outcome:
         "until {time} WIB.", _minutes(result.wait), time=clock_time(ctx, result.wait)))
 
 
-FLOW = Flow("otp", {AWAIT: step(await_code, AWAIT, MENU)})
+FLOW = Flow("otp", {AWAIT: step(await_code, AWAIT, MENU)}, digits=frozenset({AWAIT}))

@@ -247,5 +247,5 @@ FLOW = Flow("registration", {
     S.ASK_KPJ: step(ask_kpj, S.ASK_KPJ, S.ASK_BIRTH_DATE, MENU),
     S.ASK_BIRTH_DATE: step(ask_birth_date, S.ASK_BIRTH_DATE, S.ASK_NIK, S.ASK_PHONE, MENU),
     S.ASK_PHONE: step(ask_phone, S.ASK_PHONE, MENU, otp.AWAIT),
-})
+}, digits=frozenset({S.ASK_NIK, S.ASK_KPJ, S.ASK_BIRTH_DATE, S.ASK_PHONE}))
 BEGIN = step(begin, S.CONSENT, S.ASK_NIK, S.ASK_PHONE, MENU)

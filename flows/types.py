@@ -176,9 +176,10 @@ class Session:
 
     ``view`` is the channel's memory of the member's screen (a share-contact keyboard is up,
     the member blocked the bot); flows never read it. ``shown`` holds the ``(label, data)`` of
-    the buttons the engine's last replies showed, so that a label typed instead of pressed is
-    read as the press. The chat's links are not kept here: they decide who sees a balance, so
-    every update reads them from the database."""
+    the buttons the engine's last replies showed, so that a label or a button's number typed
+    instead of pressed is read as the press (:mod:`flows.typed_buttons`). The chat's links
+    are not kept here: they decide who sees a balance, so every update reads them from the
+    database."""
 
     state: str
     locale: str = ""
