@@ -1,0 +1,952 @@
+"""WhatsApp webhook load: ``run_bot.py serve`` against a bare echo webhook, same harness.
+
+    uv run python bench/bench_whatsapp.py [--members 1000] [--rate 200] [--duration 15]
+                                          [--rounds 3] [--redis private|URL] [--postgres URL]
+
+About 4 minutes with the defaults; ``--rounds 5 --duration 30 --sat-duration 15`` for a longer,
+steadier run.
+
+N simulated members chat the mix of ``bench_telegram.py``: 60% "cek saldo", 20% history
+("riwayat", or the "Older" button when a history page is the newest message), 15% FAQ
+questions, 5% registration steps (/daftar, the consent button, NIK, KPJ, birth date, "Yes, use
+this number", the OTP code read from the outbox). Every member's chat (wa_id 6289900000000 +
+i) is linked beforehand to a membership of its own with ten years of contributions, by a process
+of its own (``bench/_whatsapp_harness.py prepare``) so that the bot's peak memory is that of
+serving; the 5% who register link their chat to a demo member as well.
+
+The bot under test is ``uv run run_bot.py serve`` as deployed, configured only through its
+environment (WhatsApp only): ``WHATSAPP_*`` pointing at the fake Graph API
+(``tests/fakes/graph_api.py``) that this process serves on loopback, a real Redis
+(``--redis``: by default a private ``redis-server`` started for the run, so that Redis's own
+``INFO commandstats`` counts the bot's commands alone; or a URL, whose database is FLUSHED
+before and after), SQLite (or a fresh PostgreSQL database with ``--postgres``, created and
+dropped), the in-process reference balance service behind its cache of ``--balance-cache``
+seconds, ``OTP_OUTBOX`` in a temporary directory. ``WHATSAPP_RATE`` is raised to ``--wa-rate``
+(the fake has no number-wide limit; Meta's default of 80 messages/s would cap any bot far
+below these rates).
+
+The load generator posts webhook notifications as Meta does (``tests/fakes/graph_webhooks.py``:
+text messages and button replies stamped with the current time, signed with
+``X-Hub-Signature-256`` under the app secret) open-loop at ``--rate`` messages/s for
+``--duration`` s, each member's messages in order and ``members / rate`` seconds apart.
+Latency runs from just before a message is POSTed to the moment the fake Graph API receives the
+first reply (text, interactive or template: not a read receipt) to that member after it. A
+paced pass that falls more than ``--max-behind`` seconds of load behind stops offering load
+there. Then a saturation pass offers ``--sat-rate`` messages/s for ``--sat-duration`` s with at
+most ``--sat-window`` messages unanswered, to find the maximum throughput.
+
+The same passes drive the echo (``_whatsapp_harness.py echo``): an aiohttp app that checks the
+signature, parses the JSON and sends one text back to the fake Graph API per member message (it
+gets the same mix, as text). Rounds: this machine's speed drifts over minutes, so each of
+``--rounds`` rounds runs a paced pass of each bot, then a saturation pass of each, the bots
+taking turns to go first (ABBA); ratios are taken per round and their median is reported.
+
+Per pass: Redis commands per message (the ``INFO commandstats`` delta of the Redis server,
+without ``info`` itself, divided by the messages), CPU of the bot, of this process and of
+redis-server as a share of one core, and the bot process's peak RSS (``VmHWM`` of the Python
+process under ``uv run``). Targets (issue 12, 2 cores): at least 0.5x the echo's saturated
+throughput, p99 under 100 ms at 200 messages/s, 2.00 Redis commands per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import os
+import platform
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import redis.asyncio  # noqa: E402
+
+from balance.demo import DEMO_MEMBERS  # noqa: E402
+from tests.fakes.graph_api import FakeGraphApi, GraphCall  # noqa: E402
+from tests.fakes.graph_webhooks import button_reply, signed, text_message  # noqa: E402
+
+HARNESS = Path(__file__).with_name("_whatsapp_harness.py")
+WHATSAPP_PATH = "/whatsapp/webhook"
+FIRST_WA = 6289900000000  # members' wa_ids: FIRST_WA + i (no demo member's number)
+APP_SECRET = "bench-whatsapp-app-secret"
+VERIFY_TOKEN = "bench-verify-token"
+OTP_SECRET = "bench-whatsapp-otp-secret-0123456789abcdef"
+TEMPLATE = "balas_petugas"  # the fake's approved template
+FAQ = ["cara klaim jht gmn", "iuran jht berapa persen", "saldo sy kok gak nambah",
+       "lupa akun jmo", "nomor call center", "apa itu jkp", "syarat klaim jht apa aja",
+       "jkp itu apa"]
+REPLY_TYPES = ("text", "interactive", "template")
+CONTACT_OWN = "wa:contact:own"  # the channel's "Yes, use this number" button
+REGISTERING_SHARE = 0.05
+WARMUP_SECONDS = 2.0
+IDLE_TIMEOUT = 30.0
+WINDOW_SECONDS = 5.0
+# Environment variables of the caller that would turn on other parts of the bot.
+CLEARED = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL", "AGENT_CHAT_ID", "BALANCE_SERVICE_URL")
+
+
+# --- what the fake Graph API saw -----------------------------------------------------------
+
+class Tracker:
+    """Reads the fake Graph API's calls as they arrive: pairs each posted message with the
+    member's first reply after it, and keeps each member's screen (the choices of the newest
+    message, ``{id: title}``). Both bots talk to the same members, so each has screens of its
+    own (:meth:`use`)."""
+
+    def __init__(self, fake: FakeGraphApi) -> None:
+        self.fake = fake
+        self._screens: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+        self.screen = self._screens[""]
+        self.reset()
+
+    def use(self, bot: str) -> None:
+        """The next replies come from ``bot``: show and record its screens."""
+        self.screen = self._screens[bot]
+
+    def reset(self) -> None:
+        """Forget the calls (a new pass starts)."""
+        self.fake.calls.clear()
+        self._cursor = 0
+        self.pending: dict[str, deque[float]] = defaultdict(deque)
+        self.posted = 0
+        self.answered = 0
+        self.replies = 0
+        self.reads = 0
+        self.refused: Counter[int] = Counter()
+        self.timed: list[tuple[float, float]] = []  # (posted at, latency s)
+        self.first_replies: list[float] = []
+        self.last_reply = 0.0
+        self.last_progress = time.monotonic()
+
+    def posting(self, wa_id: str, at: float) -> None:
+        """A message of the member is about to be posted at ``at``."""
+        self.pending[wa_id].append(at)
+        self.posted += 1
+
+    def sync(self) -> None:
+        """Take in the calls that arrived since the last look."""
+        calls = self.fake.calls
+        while self._cursor < len(calls):
+            call = calls[self._cursor]
+            self._cursor += 1
+            self._saw(call)
+
+    def _saw(self, call: GraphCall) -> None:
+        if "status" in call.body or call.type not in REPLY_TYPES:  # a read receipt, say
+            self.reads += 1
+            return
+        if not call.ok:
+            self.refused[call.error or 0] += 1
+            return
+        self.replies += 1
+        self.last_reply = max(self.last_reply, call.at)
+        self.last_progress = time.monotonic()
+        self.screen[call.to] = dict(call.choices)
+        queue = self.pending.get(call.to)
+        if queue and queue[0] <= call.at:
+            posted = queue.popleft()
+            self.answered += 1
+            self.timed.append((posted, call.at - posted))
+            self.first_replies.append(call.at)
+
+
+# --- the members --------------------------------------------------------------------------
+
+@dataclass
+class Person:
+    """A demo member someone registers as."""
+
+    nik: str
+    kpj: str
+    birth: str  # as typed, DD-MM-YYYY
+    phone: str  # as typed, 08...
+    on_file: str  # where the code goes (the outbox's "to")
+
+
+PEOPLE = [Person(m.nik, m.kpj, m.birth_date.strftime("%d-%m-%Y"), "0" + m.phone[3:], m.phone)
+          for m in DEMO_MEMBERS if str(m.status).lower() == "active"]
+
+
+@dataclass
+class Member:
+    """A simulated WhatsApp user; ``registering`` members walk through registration, the
+    others (linked beforehand) check the balance, the history and the FAQ."""
+
+    wa_id: str
+    registering: bool
+    person: Person
+    step: int = 0
+
+
+@dataclass
+class Generator:
+    """Builds each member's next notification from what the bot last showed them."""
+
+    tracker: Tracker
+    outbox: Path
+    rng: random.Random
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def next_message(self, member: Member) -> dict[str, Any]:
+        """The member's next notification (a text or a button reply)."""
+        self.tracker.sync()
+        if member.registering:
+            return self._registration(member)
+        roll = self.rng.random() * (1 - REGISTERING_SHARE)
+        if roll < 0.60:
+            return self._text(member, "cek saldo", "cek saldo")
+        if roll < 0.80:
+            return self._press(member, "hist:older", "history (older page)") or self._text(
+                member, "riwayat", "history (riwayat)")
+        return self._text(member, self.rng.choice(FAQ), "faq")
+
+    def _registration(self, member: Member) -> dict[str, Any]:
+        person = member.person
+        while True:
+            step, member.step = member.step % 7, member.step + 1
+            if step == 0:
+                return self._text(member, "/daftar", "registration")
+            if step == 1:  # the consent notice is shown only until consent is recorded
+                pressed = self._press(member, "reg:agree", "registration")
+                if pressed is not None:
+                    return pressed
+                continue
+            if step in (2, 3, 4):
+                return self._text(member, (person.nik, person.kpj, person.birth)[step - 2],
+                                  "registration")
+            if step == 5:
+                return self._press(member, CONTACT_OWN, "registration") or self._text(
+                    member, person.phone, "registration")
+            return self._text(member, self._code(person), "registration")
+
+    def _text(self, member: Member, text: str, kind: str) -> dict[str, Any]:
+        self.kinds[kind] += 1
+        return text_message(member.wa_id, text, at=datetime.now(UTC))
+
+    def _press(self, member: Member, data: str, kind: str) -> dict[str, Any] | None:
+        """Press the button (or list row) ``data`` when the newest message carries it."""
+        choices = self.tracker.screen.get(member.wa_id, {})
+        ident = next((i for i in choices if i == data or i.endswith(data)), None)
+        if ident is None:
+            return None
+        self.kinds[kind] += 1
+        return button_reply(member.wa_id, ident, choices[ident], at=datetime.now(UTC))
+
+    def _code(self, person: Person) -> str:
+        """The newest code sent to the person (the OTP outbox), or a wrong one."""
+        if not self.outbox.exists():
+            return "000000"
+        codes = [json.loads(line) for line in self.outbox.read_text().splitlines() if line]
+        mine = [c["code"] for c in codes if c["to"] == person.on_file]
+        return str(mine[-1]) if mine else "000000"
+
+
+def make_members(count: int) -> list[Member]:
+    """``count`` members, 5% of them registering, spread evenly through the order."""
+    step = max(1, round(1 / REGISTERING_SHARE))
+    return [Member(str(FIRST_WA + i), i % step == step - 1, PEOPLE[i % len(PEOPLE)])
+            for i in range(count)]
+
+
+def in_order(count: int) -> list[Member]:
+    """``count`` members in the one fixed order of every pass; each bot gets its own."""
+    order = make_members(count)
+    random.Random(11).shuffle(order)
+    return order
+
+
+# --- processes ----------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and its descendants, parents first (Linux ``/proc``)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def python_pid(pid: int) -> int:
+    """The process running ``run_bot.py`` (``uv run`` starts it as its child)."""
+    for candidate in descendants(pid):
+        try:
+            argv = Path(f"/proc/{candidate}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"run_bot.py") for a in argv) and not argv[0].endswith(b"uv"):
+            return candidate
+    return pid
+
+
+@dataclass
+class ProcessStats:
+    """CPU seconds and peak RSS of one process, from ``/proc``."""
+
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system time."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return math.nan
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        """``VmHWM`` in MiB."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return math.nan
+
+
+@dataclass
+class BotProcess:
+    """A webhook server under test."""
+
+    name: str
+    url: str
+    stats: ProcessStats
+    http: aiohttp.ClientSession
+    log: Path
+
+    async def errors(self) -> float:
+        """Faults the bot counted: ``bot_errors_total`` (ours) or failed sends (the echo)."""
+        if self.name == "echo":
+            async with self.http.get(self.url + "/bench/stats") as response:
+                return float((await response.json())["errors"])
+        async with self.http.get(self.url + "/metrics") as response:
+            text = await response.text()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("bot_errors_total"))
+
+
+@asynccontextmanager
+async def started(name: str, command: list[str], *, env: dict[str, str], cwd: Path, url: str,
+                  ready: str, log: Path, http: aiohttp.ClientSession,
+                  ) -> AsyncIterator[BotProcess]:
+    """Start a server, wait until ``url + ready`` answers 200, stop it (SIGTERM) on exit."""
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.returncode is not None or time.monotonic() > deadline:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+                raise SystemExit(f"the {name} process did not start:\n{tail}")
+            try:
+                async with http.get(url + ready) as response:
+                    if response.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+        pid = python_pid(process.pid) if name == "ours" else process.pid
+        yield BotProcess(name, url, ProcessStats(pid), http, log)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+@asynccontextmanager
+async def redis_server(spec: str, workdir: Path) -> AsyncIterator[tuple[str, bool]]:
+    """``(URL, private)``: a ``redis-server`` of the run's own for ``private`` (or ``auto``
+    when one is installed), else the URL given, its database flushed before and after."""
+    binary = shutil.which("redis-server")
+    if spec == "private" and binary is None:
+        raise SystemExit("--redis private needs redis-server on the PATH")
+    if spec in ("auto", "private") and binary is not None:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(workdir), stdout=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            client = redis.asyncio.Redis.from_url(url)
+            for _ in range(100):
+                try:
+                    await client.ping()
+                    break
+                except (OSError, redis.RedisError):
+                    await asyncio.sleep(0.05)
+            await client.aclose()
+            yield url, True
+        finally:
+            process.terminate()
+            await process.wait()
+        return
+    url = "redis://127.0.0.1:6379/14" if spec == "auto" else spec
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        await client.flushdb()
+        yield url, False
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+@asynccontextmanager
+async def database(postgres: str, workdir: Path) -> AsyncIterator[str]:
+    """The bot's ``DATABASE_URL``: a SQLite file, or a fresh PostgreSQL database made on the
+    server of ``postgres`` and dropped afterwards."""
+    if not postgres:
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    import asyncpg  # type: ignore[import-untyped]  # no stubs
+
+    parts = urlsplit(postgres.replace("postgresql+asyncpg://", "postgresql://"))
+    name = f"bench_whatsapp_{os.getpid()}_{time.time_ns() % 10**9}"
+    admin = await asyncpg.connect(postgres.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield urlunsplit(parts._replace(path="/" + name))
+    finally:
+        admin = await asyncpg.connect(urlunsplit(parts))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def prepare_database(url: str, workdir: Path, members: int) -> None:
+    """The bot's database, made by a process of its own (see the harness's ``prepare``)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(HARNESS), "prepare", "--database", url, "--secret", OTP_SECRET,
+        "--workdir", str(workdir), "--first-wa", str(FIRST_WA), "--linked", str(members))
+    if await process.wait() != 0:
+        raise SystemExit("preparing the bot's database failed")
+
+
+def bot_environment(fake: FakeGraphApi, args: argparse.Namespace, *, redis_url: str,
+                    database_url: str, outbox: Path, port: int, workdir: Path) -> dict[str, str]:
+    """``run_bot.py serve``'s settings: WhatsApp only, on the fake Graph API."""
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env.update({
+        "WHATSAPP_TOKEN": fake.token, "WHATSAPP_PHONE_NUMBER_ID": fake.phone_number_id,
+        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN, "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_API_BASE": fake.api_base, "WHATSAPP_RATE": f"{args.wa_rate:g}",
+        "WHATSAPP_TEMPLATE_NAME": TEMPLATE, "WHATSAPP_TEMPLATE_LANGUAGES": "id,en_US",
+        "TELEGRAM_BOT_TOKEN": "",  # over a .env file's
+        "REDIS_URL": redis_url, "DATABASE_URL": database_url, "OTP_SECRET": OTP_SECRET,
+        "OTP_OUTBOX": str(outbox), "SEED_DEMO_MEMBERS": "false", "DATA_DIR": str(workdir),
+        "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port), "LOG_LEVEL": "WARNING",
+        "BALANCE_CACHE_SECONDS": f"{args.balance_cache:g}", "EVENT_LOOP": args.loop,
+    })
+    return env
+
+
+def bot_command(bot_dir: Path) -> list[str]:
+    """``uv run run_bot.py serve`` (the interpreter of this run when uv is not installed)."""
+    uv = shutil.which("uv")
+    script = str(bot_dir / "run_bot.py")
+    return [uv, "run", "--project", str(bot_dir), script, "serve"] if uv else [
+        sys.executable, script, "serve"]
+
+
+def commit_of(bot_dir: Path, commit: str) -> str:
+    """The commit the bot runs on, and whether the tree measured has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(bot_dir), "log", "-1", "--format=%h %s",
+                               commit or "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = [] if commit else subprocess.run(
+            ["git", "-C", str(bot_dir), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "(not a git checkout)"
+    head = head if len(head) <= 80 else head[:79] + "…"
+    where = "exported commit" if commit else "work tree at"
+    return f"{where} {head}" + (f" (+ uncommitted changes in {len(dirty)} files)"
+                                if dirty else "")
+
+
+def export_commit(bot_dir: Path, commit: str, target: Path) -> Path:
+    """``commit`` of the checkout ``bot_dir`` as files under ``target``."""
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(bot_dir), "archive", commit],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {commit} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+# --- one pass -----------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    """What a pass measured."""
+
+    label: str
+    offered: str
+    messages: int = 0
+    per_second: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    timed: list[tuple[float, float]] = field(default_factory=list)  # (posted at s, ms)
+    unanswered: int = 0
+    refused: int = 0
+    replies_per_message: float = 0.0
+    redis_per_message: float | None = None
+    redis_commands: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    bot_cpu: float = 0.0  # share of one core
+    harness_cpu: float = 0.0
+    redis_cpu: float | None = None
+    peak_rss_mb: float = 0.0
+    max_lag_ms: float = 0.0
+    note: str = ""
+
+    def percentile(self, q: float) -> float:
+        """Nearest-rank percentile of the latencies (ms)."""
+        if not self.latencies_ms:
+            return math.nan
+        ordered = sorted(self.latencies_ms)
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass
+class Run:
+    """One bot under load."""
+
+    bot: BotProcess
+    fake: FakeGraphApi
+    tracker: Tracker
+    generator: Generator
+    order: list[Member]
+    redis_client: redis.asyncio.Redis | None  # the bot's Redis (ours only)
+    http: aiohttp.ClientSession
+
+    async def redis_usage(self) -> tuple[Counter[str], float] | None:
+        """Commands served by the Redis server so far, by name (``info`` left out), and its
+        CPU seconds."""
+        if self.redis_client is None:
+            return None
+        stats = await self.redis_client.info("commandstats")
+        cpu = await self.redis_client.info("cpu")
+        calls = Counter({name.removeprefix("cmdstat_"): int(value["calls"])
+                         for name, value in stats.items() if name != "cmdstat_info"})
+        return calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+    async def post_all(self, rate: float, duration: float, *, limit: int,
+                       saturate: bool) -> tuple[float, float, float | None]:
+        """Post messages open-loop at ``rate``/s for ``duration`` s, each member's in order.
+
+        When ``limit`` messages are unanswered, a saturation pass waits and a paced pass
+        stops. Returns the first post's time, the largest lag behind the schedule (s) and when
+        a paced pass stopped (s after its start) or ``None``."""
+        tracker = self.tracker
+        chains: dict[str, asyncio.Task[None]] = {}
+        failures: list[int] = []
+        max_lag, stopped = 0.0, None
+        url = self.bot.url + WHATSAPP_PATH
+        start = time.monotonic()
+        total = round(rate * duration)
+        sent = 0
+
+        async def post(member: Member, previous: asyncio.Task[None] | None) -> None:
+            if previous is not None:
+                await previous  # this member's messages reach the bot in order
+            body, headers = signed(self.generator.next_message(member), APP_SECRET)
+            self.fake.member_wrote(member.wa_id)  # the member's 24-hour window opens
+            tracker.posting(member.wa_id, time.monotonic())
+            try:
+                async with self.http.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures.append(response.status)
+            except aiohttp.ClientError:
+                failures.append(0)
+
+        while sent < total and stopped is None:
+            now = time.monotonic()
+            if now - start >= duration:
+                break
+            tracker.sync()
+            due = min(total, math.floor((now - start) * rate) + 1)
+            blocked = False
+            while sent < due:
+                if sent - tracker.answered >= limit:
+                    blocked = True
+                    if not saturate:
+                        stopped = now - start
+                    break
+                max_lag = max(max_lag, now - (start + sent / rate))
+                member = self.order[sent % len(self.order)]
+                chains[member.wa_id] = asyncio.create_task(
+                    post(member, chains.get(member.wa_id)))
+                sent += 1
+            await asyncio.sleep(0.002 if blocked else
+                                max(0.0005, start + sent / rate - time.monotonic()))
+        await asyncio.gather(*chains.values())
+        if failures:
+            print(f"  warning: {len(failures)} webhook POSTs answered {Counter(failures)}")
+        return start, max_lag, stopped
+
+    async def wait_answered(self) -> None:
+        """Until every message has its reply, or no reply came for ``IDLE_TIMEOUT`` s."""
+        tracker = self.tracker
+        while True:
+            tracker.sync()
+            if tracker.answered >= tracker.posted:
+                break
+            if time.monotonic() - tracker.last_progress > IDLE_TIMEOUT:
+                print(f"  warning: {tracker.posted - tracker.answered} messages unanswered "
+                      f"after {IDLE_TIMEOUT:g} s without a reply")
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the last messages' further replies
+        tracker.sync()
+
+    async def measure(self, label: str, offered: str, rate: float, duration: float, *,
+                      limit: int, saturate: bool = False) -> Figures:
+        """One pass: post, wait until every message is answered, compute the figures."""
+        tracker = self.tracker
+        tracker.reset()
+        gc.collect()  # the fake keeps every call of the pass: keep full collections short
+        gc.freeze()
+        errors_before = await self.bot.errors()
+        redis_before = await self.redis_usage()
+        cpu_before, own_before = self.bot.stats.cpu_seconds(), _cpu_seconds()
+        started_at = time.monotonic()
+        first_post, max_lag, stopped = await self.post_all(rate, duration, limit=limit,
+                                                           saturate=saturate)
+        await self.wait_answered()
+        wall = time.monotonic() - started_at
+        redis_after = await self.redis_usage()
+        figures = Figures(label, offered, messages=tracker.posted,
+                          bot_cpu=(self.bot.stats.cpu_seconds() - cpu_before) / wall,
+                          harness_cpu=(_cpu_seconds() - own_before) / wall,
+                          peak_rss_mb=self.bot.stats.peak_rss_mb(), max_lag_ms=max_lag * 1000,
+                          errors=round(await self.bot.errors() - errors_before),
+                          unanswered=tracker.posted - tracker.answered,
+                          refused=sum(tracker.refused.values()))
+        gc.unfreeze()
+        if stopped is not None:
+            figures.note = f"fell {limit} messages behind after {stopped:.1f} s: load stopped"
+        if tracker.refused:
+            figures.note += f" refused by the fake Graph API: {dict(tracker.refused)}"
+        if redis_before is not None and redis_after is not None:
+            figures.redis_commands = redis_after[0] - redis_before[0]
+            figures.redis_per_message = (sum(figures.redis_commands.values())
+                                         / max(1, tracker.posted))
+            figures.redis_cpu = (redis_after[1] - redis_before[1]) / wall
+        figures.replies_per_message = tracker.replies / max(1, tracker.posted)
+        for posted, latency in tracker.timed:
+            figures.latencies_ms.append(latency * 1000)
+            figures.timed.append((posted - first_post, latency * 1000))
+        # Saturated: the last reply ends the pass. Paced: the first reply to the last message.
+        end = tracker.last_reply if saturate else max(tracker.first_replies, default=first_post)
+        figures.per_second = tracker.posted / max(1e-9, end - first_post)
+        return figures
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
+# --- the benchmark ------------------------------------------------------------------------
+
+@dataclass
+class Contender:
+    """One bot under test: its run, and its passes so far."""
+
+    name: str
+    run: Run
+    paced: list[Figures] = field(default_factory=list)
+    saturated: list[Figures] = field(default_factory=list)
+
+
+async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) -> None:
+    """Warm each bot up, then ``--rounds`` rounds of a paced pass of each bot followed by a
+    saturation pass of each; the bots' order alternates from round to round (ABBA)."""
+    behind = max(1, round(args.rate * args.max_behind))
+    for contender in contenders:
+        contender.run.tracker.use(contender.name)
+        await contender.run.measure("warm-up", "", args.rate, WARMUP_SECONDS, limit=behind)
+    for round_number in range(1, args.rounds + 1):
+        order = contenders if round_number % 2 else contenders[::-1]
+        for saturate in (False, True):
+            for contender in order:
+                run = contender.run
+                run.tracker.use(contender.name)
+                label = f"{contender.name} #{round_number}"
+                if saturate:
+                    figures = await run.measure(
+                        f"{label} sat", f"<={args.sat_rate:g}/s x {args.sat_duration:g} s",
+                        args.sat_rate, args.sat_duration, limit=args.sat_window,
+                        saturate=True)
+                    contender.saturated.append(figures)
+                else:
+                    figures = await run.measure(
+                        label, f"{args.rate:g}/s x {args.duration:g} s", args.rate,
+                        args.duration, limit=behind)
+                    contender.paced.append(figures)
+                show(figures)
+
+
+HEADER = (f"{'bot':<14} {'offered':>16} {'msgs':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
+          f"{'p99 ms':>7} {'max ms':>8} {'rep/m':>5} {'redis':>6} {'errs':>4} {'botCPU':>6} "
+          f"{'hCPU':>5} {'rdCPU':>5} {'RSS MB':>6} {'lag ms':>6}")
+
+
+def show(f: Figures) -> None:
+    """One line per pass."""
+    redis_part = f"{f.redis_per_message:.2f}" if f.redis_per_message is not None else "-"
+    redis_cpu = f"{f.redis_cpu:.0%}" if f.redis_cpu is not None else "-"
+    print(f"{f.label:<14} {f.offered:>16} {f.messages:>6,} {f.per_second:>7.1f} "
+          f"{f.percentile(0.50):>7.1f} {f.percentile(0.95):>7.1f} {f.percentile(0.99):>7.1f} "
+          f"{f.percentile(1.0):>8.1f} {f.replies_per_message:>5.2f} {redis_part:>6} "
+          f"{f.errors + f.unanswered + f.refused:>4} {f.bot_cpu:>6.0%} {f.harness_cpu:>5.0%} "
+          f"{redis_cpu:>5} {f.peak_rss_mb:>6.0f} {f.max_lag_ms:>6.1f}", flush=True)
+    if f.note:
+        print(f"{'':<14} ^ {f.note.strip()}", flush=True)
+    windows = by_window(f.timed, WINDOW_SECONDS)
+    if len(windows) > 1 and not f.label.endswith(" sat"):  # saturated: latency is queueing
+        print(f"{'':<14} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
+              + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms", flush=True)
+
+
+def by_window(timed: list[tuple[float, float]], seconds: float) -> list[float]:
+    """Nearest-rank p99 of the latencies of the messages posted in each window."""
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for at, latency in timed:
+        buckets[int(at // seconds)].append(latency)
+    result = []
+    for index in sorted(buckets):
+        ordered = sorted(buckets[index])
+        result.append(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
+    return result
+
+
+def report(ours: Contender, echo: Contender) -> None:
+    """Per-round ratios against the echo, their medians, Redis commands, and the targets."""
+    offered = ours.paced[0].offered
+    saturated = [mine.per_second / theirs.per_second
+                 for mine, theirs in zip(ours.saturated, echo.saturated, strict=True)]
+    paced = [mine.per_second / theirs.per_second
+             for mine, theirs in zip(ours.paced, echo.paced, strict=True)]
+    ratio = statistics.median(saturated)
+    print("\nper round, ours / echo: saturated throughput "
+          + ", ".join(f"{r:.2f}" for r in saturated) + f" (median {ratio:.2f}; ours "
+          f"{statistics.median(f.per_second for f in ours.saturated):.0f}/s, echo "
+          f"{statistics.median(f.per_second for f in echo.saturated):.0f}/s); throughput at "
+          f"{offered} " + ", ".join(f"{r:.2f}" for r in paced))
+    p99s = [f.percentile(0.99) for f in ours.paced]
+    print(f"p99 at {offered}: ours " + ", ".join(f"{p:.1f}" for p in p99s) + " ms; echo "
+          + ", ".join(f"{f.percentile(0.99):.1f}" for f in echo.paced) + " ms")
+    per_message = [f.redis_per_message for f in ours.paced if f.redis_per_message is not None]
+    commands: Counter[str] = Counter()
+    messages = 0
+    for f in ours.paced:
+        commands += f.redis_commands
+        messages += f.messages
+    if per_message:
+        print("Redis commands per message (ours, paced passes): "
+              + ", ".join(f"{r:.2f}" for r in per_message) + "; by command: "
+              + ", ".join(f"{name} {count / max(1, messages):.2f}"
+                          for name, count in commands.most_common()))
+    print(f"peak RSS: ours {max(f.peak_rss_mb for f in ours.paced):.0f} MB, echo "
+          f"{max(f.peak_rss_mb for f in echo.paced):.0f} MB")
+    redis_median = statistics.median(per_message) if per_message else math.nan
+    print(f"targets: at least 0.5x the echo's saturated throughput (median of "
+          f"{len(saturated)} rounds {ratio:.2f}): {'met' if ratio >= 0.5 else 'MISSED'}; "
+          f"p99 under 100 ms at {offered} (every round, worst {max(p99s):.1f} ms): "
+          f"{'met' if max(p99s) < 100 else 'MISSED'}; 2.00 Redis commands per message "
+          f"(median {redis_median:.2f}): "
+          f"{'met' if redis_median <= 2.005 else 'MISSED'}")
+
+
+def machine(redis_version: str) -> str:
+    """Where the figures come from."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ""
+    with suppress(OSError):
+        load = ", load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return (f"{os.cpu_count()} cores, {model}{load}; {platform.system()} "
+            f"{platform.release()}; Python {platform.python_version()}, pywa "
+            f"{version('pywa')}, aiohttp {version('aiohttp')}, Redis {redis_version}")
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=200.0, help="messages/s (paced pass)")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds (paced pass)")
+    parser.add_argument("--sat-rate", type=float, default=3000.0,
+                        help="messages/s offered at most (saturation pass)")
+    parser.add_argument("--sat-duration", type=float, default=8.0,
+                        help="seconds (saturation pass)")
+    parser.add_argument("--sat-window", type=int, default=500,
+                        help="most messages unanswered at once in the saturation pass")
+    parser.add_argument("--max-behind", type=float, default=3.0,
+                        help="a paced pass stops when this many seconds of load are unanswered")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of passes; the ratios are medians over the rounds")
+    parser.add_argument("--redis", default="auto",
+                        help="private: a redis-server of the run's own (exact command counts); "
+                             "a URL: that server, whose database is FLUSHED before and after "
+                             "(commandstats then count every client of the server); auto "
+                             "(default): private when redis-server is installed, else "
+                             "redis://127.0.0.1:6379/14")
+    parser.add_argument("--postgres", default="",
+                        help="a PostgreSQL server URL (e.g. postgresql://postgres@127.0.0.1/"
+                             "test): the bot gets a fresh database made there and dropped "
+                             "afterwards; default: SQLite")
+    parser.add_argument("--balance-cache", type=float, default=60.0,
+                        help="BALANCE_CACHE_SECONDS of the bot; 0: every answer from SQL")
+    parser.add_argument("--wa-rate", type=float, default=10_000.0,
+                        help="WHATSAPP_RATE of the bot, messages/s (Meta's default: 80)")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop",
+                        help="event loop of both servers (run_bot.py's default: uvloop)")
+    parser.add_argument("--echo-heap", choices=("default", "settled"), default="default",
+                        help="the echo's heap: left to the collector, or frozen once it "
+                             "serves as run_bot.py serve does (app.tuning.settle_heap)")
+    parser.add_argument("--bot-dir", type=Path, default=ROOT,
+                        help="the checkout whose run_bot.py is measured (default: this one)")
+    parser.add_argument("--bot-commit", default="",
+                        help="measure this commit of --bot-dir instead of its work tree "
+                             "(exported with git archive into the temporary directory; uv "
+                             "makes it an environment of its own): e.g. HEAD, when the work "
+                             "tree holds someone's unfinished changes")
+    return parser.parse_args()
+
+
+async def main() -> None:
+    """Both servers, paced and saturated; the ratios."""
+    args = parse_args()
+    registering = sum(m.registering for m in make_members(args.members))
+    with tempfile.TemporaryDirectory(prefix="bench-wa-") as tmp:
+        workdir = Path(tmp)
+        async with AsyncExitStack() as stack:
+            redis_url, private = await stack.enter_async_context(
+                redis_server(args.redis, workdir))
+            redis_client = redis.asyncio.Redis.from_url(redis_url)
+            stack.push_async_callback(redis_client.aclose)
+            try:
+                redis_version = str((await redis_client.info("server"))["redis_version"])
+            except (OSError, redis.RedisError) as exc:
+                raise SystemExit(f"Redis at {redis_url} is not reachable: {exc}") from None
+            print(f"WhatsApp webhook benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+            print(f"machine: {machine(redis_version)}")
+            print(f"bot: run_bot.py serve, {commit_of(args.bot_dir, args.bot_commit)}")
+            print(f"Redis: {'a private redis-server' if private else redis_url} (commands "
+                  f"counted by INFO commandstats{'' if private else ', every client'}); "
+                  f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
+            print(f"members: {args.members:,}, each linked to a membership of their own "
+                  f"({registering} of them also register); balance cache "
+                  f"{args.balance_cache:g} s; each writes every "
+                  f"{args.members / args.rate:.1f} s in the paced pass; WHATSAPP_RATE "
+                  f"{args.wa_rate:g}")
+            print(f"saturation: up to {args.sat_rate:g} messages/s for {args.sat_duration:g} "
+                  f"s, at most {args.sat_window} unanswered; {WARMUP_SECONDS:g} s warm-up of "
+                  f"each; {args.rounds} rounds, each a paced pass of each server, then a "
+                  f"saturation pass of each, taking turns to go first (ABBA)\n", flush=True)
+            bot_dir = (export_commit(args.bot_dir, args.bot_commit, workdir / "bot")
+                       if args.bot_commit else args.bot_dir)
+            database_url = await stack.enter_async_context(database(args.postgres, workdir))
+            await prepare_database(database_url, workdir, args.members)
+            fake = await stack.enter_async_context(FakeGraphApi())
+            http = await stack.enter_async_context(aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200)))
+            outbox = workdir / "outbox.jsonl"
+            tracker = Tracker(fake)
+            port = free_port()
+            ours = await stack.enter_async_context(started(
+                "ours", bot_command(bot_dir), cwd=bot_dir,
+                env=bot_environment(fake, args, redis_url=redis_url, database_url=database_url,
+                                    outbox=outbox, port=port, workdir=workdir),
+                url=f"http://127.0.0.1:{port}", ready="/healthz", log=workdir / "ours.log",
+                http=http))
+            port = free_port()
+            echo = await stack.enter_async_context(started(
+                "echo", [sys.executable, str(HARNESS), "echo", "--api-base", fake.api_base,
+                         "--token", fake.token, "--phone-number-id", fake.phone_number_id,
+                         "--app-secret", APP_SECRET, "--port", str(port), "--loop", args.loop,
+                         *(["--settle-heap"] if args.echo_heap == "settled" else [])],
+                cwd=ROOT, env=dict(os.environ), url=f"http://127.0.0.1:{port}",
+                ready="/bench/stats", log=workdir / "echo.log", http=http))
+            contenders = [
+                Contender("ours", Run(ours, fake, tracker, Generator(
+                    tracker, outbox, random.Random(7)), in_order(args.members), redis_client,
+                    http)),
+                Contender("echo", Run(echo, fake, tracker, Generator(
+                    tracker, outbox, random.Random(7)), in_order(args.members), None, http)),
+            ]
+            print(HEADER, flush=True)
+            try:
+                await measure_rounds(contenders, args)
+            finally:
+                tail = ours.log.read_text(errors="replace").splitlines()
+                problems = [line for line in tail if "ERROR" in line or "Traceback" in line]
+                if problems:
+                    print(f"\nthe bot logged {len(problems)} errors; the first: "
+                          f"{problems[0][:300]}")
+    kinds = contenders[0].run.generator.kinds
+    total = max(1, sum(kinds.values()))
+    print("\nmix sent to ours: " + ", ".join(
+        f"{kind} {count / total:.1%}" for kind, count in sorted(kinds.items())))
+    print("columns: msg/s achieved; latency from the webhook POST to the first reply at the "
+          "fake Graph API; rep/m replies per message; redis = Redis commands per message; "
+          "errs = bot errors + unanswered + refused sends; CPU as share of one core (the bot "
+          "process, this process with the fake Graph API, redis-server); RSS = the bot's "
+          "peak; lag = generator behind schedule")
+    report(*contenders)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
