@@ -20,6 +20,7 @@ from aiogram.utils.token import TokenValidationError
 from app.compose import Runtime, SupportDesk, background, runtime, support_desk
 from app.metrics import CountingOtpSender, Metrics, TicketGauges
 from app.otp_delivery import OutboxOtpSender
+from app.outbox import OutboxRouter
 from app.settings import Settings, TelegramSettings, WhatsAppSettings
 from app.tuning import settle_heap
 from app.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
@@ -27,7 +28,7 @@ from balance.cache import CachedBalanceService
 from balance.service import ReferenceBalanceService
 from channels.telegram.agent_desk import AgentGroup, TelegramForumDesk
 from channels.telegram.channel import TelegramChannel
-from channels.telegram.outbox import OutboxRouter, TelegramOutbox
+from channels.telegram.outbox import TelegramOutbox
 from channels.telegram.render import CHANNEL as TELEGRAM
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle

@@ -11,6 +11,9 @@ Each private-chat update goes through one outer middleware that keeps the channe
 * **always answered**: a fault is logged with the update id (never the text) and the member
   gets an apology; a member who blocked the bot is recorded and no longer sent to.
 
+The skeleton of one update (the chat's turn, the concurrency slots, ``Engine.serve`` counted,
+faults counted by kind and answered) is the one every channel shares:
+:class:`channels.core.Updates`; webhook updates run as :class:`channels.core.Tasks`.
 Group chats belong to the agent desk (handoff): they go to ``on_group_update`` when given.
 """
 
@@ -18,42 +21,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.methods import SetMyCommands, SetWebhook
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from pydantic import ValidationError
 
 from app.metrics import Metrics
-from channels.core import APOLOGY, ChatQueue
-from channels.telegram.chats import ChatView
+from channels.core import APOLOGY, Serve, Tasks, Updates, describe
+from channels.telegram.chats import BLOCKED_TTL, BlockedChats, ChatView
 from channels.telegram.keyboards import commands, verify
 from channels.telegram.render import CHANNEL, TelegramRenderer
 from channels.telegram.throttle import SendThrottle
-from flows.engine import Deliver, Served, View
+from flows.engine import View
 from flows.flow import Ports
 from flows.i18n import Catalog, pick_locale
-from flows.ports import DatabaseUnavailable, SessionBusy, StoreUnavailable
 from flows.types import Event, Reply, SessionKey, Text
 
-__all__ = ["APOLOGY", "BLOCKED_TTL", "CONCURRENCY", "DEDUPE_TTL", "MAX_BACKLOG", "GroupHook",
-           "Inbound", "Serve", "TelegramChannel"]
+__all__ = ["APOLOGY", "BLOCKED_TTL", "CONCURRENCY", "MAX_BACKLOG", "GroupHook", "Inbound",
+           "Serve", "TelegramChannel"]
 
 log = logging.getLogger(__name__)
-Serve = Callable[[SessionKey, Event, Deliver], Awaitable[Served]]  # Engine.serve
 GroupHook = Callable[[Update], Awaitable[None]]
 CONCURRENCY = 64  # updates served at once by one process (TELEGRAM_CONCURRENCY): as many
 # as the Redis pool has connections, so that no update waits for one while it holds a lock
 MAX_BACKLOG = 10_000  # webhook updates taken and not finished (TELEGRAM_MAX_BACKLOG)
-DEDUPE_TTL = 24 * 3600.0  # group updates (agent desk); member updates: the session store's
-BLOCKED_TTL = 30 * 24 * 3600.0
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
 
 
@@ -79,17 +77,17 @@ class TelegramChannel:
             raise ValueError("concurrency and max_backlog must be at least 1")
         self._max_backlog = max_backlog
         self.bot = bot
-        self._serve_event = serve
-        # At most this many updates are served at once; the rest wait their turn (in arrival
-        # order), so an overload queues up instead of timing out Redis calls mid-update.
-        self._slots = asyncio.Semaphore(concurrency)
+        # At most ``concurrency`` updates are served at once; the rest wait their turn (in
+        # arrival order), so an overload queues up instead of timing out Redis calls mid-update.
+        self._updates: Updates[int] = Updates(CHANNEL, serve, metrics, concurrency=concurrency,
+                                              platform_errors=(TelegramAPIError,))
         self._ports = ports
         self._metrics = metrics
         self._catalog = catalog
         self._on_group = on_group_update
         self._renderer = TelegramRenderer(bot, throttle, metrics, ports.secret)
-        self._queue: ChatQueue[int] = ChatQueue()
-        self._tasks: set[asyncio.Task[Any]] = set()  # webhook updates handled in background
+        self._blocked = BlockedChats(ports.kv, self._audit)
+        self._tasks = Tasks()  # webhook updates handled in background
         self._running: dict[asyncio.Future[None], asyncio.Task[Any] | None] = {}  # any mode
         self.dispatcher = Dispatcher(disable_fsm=True)
         self.dispatcher.update.outer_middleware(self._around)
@@ -142,22 +140,22 @@ class TelegramChannel:
         if len(self._tasks) >= self._max_backlog:
             self._metrics.errors.labels("overload").inc()
             return False
-        task = asyncio.create_task(self._feed(update))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._feed(update))
         return True
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for updates in progress (webhook or polling); cancel those still running after
         ``timeout``."""
+        await asyncio.gather(self._tasks.drain(timeout), self._drain_polled(timeout))
+
+    async def _drain_polled(self, timeout: float) -> None:
+        """Updates that aiogram's polling runs as its own tasks, seen by :meth:`_around`."""
         current = asyncio.current_task()
-        waits: set[asyncio.Future[Any]] = {t for t in self._tasks if t is not current}
-        waits |= {marker for marker, task in self._running.items() if task is not current}
+        waits = {marker for marker, task in self._running.items() if task is not current}
         if not waits:
             return
         _, late = await asyncio.wait(waits, timeout=timeout)
-        stuck = {t for t in self._tasks if t in late}
-        stuck |= {t for m, t in self._running.items() if m in late and t not in (None, current)}
+        stuck = {t for m, t in self._running.items() if m in late and t not in (None, current)}
         for task in stuck:
             task.cancel()
         if stuck:
@@ -166,7 +164,7 @@ class TelegramChannel:
 
     async def is_blocked(self, chat_id: int | str) -> bool:
         """True when the member blocked the bot (recorded for 30 days or until they write)."""
-        return await self._ports.kv.get(f"tg:blocked:{chat_id}") is not None
+        return await self._blocked.is_blocked(chat_id)
 
     async def close(self) -> None:
         """Close the bot's HTTP session."""
@@ -177,8 +175,7 @@ class TelegramChannel:
             await self.dispatcher.feed_update(self.bot, update)
         except Exception as exc:  # noqa: BLE001 - a background task has nobody to raise to
             self._metrics.errors.labels("internal").inc()
-            log.error("telegram update %s failed: %s%s", update.update_id,
-                      type(exc).__name__, _where(exc))
+            log.error("telegram update %s failed: %s", update.update_id, describe(exc))
 
     # --- one update ----------------------------------------------------------------------
 
@@ -202,18 +199,13 @@ class TelegramChannel:
 
     async def _one(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                    update: Update, data: dict[str, Any], chat_id: int) -> None:
-        started = time.perf_counter()
-        async with self._queue.hold(chat_id), self._slots:  # hold first: keeps arrival order
-            try:
-                inbound = await handler(update, data)
-                if isinstance(inbound, Inbound):
-                    await self._serve(inbound, update.update_id)
-            except Exception as exc:  # noqa: BLE001 - every fault gets an apology
-                self._metrics.updates.labels(CHANNEL).inc()
-                await self._fail(chat_id, update, exc)
-            finally:
-                self._metrics.update_seconds.labels(CHANNEL).observe(
-                    time.perf_counter() - started)
+        async def work() -> None:
+            inbound = await handler(update, data)
+            if isinstance(inbound, Inbound):
+                await self._serve(inbound, update.update_id)
+
+        await self._updates.run(chat_id, str(update.update_id), work,
+                                partial(self._apologise, chat_id, update))
 
     async def _on_message(self, message: Message) -> Inbound:
         lang = _language(message.from_user)
@@ -241,26 +233,14 @@ class TelegramChannel:
             await self._answer(inbound)
 
         async def deliver(replies: list[Reply], kept: View) -> None:
-            view = ChatView.load(kept)
-            if view.blocked:
-                await self._unblock(key, view)
-            try:
-                await self._renderer.deliver(inbound.chat_id, replies, view,
-                                             incoming=inbound.incoming, edit=inbound.edit)
-            except TelegramForbiddenError:
-                await self._mark_blocked(key, view)
-            finally:
-                kept.clear()
-                kept.update(view.dump())
+            with ChatView.kept(kept) as view:
+                if view.blocked:  # the member wrote: they unblocked the bot
+                    await self._blocked.clear(inbound.chat_id, view)
+                await self._renderer.deliver_or_block(
+                    inbound.chat_id, replies, view, self._blocked, incoming=inbound.incoming,
+                    edit=inbound.edit)
 
-        event = replace(inbound.event, update_id=str(update_id))
-        served = await self._serve_event(key, event, deliver)
-        if served is Served.REPEAT:
-            self._metrics.duplicates.inc()
-            return
-        self._metrics.updates.labels(CHANNEL).inc()
-        if served is Served.STORE_FAULT:
-            self._metrics.errors.labels("store").inc()
+        await self._updates.serve(key, replace(inbound.event, update_id=str(update_id)), deliver)
 
     async def _answer(self, inbound: Inbound) -> None:
         try:
@@ -268,39 +248,14 @@ class TelegramChannel:
         except TelegramBadRequest as exc:  # the query is too old: the reply matters more
             log.info("could not answer a callback query: %s", exc.message)
 
-    async def _fail(self, chat_id: int, update: Update, exc: Exception) -> None:
-        kind = ("telegram" if isinstance(exc, TelegramAPIError) else
-                "store" if isinstance(exc, StoreUnavailable | SessionBusy) else "internal")
-        self._metrics.errors.labels(kind).inc()
-        log.error("telegram update %s failed: %s%s", update.update_id, type(exc).__name__,
-                  _where(exc))
+    async def _apologise(self, chat_id: int, update: Update, _: Exception) -> None:
         user = update.message.from_user if update.message else (
             update.callback_query.from_user if update.callback_query else None)
         text = self._catalog.render(Text(APOLOGY), pick_locale(_language(user)))
-        try:
-            await self._renderer.say(chat_id, text)
-        except Exception as again:  # noqa: BLE001 - nothing more can be done for this update
-            log.error("could not apologise for update %s: %s", update.update_id,
-                      type(again).__name__)
+        await self._renderer.say(chat_id, text)
 
-    # --- blocked members ------------------------------------------------------------------
-
-    async def _mark_blocked(self, key: SessionKey, view: ChatView) -> None:
-        view.blocked = True
-        log.info("a telegram member blocked the bot; not sending to the chat any more")
-        try:
-            await self._ports.kv.put(f"tg:blocked:{key.chat_id}", "1", BLOCKED_TTL)
-            await self._ports.accounts.audit(key, "blocked", self._ports.clock.now())
-        except (StoreUnavailable, DatabaseUnavailable) as exc:
-            log.warning("could not record a blocked chat: %s", type(exc).__name__)
-
-    async def _unblock(self, key: SessionKey, view: ChatView) -> None:
-        view.blocked = False
-        try:
-            await self._ports.kv.delete(f"tg:blocked:{key.chat_id}")
-            await self._ports.accounts.audit(key, "unblocked", self._ports.clock.now())
-        except (StoreUnavailable, DatabaseUnavailable) as exc:
-            log.warning("could not clear a blocked chat: %s", type(exc).__name__)
+    async def _audit(self, key: SessionKey, action: str) -> None:
+        await self._ports.accounts.audit(key, action, self._ports.clock.now())
 
 
 def _chat_of(update: Update) -> tuple[int | None, bool]:
@@ -317,9 +272,3 @@ def _chat_of(update: Update) -> tuple[int | None, bool]:
 
 def _language(user: User | None) -> str:
     return (user.language_code or "") if user is not None else ""
-
-
-def _where(exc: BaseException) -> str:
-    """Where an exception was raised, for a log line that holds no member data."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""

@@ -1,30 +1,32 @@
-"""Per-chat order and state of the Telegram channel.
+"""State of a Telegram chat that later replies depend on.
 
-:class:`ChatQueue` serves one chat's updates first come, first served within a process.
-:class:`ChatView` is what the member's client shows that later replies depend on; it is kept
-in the chat's session (``Session.view``), which the engine loads and saves with each update
-while the replies are delivered under the chat's lock. :class:`ChatViews` opens it outside an
-update, for deliveries the engine did not make (an agent's answer).
+:class:`ChatView` is what the member's client shows; it is kept in the chat's session
+(``Session.view``), which the engine loads and saves with each update while the replies are
+delivered under the chat's lock; :func:`open_chat_view` opens it outside an update, for
+deliveries the engine did not make (an agent's answer). :class:`BlockedChats` records members
+who blocked the bot, so that nothing more is sent to them until they write again.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, MutableMapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from channels.core import open_view, store_key
 from flows.engine import UNKNOWN_VIEW, session_ttl
-from flows.menu import MENU
-from flows.ports import SessionBusy, SessionSlot, SessionStore, StoreUnavailable
+from flows.ports import KeyValueStore, PortUnavailable, SessionStore
 from flows.types import Session, SessionKey
 
-__all__ = ["CHANNEL", "ChatView", "ChatViews"]
+__all__ = ["BLOCKED_TTL", "CHANNEL", "Audit", "BlockedChats", "ChatView", "open_chat_view"]
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"  # the channel's name in session keys (re-exported by telegram_render)
+CHANNEL = "telegram"  # the channel's name in session keys (re-exported by render)
+KEYS = "tg"  # the channel's prefix in the key-value store
+BLOCKED_TTL = 30 * 24 * 3600.0
+Audit = Callable[[SessionKey, str], Awaitable[None]]  # records "blocked" or "unblocked"
 
 
 @dataclass
@@ -47,46 +49,66 @@ class ChatView:
         return {name: True for name, on in (("contact_keyboard", self.contact_keyboard),
                                             ("blocked", self.blocked)) if on}
 
-
-class ChatViews:
-    """A chat's :class:`ChatView` outside the engine's updates, under the chat's lock."""
-
-    def __init__(self, sessions: SessionStore,
-                 ttl_for: Callable[[Session], float | None] = session_ttl) -> None:
-        self._sessions = sessions
-        self._ttl_for = ttl_for  # the engine's (Engine.ttl_for): its flow timeout applies
-
-    @asynccontextmanager
-    async def open(self, chat_id: int) -> AsyncIterator[ChatView]:
-        """Lock the chat across processes and load its view; save it when the block ends.
-
-        When the store is busy or down the block still runs, unlocked and with a fresh view:
-        answering out of order beats not answering. A failed save is logged, not raised."""
-        finished = False
+    @classmethod
+    @contextmanager
+    def kept(cls, kept: MutableMapping[str, Any]) -> Iterator[ChatView]:
+        """The view of a ``Session.view`` lent by the engine or :func:`open_view`, written
+        back when the block ends (an exception included)."""
+        view = cls.load(kept)
         try:
-            async with AsyncExitStack() as stack:
-                slot = await self._enter(stack, SessionKey(CHANNEL, str(chat_id)))
-                view = ChatView.load(slot.session.view if slot.session is not None else {})
-                yield view
-                finished = True
-                slot.session = _with_view(slot.session, view)
-                slot.ttl = self._ttl_for(slot.session) if slot.session is not None else None
-        except (SessionBusy, StoreUnavailable) as exc:
-            if not finished:
-                raise
-            log.warning("could not save the view of a telegram chat: %s", type(exc).__name__)
+            yield view
+        finally:
+            kept.clear()
+            kept.update(view.dump())
 
-    async def _enter(self, stack: AsyncExitStack, key: SessionKey) -> SessionSlot:
+
+@asynccontextmanager
+async def open_chat_view(sessions: SessionStore, chat_id: int,
+                         ttl_for: Callable[[Session], float | None] = session_ttl,
+                         ) -> AsyncIterator[ChatView]:
+    """Lock the chat across processes and load its view; save it when the block ends
+    (:func:`channels.core.open_view`: a store that is busy or down runs the block unlocked,
+    with a fresh view; a failed save is logged, not raised)."""
+    async with open_view(sessions, SessionKey(CHANNEL, str(chat_id)), ttl_for) as kept:
+        with ChatView.kept(kept) as view:
+            yield view
+
+
+class BlockedChats:
+    """Members who blocked the bot, recorded for 30 days or until they write again (a mark in
+    the key-value store and, when ``audit`` is given, an audit record)."""
+
+    def __init__(self, kv: KeyValueStore, audit: Audit | None = None) -> None:
+        self._kv = kv
+        self._audit = audit
+
+    async def is_blocked(self, chat_id: int | str) -> bool:
+        """True when the member blocked the bot."""
+        return await self._kv.get(_blocked_key(chat_id)) is not None
+
+    async def mark(self, chat_id: int | str, view: ChatView) -> None:
+        """The member blocked the bot: no more messages to the chat."""
+        view.blocked = True
+        log.info("a telegram member blocked the bot; not sending to the chat any more")
         try:
-            return await stack.enter_async_context(self._sessions.chat(key))
-        except (SessionBusy, StoreUnavailable) as exc:
-            log.warning("telegram chat served without its order lock: %s", type(exc).__name__)
-            return SessionSlot(None)
+            await self._kv.put(_blocked_key(chat_id), "1", BLOCKED_TTL)
+            await self._record(chat_id, "blocked")
+        except PortUnavailable as exc:
+            log.warning("could not record a blocked chat: %s", type(exc).__name__)
+
+    async def clear(self, chat_id: int | str, view: ChatView) -> None:
+        """The member wrote again: they unblocked the bot."""
+        view.blocked = False
+        try:
+            await self._kv.delete(_blocked_key(chat_id))
+            await self._record(chat_id, "unblocked")
+        except PortUnavailable as exc:
+            log.warning("could not clear a blocked chat: %s", type(exc).__name__)
+
+    async def _record(self, chat_id: int | str, action: str) -> None:
+        if self._audit is not None:
+            await self._audit(SessionKey(CHANNEL, str(chat_id)), action)
 
 
-def _with_view(session: Session | None, view: ChatView) -> Session | None:
-    if session is not None:
-        return replace(session, view=view.dump())
-    if view.dump():  # a chat with no conversation yet: a resting session to hold the view
-        return Session(MENU, view=view.dump(), updated_at=time.time())
-    return None
+def _blocked_key(chat_id: int | str) -> str:
+    return store_key(KEYS, "blocked", chat_id)

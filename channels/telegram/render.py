@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteMessage,
@@ -27,7 +27,7 @@ from aiogram.methods.base import Response
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from app.metrics import Metrics
-from channels.telegram.chats import CHANNEL, ChatView
+from channels.telegram.chats import CHANNEL, BlockedChats, ChatView
 from channels.telegram.keyboards import contact_keyboard, inline_keyboard
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
@@ -78,6 +78,19 @@ class TelegramRenderer:
             else:
                 await self._send(chat_id, reply.text, self._markup(chat_id, reply, view,
                                                                    asks_later))
+
+    async def deliver_or_block(self, chat_id: int, replies: Sequence[Reply], view: ChatView,
+                               blocked: BlockedChats, *, incoming: int | None = None,
+                               edit: int | None = None) -> bool:
+        """:meth:`deliver`, the path of every reply to a member (the channel's and the
+        outbox's): false, and the chat marked in ``blocked``, when the member blocked the bot;
+        the Bot API's other errors are raised."""
+        try:
+            await self.deliver(chat_id, replies, view, incoming=incoming, edit=edit)
+        except TelegramForbiddenError:
+            await blocked.mark(chat_id, view)
+            return False
+        return True
 
     async def say(self, chat_id: int, text: str) -> None:
         """One plain message (the apology after a fault)."""

@@ -191,10 +191,12 @@ async def open_database(url: str) -> AsyncEngine:
 async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | None = None,
                   database_url: str | None = None, throttle: SendThrottle | None = None,
                   wrap: Callable[[Serve], Serve] | None = None,
-                  on_group_update: GroupHook | None = None) -> AsyncIterator[Harness]:
+                  on_group_update: GroupHook | None = None,
+                  **limits: int) -> AsyncIterator[Harness]:
     """One bot process. Processes sharing ``store`` (a Redis URL) and ``database_url`` behave
     like ``serve`` processes behind a load balancer. ``wrap`` decorates ``Engine.serve``
-    (to record events or inject faults)."""
+    (to record events or inject faults); ``limits`` are the channel's ``concurrency`` and
+    ``max_backlog``."""
     database = await open_database(database_url or f"sqlite:///{tmp_path / 'bot.db'}")
     store = store if store is not None else MemorySessionStore()
     metrics, clock, outbox = Metrics(), ManualClock(), tmp_path / "outbox.jsonl"
@@ -208,7 +210,7 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
     channel = TelegramChannel(bot, serve=wrap(engine.serve) if wrap else engine.serve,
                               ports=ports,
                               throttle=throttle or SendThrottle(**FAST), metrics=metrics,
-                              catalog=catalog, on_group_update=on_group_update)
+                              catalog=catalog, on_group_update=on_group_update, **limits)
     world = Harness(fake, bot, channel, engine, store, accounts, database, metrics, outbox, clock)
     try:
         yield world

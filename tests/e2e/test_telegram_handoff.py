@@ -15,10 +15,11 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from app.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketGauges
 from app.otp_delivery import OutboxOtpSender
+from app.outbox import OutboxRouter
 from balance.service import ReferenceBalanceService
 from channels.telegram.agent_desk import AgentGroup, TelegramForumDesk
 from channels.telegram.channel import TelegramChannel
-from channels.telegram.outbox import OutboxRouter, TelegramOutbox
+from channels.telegram.outbox import TelegramOutbox
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
 from flows.engine import Engine

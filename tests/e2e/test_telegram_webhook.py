@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 
+from channels.core import Serve
 from flows.engine import Deliver, Served
 from flows.types import Event, SessionKey
-from tests.e2e.harness import WEBHOOK_SECRET, Harness
+from tests.e2e.harness import WEBHOOK_SECRET, Harness, harness
 from tests.fakes.bot_api import FakeBotApi
 
 CHAT = 6660001
@@ -83,22 +85,24 @@ async def test_health_and_metrics_are_served_beside_the_webhook(tg: Harness,
 
 
 async def test_a_full_backlog_answers_503_and_a_redelivery_is_served(
-        tg: Harness, fake: FakeBotApi) -> None:
-    await tg.use_webhook()
-    tg.channel._max_backlog = 1  # noqa: SLF001 - a process whose backlog holds one update
-    gate, serve = asyncio.Event(), tg.channel._serve_event  # noqa: SLF001
+        tmp_path: Path, fake: FakeBotApi) -> None:
+    gate = asyncio.Event()
 
-    async def held(key: SessionKey, event: Event, deliver: Deliver) -> Served:
-        await gate.wait()  # the first update stays unfinished
-        return await serve(key, event, deliver)
+    def hold(serve: Serve) -> Serve:
+        async def held(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+            await gate.wait()  # the first update stays unfinished
+            return await serve(key, event, deliver)
+        return held
 
-    tg.channel._serve_event = held  # noqa: SLF001
-    first, second = fake.message_update(CHAT, "/menu"), fake.message_update(CHAT + 1, "/menu")
-    assert await fake.post_to_webhook(first) == 200
-    assert await fake.post_to_webhook(second) == 503  # not taken: Telegram delivers it again
-    assert tg.metrics.value("bot_errors_total", kind="overload") == 1.0
-    gate.set()
-    await tg.channel.drain()
-    assert await fake.post_to_webhook(second) == 200
-    await tg.channel.drain()
-    assert fake.sent_to(CHAT + 1) == ["Apa yang ingin Anda lakukan?"]
+    async with harness(tmp_path, fake=fake, wrap=hold, max_backlog=1) as tg:  # holds one
+        await tg.use_webhook()
+        first, second = (fake.message_update(CHAT, "/menu"),
+                         fake.message_update(CHAT + 1, "/menu"))
+        assert await fake.post_to_webhook(first) == 200
+        assert await fake.post_to_webhook(second) == 503  # not taken: Telegram delivers it again
+        assert tg.metrics.value("bot_errors_total", kind="overload") == 1.0
+        gate.set()
+        await tg.channel.drain()
+        assert await fake.post_to_webhook(second) == 200
+        await tg.channel.drain()
+        assert fake.sent_to(CHAT + 1) == ["Apa yang ingin Anda lakukan?"]

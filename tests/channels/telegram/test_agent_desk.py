@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -36,16 +35,8 @@ def _brief(reason: str = "handoff", lines: int = 2) -> TicketBrief:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-async def desk(fake: FakeBotApi) -> AsyncIterator[TelegramForumDesk]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base))
-    async with Bot(TOKEN, session=session) as bot:
-        yield TelegramForumDesk(bot, SendThrottle(**FAST), GROUP, secret=SECRET)
+def desk(fake_bot: Bot) -> TelegramForumDesk:
+    return TelegramForumDesk(fake_bot, SendThrottle(**FAST), GROUP, secret=SECRET)
 
 
 def test_the_topic_name_is_masked_and_within_128_characters() -> None:

@@ -37,12 +37,15 @@ class Recorder:
         self.events: list[tuple[SessionKey, Event]] = []
         self.results: list[Served] = []
         self.fail: Exception | None = None
+        self.gates: dict[str, asyncio.Event] = {}  # chat id -> served once the event is set
 
     def wrap(self, serve: Serve) -> Serve:
         async def recorded(key: SessionKey, event: Event, deliver: Deliver) -> Served:
             self.events.append((key, event))
             if self.fail is not None:
                 raise self.fail
+            if key.chat_id in self.gates:
+                await self.gates[key.chat_id].wait()
             result = await serve(key, event, deliver)
             self.results.append(result)
             return result
@@ -215,15 +218,7 @@ async def test_concurrent_updates_of_one_chat_are_answered_in_arrival_order(
 
 async def test_a_slow_chat_does_not_hold_up_other_chats(rec: Harness,
                                                         recorder: Recorder) -> None:
-    gate = asyncio.Event()
-    serve = rec.channel._serve_event  # noqa: SLF001 - a flow stuck on a slow service
-
-    async def gated(key: SessionKey, event: Event, deliver: Deliver) -> Served:
-        if key.chat_id == str(CHAT):
-            await gate.wait()
-        return await serve(key, event, deliver)
-
-    rec.channel._serve_event = gated  # noqa: SLF001
+    gate = recorder.gates[str(CHAT)] = asyncio.Event()  # a flow stuck on a slow service
     slow = asyncio.create_task(rec.feed(rec.fake.message_update(CHAT, "/menu")))
     await asyncio.wait_for(rec.feed(rec.fake.message_update(CHAT + 1, "/menu")), 5)
     assert not slow.done()
@@ -240,20 +235,15 @@ async def test_drain_waits_for_accepted_updates(tg: Harness) -> None:
 
 
 async def test_drain_cancels_updates_still_running_after_the_timeout(
-        rec: Harness, recorder: Recorder) -> None:
-    never = asyncio.Event()
-
-    class Stuck(Exception):
-        pass
-
-    async def stuck() -> None:
-        await never.wait()
-        raise Stuck
-
-    task = asyncio.create_task(stuck())
-    rec.channel._tasks.add(task)  # noqa: SLF001 - stands for an update stuck in a flow
+        rec: Harness, recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    recorder.gates[str(CHAT)] = asyncio.Event()  # never set: an update stuck in a flow
+    assert rec.channel.accept(rec.channel.parse(rec.fake.message_update(CHAT, "/menu")))
+    while not recorder.events:
+        await asyncio.sleep(0.01)
     await rec.channel.drain(timeout=0.05)
-    assert task.cancelled()
+    assert rec.channel.backlog == 0
+    assert "cancelled 1 tasks still running at shutdown" in caplog.text
+    assert recorder.results == [] and rec.fake.sent_to(CHAT) == []
 
 
 @pytest.mark.parametrize("payload", [[], "x", {"update_id": "not a number"}, {"message": {}}])
@@ -269,26 +259,19 @@ async def test_latency_is_observed_per_update(tg: Harness) -> None:
     assert tg.metrics.value("bot_replies_total", channel="telegram") == 2.0
 
 
-async def test_updates_beyond_the_concurrency_wait_their_turn(rec: Harness) -> None:
-    rec.channel._slots = asyncio.Semaphore(1)  # noqa: SLF001 - a process with one slot
-    gate, running = asyncio.Event(), []
-    serve = rec.channel._serve_event  # noqa: SLF001
-
-    async def gated(key: SessionKey, event: Event, deliver: Deliver) -> Served:
-        running.append(key.chat_id)
-        if key.chat_id == str(CHAT):
-            await gate.wait()
-        return await serve(key, event, deliver)
-
-    rec.channel._serve_event = gated  # noqa: SLF001
-    slow = asyncio.create_task(rec.feed(rec.fake.message_update(CHAT, "/menu")))
-    waiting = asyncio.create_task(rec.feed(rec.fake.message_update(CHAT + 1, "/menu")))
-    await asyncio.sleep(0.1)
-    assert running == [str(CHAT)]  # the second chat waits for the only slot
-    gate.set()
-    await asyncio.wait_for(asyncio.gather(slow, waiting), 5)
-    assert running == [str(CHAT), str(CHAT + 1)]
-    assert len(rec.fake.sent_to(CHAT + 1)) == 1
+async def test_updates_beyond_the_concurrency_wait_their_turn(
+        tmp_path: Path, fake: FakeBotApi, recorder: Recorder) -> None:
+    gate = recorder.gates[str(CHAT)] = asyncio.Event()
+    async with harness(tmp_path, fake=fake, wrap=recorder.wrap, concurrency=1) as one_slot:
+        slow = asyncio.create_task(one_slot.feed(fake.message_update(CHAT, "/menu")))
+        waiting = asyncio.create_task(one_slot.feed(fake.message_update(CHAT + 1, "/menu")))
+        await asyncio.sleep(0.1)
+        running = [key.chat_id for key, _ in recorder.events]
+        assert running == [str(CHAT)]  # the second chat waits for the only slot
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(slow, waiting), 5)
+        assert [key.chat_id for key, _ in recorder.events] == [str(CHAT), str(CHAT + 1)]
+        assert len(fake.sent_to(CHAT + 1)) == 1
 
 
 def test_a_channel_needs_at_least_one_slot(tg: Harness) -> None:

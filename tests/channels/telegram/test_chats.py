@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 import pytest
 
 from channels.core import ChatQueue
-from channels.telegram.chats import ChatView, ChatViews
+from channels.telegram.chats import BlockedChats, ChatView, open_chat_view
 from flows.engine import FLOW_TIMEOUT, UNKNOWN_VIEW
 from flows.menu import MENU
-from flows.ports import SessionBusy, SessionSlot, StoreUnavailable
+from flows.ports import SessionBusy, SessionSlot, SessionStore, StoreUnavailable
 from flows.types import Session, SessionKey
 from storage.sessions import MemorySessionStore, redis_store_from_url
 
@@ -39,15 +39,14 @@ async def test_the_queue_lets_other_chats_through() -> None:
 
 async def test_the_view_is_saved_only_when_it_holds_something() -> None:
     store = MemorySessionStore()
-    views = ChatViews(store)
-    async with views.open(5) as view:
+    async with open_chat_view(store, 5) as view:
         assert not view.contact_keyboard and not view.blocked
         view.contact_keyboard = True
     async with store.chat(SessionKey("telegram", "5")) as slot:
         assert slot.session is not None
         assert (slot.session.state, slot.session.view) == (MENU, {"contact_keyboard": True})
         slot.session = None
-    async with views.open(5):
+    async with open_chat_view(store, 5):
         pass
     async with store.chat(SessionKey("telegram", "5")) as slot:
         assert slot.session is None
@@ -68,13 +67,13 @@ async def test_the_view_keeps_the_conversation_and_its_time_to_live() -> None:
                 yield slot
                 captured.append(slot.ttl)
 
-    async with ChatViews(Spy()).open(6) as view:
+    async with open_chat_view(Spy(), 6) as view:
         view.blocked = True
     async with store.chat(key) as slot:
         assert slot.session == Session("registration:ask_nik", "id", {"nik": "x"}, 1.0,
                                        view={"blocked": True})
     assert captured == [FLOW_TIMEOUT]  # a half-finished step keeps its short life
-    async with ChatViews(Spy(), ttl_for=lambda _: 300.0).open(6):  # the engine's setting
+    async with open_chat_view(Spy(), 6, ttl_for=lambda _: 300.0):  # the engine's setting
         pass
     assert captured == [FLOW_TIMEOUT, 300.0]
 
@@ -85,9 +84,9 @@ async def test_the_view_lock_orders_chats_across_processes(redis_url: str,
     second = redis_store_from_url(redis_url, prefix=unique_prefix)
     events: list[str] = []
     try:
-        async with ChatViews(first).open(9) as view:
+        async with open_chat_view(first, 9) as view:
             view.blocked = True
-            waiting = asyncio.create_task(_enter(ChatViews(second), events))
+            waiting = asyncio.create_task(_enter(second, events))
             await asyncio.sleep(0.1)
             events.append("first done")
         await waiting
@@ -97,8 +96,8 @@ async def test_the_view_lock_orders_chats_across_processes(redis_url: str,
         await second.aclose()
 
 
-async def _enter(views: ChatViews, events: list[str]) -> None:
-    async with views.open(9) as view:
+async def _enter(store: SessionStore, events: list[str]) -> None:
+    async with open_chat_view(store, 9) as view:
         events.append(f"second in, blocked={view.blocked}")
 
 
@@ -122,21 +121,22 @@ class BrokenStore:
 async def test_a_busy_or_unavailable_store_serves_the_chat_without_the_lock(
         error: Exception) -> None:
     ran = False
-    async with ChatViews(BrokenStore(error)).open(3) as view:
+    async with open_chat_view(BrokenStore(error), 3) as view:
         ran = True
         view.blocked = True
     assert ran
 
 
 async def test_a_failed_save_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
-    async with ChatViews(BrokenStore(SessionBusy("lock expired"), on_save=True)).open(3) as view:
+    async with open_chat_view(BrokenStore(SessionBusy("lock expired"), on_save=True),
+                              3) as view:
         view.contact_keyboard = True
     assert "could not save the view" in caplog.text
 
 
 async def test_an_error_inside_the_block_still_propagates() -> None:
     with pytest.raises(SessionBusy, match="from the block"):
-        async with ChatViews(MemorySessionStore()).open(3):
+        async with open_chat_view(MemorySessionStore(), 3):
             raise SessionBusy("from the block")
 
 
@@ -146,3 +146,30 @@ def test_an_unknown_view_may_hold_a_contact_keyboard() -> None:
     assert ChatView.load(UNKNOWN_VIEW) == ChatView(contact_keyboard=True)
     assert ChatView.load({}) == ChatView()
     assert ChatView.load({"blocked": True}).dump() == {"blocked": True}
+
+
+async def test_a_blocked_chat_is_marked_audited_and_cleared() -> None:
+    store, audited = MemorySessionStore(), []
+
+    async def audit(key: SessionKey, action: str) -> None:
+        audited.append((key.chat_id, action))
+
+    blocked, view = BlockedChats(store, audit), ChatView()
+    await blocked.mark(8, view)
+    assert view.blocked and await blocked.is_blocked(8) and not await blocked.is_blocked(9)
+    assert await store.get("tg:blocked:8") == "1"
+    await blocked.clear(8, view)
+    assert not view.blocked and not await blocked.is_blocked(8)
+    assert audited == [("8", "blocked"), ("8", "unblocked")]
+
+
+async def test_a_blocked_mark_the_store_cannot_keep_is_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class DownKv(MemorySessionStore):
+        async def put(self, name: str, value: str, ttl: float) -> None:
+            raise StoreUnavailable("down")
+
+    view = ChatView()
+    await BlockedChats(DownKv()).mark(8, view)
+    assert view.blocked  # the view still says so: nothing more is sent in this update
+    assert "could not record a blocked chat: StoreUnavailable" in caplog.text

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramForbiddenError
 
 from app.metrics import Metrics
@@ -16,7 +12,7 @@ from channels.telegram.keyboards import verify
 from channels.telegram.render import MAX_MESSAGE, TelegramRenderer
 from channels.telegram.throttle import SendThrottle
 from flows.types import Button, Reply, SayKind
-from tests.e2e.harness import FAST, TOKEN
+from tests.e2e.harness import FAST
 from tests.fakes.bot_api import FakeBotApi
 
 SECRET = b"render-secret"
@@ -27,16 +23,8 @@ CONTACT = Reply("Bagikan nomor HP", ((Button("Bagikan nomor HP saya", "contact")
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-async def renderer(fake: FakeBotApi) -> AsyncIterator[TelegramRenderer]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base))
-    async with Bot(TOKEN, session=session) as bot:
-        yield TelegramRenderer(bot, SendThrottle(**FAST), Metrics(), SECRET)
+def renderer(fake_bot: Bot) -> TelegramRenderer:
+    return TelegramRenderer(fake_bot, SendThrottle(**FAST), Metrics(), SECRET)
 
 
 def _methods(fake: FakeBotApi) -> list[str]:
@@ -146,10 +134,8 @@ async def test_a_blocked_chat_raises_at_the_first_message(
     assert len(fake.calls("sendMessage")) == 1
 
 
-async def test_replies_are_counted(fake: FakeBotApi) -> None:
+async def test_replies_are_counted(fake_bot: Bot) -> None:
     metrics = Metrics()
-    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base))
-    async with Bot(TOKEN, session=session) as bot:
-        renderer = TelegramRenderer(bot, SendThrottle(**FAST), metrics, SECRET)
-        await renderer.deliver(CHAT, [Reply("satu"), Reply("dua", MENU)], ChatView())
+    renderer = TelegramRenderer(fake_bot, SendThrottle(**FAST), metrics, SECRET)
+    await renderer.deliver(CHAT, [Reply("satu"), Reply("dua", MENU)], ChatView())
     assert metrics.value("bot_replies_total", channel="telegram") == 2.0

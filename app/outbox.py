@@ -1,0 +1,41 @@
+"""Delivering to members outside their own updates (an agent answered, a ticket timed out).
+
+:class:`OutboxRouter` is the :class:`~flows.ports.MemberOutbox` of the long-running commands:
+it picks the outbox of the chat's channel (``TelegramOutbox`` in ``channels.telegram.outbox``,
+``WhatsAppOutbox`` in ``channels.whatsapp.web``, ``ConsoleOutbox`` in ``channels.console.desk``)
+and knows none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flows.ports import MemberOutbox
+from flows.types import Reply, SessionKey
+
+__all__ = ["OutboxRouter"]
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRouter:
+    """Delivers through the outbox of the chat's channel (``SessionKey.channel``)."""
+
+    def __init__(self, routes: Mapping[str, MemberOutbox]) -> None:
+        self._routes = dict(routes)
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """The channels this process can deliver to."""
+        return frozenset(self._routes)
+
+    async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
+        """Send on the chat's channel. A channel this process does not serve is logged and
+        reported delivered: the member did not block anyone, so the ticket must not close."""
+        outbox = self._routes.get(key.channel)
+        if outbox is None:
+            log.error("cannot deliver to a %s chat: that channel is not configured in this "
+                      "process", key.channel)
+            return True
+        return await outbox.deliver(key, replies)
