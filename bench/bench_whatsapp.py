@@ -537,6 +537,7 @@ class Figures:
     bot_cpu: float = 0.0  # share of one core
     harness_cpu: float = 0.0
     redis_cpu: float | None = None
+    other_cpu: float = 0.0  # every other process of the machine
     peak_rss_mb: float = 0.0
     max_lag_ms: float = 0.0
     note: str = ""
@@ -652,6 +653,7 @@ class Run:
         errors_before = await self.bot.errors()
         redis_before = await self.redis_usage()
         cpu_before, own_before = self.bot.stats.cpu_seconds(), _cpu_seconds()
+        all_before = machine_cpu_seconds()
         started_at = time.monotonic()
         first_post, max_lag, stopped = await self.post_all(rate, duration, limit=limit,
                                                            saturate=saturate)
@@ -666,6 +668,8 @@ class Run:
                           unanswered=tracker.posted - tracker.answered,
                           refused=sum(tracker.refused.values()))
         gc.unfreeze()
+        figures.other_cpu = ((machine_cpu_seconds() - all_before) / wall - figures.bot_cpu
+                             - figures.harness_cpu)
         if stopped is not None:
             figures.note = f"fell {limit} messages behind after {stopped:.1f} s: load stopped"
         if tracker.refused:
@@ -675,6 +679,7 @@ class Run:
             figures.redis_per_message = (sum(figures.redis_commands.values())
                                          / max(1, tracker.posted))
             figures.redis_cpu = (redis_after[1] - redis_before[1]) / wall
+            figures.other_cpu -= figures.redis_cpu
         figures.replies_per_message = tracker.replies / max(1, tracker.posted)
         for posted, latency in tracker.timed:
             figures.latencies_ms.append(latency * 1000)
@@ -688,6 +693,16 @@ class Run:
 def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     return own.ru_utime + own.ru_stime
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every process of the machine has used (busy time of ``/proc/stat``)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return math.nan
+    user, nice, system, _, _, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the benchmark ------------------------------------------------------------------------
@@ -732,7 +747,7 @@ async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) 
 
 HEADER = (f"{'bot':<14} {'offered':>16} {'msgs':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'p99 ms':>7} {'max ms':>8} {'rep/m':>5} {'redis':>6} {'errs':>4} {'botCPU':>6} "
-          f"{'hCPU':>5} {'rdCPU':>5} {'RSS MB':>6} {'lag ms':>6}")
+          f"{'hCPU':>5} {'rdCPU':>5} {'others':>6} {'RSS MB':>6} {'lag ms':>6}")
 
 
 def show(f: Figures) -> None:
@@ -743,7 +758,8 @@ def show(f: Figures) -> None:
           f"{f.percentile(0.50):>7.1f} {f.percentile(0.95):>7.1f} {f.percentile(0.99):>7.1f} "
           f"{f.percentile(1.0):>8.1f} {f.replies_per_message:>5.2f} {redis_part:>6} "
           f"{f.errors + f.unanswered + f.refused:>4} {f.bot_cpu:>6.0%} {f.harness_cpu:>5.0%} "
-          f"{redis_cpu:>5} {f.peak_rss_mb:>6.0f} {f.max_lag_ms:>6.1f}", flush=True)
+          f"{redis_cpu:>5} {max(0.0, f.other_cpu):>6.0%} {f.peak_rss_mb:>6.0f} "
+          f"{f.max_lag_ms:>6.1f}", flush=True)
     if f.note:
         print(f"{'':<14} ^ {f.note.strip()}", flush=True)
     windows = by_window(f.timed, WINDOW_SECONDS)
@@ -856,6 +872,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--echo-heap", choices=("default", "settled"), default="default",
                         help="the echo's heap: left to the collector, or frozen once it "
                              "serves as run_bot.py serve does (app.tuning.settle_heap)")
+    parser.add_argument("--log-dir", type=Path, default=None,
+                        help="keep the bot's and the echo's logs there (default: discarded)")
     parser.add_argument("--bot-dir", type=Path, default=ROOT,
                         help="the checkout whose run_bot.py is measured (default: this one)")
     parser.add_argument("--bot-commit", default="",
@@ -904,13 +922,15 @@ async def main() -> None:
             http = await stack.enter_async_context(aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=200)))
             outbox = workdir / "outbox.jsonl"
+            logs = args.log_dir or workdir
+            logs.mkdir(parents=True, exist_ok=True)
             tracker = Tracker(fake)
             port = free_port()
             ours = await stack.enter_async_context(started(
                 "ours", bot_command(bot_dir), cwd=bot_dir,
                 env=bot_environment(fake, args, redis_url=redis_url, database_url=database_url,
                                     outbox=outbox, port=port, workdir=workdir),
-                url=f"http://127.0.0.1:{port}", ready="/healthz", log=workdir / "ours.log",
+                url=f"http://127.0.0.1:{port}", ready="/healthz", log=logs / "ours.log",
                 http=http))
             port = free_port()
             echo = await stack.enter_async_context(started(
@@ -919,7 +939,7 @@ async def main() -> None:
                          "--app-secret", APP_SECRET, "--port", str(port), "--loop", args.loop,
                          *(["--settle-heap"] if args.echo_heap == "settled" else [])],
                 cwd=ROOT, env=dict(os.environ), url=f"http://127.0.0.1:{port}",
-                ready="/bench/stats", log=workdir / "echo.log", http=http))
+                ready="/bench/stats", log=logs / "echo.log", http=http))
             contenders = [
                 Contender("ours", Run(ours, fake, tracker, Generator(
                     tracker, outbox, random.Random(7)), in_order(args.members), redis_client,
@@ -943,8 +963,8 @@ async def main() -> None:
     print("columns: msg/s achieved; latency from the webhook POST to the first reply at the "
           "fake Graph API; rep/m replies per message; redis = Redis commands per message; "
           "errs = bot errors + unanswered + refused sends; CPU as share of one core (the bot "
-          "process, this process with the fake Graph API, redis-server); RSS = the bot's "
-          "peak; lag = generator behind schedule")
+          "process, this process with the fake Graph API, redis-server, every other process "
+          "of the machine); RSS = the bot's peak; lag = generator behind schedule")
     report(*contenders)
 
 
