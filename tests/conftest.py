@@ -134,21 +134,34 @@ async def web_client() -> AsyncIterator[WebClient]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    """The fake Telegram Bot API server on a free loopback port."""
+def bot_api_options() -> dict[str, Any]:
+    """Keyword arguments of the :func:`fake` server (a module overrides it, e.g. ``poll_cap``)."""
+    return {}
+
+
+@pytest.fixture
+def bot_token() -> str:
+    """The token of :func:`fake_bot` (the fake derives the bot's id from it)."""
+    return "123456:TEST-telegram-token"
+
+
+@pytest.fixture
+async def fake(bot_api_options: dict[str, Any]) -> AsyncIterator[FakeBotApi]:
+    """The fake Telegram Bot API server on a free loopback port: the one of every Telegram
+    test (channels, agent desk, end to end, the fake's own tests)."""
     from tests.fakes.bot_api import FakeBotApi
 
-    async with FakeBotApi() as server:
+    async with FakeBotApi(**bot_api_options) as server:
         yield server
 
 
 @pytest.fixture
-async def fake_bot(fake: FakeBotApi) -> AsyncIterator[Bot]:
+async def fake_bot(fake: FakeBotApi, bot_token: str) -> AsyncIterator[Bot]:
     """A real aiogram ``Bot`` talking to the :func:`fake` Bot API server."""
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
     session = AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base))
-    async with Bot("123456:TEST-telegram-token", session=session) as bot:
+    async with Bot(bot_token, session=session) as bot:
         yield bot

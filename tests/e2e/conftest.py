@@ -1,4 +1,5 @@
-"""Fixtures of the end-to-end tests: the fake Bot API server and one bot process."""
+"""Fixtures of the end-to-end tests: one bot process (the fake Bot API server, ``fake``, is
+the shared one of ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,6 @@ import pytest
 
 from tests.e2e.harness import Harness, harness
 from tests.fakes.bot_api import FakeBotApi
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    """The fake Bot API server on a free loopback port."""
-    async with FakeBotApi() as server:
-        yield server
 
 
 @pytest.fixture

@@ -16,11 +16,9 @@ any status for a method. Method semantics live in ``bot_api_methods.py``, the wi
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
@@ -43,6 +41,7 @@ from tests.fakes.bot_api_wire import (
     ok,
     too_many_requests,
 )
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = [
     "SECRET_HEADER",
@@ -98,7 +97,7 @@ class _Fault:
     chat_id: str | None = None
 
 
-class FakeBotApi:
+class FakeBotApi(LoopbackServer):
     """The fake server. ``poll_cap`` bounds a long poll's wait (seconds) so tests stay fast;
     ``strict`` makes edits and deletes of unknown messages, and no-op edits, fail."""
 
@@ -111,23 +110,24 @@ class FakeBotApi:
         self._faults: dict[str, list[_Fault]] = {}
         self._blocked: set[str] = set()
         self._custom: dict[str, Handler] = {}
-        self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
-        self._port = 0
+        # Update builders (``bot_api_updates.UpdateFactory``): a text message, a press on an
+        # inline button of the bot's message ``message_id``, a shared contact.
+        self.message_update = self.updates.message_update
+        self.callback_update = self.updates.callback_update
+        self.contact_update = self.updates.contact_update
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 on a free port."""
+    def app(self) -> web.Application:
+        """Every method under ``/bot<token>/``."""
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        return app
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 on a free port."""
+        await super().start()
         self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
 
     async def close(self) -> None:
@@ -135,27 +135,12 @@ class FakeBotApi:
         self.delivery.close()
         if self._client is not None:
             await self._client.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        await super().close()
 
     @property
     def api_base(self) -> str:
         """Base URL for ``TelegramAPIServer.from_base``."""
-        if not self._port:
-            raise RuntimeError("FakeBotApi is not started")
-        return f"http://127.0.0.1:{self._port}"
+        return self.url()
 
     # --- serving --------------------------------------------------------------------------
 
@@ -306,48 +291,6 @@ class FakeBotApi:
     def on(self, method: str, handler: Handler) -> None:
         """Answer ``method`` with ``handler(params)`` (raise ``ApiError`` to fail)."""
         self._custom[method] = handler
-
-    # --- update builders ------------------------------------------------------------------
-
-    def message_update(
-        self,
-        chat_id: int,
-        text: str,
-        *,
-        user_id: int | None = None,
-        language_code: str | None = "id",
-        message_id: int | None = None,
-        chat_type: str = "private",
-        thread_id: int | None = None,
-        is_topic: bool = False,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """An Update with a text message (``user_id`` defaults to ``chat_id``)."""
-        return self.updates.message_update(
-            chat_id,
-            text,
-            user_id=user_id,
-            language_code=language_code,
-            message_id=message_id,
-            chat_type=chat_type,
-            thread_id=thread_id,
-            is_topic=is_topic,
-            extra=extra,
-        )
-
-    def callback_update(
-        self, chat_id: int, data: str, *, message_id: int, user_id: int | None = None
-    ) -> dict[str, Any]:
-        """An Update with a press on an inline button of the bot's message ``message_id``."""
-        return self.updates.callback_update(chat_id, data, message_id=message_id, user_id=user_id)
-
-    def contact_update(
-        self, chat_id: int, phone: str, *, contact_user_id: int | None, user_id: int | None = None
-    ) -> dict[str, Any]:
-        """An Update with a shared contact."""
-        return self.updates.contact_update(
-            chat_id, phone, contact_user_id=contact_user_id, user_id=user_id
-        )
 
     # --- delivery ---------------------------------------------------------------------------
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
@@ -42,16 +39,18 @@ GROUP = -1001234
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi(poll_cap=0.3) as server:
-        yield server
+def bot_api_options() -> dict[str, Any]:
+    return {"poll_cap": 0.3}
 
 
 @pytest.fixture
-async def bot(fake: FakeBotApi) -> AsyncIterator[Bot]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base))
-    async with Bot(TOKEN, session=session) as client:
-        yield client
+def bot_token() -> str:
+    return TOKEN
+
+
+@pytest.fixture
+def bot(fake_bot: Bot) -> Bot:
+    return fake_bot
 
 
 class Receiver:

@@ -25,7 +25,6 @@ from tests.e2e.harness import Harness, harness
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.down_store import DownSessionStore
 
-fake = e2e_conftest.fake
 tg = e2e_conftest.tg
 CHAT = 3001
 
