@@ -11,16 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from app.compose import build_engine, build_ports, open_database
 from app.otp_delivery import OutboxOtpSender
-from balance.service import ReferenceBalanceService, seed_demo_members
+from balance.service import ReferenceBalanceService
 from channels.console.desk import ConsoleDesk
 from flows.engine import Engine
-from flows.flow import Ports
 from flows.hours import BusinessHours
-from flows.i18n import Catalog
 from flows.types import Event, Reply, SayKind, SessionKey
 from storage.accounts import SqlAccountStore
-from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
@@ -30,6 +28,7 @@ SITI = {"nik": "3171014501900001", "kpj": "12345678901", "birth": "05-01-1990",
         "phone": "081234567890"}
 DEWI = {"nik": "5171046303880004", "kpj": "45678901234", "birth": "23-03-1988",
         "phone": "087711223344"}
+ALWAYS = BusinessHours.parse(days="mon-sun", hours="00:00-23:59")  # agents never away
 
 
 @dataclass
@@ -145,9 +144,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    database = create_engine(f"sqlite:///{tmp_path / 'bot.db'}")
-    await migrate(database)
-    await seed_demo_members(database)
+    database = await open_database(f"sqlite:///{tmp_path / 'bot.db'}")
     store = MemorySessionStore()
     accounts = SqlAccountStore(database, SECRET)
     clock = ManualClock()
@@ -155,11 +152,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     balance = ReferenceBalanceService(database)
     tickets = SqlTicketStore(database)
     desk_lines: list[str] = []
-    ports = Ports(kv=store, accounts=accounts, balance=balance,
-                  otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET,
-                  tickets=tickets, desk=ConsoleDesk(desk_lines.append),
-                  hours=BusinessHours.parse(days="mon-sun", hours="00:00-23:59"))
-    engine = Engine(sessions=store, ports=ports, catalog=Catalog(strict=True), strict=True)
+    ports = build_ports(kv=store, accounts=accounts, balance=balance,
+                        otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET,
+                        tickets=tickets, desk=ConsoleDesk(desk_lines.append), hours=ALWAYS)
+    engine = build_engine(store, ports, strict=True)
     delivered: list[Reply] = []
     outbox_to_member = RecordingOutbox(delivered)
     desk = DeskService(engine=engine, tickets=tickets, outbox=outbox_to_member, clock=clock)

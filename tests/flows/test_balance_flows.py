@@ -114,14 +114,15 @@ class _Down:
 
 
 async def test_service_down_gets_an_apology_not_a_number(chat: Chat, world: World) -> None:
+    from app.compose import build_ports
     from flows.engine import Engine
-    from flows.flow import Ports
 
     await chat.register()
     ports = world.engine._ports  # noqa: SLF001
     down = Engine(sessions=world.store, catalog=Catalog(strict=True),
-                  ports=Ports(ports.kv, ports.accounts, _Down(),  # type: ignore[arg-type]
-                              ports.otp_sender, ports.clock, ports.secret))
+                  ports=build_ports(kv=ports.kv, accounts=ports.accounts, balance=_Down(),
+                                    otp_sender=ports.otp_sender, clock=ports.clock,
+                                    secret=ports.secret))
     down_chat = Chat(down, world.outbox, chat.key)
     text = await down_chat.say("cek saldo")
     assert "tidak dapat dihubungi" in text and "Rp" not in text

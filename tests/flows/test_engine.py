@@ -7,9 +7,10 @@ from datetime import date
 
 import pytest
 
+from app.compose import build_ports
 from flows import routes
 from flows.engine import Engine
-from flows.flow import Context, Flow, Outcome, Ports, mermaid, step
+from flows.flow import Context, Flow, Outcome, mermaid, step
 from flows.i18n import Catalog
 from flows.menu import MENU
 from flows.ports import BalanceServiceUnavailable, DatabaseUnavailable, IdentityMatch
@@ -147,8 +148,9 @@ class _DownBalance:
 async def test_balance_service_down_keeps_answers(world: World) -> None:
     ports = world.engine._ports  # noqa: SLF001 - rebuild with one faulty port
     faulty = Engine(sessions=world.store, catalog=Catalog(strict=True),
-                    ports=Ports(ports.kv, ports.accounts, _DownBalance(), ports.otp_sender,
-                                ports.clock, ports.secret))
+                    ports=build_ports(kv=ports.kv, accounts=ports.accounts, balance=_DownBalance(),
+                                      otp_sender=ports.otp_sender, clock=ports.clock,
+                                      secret=ports.secret))
     chat = Chat(faulty, world.outbox)
     await chat.say("/daftar")
     await chat.press("reg:agree")
@@ -170,8 +172,9 @@ class _DownAccounts:
 async def test_database_down_is_answered_politely(world: World) -> None:
     ports = world.engine._ports  # noqa: SLF001
     faulty = Engine(sessions=world.store, catalog=Catalog(strict=True),
-                    ports=Ports(ports.kv, _DownAccounts(), ports.balance,  # type: ignore[arg-type]
-                                ports.otp_sender, ports.clock, ports.secret))
+                    ports=build_ports(kv=ports.kv, accounts=_DownAccounts(), balance=ports.balance,
+                                      otp_sender=ports.otp_sender, clock=ports.clock,
+                                      secret=ports.secret))
     chat = Chat(faulty, world.outbox)
     assert "tidak dapat diakses" in await chat.say("cek saldo")
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.compose import with_ports
 from flows.engine import Engine
-from flows.flow import Ports
 from flows.hours import BusinessHours
 from flows.i18n import Catalog
 from flows.ports import DeskUnavailable, Ticket, TicketBrief, TicketStatus
@@ -73,8 +73,7 @@ async def test_outside_business_hours_says_when_the_team_answers(world: World) -
     hours = BusinessHours()  # Monday-Friday 08:00-17:00 WIB
     ports = world.engine._ports  # noqa: SLF001
     engine = Engine(sessions=world.store, catalog=Catalog(strict=True), strict=True,
-                    ports=Ports(ports.kv, ports.accounts, ports.balance, ports.otp_sender,
-                                ports.clock, ports.secret, ports.tickets, ports.desk, hours))
+                    ports=with_ports(ports, hours=hours))
     world.clock.at = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)  # Saturday 10:00 WIB
     chat = Chat(engine, world.outbox)
     await chat.say("/petugas")
@@ -107,9 +106,7 @@ class _DownDesk:
 async def test_desk_unavailable_keeps_the_ticket_and_delivers_later(world: World) -> None:
     ports = world.engine._ports  # noqa: SLF001
     down = Engine(sessions=world.store, catalog=Catalog(strict=True), strict=True,
-                  ports=Ports(ports.kv, ports.accounts, ports.balance, ports.otp_sender,
-                              ports.clock, ports.secret, ports.tickets, _DownDesk(),
-                              ports.hours))
+                  ports=with_ports(ports, desk=_DownDesk()))
     chat = Chat(down, world.outbox)
     await chat.say("/petugas")
     text = await chat.press("ho:yes")

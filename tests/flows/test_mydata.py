@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from app.compose import build_ports
 from flows.consent import CONSENT_VERSION
 from flows.engine import Engine
-from flows.flow import Ports
 from flows.i18n import Catalog
 from flows.ports import BalanceServiceUnavailable
 from tests.flows.conftest import DEWI, SITI, Chat, World
@@ -123,8 +123,9 @@ async def test_the_balance_service_down_still_lists_the_memberships(chat: Chat,
     await chat.register()
     ports = world.engine._ports  # noqa: SLF001
     down = Engine(sessions=world.store, catalog=Catalog(strict=True), strict=True,
-                  ports=Ports(ports.kv, ports.accounts, _Down(),  # type: ignore[arg-type]
-                              ports.otp_sender, ports.clock, ports.secret))
+                  ports=build_ports(kv=ports.kv, accounts=ports.accounts, balance=_Down(),
+                                    otp_sender=ports.otp_sender, clock=ports.clock,
+                                    secret=ports.secret))
     down_chat = Chat(down, world.outbox, chat.key)
     text = await down_chat.say("/datasaya")
     assert "• KPJ 123*****901\n" in text and "S*** R*****" not in text

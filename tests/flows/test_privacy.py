@@ -9,10 +9,10 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from app.compose import build_ports
 from app.logsetup import RedactingFormatter
 from flows.account import ERASED_NOTICE
 from flows.engine import Engine
-from flows.flow import Ports
 from flows.i18n import Catalog
 from flows.ports import IdentityMatch, TicketStatus
 from flows.types import SessionKey
@@ -109,8 +109,9 @@ async def test_a_traceback_with_a_nik_is_redacted_when_formatted(
         world: World, caplog: pytest.LogCaptureFixture) -> None:
     ports = world.engine._ports  # noqa: SLF001 - rebuild with one faulty port
     engine = Engine(sessions=world.store, catalog=Catalog(strict=True),
-                    ports=Ports(ports.kv, ports.accounts, _LeakyBalance(), ports.otp_sender,
-                                ports.clock, ports.secret))
+                    ports=build_ports(kv=ports.kv, accounts=ports.accounts,
+                                      balance=_LeakyBalance(), otp_sender=ports.otp_sender,
+                                      clock=ports.clock, secret=ports.secret))
     chat = Chat(engine, world.outbox, SessionKey("test", "4004"))
     caplog.set_level(logging.DEBUG)
     await chat.say("/daftar")

@@ -24,19 +24,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.compose import build_engine, build_ports
 from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService, seed_demo_members
 from channels.console.desk import ConsoleDesk
-from flows.engine import Engine
-from flows.flow import Ports
-from flows.hours import BusinessHours
-from flows.i18n import Catalog
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
-from tests.flows.conftest import SECRET, SITI, ManualClock, RecordingOutbox, World
+from tests.flows.conftest import ALWAYS, SECRET, SITI, ManualClock, RecordingOutbox, World
 
 # The balance service's own records (BPJS's database in production): not the bot's data.
 STAND_IN_TABLES = frozenset({"member", "contribution"})
@@ -72,11 +69,10 @@ async def leak_world(urls: tuple[str, str, Path],
     balance = ReferenceBalanceService(members)
     sms_gateway = tmp_path / "sms" / "outbox.jsonl"
     desk_lines: list[str] = []
-    ports = Ports(kv=store, accounts=accounts, balance=balance,
-                  otp_sender=OutboxOtpSender(sms_gateway), clock=clock, secret=SECRET,
-                  tickets=tickets, desk=ConsoleDesk(desk_lines.append),
-                  hours=BusinessHours.parse(days="mon-sun", hours="00:00-23:59"))
-    engine = Engine(sessions=store, ports=ports, catalog=Catalog(strict=True), strict=True)
+    ports = build_ports(kv=store, accounts=accounts, balance=balance,
+                        otp_sender=OutboxOtpSender(sms_gateway), clock=clock, secret=SECRET,
+                        tickets=tickets, desk=ConsoleDesk(desk_lines.append), hours=ALWAYS)
+    engine = build_engine(store, ports, strict=True)
     delivered = RecordingOutbox([])
     desk = DeskService(engine=engine, tickets=tickets, outbox=delivered, clock=clock)
     yield (World(engine, store, accounts, balance, clock, sms_gateway, tickets, desk,
