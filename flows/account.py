@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 from enum import StrEnum
 
-from flows.flow import Context, Flow, Outcome, option, say, step
+from flows.flow import Command, Context, Flow, Outcome, option, say, step
+from flows.i18n import N_
 from flows.menu import MENU, back_to_menu
 from flows.ports import DeskUnavailable, TicketStatus
 from flows.types import EventKind
@@ -93,7 +94,14 @@ def _confirmed(ctx: Context, button: str) -> bool:
     return " ".join(event.text.lower().split()).strip(".!") in _YES
 
 
+LOGOUT = Command("keluar", "logout", english="logout",
+                 summary=N_("Unlink this chat from your membership"))
+ERASE = Command("hapusdata", "delete_data", english="deletedata", summary=N_("Erase your data"))
+
 FLOW = Flow("account", {
     S.CONFIRM_LOGOUT: step(confirm_logout, MENU),
     S.CONFIRM_ERASE: step(confirm_erase, MENU),
-})
+}, entries={
+    "logout": step(ask_logout, S.CONFIRM_LOGOUT, MENU),
+    "delete_data": step(ask_erase, CONFIRM),
+}, commands=(LOGOUT, ERASE))

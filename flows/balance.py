@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from flows import history
-from flows.flow import Context, Flow, Outcome, option, say, step
+from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
 from flows.memberships import Person, chosen, group_by_person, member_summary, target, today
@@ -138,8 +138,9 @@ async def shown(ctx: Context) -> Outcome:
     return Outcome(MENU, pass_on=True)
 
 
+ENTRY = step(show_balance, S.CHOOSE_KPJ, S.SHOWN, MENU)
 FLOW = Flow("balance", {
     S.CHOOSE_KPJ: step(choose, S.SHOWN, MENU),
     S.SHOWN: step(shown, S.SHOWN, history.BROWSE, MENU),
-})
-ENTRY = step(show_balance, S.CHOOSE_KPJ, S.SHOWN, MENU)
+}, entries={"check_balance": ENTRY}, commands=(
+    Command("saldo", "check_balance", english="balance", summary=N_("Check JHT balance")),))

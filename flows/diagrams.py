@@ -1,4 +1,4 @@
-"""Mermaid diagrams of every flow table, for ``docs/flows.md``.
+"""Mermaid diagrams of every flow table and the table of commands, for ``docs/flows.md``.
 
     uv run python -m flows.diagrams > docs/flows.md
 
@@ -8,7 +8,7 @@ A test checks that the committed file matches the tables.
 from __future__ import annotations
 
 from flows.flow import mermaid
-from flows.routes import COMMANDS, ENTRIES, FLOWS
+from flows.routes import ENTRIES, FLOWS
 
 
 def entry_points(flow_name: str) -> list[tuple[str, str]]:
@@ -17,15 +17,29 @@ def entry_points(flow_name: str) -> list[tuple[str, str]]:
             for target in sorted(entry.goes_to) if target.startswith(flow_name + ":")]
 
 
+def command_table() -> str:
+    """Every command as its flow declares it: Indonesian, English, other words, the entry it
+    opens, and what the command menu and ``/bantuan`` say of it (unlisted when empty)."""
+    lines = ["| Command | English | Also | Opens | Flow | Listed as |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for flow in FLOWS:
+        for c in flow.commands:
+            also = ", ".join(f"`/{word}`" for word in c.aliases)
+            lines.append(f"| `/{c.name}` | `/{c.english or c.name}` | {also} | `{c.entry}` "
+                         f"| {flow.name} | {c.summary or '(not listed)'} |")
+    return "\n".join(lines) + "\n"
+
+
 def document() -> str:
     """The whole Markdown document."""
     parts = ["# Conversation flows\n",
              "Generated from the flow tables by `uv run python -m flows.diagrams`; "
              "`menu:main` is the resting state where free text is classified into an intent.\n",
-             "Commands: " + ", ".join(f"`/{c}`" for c in sorted(COMMANDS)) + ".\n"]
+             "## Commands\n\n" + command_table()]
     for flow in FLOWS:
-        parts.append(f"## {flow.name}\n\n```mermaid\n{mermaid(flow, entry_points(flow.name))}"
-                     "```\n")
+        if flow.steps:
+            parts.append(f"## {flow.name}\n\n```mermaid\n"
+                         f"{mermaid(flow, entry_points(flow.name))}```\n")
     return "\n".join(parts)
 
 

@@ -37,7 +37,7 @@ from flows.ports import (
     SessionStore,
     StoreUnavailable,
 )
-from flows.routes import AGENT_EVENTS, COMMANDS, ENTRIES, FLOWS
+from flows.routes import AGENT_EVENTS, FLOWS, Routes
 from flows.typed_buttons import shown_buttons, typed_press
 from flows.types import (
     Button,
@@ -87,13 +87,14 @@ class Engine:
     """Turns one member event into replies, with the session loaded and saved once."""
 
     def __init__(self, *, sessions: SessionStore, ports: Ports, catalog: Catalog,
-                 flows: tuple[Flow, ...] = FLOWS, entries: Mapping[str, Step] = ENTRIES,
+                 flows: tuple[Flow, ...] = FLOWS,
                  classifier: Callable[[str], Intent] = classify,
                  flow_timeout: float = FLOW_TIMEOUT, strict: bool = False) -> None:
         self._sessions = sessions
         self._ports = ports
         self._catalog = catalog
-        self._entries = entries
+        self._routes = Routes.of(flows)
+        self._entries = self._routes.entries
         self._classify = classifier
         self._flow_timeout = flow_timeout
         self._strict = strict  # tests: an undeclared transition raises instead of apologising
@@ -182,7 +183,7 @@ class Engine:
         session, notices = self._current(stored, event, now.timestamp())
         if stored is not None and session.state == stored.state:
             event = self._typed_press(event, stored)
-        ctx = Context(key, event, session, self._ports, now)
+        ctx = Context(key, event, session, self._ports, now, commands=self._routes.listed)
         try:
             outcome = await self._dispatch(ctx)
             saved = Session(outcome.state, outcome.locale or session.locale,
@@ -253,7 +254,8 @@ class Engine:
         if language is not None:
             return await start.switch_language(ctx, language)
         if event.kind is EventKind.COMMAND:
-            return await self._enter(COMMANDS.get(event.data, "unknown_command"), ctx)
+            return await self._enter(self._routes.commands.get(event.data, "unknown_command"),
+                                     ctx)
         if event.kind is EventKind.BUTTON and event.data.startswith("go:"):
             target, _, arg = event.data.removeprefix("go:").partition(":")
             if target not in self._entries:

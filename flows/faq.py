@@ -1,11 +1,14 @@
-"""FAQ: the topic list, short answers, and "was this helpful?" with an offer of a person."""
+"""FAQ: the topic list, short answers, and "was this helpful?" with an offer of a person.
+
+Every topic of :data:`flows.faq_content.TOPICS` is an entry of this flow, named by its intent."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from flows.faq_content import FAQ_INTRO, TOPIC_BY_INTENT, TOPICS
-from flows.flow import Context, Flow, Outcome, option, say, step
+from flows.flow import Command, Context, Flow, Outcome, option, say, step
+from flows.i18n import N_
 from flows.menu import MENU, back_to_menu
 from flows.types import EventKind, Option, Say, Text
 
@@ -55,4 +58,8 @@ async def feedback(ctx: Context) -> Outcome:
         (option("Main menu", "go:menu"),)),), data={})
 
 
-FLOW = Flow("faq", {FEEDBACK: step(feedback, MENU)})
+FLOW = Flow("faq", {FEEDBACK: step(feedback, MENU)}, entries={
+    "faq": step(show_topics, MENU),
+    **{topic.intent: step(answer, FEEDBACK) for topic in TOPICS},
+}, commands=(Command("faq", "faq", english="faq", summary=N_("Frequently asked questions"),
+                     aliases=("tanya",)),))

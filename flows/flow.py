@@ -54,6 +54,7 @@ class Context:
     now: datetime
     slots: Mapping[str, str] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)  # reads shared by the steps of one update
+    commands: tuple[Command, ...] = ()  # the listed commands of the engine's flows (/bantuan)
 
     @property
     def data(self) -> Mapping[str, Any]:
@@ -96,17 +97,51 @@ def step(run: StepFn, *goes_to: str) -> Step:
 
 
 @dataclass(frozen=True, slots=True)
-class Flow:
-    """One conversation flow: its name and its table ``{state: step}``. In a ``captive``
-    state every event goes to the step (no global commands, no menu buttons, no timeout): a
-    member talking to an agent is relayed, whatever they type. A ``digits`` state reads typed
-    digits (a NIK, a KPJ, a date, a phone number, a code): a short number typed there is the
-    member's answer, never the number of a button on screen."""
+class Command:
+    """A slash command that opens an entry from anywhere.
+
+    ``name`` is the Indonesian command (the one in the Telegram command menu and in the
+    Indonesian ``/bantuan``), ``english`` the English one (named in the English ``/bantuan``),
+    ``aliases`` further words that work the same. ``summary``, an English message id, says
+    what the command does; a command with a summary is listed in the command menu and in
+    ``/bantuan``, one without works but is not listed."""
 
     name: str
-    steps: Mapping[str, Step]
+    entry: str
+    english: str = ""
+    summary: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """Every word that runs the command, the listed one first."""
+        return tuple(dict.fromkeys((self.name, self.english or self.name, *self.aliases)))
+
+    def for_locale(self, locale: str) -> str:
+        """The command as a member reading ``locale`` is told to type it."""
+        return self.english if locale == "en" and self.english else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One conversation flow: its name, its table ``{state: step}``, and how members get in.
+
+    ``entries`` maps an entry name to the step that starts it: the name is what a ``go:name``
+    button, a command and the intent classifier (its phrases in :mod:`flows.intent_phrases`)
+    lead to. ``commands`` are the flow's slash commands, in the order they are listed.
+    :mod:`flows.routes` gathers every flow's entries and commands; nothing else lists them.
+
+    In a ``captive`` state every event goes to the step (no global commands, no menu buttons,
+    no timeout): a member talking to an agent is relayed, whatever they type. A ``digits``
+    state reads typed digits (a NIK, a KPJ, a date, a phone number, a code): a short number
+    typed there is the member's answer, never the number of a button on screen."""
+
+    name: str
+    steps: Mapping[str, Step] = field(default_factory=dict)
     captive: frozenset[str] = frozenset()
     digits: frozenset[str] = frozenset()
+    entries: Mapping[str, Step] = field(default_factory=dict)
+    commands: tuple[Command, ...] = ()
 
 
 def say(msgid: str, *rows: tuple[Option, ...], **params: Any) -> Say:

@@ -21,6 +21,7 @@ from typing import Any
 from domain.redaction import redact
 from flows import account
 from flows.flow import (
+    Command,
     Context,
     Flow,
     Outcome,
@@ -33,7 +34,7 @@ from flows.flow import (
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
 from flows.intents import classify
-from flows.menu import MENU, back_to_menu
+from flows.menu import CANCEL, MENU, back_to_menu
 from flows.otp import AWAIT as OTP_AWAIT
 from flows.otp_codes import OtpPolicy
 from flows.ports import DeskUnavailable, Ticket, TicketBrief, TicketStatus, TicketStore
@@ -44,8 +45,9 @@ WAIT_WINDOW = timedelta(days=7)
 # code step): six digits written before then are taken for the code, masked and deleted.
 _OTP_UNTIL = "otp_until"
 _CODE_DELETED = N_("I deleted your message with the code from this chat to keep it safe.")
-_END = frozenset({"selesai", "batal", "cancel", "done"})
-_ERASE = frozenset({"hapusdata", "deletedata"})
+DONE = Command("selesai", "menu", english="done")  # ends a talk with an agent; else the menu
+_END = frozenset({*DONE.words, *CANCEL.words})
+_ERASE = frozenset(account.ERASE.words)
 _RATINGS = tuple(str(n) for n in range(1, 6))
 QUEUED_ACK_SECONDS = 300  # a queued member's messages are acknowledged at most this often
 _QUEUED_ACK_AT = "queued_ack_at"
@@ -349,10 +351,11 @@ def read_rating(text: str) -> int | None:
     return _RATING_WORDS.get(typed.strip(" .!"))
 
 
+ENTRY = step(offer, S.CONFIRM, S.ACTIVE, MENU)
 FLOW = Flow("handoff", {
     S.CONFIRM: step(confirm, S.ACTIVE, MENU),
     S.ACTIVE: step(relay, S.ACTIVE, S.RATE, MENU, account.CONFIRM),
     S.RATE: step(rate, S.RATE, MENU),
-}, captive=frozenset({S.ACTIVE.value}))
-ENTRY = step(offer, S.CONFIRM, S.ACTIVE, MENU)
+}, captive=frozenset({S.ACTIVE.value}), entries={"handoff": ENTRY}, commands=(
+    Command("petugas", "handoff", english="agent", summary=N_("Talk to an agent")), DONE))
 AGENT_EVENTS = step(on_agent, S.ACTIVE, S.RATE)

@@ -14,7 +14,7 @@ from datetime import date
 from enum import StrEnum
 
 from domain.gaps import ContributionRecord, Period, Standing
-from flows.flow import Context, Flow, Outcome, option, say, step
+from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.history_answer import direct_answer, month, paragraphs
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
@@ -217,8 +217,9 @@ def _requested_move(ctx: Context) -> str | None:
     return None
 
 
+ENTRY = step(show_history, S.CHOOSE_KPJ, S.BROWSE, MENU)
 FLOW = Flow("history", {
     S.CHOOSE_KPJ: step(choose, S.BROWSE, MENU),
     S.BROWSE: step(browse, S.BROWSE, MENU),
-})
-ENTRY = step(show_history, S.CHOOSE_KPJ, S.BROWSE, MENU)
+}, entries={"history": ENTRY}, commands=(
+    Command("riwayat", "history", english="history", summary=N_("See contribution history")),))

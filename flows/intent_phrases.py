@@ -316,3 +316,19 @@ RULES: dict[str, tuple[tuple[str, float], ...]] = {
         ("jkn+kartu", 1.0), ("jkn+saldo", 1.0), ("jkn+beda", -2.5),
     ),
 }
+
+EXAMPLES: dict[str, str] = {
+    "check_balance": "saldo jht saya berapa", "history": "riwayat iuran saya",
+    "register": "mau daftar", "handoff": "mau bicara dengan petugas", "help": "bantuan",
+    "change_language": "ganti bahasa", "greeting": "selamat pagi", "thanks": "makasih",
+    "cancel": "batal", "logout": "keluar dari akun", "delete_data": "hapus data saya",
+    "my_data": "data apa yang disimpan",
+    "unknown": "resep nasi goreng", "faq.claim_jht": "cara klaim jht",
+    "faq.programs": "apa itu jkk", "faq.contribution_rates": "iuran jht berapa persen",
+    "faq.balance_not_updated": "saldo tidak bertambah", "faq.jmo_app": "aplikasi jmo error",
+    "faq.forgot_account": "lupa password jmo", "faq.jkp": "apa itu jkp",
+    "faq.office_contact": "alamat kantor cabang", "faq.security": "ada yang minta otp",
+    "faq.bpjs_kesehatan": "bpjs kesehatan",
+}
+"""One typical message per intent (and one for ``unknown``) that the rules must place there:
+a new intent adds its rules above and its example here (tests/flows/test_intents.py)."""

@@ -22,14 +22,11 @@ from rapidfuzz.distance import OSA
 
 from flows.intent_phrases import CANON_PHRASES, COMMON_WORDS, PHRASES, RULES, TOKEN_MAP
 
-INTENTS: tuple[str, ...] = (
-    "check_balance", "history", "register", "handoff", "help", "change_language", "greeting",
-    "thanks", "cancel", "logout", "delete_data", "my_data", "unknown",
-    "faq.claim_jht", "faq.programs", "faq.contribution_rates", "faq.balance_not_updated",
-    "faq.jmo_app", "faq.forgot_account", "faq.jkp", "faq.office_contact", "faq.security",
-    "faq.bpjs_kesehatan",
-)
-"""Every intent name :func:`classify` can return; the names are a contract with the flows."""
+UNKNOWN = "unknown"
+INTENTS: tuple[str, ...] = (*RULES, UNKNOWN)
+"""Every intent name :func:`classify` can return: one per set of phrase rules
+(:data:`flows.intent_phrases.RULES`, whose order breaks ties), and ``unknown``. Each names an
+entry a flow declares (:mod:`flows.routes`; a test checks)."""
 
 THRESHOLD = 1.0
 """Minimum rule weight for a non-``unknown`` answer; below it the message is ``unknown``."""

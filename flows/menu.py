@@ -1,14 +1,14 @@
 """The main menu and the small answers given from anywhere: help, greeting, thanks, cancel,
-not understood."""
+not understood; the flow declaring them, with ``/menu``, ``/bantuan`` and ``/batal``."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from flows.flow import Context, Outcome, option, say
+from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.intents import normalise
-from flows.types import EventKind, Say
+from flows.types import EventKind, Say, Text
 
 
 class MenuState(StrEnum):
@@ -46,15 +46,16 @@ async def show_menu(ctx: Context) -> Outcome:
 
 
 async def show_help(ctx: Context) -> Outcome:
-    """``/bantuan``: what the bot can do and the commands that work at any time."""
+    """``/bantuan``: what the bot can do and every listed command of the engine's flows, named
+    as the member's language types it."""
+    locale = ctx.session.locale
+    lines = tuple(Text(N_("/{command} - {summary}"),
+                       {"command": c.for_locale(locale), "summary": Text(c.summary)})
+                  for c in ctx.commands)
     return back_to_menu(say(
         "I can show your JHT balance and contribution history once this chat is linked to "
         "your membership, answer common questions, and connect you with an agent.\n\n"
-        "Commands you can use at any time:\n"
-        "/menu - main menu\n/batal - cancel the current step\n/bahasa - change language\n"
-        "/daftar - link your membership\n/keluar - unlink this chat\n"
-        "/datasaya - see what the bot keeps about this chat\n"
-        "/hapusdata - erase your data\n/bantuan - this help"))
+        "Commands you can use at any time:\n{commands}", commands=lines))
 
 
 async def greet(ctx: Context) -> Outcome:
@@ -114,3 +115,17 @@ async def expired_button(ctx: Context) -> Outcome:
     return back_to_menu(say("That menu has expired."))
 
 
+MENU_COMMAND = Command("menu", "menu", english="menu", summary=N_("Show the main menu"))
+HELP = Command("bantuan", "help", english="help", summary=N_("Help and the list of commands"))
+CANCEL = Command("batal", "cancel", english="cancel", summary=N_("Cancel the current step"))
+
+FLOW = Flow("menu", entries={
+    "menu": step(show_menu, MENU),
+    "help": step(show_help, MENU),
+    "greeting": step(greet, MENU),
+    "thanks": step(thank, MENU),
+    "cancel": step(cancel, MENU),
+    "unknown": step(not_understood, MENU),
+    "unknown_command": step(unknown_command, MENU),
+    "expired_button": step(expired_button, MENU),
+}, commands=(MENU_COMMAND, HELP, CANCEL))

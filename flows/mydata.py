@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flows.flow import Context, Outcome, option, say
+from flows.flow import Command, Context, Flow, Outcome, option, say, step
+from flows.i18n import N_
 from flows.identifiers import mask_kpj
 from flows.memberships import JAKARTA, group_by_person
 from flows.menu import MENU
@@ -78,3 +79,8 @@ def _ticket(ticket: Ticket | None) -> Text:
                 {"number": str(ticket.id),
                  "status": STATUS.get(ticket.status, STATUS[TicketStatus.OPEN]),
                  "date": ticket.opened_at.astimezone(JAKARTA).date()})
+
+
+FLOW = Flow("mydata", entries={"my_data": step(show_my_data, MENU)}, commands=(
+    Command("datasaya", "my_data", english="mydata",
+            summary=N_("See what the bot keeps about this chat")),))

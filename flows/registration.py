@@ -17,7 +17,17 @@ from typing import Any
 
 from flows import otp
 from flows.consent import CONSENT_AGREE, CONSENT_DECLINE, CONSENT_NOTICE, CONSENT_VERSION
-from flows.flow import Context, Flow, Outcome, delete_member_message, option, say, step
+from flows.flow import (
+    Command,
+    Context,
+    Flow,
+    Outcome,
+    delete_member_message,
+    option,
+    say,
+    step,
+)
+from flows.i18n import N_
 from flows.identifiers import (
     Nik,
     Problem,
@@ -241,11 +251,14 @@ def _yes_no(ctx: Context) -> bool | None:
     return True if text in _YES else False if text in _NO else None
 
 
+BEGIN = step(begin, S.CONSENT, S.ASK_NIK, S.ASK_PHONE, MENU)
 FLOW = Flow("registration", {
     S.CONSENT: step(consent, S.CONSENT, S.ASK_NIK, S.ASK_PHONE, MENU),
     S.ASK_NIK: step(ask_nik, S.ASK_NIK, S.ASK_KPJ),
     S.ASK_KPJ: step(ask_kpj, S.ASK_KPJ, S.ASK_BIRTH_DATE, MENU),
     S.ASK_BIRTH_DATE: step(ask_birth_date, S.ASK_BIRTH_DATE, S.ASK_NIK, S.ASK_PHONE, MENU),
     S.ASK_PHONE: step(ask_phone, S.ASK_PHONE, MENU, otp.AWAIT),
-}, digits=frozenset({S.ASK_NIK, S.ASK_KPJ, S.ASK_BIRTH_DATE, S.ASK_PHONE}))
-BEGIN = step(begin, S.CONSENT, S.ASK_NIK, S.ASK_PHONE, MENU)
+}, digits=frozenset({S.ASK_NIK, S.ASK_KPJ, S.ASK_BIRTH_DATE, S.ASK_PHONE}),
+    entries={"register": BEGIN},
+    commands=(Command("daftar", "register", english="register",
+                      summary=N_("Register or link your account")),))

@@ -1,53 +1,74 @@
-"""Where each intent, command and menu button leads: the entry steps of the flows."""
+"""Where each intent, command and menu button leads, gathered from the flows' own declarations.
+
+A flow declares its entries (``go:name`` buttons, commands and intents lead to them) and its
+commands (:class:`~flows.flow.Flow`); this module only lists the flows. The command menu of a
+channel (Telegram's ``/`` menu) and ``/bantuan`` list :attr:`Routes.listed`, in flow order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
-from flows import account, balance, faq, handoff, history, menu, mydata, otp, registration, start
-from flows.faq_content import TOPICS
-from flows.flow import Flow, Step, step
-from flows.menu import MENU
+from flows import (
+    account,
+    balance,
+    faq,
+    handoff,
+    history,
+    menu,
+    mydata,
+    otp,
+    registration,
+    start,
+)
+from flows.flow import Command, Flow, Step
 
-ENTRIES: Mapping[str, Step] = {
-    "start": step(start.start, start.CHOOSE, MENU),
-    "menu": step(menu.show_menu, MENU),
-    "check_balance": balance.ENTRY,
-    "history": history.ENTRY,
-    "register": registration.BEGIN,
-    "handoff": handoff.ENTRY,
-    "help": step(menu.show_help, MENU),
-    "change_language": step(start.ask_language, start.CHOOSE),
-    "greeting": step(menu.greet, MENU),
-    "thanks": step(menu.thank, MENU),
-    "cancel": step(menu.cancel, MENU),
-    "logout": step(account.ask_logout, account.S.CONFIRM_LOGOUT, MENU),
-    "delete_data": step(account.ask_erase, account.CONFIRM),
-    "my_data": step(mydata.show_my_data, MENU),
-    "unknown": step(menu.not_understood, MENU),
-    "unknown_command": step(menu.unknown_command, MENU),
-    "expired_button": step(menu.expired_button, MENU),
-    "faq": step(faq.show_topics, MENU),
-    **{topic.intent: step(faq.answer, faq.FEEDBACK) for topic in TOPICS},
-}
+T = TypeVar("T")
 
-# Indonesian commands first (PRODUCT.md), English aliases, and the platform's /start.
-COMMANDS: Mapping[str, str] = {
-    "start": "start", "menu": "menu",
-    "batal": "cancel", "cancel": "cancel",
-    "bantuan": "help", "help": "help",
-    "bahasa": "change_language", "language": "change_language",
-    "daftar": "register", "register": "register",
-    "saldo": "check_balance", "balance": "check_balance",
-    "riwayat": "history", "history": "history",
-    "faq": "faq", "tanya": "faq",
-    "petugas": "handoff", "agent": "handoff",
-    "selesai": "menu", "done": "menu",
-    "keluar": "logout", "logout": "logout",
-    "hapusdata": "delete_data", "deletedata": "delete_data",
-    "datasaya": "my_data", "mydata": "my_data",
-}
 
-FLOWS: tuple[Flow, ...] = (start.FLOW, registration.FLOW, otp.FLOW, balance.FLOW, history.FLOW,
-                           faq.FLOW, account.FLOW, handoff.FLOW)
+@dataclass(frozen=True, slots=True)
+class Routes:
+    """Every entry and command of a set of flows. ``commands`` maps each command word (no
+    slash) to its entry; ``listed`` are the commands with a summary, in flow order."""
+
+    flows: tuple[Flow, ...]
+    entries: Mapping[str, Step]
+    commands: Mapping[str, str]
+    listed: tuple[Command, ...]
+
+    @classmethod
+    def of(cls, flows: Sequence[Flow]) -> Routes:
+        """Gather the declarations; an entry, a state or a command word declared twice, or a
+        command leading to no entry, is refused."""
+        entries: dict[str, Step] = {}
+        commands: dict[str, str] = {}
+        states: dict[str, Step] = {}
+        for flow in flows:
+            _merge(entries, flow.entries, flow, "entry")
+            _merge(states, flow.steps, flow, "state")
+            for command in flow.commands:
+                _merge(commands, dict.fromkeys(command.words, command.entry), flow, "command")
+        unrouted = sorted(word for word, entry in commands.items() if entry not in entries)
+        if unrouted:
+            raise ValueError(f"commands leading to no entry: {unrouted}")
+        listed = tuple(c for flow in flows for c in flow.commands if c.summary)
+        return cls(tuple(flows), entries, commands, listed)
+
+
+def _merge(into: dict[str, T], new: Mapping[str, T], flow: Flow, what: str) -> None:
+    twice = sorted(set(into) & set(new))
+    if twice:
+        raise ValueError(f"flow {flow.name!r} declares a {what} declared before: {twice}")
+    into.update(new)
+
+
+# The order lists the commands: the main menu's actions first, then settings and privacy.
+FLOWS: tuple[Flow, ...] = (balance.FLOW, history.FLOW, registration.FLOW, otp.FLOW, faq.FLOW,
+                           handoff.FLOW, menu.FLOW, start.FLOW, account.FLOW, mydata.FLOW)
+ROUTES = Routes.of(FLOWS)
+ENTRIES: Mapping[str, Step] = ROUTES.entries
+COMMANDS: Mapping[str, str] = ROUTES.commands
+LISTED: tuple[Command, ...] = ROUTES.listed
 AGENT_EVENTS = handoff.AGENT_EVENTS

@@ -1,12 +1,13 @@
-"""Start and language choice: greet a new member and let them pick Indonesian or English."""
+"""Start and language choice: greet a new member and let them pick Indonesian or English;
+the flow declares ``/start`` and ``/bahasa``."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from flows import otp, registration
-from flows.flow import Context, Flow, Outcome, option, say, step
-from flows.i18n import LOCALES
+from flows.flow import Command, Context, Flow, Outcome, option, say, step
+from flows.i18n import LOCALES, N_
 from flows.menu import MENU, back_to_menu, main_menu
 from flows.types import Event, EventKind, Say
 
@@ -58,7 +59,7 @@ async def ask_language(ctx: Context) -> Outcome:
 def language_request(event: Event) -> str | None:
     """``"ask"`` for ``/bahasa`` (``/bahasa en`` names the language), a locale for a pressed
     language button, else ``None``. Language is a setting: it never ends the current step."""
-    if event.kind is EventKind.COMMAND and event.data in ("bahasa", "language"):
+    if event.kind is EventKind.COMMAND and event.data in LANGUAGE.words:
         named = next((lang for lang, words in _WORDS.items()
                       if " ".join(event.text.lower().split()) in words), None)
         return named or "ask"
@@ -92,4 +93,10 @@ async def choose_language(ctx: Context) -> Outcome:
     return _language_question()
 
 
-FLOW = Flow("start", {CHOOSE: step(choose_language, MENU, CHOOSE)})
+LANGUAGE = Command("bahasa", "change_language", english="language",
+                   summary=N_("Change language"))
+
+FLOW = Flow("start", {CHOOSE: step(choose_language, MENU, CHOOSE)}, entries={
+    "start": step(start, CHOOSE, MENU),
+    "change_language": step(ask_language, CHOOSE),
+}, commands=(Command("start", "start"), LANGUAGE))

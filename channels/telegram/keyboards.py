@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Sequence
+from functools import cache
 
 from aiogram.types import (
     BotCommand,
@@ -21,31 +22,18 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from flows.types import Button
+from flows.flow import Command
+from flows.i18n import Catalog
+from flows.routes import LISTED
+from flows.types import Button, Text
 
-__all__ = ["COMMANDS", "MAX_CALLBACK_BYTES", "commands", "contact_keyboard", "inline_keyboard",
-           "sign", "verify"]
+__all__ = ["MAX_CALLBACK_BYTES", "commands", "contact_keyboard", "inline_keyboard", "sign",
+           "verify"]
 
 VERSION = "1"
 TAG_LENGTH = 6
 MAX_CALLBACK_BYTES = 64
 CONTACT_DATA = "contact"  # the engine's share-my-number button (registration)
-
-# (command, Indonesian description, English description): the menu Telegram shows on "/".
-COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("menu", "Menu utama", "Main menu"),
-    ("saldo", "Cek saldo JHT", "Check JHT balance"),
-    ("riwayat", "Riwayat iuran", "Contribution history"),
-    ("daftar", "Daftar / hubungkan akun", "Register / link account"),
-    ("faq", "Pertanyaan umum", "Frequently asked questions"),
-    ("petugas", "Hubungi petugas", "Contact an agent"),
-    ("bahasa", "Ganti bahasa", "Change language"),
-    ("bantuan", "Bantuan", "Help"),
-    ("batal", "Batalkan langkah ini", "Cancel the current step"),
-    ("datasaya", "Data saya yang disimpan bot", "My data kept by the bot"),
-    ("keluar", "Putuskan akun dari chat ini", "Unlink this chat"),
-    ("hapusdata", "Hapus data saya", "Erase my data"),
-)
 
 
 def _tag(secret: bytes, chat_id: int | str, data: str) -> str:
@@ -87,8 +75,17 @@ def contact_keyboard(rows: Sequence[Sequence[Button]]) -> ReplyKeyboardMarkup:
                                one_time_keyboard=True, resize_keyboard=True)
 
 
-def commands(language: str) -> list[BotCommand]:
-    """The command menu in ``"id"`` (also the default) or ``"en"``."""
-    english = language == "en"
-    return [BotCommand(command=name, description=en if english else id_)
-            for name, id_, en in COMMANDS]
+def commands(language: str, listed: Sequence[Command] = LISTED,
+             catalog: Catalog | None = None) -> list[BotCommand]:
+    """The command menu Telegram shows on "/" in ``"id"`` (also the default) or ``"en"``: the
+    commands the flows list (:data:`flows.routes.LISTED`), by their Indonesian names, each
+    described by its summary in the language."""
+    locale = "en" if language == "en" else "id"
+    catalog = catalog or _catalog()
+    return [BotCommand(command=c.name, description=catalog.render(Text(c.summary), locale))
+            for c in listed]
+
+
+@cache
+def _catalog() -> Catalog:
+    return Catalog()

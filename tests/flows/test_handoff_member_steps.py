@@ -14,7 +14,9 @@ from tests.flows.conftest import Chat, World
 async def _open(chat: Chat) -> int:
     await chat.say("/petugas")
     await chat.press("ho:yes")
-    ticket = await chat.engine._ports.tickets.active_for(chat.key)  # noqa: SLF001
+    tickets = chat.engine._ports.tickets  # noqa: SLF001
+    assert tickets is not None
+    ticket = await tickets.active_for(chat.key)
     assert ticket is not None
     return ticket.id
 

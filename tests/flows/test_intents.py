@@ -10,6 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flows import routes
+from flows.faq_content import TOPICS
+from flows.intent_phrases import EXAMPLES, RULES
 from flows.intents import INTENTS, Intent, classify, normalise
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,13 +36,12 @@ def _accuracy(path: Path) -> tuple[float, str]:
 
 
 def test_intent_names_are_the_contract() -> None:
-    assert INTENTS == (
-        "check_balance", "history", "register", "handoff", "help", "change_language",
-        "greeting", "thanks", "cancel", "logout", "delete_data", "my_data", "unknown",
-        "faq.claim_jht", "faq.programs", "faq.contribution_rates", "faq.balance_not_updated",
-        "faq.jmo_app", "faq.forgot_account", "faq.jkp", "faq.office_contact", "faq.security",
-        "faq.bpjs_kesehatan",
-    )
+    """One intent per set of phrase rules, plus unknown; each is an entry a flow declares, and
+    the FAQ intents are the FAQ topics in order."""
+    assert (*RULES, "unknown") == INTENTS
+    assert len(set(INTENTS)) == len(INTENTS)
+    assert set(INTENTS) <= set(routes.ENTRIES)
+    assert [i for i in INTENTS if i.startswith("faq.")] == [t.intent for t in TOPICS]
 
 
 def test_accuracy_on_the_shared_sample() -> None:
@@ -60,25 +62,10 @@ def test_accuracy_on_held_out_messages() -> None:
     assert accuracy >= 0.85, f"accuracy {accuracy:.3f}, misses:\n{misses}"
 
 
-REACH = {
-    "check_balance": "saldo jht saya berapa", "history": "riwayat iuran saya",
-    "register": "mau daftar", "handoff": "mau bicara dengan petugas", "help": "bantuan",
-    "change_language": "ganti bahasa", "greeting": "selamat pagi", "thanks": "makasih",
-    "cancel": "batal", "logout": "keluar dari akun", "delete_data": "hapus data saya",
-    "my_data": "data apa yang disimpan",
-    "unknown": "resep nasi goreng", "faq.claim_jht": "cara klaim jht",
-    "faq.programs": "apa itu jkk", "faq.contribution_rates": "iuran jht berapa persen",
-    "faq.balance_not_updated": "saldo tidak bertambah", "faq.jmo_app": "aplikasi jmo error",
-    "faq.forgot_account": "lupa password jmo", "faq.jkp": "apa itu jkp",
-    "faq.office_contact": "alamat kantor cabang", "faq.security": "ada yang minta otp",
-    "faq.bpjs_kesehatan": "bpjs kesehatan",
-}
-
-
 def test_every_intent_is_reachable() -> None:
-    assert set(REACH) == set(INTENTS)
-    assert {name: classify(text).name for name, text in REACH.items()} == {
-        name: name for name in REACH}
+    assert set(EXAMPLES) == set(INTENTS)
+    assert {name: classify(text).name for name, text in EXAMPLES.items()} == {
+        name: name for name in EXAMPLES}
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -28,9 +28,8 @@ class Advance:
 
 
 MEANINGFUL_TEXTS = (
-    "/daftar", "/batal", "/menu", "/bantuan", "/bahasa", "/keluar", "/hapusdata", "/start",
-    "/petugas", "/selesai",
-    "/saldo", "/riwayat", "/petugas", "/faq", "/tidakada", "/", "cek saldo", "riwayat iuran",
+    *(f"/{word}" for word in routes.COMMANDS),  # every command any flow declares
+    "/tidakada", "/", "1", "2.", "3)", "12", "cek saldo", "riwayat iuran",
     "halo", "terima kasih", "batal", "menu", "ya", "hapus", "setuju", "tidak", "english",
     SITI["nik"], SITI["kpj"], SITI["birth"], SITI["phone"], "+6281234567890", "123456",
     "123 456", "000000", "3171014501900000", "31-02-1990", "01-01-2990",

@@ -34,7 +34,8 @@ def _entries(locale: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], s
         if not message.id:
             continue
         ids = (message.id,) if isinstance(message.id, str) else tuple(message.id)
-        strings = (message.string,) if isinstance(message.string, str) else tuple(message.string)
+        strings = ((message.string,) if isinstance(message.string, str)
+                   else tuple(message.string or ()))
         out[ids[0]] = (ids, strings, set(message.flags))
     return out
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from channels.telegram.keyboards import (
-    COMMANDS,
     MAX_CALLBACK_BYTES,
     commands,
     contact_keyboard,
@@ -14,6 +13,7 @@ from channels.telegram.keyboards import (
     verify,
 )
 from flows.routes import COMMANDS as ENGINE_COMMANDS
+from flows.routes import LISTED
 from flows.types import Button
 
 SECRET = b"k" * 32
@@ -76,8 +76,9 @@ def test_the_contact_keyboard_is_one_time_and_requests_the_contact() -> None:
 def test_the_command_menu_exists_in_both_languages_and_every_command_is_routed() -> None:
     indonesian, english = commands("id"), commands("en")
     assert [c.command for c in indonesian] == [c.command for c in english]
-    assert [c.command for c in indonesian] == [name for name, _, _ in COMMANDS]
+    assert [c.command for c in indonesian] == [command.name for command in LISTED]
     assert {c.command for c in indonesian} <= set(ENGINE_COMMANDS)
-    assert indonesian[1].description == "Cek saldo JHT"
-    assert english[1].description == "Check JHT balance"
+    described = {c.command: (c.description, e.description)
+                 for c, e in zip(indonesian, english, strict=True)}
+    assert described["saldo"] == ("Cek saldo JHT", "Check JHT balance")
     assert all(0 < len(c.description) <= 256 for c in indonesian + english)
