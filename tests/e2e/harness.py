@@ -1,4 +1,5 @@
-"""The Telegram channel wired like ``run_bot.py`` builds it, against the fake Bot API server.
+"""The Telegram channel wired like ``run_bot.py`` builds it (ports and engine by
+``app.compose``), against the fake Bot API server.
 
 A :class:`Harness` is one bot process: the real aiogram client (pointed at the fake with
 ``TelegramAPIServer.from_base``), the real engine on the embedded backends (or Redis), the
@@ -22,20 +23,18 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.compose import build_engine, build_ports, open_database
 from app.metrics import CountingOtpSender, Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app, database_check, kv_check
-from balance.service import ReferenceBalanceService, seed_demo_members
 from channels.telegram.channel import GroupHook, Serve, TelegramChannel
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
 from channels.telegram.web import TELEGRAM_PATH, add_telegram_routes
 from flows.engine import Engine
-from flows.flow import Ports
 from flows.i18n import Catalog
 from flows.ports import SessionBackend
 from storage.accounts import SqlAccountStore
-from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore
 from tests.fakes.bot_api import FakeBotApi
 from tests.flows.conftest import SECRET, ManualClock
@@ -179,14 +178,6 @@ def _message_id(method: str, params: dict[str, Any], result: Any) -> int:
     return int(result["message_id"])
 
 
-async def open_database(url: str) -> AsyncEngine:
-    """A migrated database holding the demo members."""
-    database = create_engine(url)
-    await migrate(database)
-    await seed_demo_members(database)
-    return database
-
-
 @asynccontextmanager
 async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | None = None,
                   database_url: str | None = None, throttle: SendThrottle | None = None,
@@ -201,11 +192,11 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
     store = store if store is not None else MemorySessionStore()
     metrics, clock, outbox = Metrics(), ManualClock(), tmp_path / "outbox.jsonl"
     accounts = SqlAccountStore(database, SECRET)
-    ports = Ports(kv=store, accounts=accounts, balance=ReferenceBalanceService(database),
-                  otp_sender=CountingOtpSender(OutboxOtpSender(outbox), metrics), clock=clock,
-                  secret=SECRET)
+    ports = build_ports(kv=store, database=database, accounts=accounts, secret=SECRET,
+                        otp_sender=CountingOtpSender(OutboxOtpSender(outbox), metrics),
+                        clock=clock)
     catalog = Catalog(strict=True)
-    engine = Engine(sessions=store, ports=ports, catalog=catalog, strict=True)
+    engine = build_engine(store, ports, catalog=catalog, strict=True)
     bot = Bot(TOKEN, session=JsonAiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
     channel = TelegramChannel(bot, serve=wrap(engine.serve) if wrap else engine.serve,
                               ports=ports,

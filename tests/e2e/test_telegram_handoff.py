@@ -13,17 +13,15 @@ import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 
+from app.compose import build_engine, build_ports
 from app.metrics import CountingOtpSender, CountingTicketStore, Metrics, TicketGauges
 from app.otp_delivery import OutboxOtpSender
 from app.outbox import OutboxRouter
-from balance.service import ReferenceBalanceService
 from channels.telegram.agent_desk import AgentGroup, TelegramForumDesk
 from channels.telegram.channel import TelegramChannel
 from channels.telegram.outbox import TelegramOutbox
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
-from flows.engine import Engine
-from flows.flow import Ports
 from flows.hours import BusinessHours
 from flows.i18n import Catalog
 from flows.ports import TicketStatus
@@ -101,12 +99,12 @@ async def world(tmp_path: Path, fake: FakeBotApi) -> AsyncIterator[World]:
     bot = Bot(TOKEN, session=JsonAiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
     throttle = SendThrottle(**FAST)
     forum = TelegramForumDesk(bot, throttle, GROUP, secret=SECRET)
-    ports = Ports(kv=store, accounts=accounts, balance=ReferenceBalanceService(database),
-                  otp_sender=CountingOtpSender(OutboxOtpSender(outbox), metrics), clock=clock,
-                  secret=SECRET, tickets=CountingTicketStore(tickets, metrics), desk=forum,
-                  hours=ALWAYS)
+    ports = build_ports(kv=store, database=database, accounts=accounts, secret=SECRET,
+                        otp_sender=CountingOtpSender(OutboxOtpSender(outbox), metrics),
+                        clock=clock, tickets=CountingTicketStore(tickets, metrics), desk=forum,
+                        hours=ALWAYS)
     catalog = Catalog(strict=True)
-    engine = Engine(sessions=store, ports=ports, catalog=catalog, strict=True)
+    engine = build_engine(store, ports, catalog=catalog, strict=True)
     router = OutboxRouter({"telegram": TelegramOutbox(bot, throttle, metrics=metrics,
                                                       secret=SECRET, sessions=store, kv=store)})
     desk = DeskService(engine=engine, tickets=tickets, outbox=router, clock=clock)
