@@ -2,7 +2,9 @@
 
 Each turn's buttons are numbered, the last message's first (its first button is always
 ``[1]``), and a button repeated in one turn (the same action) keeps one number. The member
-answers with the number, the label (case, arrows and punctuation do not matter) or free text.
+answers with the number, the label (case, arrows and punctuation do not matter) or free text,
+read as the engine reads them on every channel (:func:`flows.typed_buttons.typed_press`: a
+label that reads as the typed text wins over a number).
 When the bot asks for the phone number, a typed number stands for a shared contact. The
 console's own words are translated into the language of the replies. ``/quit`` or end of
 input stops.
@@ -16,7 +18,7 @@ from functools import cache
 
 from flows.i18n import DEFAULT_LOCALE, N_, Catalog
 from flows.identifiers import Problem, parse_phone
-from flows.typed_buttons import typed_choice
+from flows.typed_buttons import CONTACT, typed_press
 from flows.types import Button, Event, Reply, SayKind, SessionKey, Text
 
 Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
@@ -101,7 +103,7 @@ class ConsoleChannel:
         text = line.strip()
         chosen = self._button(text)
         lang = self._language_code
-        if chosen is not None and chosen.data == "contact":
+        if chosen is not None and chosen.data == CONTACT:
             return None
         if chosen is not None:
             return Event.button(chosen.data, language_code=lang)
@@ -110,9 +112,7 @@ class ConsoleChannel:
         return Event.message(line, language_code=lang)
 
     def _button(self, text: str) -> Button | None:
-        if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):
-            return self._buttons[int(text) - 1]
-        index = typed_choice(text, [b.label for b in self._buttons])
+        index = typed_press(text, [b.label for b in self._buttons])  # the engine's reading
         return None if index is None else self._buttons[index]
 
 

@@ -37,7 +37,8 @@ from aiogram.types import (
     User,
 )
 
-from channels.core import ChatQueue
+from channels.core import ChatQueue, store_key
+from channels.telegram.chats import CHANNEL, KEYS
 from channels.telegram.keyboards import sign, verify
 from channels.telegram.throttle import SendThrottle
 from flows.ports import (
@@ -241,7 +242,7 @@ class AgentGroup:
                           message: Message) -> None:
         """A photo or document: its caption goes as the agent's reply, then a copy of the file
         (only a Telegram member can receive it; others are asked for in text)."""
-        if ticket.key.channel != "telegram":
+        if ticket.key.channel != CHANNEL:
             await self._tell(thread, "This member is not on Telegram: files cannot be relayed. "
                                      "Please describe it in text.")
             return
@@ -349,7 +350,8 @@ class AgentGroup:
         if self._kv is None:
             return True
         try:
-            return await self._kv.put_if_absent(f"tg:update:{update_id}", "1", DEDUPE_TTL)
+            return await self._kv.put_if_absent(store_key(KEYS, "update", update_id), "1",
+                                                DEDUPE_TTL)
         except StoreUnavailable:
             return True
 
