@@ -109,8 +109,9 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
 
 def whatsapp_channel(config: WhatsAppConfig, built: Runtime, metrics: Metrics) -> WhatsAppChannel:
     """The WhatsApp channel on the runtime's engine (its one construction site)."""
-    return WhatsAppChannel.create(config, handle=built.engine.handle, sessions=built.store,
-                                  ports=built.ports, metrics=metrics, catalog=built.catalog)
+    return WhatsAppChannel.create(config, serve=built.engine.serve, sessions=built.store,
+                                  ports=built.ports, metrics=metrics, catalog=built.catalog,
+                                  ttl_for=built.engine.ttl_for)
 
 
 def whatsapp_config(settings: WhatsAppSettings) -> WhatsAppConfig:

@@ -1,36 +1,38 @@
-"""The WhatsApp channel on the Cloud API: Meta's webhook in, the engine, pywa out.
+"""The WhatsApp channel on the Cloud API: Meta's webhook in, :meth:`Engine.serve`, pywa out.
 
 A webhook post is answered 200 at once (after its signature checked out) and each member
-message is handled in a background task that shutdown awaits. The channel keeps the same
-promises as Telegram's:
+message is served in a background task that shutdown awaits, through the skeleton every
+channel shares (:class:`channels.core.Updates`). The channel keeps the same promises as
+Telegram's, in the same two session-store round trips per message and no store call of its
+own:
 
-* **once**: a repeated message id is dropped (``SET NX`` for 24 h in the shared store);
+* **once**: a repeated message id is dropped (``Engine.serve`` remembers it for a day, in the
+  round trip that locks the chat);
 * **in order**: one chat's messages are served first come, first served in this process and,
-  through a session-store lock of the channel's own, across processes;
+  through the chat's session lock held until the last reply is sent, across processes;
 * **always answered**: a fault is logged (never the text or the number) and the member gets an
-  apology.
+  apology in the chat's language.
 
-Per chat, the store keeps (under an HMAC pseudonym of the number, never the number): when the
-member last wrote (the 24-hour customer-service window), the numbered choices last offered,
-and the language the conversation is in. A reply outside the window (an agent answering late,
-see :class:`WhatsAppOutbox`) goes as the configured template. Statuses are counted; a failed
-one is logged with its error code.
+Each member message is marked as read (in the background: a failure never stops the answer).
+What the channel remembers of a chat lives in ``Session.view`` (:class:`ChatView`): when the
+member last wrote, by each message's own timestamp, so that a message Meta delivers late
+(after an outage) is answered with the template once the 24-hour window has closed, and the
+language of the last replies (each :class:`~flows.types.Reply` carries its locale). Agent
+replies (:meth:`WhatsAppChannel.deliver_later`) take the same render and send path under the
+chat's lock. A ``failed`` status for a reply is acted on: resent as the template when the
+window is closed (error 131047), otherwise recorded.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from app.metrics import Metrics
-from channels.core import APOLOGY, ChatQueue
-from channels.whatsapp.chats import WINDOW, ChatState, WhatsAppCounters
+from channels.core import APOLOGY, Serve, Tasks, Updates, describe, open_view
+from channels.whatsapp.chats import WINDOW, ChatView, SentTurns, Turn, WhatsAppCounters
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.graph import (
     PAIR_RATE_LIMIT,
@@ -41,7 +43,6 @@ from channels.whatsapp.graph import (
     GraphError,
     Outgoing,
     PywaGraph,
-    TextMessage,
 )
 from channels.whatsapp.inbound import (
     Inbound,
@@ -51,20 +52,24 @@ from channels.whatsapp.inbound import (
     parse_notification,
 )
 from channels.whatsapp.limiter import Limit, OutboundLimiter
-from channels.whatsapp.locale import LocaleGuesser
-from channels.whatsapp.render import CONTACT_OTHER, CONTACT_OWN, render, render_template, words
+from channels.whatsapp.render import (
+    CONTACT_OTHER,
+    CONTACT_OWN,
+    Words,
+    contact_choice,
+    render,
+    render_template,
+)
+from flows.engine import View, session_ttl
 from flows.flow import Ports
-from flows.i18n import Catalog
-from flows.ports import SessionBusy, SessionStore, StoreUnavailable
-from flows.types import Event, Reply, SessionKey, Text
+from flows.i18n import DEFAULT_LOCALE, LOCALES, Catalog
+from flows.ports import SessionStore
+from flows.types import Event, Reply, Session, SessionKey, Text
 
-__all__ = ["CHANNEL", "WINDOW", "WhatsAppChannel"]
+__all__ = ["CHANNEL", "WINDOW", "WhatsAppChannel", "classify"]
 
 log = logging.getLogger(__name__)
-Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
 CHANNEL = "whatsapp"
-ORDER = "whatsapp-order"  # the session-store channel of each chat's cross-process order lock
-DEDUPE_TTL = 24 * 3600.0
 
 
 def classify(exc: BaseException) -> Limit | None:
@@ -77,33 +82,37 @@ def classify(exc: BaseException) -> Limit | None:
 
 
 class WhatsAppChannel:
-    """Connects one business phone number to the engine."""
+    """Connects one business phone number to the engine (``serve`` is ``Engine.serve``;
+    ``ttl_for`` the engine's ``ttl_for``, for views saved outside a member message)."""
 
-    def __init__(self, config: WhatsAppConfig, *, graph: Graph, handle: Handler,
+    def __init__(self, config: WhatsAppConfig, *, graph: Graph, serve: Serve,
                  sessions: SessionStore, ports: Ports, metrics: Metrics, catalog: Catalog,
                  limiter: OutboundLimiter | None = None,
-                 guesser: LocaleGuesser | None = None) -> None:
+                 ttl_for: Callable[[Session], float | None] = session_ttl) -> None:
         self.config = config
         self._graph = graph
-        self._handle = handle
         self._sessions = sessions
-        self._kv = ports.kv
+        self._ttl_for = ttl_for
+        self._clock = ports.clock
         self._metrics = metrics
         self._counters = WhatsAppCounters(metrics.registry)
         self._catalog = catalog
+        self._words = {locale: Words.of(catalog, locale) for locale in LOCALES}
         self._limiter = limiter or OutboundLimiter(rate=config.rate, classify=classify)
-        self._chats = ChatState(ports.kv, ports.secret, ports.clock, self._store_fault, guesser)
-        self._queue: ChatQueue[str] = ChatQueue()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._updates: Updates[str] = Updates(CHANNEL, serve, metrics,
+                                              platform_errors=(GraphError,))
+        self._tasks = Tasks()
+        self._turns = SentTurns()
 
     @classmethod
-    def create(cls, config: WhatsAppConfig, *, handle: Handler, sessions: SessionStore,
-               ports: Ports, metrics: Metrics, catalog: Catalog) -> WhatsAppChannel:
+    def create(cls, config: WhatsAppConfig, *, serve: Serve, sessions: SessionStore,
+               ports: Ports, metrics: Metrics, catalog: Catalog,
+               ttl_for: Callable[[Session], float | None] = session_ttl) -> WhatsAppChannel:
         """The channel with pywa's client on ``config.api_base``."""
         graph = PywaGraph(token=config.token, phone_number_id=config.phone_number_id,
                           api_base=config.api_base)
-        return cls(config, graph=graph, handle=handle, sessions=sessions, ports=ports,
-                   metrics=metrics, catalog=catalog)
+        return cls(config, graph=graph, serve=serve, sessions=sessions, ports=ports,
+                   metrics=metrics, catalog=catalog, ttl_for=ttl_for)
 
     # --- the webhook ----------------------------------------------------------------------
 
@@ -119,23 +128,16 @@ class WhatsAppChannel:
         return parse_notification(payload, self.config.phone_number_id)
 
     def accept(self, notification: Notification) -> None:
-        """Record the statuses now; handle each message in the background."""
+        """Record the statuses now (a failed reply may be resent in the background); serve
+        each message in the background."""
         for status in notification.statuses:
             self._record(status)
         for message in notification.messages:
-            self._spawn(self._serve(message))
+            self._tasks.spawn(self._one(message))
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for messages in progress; cancel those still running after ``timeout``."""
-        pending = {t for t in self._tasks if t is not asyncio.current_task()}
-        if not pending:
-            return
-        _, late = await asyncio.wait(pending, timeout=timeout)
-        for task in late:
-            task.cancel()
-        if late:
-            log.warning("cancelled %d whatsapp messages still running at shutdown", len(late))
-            await asyncio.wait(late)
+        await self._tasks.drain(timeout)
 
     async def close(self) -> None:
         """Close the Graph API client."""
@@ -146,120 +148,125 @@ class WhatsAppChannel:
     # --- delivery outside a member's message (the agent desk) ------------------------------
 
     async def deliver_later(self, wa_id: str, replies: Sequence[Reply]) -> bool:
-        """Send replies that answer no message of the member: free text inside the 24-hour
+        """Send replies that answer no message of the member, under the chat's lock and with
+        its view, as a member message's replies are sent: free text inside the 24-hour
         window, the template outside it. False when WhatsApp cannot reach the member (or no
         template is configured and the window is closed). Other API errors are raised."""
-        ref = self._chats.ref(wa_id)
-        async with self._queue.hold(wa_id), self._ordered(ref):
-            return await self._send(wa_id, ref, replies, window_open=False)
+        key = SessionKey(CHANNEL, wa_id)
+        async with self._updates.queue.hold(wa_id), \
+                open_view(self._sessions, key, self._ttl_for) as kept:
+            chat = ChatView.load(kept)
+            try:
+                return await self._send(wa_id, replies, chat)
+            finally:
+                chat.save(kept)
 
     # --- one member message ----------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _one(self, message: Inbound) -> None:
+        chat = ChatView()  # what deliver learns of the chat; the apology's language
 
-    async def _serve(self, message: Inbound) -> None:
-        started = time.perf_counter()
-        async with self._queue.hold(message.wa_id):  # first await: keeps arrival order
-            if not await self._first_delivery(message.id):
-                self._metrics.duplicates.inc()
-                return
+        async def work() -> None:
+            await self._answer(message, chat)
+
+        async def apologise(_: Exception) -> None:
+            chat.wrote(message.sent_at, self._now())
+            locale = chat.locale or DEFAULT_LOCALE
+            text = self._catalog.render(Text(APOLOGY), locale)
+            await self._send(message.wa_id, [Reply(text, locale=locale)], chat)
+
+        await self._updates.run(message.wa_id, _ref(message), work, apologise)
+
+    async def _answer(self, message: Inbound, chat: ChatView) -> None:
+        event = self._event(message)
+        if isinstance(event, Words):  # "use another number": the member will type it
             self._metrics.updates.labels(CHANNEL).inc()
+            self._tasks.spawn(self._mark_read(message.id))
+            chat.wrote(message.sent_at, self._now())
+            chat.locale = event.locale
+            await self._send(message.wa_id, [Reply(event.type_phone, locale=event.locale)],
+                             chat)
+            return
+
+        async def deliver(replies: list[Reply], kept: View) -> None:
+            self._tasks.spawn(self._mark_read(message.id))
+            loaded = ChatView.load(kept)
+            chat.seen, chat.locale = loaded.seen, loaded.locale
+            chat.wrote(message.sent_at, self._now())
             try:
-                await self._answer(message)
-            except Exception as exc:  # noqa: BLE001 - every fault gets an apology
-                await self._fail(message, exc)
+                await self._send(message.wa_id, replies, chat)
             finally:
-                self._metrics.update_seconds.labels(CHANNEL).observe(
-                    time.perf_counter() - started)
+                chat.save(kept)
 
-    async def _answer(self, message: Inbound) -> None:
-        ref = self._chats.ref(message.wa_id)
-        await self._chats.note_seen(ref, message.sent_at)
-        async with self._ordered(ref):
-            event = await self._event(message, ref)
-            if event is None:  # "use another number": the member will type it
-                locale = await self._chats.stored_locale(ref)
-                await self._send(message.wa_id, ref, [Reply(words(locale)["type_phone"])],
-                                 window_open=True)
-                return
-            key = SessionKey(CHANNEL, message.wa_id)
-            replies = await self._handle(key, replace(event, update_id=_update_id(message)))
-            await self._send(message.wa_id, ref, replies, window_open=True)
+        key = SessionKey(CHANNEL, message.wa_id)
+        await self._updates.serve(key, replace(event, update_id=_ref(message)), deliver)
 
-    async def _event(self, message: Inbound, ref: str) -> Event | None:
+    def _event(self, message: Inbound) -> Event | Words:
         """The engine's event (WhatsApp sends no language: the engine's default applies until
-        the member picks one); ``None`` for the channel's own "use another number"."""
+        the member picks one); the words of the member's language for the channel's own
+        "use another number", pressed or typed."""
         if message.kind == "button":
-            if message.data == CONTACT_OWN:
-                return Event.contact("+" + message.wa_id, own=True)
-            return None if message.data == CONTACT_OTHER else Event.button(message.data)
+            return self._pressed(message)
         if message.kind == "contact":
             return Event.contact(message.phone, own=message.own)
         if message.kind != "text":
             return Event.message("")  # media, locations: the engine explains what it reads
-        chosen = await self._chats.numbered_choice(ref, message.text)
-        return Event.button(chosen) if chosen is not None else Event.message(message.text)
+        typed = contact_choice(message.text, self._words.values())
+        if typed is None:
+            return Event.message(message.text)
+        data, words = typed
+        return Event.contact("+" + message.wa_id, own=True) if data == CONTACT_OWN else words
 
-    async def _first_delivery(self, message_id: str) -> bool:
-        try:
-            return await self._kv.put_if_absent(f"wa:msg:{message_ref(message_id)}", "1",
-                                                DEDUPE_TTL)
-        except StoreUnavailable:
-            self._metrics.errors.labels("store").inc()
-            log.warning("cannot check whatsapp message %s for a repeat; handling it",
-                        message_ref(message_id)[:12])
-            return True
+    def _pressed(self, message: Inbound) -> Event | Words:
+        if message.data == CONTACT_OWN:
+            return Event.contact("+" + message.wa_id, own=True)
+        if message.data.startswith(CONTACT_OTHER):
+            locale = message.data.removeprefix(CONTACT_OTHER).lstrip(":")
+            return self._words.get(locale) or self._words[DEFAULT_LOCALE]
+        return Event.button(message.data)
 
-    async def _fail(self, message: Inbound, exc: Exception) -> None:
-        kind = ("whatsapp" if isinstance(exc, GraphError) else
-                "store" if isinstance(exc, StoreUnavailable | SessionBusy) else "internal")
-        self._metrics.errors.labels(kind).inc()
-        log.error("whatsapp message %s failed: %s", _update_id(message), exc_name(exc))
-        locale = await self._chats.stored_locale(self._chats.ref(message.wa_id))
-        text = self._catalog.render(Text(APOLOGY), locale)
+    async def _mark_read(self, message_id: str) -> None:
         try:
-            await self._post(message.wa_id, TextMessage(text))
-        except Exception as again:  # noqa: BLE001 - nothing more can be done for this message
-            log.error("could not apologise for whatsapp message %s: %s", _update_id(message),
-                      exc_name(again))
+            await self._graph.mark_read(message_id)
+        except Exception as exc:  # noqa: BLE001 - blue ticks never cost an answer
+            self._counters.read_failures.inc()
+            log.info("could not mark a whatsapp message as read: %s", describe(exc))
 
     # --- sending --------------------------------------------------------------------------
 
-    async def _send(self, wa_id: str, ref: str, replies: Sequence[Reply], *,
-                    window_open: bool) -> bool:
-        locale = await self._chats.locale(ref, replies)
-        if not window_open and not await self._chats.in_window(ref):
-            return await self._send_template(wa_id, ref, replies, locale)
-        rendered = render(replies, locale=locale, wa_id=wa_id)
-        await self._chats.remember_choices(ref, rendered.choices)
-        for index, message in rendered.messages:
+    async def _send(self, wa_id: str, replies: Sequence[Reply], chat: ChatView) -> bool:
+        """Free text while the chat's window is open, else the template; the replies'
+        language noted in ``chat``. False when the member cannot be reached."""
+        words = self._words[chat.spoke(replies)]
+        if not chat.window_open(self._now()):
+            return await self._send_template(wa_id, replies, chat, words)
+        turn = Turn(wa_id, tuple(replies), words.locale, chat.seen, template=False)
+        for index, message in render(replies, words=words, wa_id=wa_id).messages:
             try:
-                await self._post(wa_id, message)
+                await self._post(wa_id, message, turn)
             except GraphError as exc:
                 if exc.code == REENGAGEMENT:  # the window closed after all
-                    return await self._send_template(wa_id, ref, replies[index:], locale)
+                    turn.acted = True
+                    return await self._send_template(wa_id, replies, chat, words, skip=index)
                 if exc.code == UNDELIVERABLE:
                     return False
                 raise
         return True
 
-    async def _send_template(self, wa_id: str, ref: str, replies: Sequence[Reply],
-                             locale: str) -> bool:
-        language = self.config.template_language(locale)
+    async def _send_template(self, wa_id: str, replies: Sequence[Reply], chat: ChatView,
+                             words: Words, *, skip: int = 0) -> bool:
+        language = self.config.template_language(words.locale)
         if language is None:
             self._counters.failures.labels("no_template").inc()
             log.warning("a whatsapp reply outside the 24-hour window was not sent: "
                         "WHATSAPP_TEMPLATE_NAME is not set")
             return False
+        turn = Turn(wa_id, tuple(replies), words.locale, chat.seen, template=True)
         rendered = render_template(replies, name=self.config.template_name,
-                                   language=language, locale=locale)
-        await self._chats.remember_choices(ref, rendered.choices)
+                                   language=language, words=words, skip=skip)
         try:
             for _, message in rendered.messages:
-                await self._post(wa_id, message)
+                await self._post(wa_id, message, turn)
         except GraphError as exc:
             if exc.code in (UNDELIVERABLE, REENGAGEMENT):
                 return False
@@ -267,53 +274,60 @@ class WhatsAppChannel:
         self._counters.templates.inc()
         return True
 
-    async def _post(self, wa_id: str, message: Outgoing) -> None:
+    async def _post(self, wa_id: str, message: Outgoing, turn: Turn) -> None:
         async def call() -> str:
             return await self._graph.send(wa_id, message)
         try:
-            await self._limiter.send(wa_id, call)
+            sent = await self._limiter.send(wa_id, call)
         except GraphError as exc:
             self._counters.failures.labels(str(exc.code)).inc()
             log.warning("whatsapp refused a message: error %s (%s)", f"{exc.code:_}", exc.title)
             raise
+        self._turns.add(sent, turn)
         self._metrics.replies.labels(CHANNEL).inc()
 
-    @asynccontextmanager
-    async def _ordered(self, ref: str) -> AsyncIterator[None]:
-        """Hold the chat's order lock across processes; without it when the store is busy or
-        down (answering out of order beats not answering)."""
-        finished = False
-        try:
-            async with AsyncExitStack() as stack:
-                try:
-                    await stack.enter_async_context(self._sessions.chat(SessionKey(ORDER, ref)))
-                except (SessionBusy, StoreUnavailable) as exc:
-                    log.warning("whatsapp chat served without its order lock: %s",
-                                exc_name(exc))
-                yield
-                finished = True
-        except (SessionBusy, StoreUnavailable) as exc:
-            if not finished:
-                raise
-            log.warning("could not release a whatsapp order lock: %s", exc_name(exc))
-
-    def _store_fault(self) -> None:
-        self._metrics.errors.labels("store").inc()
+    # --- statuses -------------------------------------------------------------------------
 
     def _record(self, status: Status) -> None:
         self._counters.status(status.status)
         if status.status != "failed":
             return
-        code = f"{status.error_code:_}" if status.error_code is not None else "unknown"
         self._counters.failures.labels(str(status.error_code or "unknown")).inc()
-        log.warning("a whatsapp message failed: error %s (%s), message %s", code,
-                    status.error_title, message_ref(status.id)[:12])
+        turn = self._turns.get(status.id)
+        resend = turn is not None and not turn.template and not turn.acted and (
+            status.error_code == REENGAGEMENT
+            or not ChatView(turn.seen).window_open(self._now()))
+        action = "template" if resend else "recorded"
+        self._counters.failed_replies.labels(action).inc()
+        code = f"{status.error_code:_}" if status.error_code is not None else "unknown"
+        log.warning("a whatsapp message failed: error %s (%s), message %s; %s", code,
+                    status.error_title, message_ref(status.id)[:12],
+                    "resending it as the template" if resend else "recorded")
+        if resend and turn is not None:
+            turn.acted = True
+            self._tasks.spawn(self._resend(turn))
+
+    async def _resend(self, turn: Turn) -> None:
+        """A turn Meta refused after all (the window had closed), as the template, in the
+        chat's order."""
+        key = SessionKey(CHANNEL, turn.wa_id)
+        try:
+            async with self._updates.queue.hold(turn.wa_id), \
+                    open_view(self._sessions, key, self._ttl_for) as kept:
+                chat = ChatView.load(kept)
+                sent = await self._send_template(turn.wa_id, turn.replies, chat,
+                                                 self._words[turn.locale])
+                if not sent:
+                    log.warning("a failed whatsapp reply could not be resent as the template")
+        except Exception as exc:  # noqa: BLE001 - a background task has nobody to raise to
+            self._metrics.errors.labels("whatsapp" if isinstance(exc, GraphError)
+                                        else "internal").inc()
+            log.error("resending a failed whatsapp reply failed: %s", describe(exc))
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
 
-def _update_id(message: Inbound) -> str:
-    return message_ref(message.id)[:12]
-
-
-def exc_name(exc: BaseException) -> str:
-    """An exception's class and, for Graph errors, its code: never a member's data."""
-    return f"GraphError {exc.code:_}" if isinstance(exc, GraphError) else type(exc).__name__
+def _ref(message: Inbound) -> str:
+    """A message's name in logs and in the store's record of served updates."""
+    return message_ref(message.id)

@@ -1,35 +1,36 @@
-"""Per-chat state of the WhatsApp channel: order within a process, what the store keeps per
-chat, and the channel's own metrics."""
+"""What the WhatsApp channel remembers per chat, and its own metrics.
+
+:class:`ChatView` lives in the chat's session (``Session.view``), loaded and saved by the
+engine with each member message (no Redis call of the channel's own): when the member last
+wrote, by the message's own timestamp (the 24-hour customer-service window), and the language
+of the last replies (for the channel's words outside the engine, such as an apology).
+:class:`SentTurns` remembers, in this process, which replies each sent message carried, so
+that a ``failed`` status can be acted on.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from channels.whatsapp.locale import LocaleGuesser
 from flows.i18n import DEFAULT_LOCALE, LOCALES
-from flows.ports import Clock, KeyValueStore, StoreUnavailable
 from flows.types import Reply
 
-__all__ = ["STATUSES", "WINDOW", "ChatState", "WhatsAppCounters"]
+__all__ = ["STATUSES", "WINDOW", "WINDOW_MARGIN", "ChatView", "SentTurns", "Turn",
+           "WhatsAppCounters"]
 
-log = logging.getLogger(__name__)
 WINDOW = 24 * 3600.0  # Meta's customer-service window after the member's last message
 WINDOW_MARGIN = 60.0  # a reply this close to the window's end goes as a template
-SEEN_TTL = WINDOW + 3600.0
-CHOICES_TTL = 24 * 3600.0
-LOCALE_TTL = 30 * 24 * 3600.0
-
 STATUSES = frozenset({"sent", "delivered", "read", "failed", "deleted", "warning"})
 
 
 class WhatsAppCounters:
-    """Statuses Meta reported, messages it refused or could not deliver, templates sent."""
+    """Statuses Meta reported, messages it refused or could not deliver, templates sent, what
+    was done about a failed reply, read receipts that failed."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.statuses = Counter("bot_whatsapp_statuses",
@@ -41,87 +42,90 @@ class WhatsAppCounters:
         self.templates = Counter("bot_whatsapp_templates",
                                  "Replies sent as a template outside the 24-hour window.",
                                  registry=registry)
+        self.failed_replies = Counter(
+            "bot_whatsapp_failed_replies",
+            "Replies Meta reported failed, by what was done: resent as the template "
+            "(template) or recorded (recorded).", ["action"], registry=registry)
+        self.read_failures = Counter("bot_whatsapp_read_failures",
+                                     "Member messages that could not be marked as read.",
+                                     registry=registry)
 
     def status(self, status: str) -> None:
         """Count one status (unknown ones as ``other``, keeping the label set small)."""
         self.statuses.labels(status if status in STATUSES else "other").inc()
 
 
-class ChatState:
-    """What the channel keeps per chat in the key-value store, named by an HMAC pseudonym of
-    the number (never the number): when the member last wrote, the numbered choices last
-    offered, the conversation's language. A store fault never stops a reply: it is counted,
-    logged and answered with the safe default."""
+@dataclass
+class ChatView:
+    """The channel's memory of a chat, kept in ``Session.view``: ``seen`` is when the member
+    last wrote (Unix seconds, by the message's own timestamp, never later than our clock),
+    ``locale`` the language of the last replies."""
 
-    def __init__(self, kv: KeyValueStore, secret: bytes, clock: Clock,
-                 on_fault: Callable[[], None], guesser: LocaleGuesser | None = None) -> None:
-        self._kv = kv
-        self._secret = secret
-        self._clock = clock
-        self._on_fault = on_fault
-        self._guesser = guesser or LocaleGuesser()
+    seen: float | None = None
+    locale: str = ""
 
-    def ref(self, wa_id: str) -> str:
-        """The chat's pseudonym in store keys."""
-        return hmac.new(self._secret, f"wa:{wa_id}".encode(), hashlib.sha256).hexdigest()[:24]
+    @classmethod
+    def load(cls, view: Mapping[str, Any]) -> ChatView:
+        """The view as a session keeps it (anything unreadable is forgotten)."""
+        seen, locale = view.get("seen"), view.get("locale")
+        return cls(float(seen) if isinstance(seen, int | float) and not isinstance(seen, bool)
+                   else None, locale if locale in LOCALES else "")
 
-    async def note_seen(self, ref: str, sent_at: float | None) -> None:
-        """The member wrote (at ``sent_at`` by Meta's clock): the 24-hour window opens."""
-        now = self._clock.now().timestamp()
+    def save(self, view: MutableMapping[str, Any]) -> None:
+        """Write the view back into the session's dict (other keys are left alone)."""
+        for name, value in (("seen", self.seen), ("locale", self.locale)):
+            if value:
+                view[name] = value
+            else:
+                view.pop(name, None)
+
+    def wrote(self, sent_at: float | None, now: float) -> None:
+        """The member wrote a message at ``sent_at`` (Meta's timestamp; ``now`` when unknown
+        or in the future): the window runs from their latest message."""
         at = min(now, sent_at) if sent_at is not None else now
-        await self._quietly(self._kv.put(f"wa:seen:{ref}", repr(at), SEEN_TTL))
+        self.seen = at if self.seen is None else max(self.seen, at)
 
-    async def in_window(self, ref: str) -> bool:
+    def window_open(self, now: float) -> bool:
         """Whether free text may still be sent (with a margin before the window closes)."""
-        try:
-            seen = await self._kv.get(f"wa:seen:{ref}")
-        except StoreUnavailable:
-            self._on_fault()
-            return True  # try free text; Meta's 131047 turns it into a template after all
-        if seen is None:
-            return False
-        return self._clock.now().timestamp() - float(seen) < WINDOW - WINDOW_MARGIN
+        return self.seen is not None and now - self.seen < WINDOW - WINDOW_MARGIN
 
-    async def numbered_choice(self, ref: str, text: str) -> str | None:
-        """The data of the choice a typed number picks from the last numbered list."""
-        typed = text.strip()
-        if not (typed.isascii() and typed.isdigit() and len(typed) <= 2 and int(typed) > 0):
-            return None
-        try:
-            raw = await self._kv.get(f"wa:choices:{ref}")
-        except StoreUnavailable:
-            self._on_fault()
-            return None
-        choices = json.loads(raw) if raw else []
-        number = int(typed)
-        return str(choices[number - 1]) if number <= len(choices) else None
+    def spoke(self, replies: Sequence[Reply]) -> str:
+        """Note the language of ``replies`` (the engine sets each one's); the chat's language,
+        Indonesian when never known."""
+        said = next((r.locale for r in reversed(replies) if r.locale in LOCALES), "")
+        self.locale = said or self.locale
+        return self.locale or DEFAULT_LOCALE
 
-    async def remember_choices(self, ref: str, choices: list[str]) -> None:
-        """Keep the numbered choices just offered (none: forget the earlier ones)."""
-        name = f"wa:choices:{ref}"
-        await self._quietly(self._kv.put(name, json.dumps(choices), CHOICES_TTL) if choices
-                            else self._kv.delete(name))
 
-    async def locale(self, ref: str, replies: Sequence[Reply]) -> str:
-        """The language of ``replies``, remembered; the remembered one when they do not say."""
-        guessed = self._guesser.guess(replies)
-        if guessed is None:
-            return await self.stored_locale(ref)
-        await self._quietly(self._kv.put(f"wa:lang:{ref}", guessed, LOCALE_TTL))
-        return guessed
+@dataclass
+class Turn:
+    """Replies sent to a member together, and what they were sent under."""
 
-    async def stored_locale(self, ref: str) -> str:
-        """The conversation's last known language (Indonesian when unknown)."""
-        try:
-            stored = await self._kv.get(f"wa:lang:{ref}")
-        except StoreUnavailable:
-            self._on_fault()
-            return DEFAULT_LOCALE
-        return stored if stored in LOCALES else DEFAULT_LOCALE
+    wa_id: str
+    replies: tuple[Reply, ...]
+    locale: str
+    seen: float | None  # when the member last wrote, as the view said when they were sent
+    template: bool  # sent as the template already
+    acted: bool = False  # a failed status was acted on once: never twice for one turn
 
-    async def _quietly(self, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except StoreUnavailable:
-            self._on_fault()
-            log.warning("whatsapp chat state not saved: the store is unavailable")
+
+class SentTurns:
+    """The :class:`Turn` each message id sent by this process belongs to, the newest
+    ``size`` message ids only."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._turns: OrderedDict[str, Turn] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def add(self, message_id: str, turn: Turn) -> None:
+        """Remember that ``message_id`` carried part of ``turn``."""
+        self._turns[message_id] = turn
+        while len(self._turns) > self._size:
+            self._turns.popitem(last=False)
+
+    def get(self, message_id: str) -> Turn | None:
+        """The turn of a message this process sent, if still remembered."""
+        return self._turns.get(message_id)

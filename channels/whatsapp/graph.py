@@ -82,10 +82,15 @@ class GraphError(Exception):
 
 
 class Graph(Protocol):
-    """Sends one message to one WhatsApp user; raises :class:`GraphError`."""
+    """Sends one message to one WhatsApp user, marks a member's message read; raises
+    :class:`GraphError`."""
 
     async def send(self, to: str, message: Outgoing) -> str:
         """Send ``message`` to ``to`` (a wa_id); returns the new message id."""
+        ...
+
+    async def mark_read(self, message_id: str) -> None:
+        """Mark a member's message (and the earlier ones of the chat) as read: blue ticks."""
         ...
 
 
@@ -126,6 +131,17 @@ class PywaGraph:
         except httpx.HTTPError as exc:  # unreachable, timed out: code 0, never retried blindly
             raise GraphError(0, type(exc).__name__) from None
         return str(sent.id)
+
+    async def mark_read(self, message_id: str) -> None:
+        """``POST /{phone_number_id}/messages`` with ``status: read``; :class:`GraphError` on
+        any API error."""
+        try:
+            await self._wa.mark_message_as_read(message_id)
+        except WhatsAppError as exc:
+            status = exc.raw_response.status_code if exc.raw_response is not None else 0
+            raise GraphError(exc.code, exc.message or "", status) from None
+        except httpx.HTTPError as exc:
+            raise GraphError(0, type(exc).__name__) from None
 
     async def close(self) -> None:
         """Close the HTTP client."""

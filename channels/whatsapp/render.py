@@ -1,22 +1,28 @@
 """Engine replies as WhatsApp messages, within the Cloud API's limits.
 
 * Up to 3 choices whose labels fit 20 characters: reply buttons. Up to 10 choices whose labels
-  fit 24: a list message opened by a "Pilih"/"Choose" button. Anything more: numbered text,
-  and the member answers with the number (the channel keeps the choices to map it back).
+  fit 24: a list message opened by a "Pilih"/"Choose" button. Anything more: numbered text.
+  Labels are shown as the engine wrote them (never shortened), so a label typed instead of
+  pressed is read by the engine as the press (``Session.shown``).
+* Numbers follow the engine's contract for every channel: "n" presses the n-th button of the
+  turn's replies in order (``Session.shown[n-1]``), the share-contact button excepted. Numbered
+  text and template bodies show those numbers; buttons and list rows keep that order.
 * ``ASK_CONTACT``: WhatsApp cannot share a contact on request, but every message carries the
-  sender's verified number (``wa_id``), so the member only confirms it with two buttons.
+  sender's verified number (``wa_id``), so the member only confirms it with two buttons of the
+  channel's own (:data:`CONTACT_OWN`, :data:`CONTACT_OTHER`, their labels typed work too:
+  :func:`contact_choice`).
 * ``DELETE_MEMBER_MESSAGE``: the Cloud API cannot delete a member's message, so instead of the
   flows' "I deleted your message" the member is asked to delete it themselves.
 * Outside the 24-hour window only an approved template may be sent: the replies become its one
   body parameter (one line, choices numbered).
 
-The channel's few words of its own are in :data:`WORDS`, in both languages.
+The channel's few words of its own are message ids in the catalogs (:class:`Words`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from channels.whatsapp.graph import (
@@ -26,12 +32,14 @@ from channels.whatsapp.graph import (
     TemplateMessage,
     TextMessage,
 )
-from flows.i18n import DEFAULT_LOCALE
+from flows.i18n import N_, Catalog
 from flows.identifiers import mask_phone
-from flows.types import Button, Reply, SayKind
+from flows.typed_buttons import label_key
+from flows.types import Button, Reply, SayKind, Text
 
 __all__ = ["CONTACT_OTHER", "CONTACT_OWN", "MAX_BUTTON_TITLE", "MAX_BUTTONS", "MAX_ROW_TITLE",
-           "MAX_ROWS", "WORDS", "Rendered", "render", "render_template", "words"]
+           "MAX_ROWS", "Rendered", "Words", "contact_choice", "numbered", "render",
+           "render_template"]
 
 MAX_TEXT = 4096
 MAX_BUTTONS_BODY = 1024
@@ -42,113 +50,140 @@ MAX_ROW_TITLE = 24
 MAX_TEMPLATE_PARAM = 900  # the template's own words must fit beside it in 1,024
 _Build = Callable[[str], Outgoing]
 CONTACT_OWN = "wa:contact:own"
-CONTACT_OTHER = "wa:contact:other"
+CONTACT_OTHER = "wa:contact:other"  # the button's id ends with ":<locale>"
+SHARE_CONTACT = "contact"  # the flows' share-my-number button: never numbered (engine's rule)
 
-WORDS: dict[str, dict[str, str]] = {
-    "id": {
-        "choose": "Pilih",
-        "options": "Pilihan",
-        "prompt": "Silakan pilih:",
-        "number_hint": "Balas dengan nomor pilihan Anda.",
-        "numbers": "Balas dengan nomor:",
-        "own_number": "Pakai nomor WhatsApp ini ({phone})?",
-        "use_own": "Ya, pakai nomor ini",
-        "use_other": "Nomor lain",
-        "type_phone": "Silakan ketik nomor HP Anda, contoh 081234567890.",
-        "delete_yourself": "Demi keamanan, mohon hapus pesan yang baru Anda kirim dari chat ini "
-                           "(tekan lama pesannya, lalu pilih Hapus).",
-    },
-    "en": {
-        "choose": "Choose",
-        "options": "Options",
-        "prompt": "Please choose:",
-        "number_hint": "Reply with the number of your choice.",
-        "numbers": "Reply with a number:",
-        "own_number": "Use this WhatsApp number ({phone})?",
-        "use_own": "Yes, use this number",
-        "use_other": "Use another",
-        "type_phone": "Please type your mobile number, for example 081234567890.",
-        "delete_yourself": "For your safety, please delete the message you just sent from this "
-                           "chat (press and hold it, then choose Delete).",
-    },
-}
+CHOOSE = N_("Choose")  # the button that opens a list (at most 20 characters)
+OPTIONS = N_("Options")  # the list's section title (at most 24)
+PROMPT = N_("Please choose:")
+NUMBER_HINT = N_("Reply with the number of your choice.")
+NUMBERS = N_("Reply with a number:")
+OWN_NUMBER = N_("Use this WhatsApp number ({phone})?")
+USE_OWN = N_("Yes, use this number")  # a reply button: at most 20 characters
+USE_OTHER = N_("Use another")  # a reply button: at most 20 characters
+TYPE_PHONE = N_("Please type your mobile number, for example 0812-0000-0000.")
+DELETE_YOURSELF = N_("For your safety, please delete the message you just sent from this "
+                     "chat (press and hold it, then choose Delete).")
 
 
-def words(locale: str) -> dict[str, str]:
-    """The channel's own words in ``locale`` (Indonesian when unknown)."""
-    return WORDS.get(locale) or WORDS[DEFAULT_LOCALE]
+@dataclass(frozen=True, slots=True)
+class Words:
+    """The channel's own words in one language."""
+
+    locale: str
+    choose: str
+    options: str
+    prompt: str
+    number_hint: str
+    numbers: str
+    own_number: str  # with ``{phone}``
+    use_own: str
+    use_other: str
+    type_phone: str
+    delete_yourself: str
+
+    @classmethod
+    def of(cls, catalog: Catalog, locale: str) -> Words:
+        """The words as ``catalog`` translates them into ``locale``."""
+        def say(msgid: str) -> str:
+            return catalog.render(Text(msgid), locale)
+
+        return cls(locale, say(CHOOSE), say(OPTIONS), say(PROMPT), say(NUMBER_HINT),
+                   say(NUMBERS), catalog.render(Text(OWN_NUMBER, {"phone": "{phone}"}), locale),
+                   say(USE_OWN), say(USE_OTHER), say(TYPE_PHONE), say(DELETE_YOURSELF))
+
+
+def contact_choice(text: str, languages: Iterable[Words]) -> tuple[str, Words] | None:
+    """``(CONTACT_OWN or CONTACT_OTHER, words)`` when ``text`` is one of the phone
+    confirmation's labels typed instead of pressed, in one of ``languages`` (case, punctuation
+    and arrows aside, as the engine compares typed labels); else ``None``."""
+    key = label_key(text)
+    if not key:
+        return None
+    for words in languages:
+        for data, label in ((CONTACT_OWN, words.use_own), (CONTACT_OTHER, words.use_other)):
+            if label_key(label) == key:
+                return data, words
+    return None
 
 
 @dataclass
 class Rendered:
-    """The messages to send, in order, each with the index of the reply it renders, and the
-    data of numbered choices (``choices[0]`` is what "1" means)."""
+    """The messages to send, in order, each with the index of the reply it renders."""
 
     messages: list[tuple[int, Outgoing]] = field(default_factory=list)
-    choices: list[str] = field(default_factory=list)
 
 
-def render(replies: Sequence[Reply], *, locale: str, wa_id: str) -> Rendered:
+def numbered(replies: Sequence[Reply]) -> Iterator[tuple[int, list[tuple[int, Button]]]]:
+    """Each reply's index and its buttons with their numbers, as the engine numbers them for a
+    typed digit: 1, 2, ... through every button of every reply in order, the share-contact
+    button excepted (``Session.shown``)."""
+    number = 0
+    for index, reply in enumerate(replies):
+        found: list[tuple[int, Button]] = []
+        for row in reply.buttons:
+            for button in row:
+                if button.data != SHARE_CONTACT:
+                    number += 1
+                    found.append((number, button))
+        yield index, found
+
+
+def render(replies: Sequence[Reply], *, words: Words, wa_id: str) -> Rendered:
     """The replies as free-form messages (inside the 24-hour window)."""
     out = Rendered()
-    for index, reply in enumerate(replies):
-        for message in _render_one(reply, locale, wa_id, out.choices):
+    for index, buttons in numbered(replies):
+        for message in _render_one(replies[index], buttons, words, wa_id):
             out.messages.append((index, message))
     return out
 
 
-def render_template(replies: Sequence[Reply], *, name: str, language: str,
-                    locale: str) -> Rendered:
-    """The replies as one template message whose body parameter holds their text."""
-    out = Rendered()
+def render_template(replies: Sequence[Reply], *, name: str, language: str, words: Words,
+                    skip: int = 0) -> Rendered:
+    """The replies as one template message whose body parameter holds their text; the first
+    ``skip`` replies (delivered already) only keep the numbering."""
     parts: list[str] = []
-    for reply in replies:
-        if reply.kind is SayKind.DELETE_MEMBER_MESSAGE or not reply.text.strip():
+    for index, buttons in numbered(replies):
+        reply = replies[index]
+        if index < skip or reply.kind is SayKind.DELETE_MEMBER_MESSAGE or not reply.text.strip():
             continue
         parts.append(reply.text)
-        choices = [b for row in reply.buttons for b in row]
-        if choices:
-            numbered = ", ".join(f"{len(out.choices) + i} = {b.label}"
-                                 for i, b in enumerate(choices, start=1))
-            parts.append(f"{words(locale)['numbers']} {numbered}")
-            out.choices.extend(b.data for b in choices)
+        if buttons:
+            choices = ", ".join(f"{n} = {b.label}" for n, b in buttons)
+            parts.append(f"{words.numbers} {choices}")
     body = _one_line(" — ".join(parts))
     if len(body) > MAX_TEMPLATE_PARAM:
         body = body[:MAX_TEMPLATE_PARAM - 1].rstrip() + "…"
-    out.messages.append((0, TemplateMessage(name, language, body or None)))
-    return out
+    return Rendered([(0, TemplateMessage(name, language, body or None))])
 
 
-def _render_one(reply: Reply, locale: str, wa_id: str, choices: list[str]) -> list[Outgoing]:
-    said = words(locale)
+def _render_one(reply: Reply, buttons: list[tuple[int, Button]], words: Words,
+                wa_id: str) -> list[Outgoing]:
     if reply.kind is SayKind.DELETE_MEMBER_MESSAGE:
-        return [TextMessage(said["delete_yourself"])]
+        return [TextMessage(words.delete_yourself)]
     if reply.kind is SayKind.ASK_CONTACT:
-        question = said["own_number"].format(phone=mask_phone("+" + wa_id))
+        question = words.own_number.format(phone=mask_phone("+" + wa_id))
         text = f"{reply.text}\n\n{question}" if reply.text.strip() else question
-        return _with_body(text, MAX_BUTTONS_BODY, lambda body: ButtonsMessage(
-            body, ((CONTACT_OWN, said["use_own"]), (CONTACT_OTHER, said["use_other"]))))
-    buttons = [b for row in reply.buttons for b in row]
+        choices = ((CONTACT_OWN, words.use_own),
+                   (f"{CONTACT_OTHER}:{words.locale}", words.use_other))
+        return _with_body(text, MAX_BUTTONS_BODY, lambda body: ButtonsMessage(body, choices))
     if not buttons:
         return [TextMessage(part) for part in _split(reply.text, MAX_TEXT) if part.strip()]
-    return _choices(reply.text if reply.text.strip() else said["prompt"], buttons, said,
-                    choices)
+    return _choices(reply.text if reply.text.strip() else words.prompt, buttons, words)
 
 
-def _choices(text: str, buttons: list[Button], said: dict[str, str],
-             choices: list[str]) -> list[Outgoing]:
-    ids = tuple((b.data, b.label) for b in buttons)
-    unique = len({b.data for b in buttons}) == len(buttons)
-    longest = max(len(b.label) for b in buttons)
+def _choices(text: str, buttons: list[tuple[int, Button]], words: Words) -> list[Outgoing]:
+    ids = tuple((b.data, b.label) for _, b in buttons)
+    unique = len({b.data for _, b in buttons}) == len(buttons)
+    longest = max(len(b.label) for _, b in buttons)
     if unique and len(buttons) <= MAX_BUTTONS and longest <= MAX_BUTTON_TITLE:
         return _with_body(text, MAX_BUTTONS_BODY, lambda body: ButtonsMessage(body, ids))
     if unique and len(buttons) <= MAX_ROWS and longest <= MAX_ROW_TITLE:
         return _with_body(text, MAX_TEXT, lambda body: ListMessage(
-            body, said["choose"], said["options"], ids))
-    lines = [f"{len(choices) + i}. {b.label}" for i, b in enumerate(buttons, start=1)]
-    choices.extend(b.data for b in buttons)
-    numbered = "\n".join([text, "", *lines, "", said["number_hint"]])
-    return [TextMessage(part) for part in _split(numbered, MAX_TEXT)]
+            body, words.choose, words.options, ids))
+    lines = [f"{n}. {b.label}" for n, b in buttons]
+    listed = "\n".join([text, "", *lines, "", words.number_hint])
+    return [TextMessage(part) for part in _split(listed, MAX_TEXT)]
 
 
 def _with_body(text: str, limit: int, build: _Build) -> list[Outgoing]:

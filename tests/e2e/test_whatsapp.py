@@ -7,14 +7,17 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+import redis.asyncio
 
 from channels.whatsapp.inbound import SIGNATURE_HEADER, sign
 from channels.whatsapp.web import WHATSAPP_PATH
 from flows.types import EventKind, SessionKey
-from storage.sessions import MemorySessionStore, redis_store_from_url
+from storage.sessions import MemorySessionStore, RedisSessionStore, redis_store_from_url
 from support.desk import Result
 from tests.e2e.wa_harness import APP_SECRET, SITI_WA, TEMPLATE, WaHarness, WaMember, wa_harness
 from tests.fakes.graph_api import FakeGraphApi
@@ -180,7 +183,7 @@ async def test_duplicate_delivery_is_answered_once(wa: WaHarness) -> None:
     answers = len(wa.graph.sent(SITI_WA))
     assert await wa.post(payload) == 200
     statuses = await asyncio.gather(wa.post(payload), wa.post(payload))
-    assert statuses == [200, 200]
+    assert list(statuses) == [200, 200]
     assert len(wa.handled) == 1
     assert len(wa.graph.sent(SITI_WA)) == answers
     assert await wa.metric("bot_duplicates_total") == 3
@@ -245,7 +248,7 @@ async def test_rate_limits_back_off_and_nothing_is_dropped(wa: WaHarness) -> Non
     wa.graph.fail(130429, times=2)
     wa.graph.fail(131056, times=2, to=SITI_WA)
     await siti.say("halo")
-    refused = [c.error for c in wa.graph.calls if not c.ok]
+    refused = [c.error or 0 for c in wa.graph.calls if not c.ok]
     assert sorted(refused) == [130429, 130429, 131056, 131056]
     texts = wa.graph.texts(SITI_WA)
     assert texts[0].startswith("Halo!") and texts[-1] == "Apa yang ingin Anda lakukan?"
@@ -307,7 +310,8 @@ async def test_agent_answer_outside_the_window_goes_as_the_template(wa: WaHarnes
     rating = wa.graph.sent(SITI_WA)[-1]
     assert rating.type == "template" and "1 = 1" in rating.text and "5 = 5" in rating.text
     assert "Terima kasih atas penilaian Anda" in await siti.say("5")
-    assert wa.handled[-1][1].kind is EventKind.BUTTON and wa.handled[-1][1].data == "rate:5"
+    rated = await wa.tickets.get(ticket)  # the engine read the typed "5" as the fifth button
+    assert rated is not None and rated.rating == 5
 
 
 async def test_window_closed_at_meta_sends_the_template_after_all(wa: WaHarness) -> None:
@@ -329,3 +333,168 @@ async def test_without_a_template_a_late_answer_reports_unreachable(
         assert await wa.desk.reply(ticket, "Rina", "Halo") is Result.UNREACHABLE
         assert len(graph.calls) == sent  # nothing Meta would refuse was sent
         assert await wa.metric("bot_whatsapp_failures_total", code="no_template") == 1
+
+
+# --- the window judged from each message's own timestamp; failed statuses acted on ---------------
+
+
+async def test_a_message_delivered_a_day_late_is_answered_with_the_template(
+        wa: WaHarness) -> None:
+    written = wa.clock.now() - timedelta(hours=25)  # Meta retries after an outage
+    wa.graph.close_window(SITI_WA)  # Meta's window closed 24 hours after it was written
+    assert await wa.post(text_message(SITI_WA, "halo", at=written)) == 200
+    [answer] = wa.graph.sent(SITI_WA)
+    assert answer.type == "template" and "Apa yang ingin Anda lakukan?" in answer.text
+    assert not [c for c in wa.graph.calls if not c.ok]  # no free text was tried
+    assert await wa.metric("bot_whatsapp_templates_total") == 1
+
+
+async def test_a_late_message_after_a_newer_one_is_answered_as_free_text(wa: WaHarness) -> None:
+    siti = wa.member()
+    await siti.say("halo")  # written now: the window is open
+    late = text_message(SITI_WA, "/faq", at=wa.clock.now() - timedelta(hours=25))
+    answer = await siti.send(late)
+    assert [c.type for c in answer] == ["interactive"] and answer[0].text.startswith("Silakan")
+
+
+async def test_a_failed_reply_outside_the_window_is_resent_as_the_template(
+        wa: WaHarness) -> None:
+    siti = wa.member()
+    await siti.say("/faq")
+    topics = wa.graph.sent(SITI_WA)[-1]
+    wa.clock.advance(25 * HOUR)  # the status arrives once the window has closed
+    assert await wa.post(status_update("failed", topics.message_id, code=131047)) == 200
+    assert await wa.post(status_update("failed", topics.message_id, code=131047)) == 200
+    [again] = siti.new_messages()  # once, however often Meta reports it
+    assert again.type == "template" and again.body["template"]["name"] == TEMPLATE
+    assert "Silakan pilih topik:" in again.text and "1 = Klaim JHT" in again.text
+    assert await wa.metric("bot_whatsapp_failed_replies_total", action="template") == 1
+    assert await wa.metric("bot_whatsapp_failed_replies_total", action="recorded") == 1
+
+
+async def test_a_failed_reply_inside_the_window_is_recorded_without_personal_data(
+        wa: WaHarness, caplog: pytest.LogCaptureFixture) -> None:
+    siti = wa.member()
+    await siti.say("halo")
+    sent = wa.graph.sent(SITI_WA)
+    assert await wa.post(status_update("failed", sent[-1].message_id, code=131026)) == 200
+    assert siti.new_messages() == []  # nothing resent: the member cannot be reached now
+    assert await wa.metric("bot_whatsapp_failed_replies_total", action="recorded") == 1
+    assert await wa.metric("bot_whatsapp_failures_total", code="131026") == 1
+    logged = [r.getMessage() for r in caplog.records if "131_026" in r.getMessage()]
+    assert logged and "recorded" in logged[0]
+    assert not any(SITI_WA in r.getMessage() or sent[-1].message_id in r.getMessage()
+                   for r in caplog.records)
+
+
+# --- typed labels and numbers, read as the presses they stand for --------------------------------
+
+
+async def test_typed_labels_press_the_buttons_they_name(wa: WaHarness) -> None:
+    siti = wa.member()
+    await siti.say("halo")
+    assert "Silakan pilih topik:" in await siti.say("Pertanyaan Umum")
+    await reach_phone_step(siti)
+    assert "0812****7890" in await siti.say("Ya, pakai nomor ini")
+    contact = wa.handled[-1][1]
+    assert (contact.kind, contact.phone, contact.contact_is_own) == (
+        EventKind.CONTACT, "+6281234567890", True)
+    assert "123*****901" in await siti.say(wa.codes()[-1])
+    first = await siti.say("Riwayat Iuran")
+    assert "Lebih lama ▶" in siti.titles()
+    older = await siti.say("Lebih lama ▶")
+    assert "halaman 2 dari" in older and older != first
+
+
+async def test_typed_other_number_is_answered_by_the_channel(wa: WaHarness) -> None:
+    siti = wa.member()
+    await reach_phone_step(siti)
+    handled = len(wa.handled)
+    assert "Silakan ketik nomor HP Anda" in await siti.say("nomor lain")
+    assert len(wa.handled) == handled
+
+
+async def test_typed_english_labels_of_the_phone_confirmation(wa: WaHarness) -> None:
+    siti = wa.member()
+    await siti.say("/bahasa en")
+    await siti.press("Register / link account")
+    await siti.press("I agree")
+    for answer in (SITI["nik"], SITI["kpj"]):
+        await siti.say(answer)
+    assert "Use this WhatsApp number" in await siti.say(SITI["birth"])
+    assert "Please type your mobile number" in await siti.say("Use another")
+    assert "0812****7890" in await siti.say("yes, use this number")
+    assert wa.handled[-1][1].kind is EventKind.CONTACT
+
+
+async def test_typed_numbers_follow_the_order_of_the_buttons_shown(wa: WaHarness) -> None:
+    siti = wa.member()
+    await siti.say("halo")
+    assert siti.titles()[3] == "Pertanyaan Umum"
+    assert "Silakan pilih topik:" in await siti.say("4")
+    assert siti.titles()[1] == "Program BPJS"
+    program = await siti.say("2")
+    assert await siti.say("Program BPJS") == program  # the number and the label agree
+    menu = await siti.say("/menu")
+    assert "Apa yang ingin Anda lakukan?" in menu
+    await siti.say(str(siti.titles().index("Hubungi Petugas") + 1))
+    assert "Ya, hubungkan" in siti.titles()  # the handoff's question
+
+
+# --- read receipts and the store's round trips -------------------------------------------------
+
+
+async def test_each_message_is_marked_as_read_and_a_failed_mark_costs_no_answer(
+        wa: WaHarness) -> None:
+    siti = wa.member()
+    payload = text_message(SITI_WA, "halo", at=wa.clock.now())
+    await siti.send(payload)
+    message_id = payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert wa.graph.reads == [message_id]
+    wa.graph.fail_reads()
+    answer = await siti.say("/faq")
+    assert answer == "Silakan pilih topik:"  # answered all the same
+    assert len(wa.graph.refused_reads) == 1 and len(wa.graph.reads) == 1
+    assert await wa.metric("bot_whatsapp_read_failures_total") == 1
+    await wa.post(payload)  # a repeat is neither answered nor marked again
+    assert len(wa.graph.reads) == 1
+
+
+class CountingConnection(redis.asyncio.Connection):
+    """Counts every command written to Redis (each write is one round trip)."""
+
+    writes: ClassVar[list[bytes]] = []
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        packed = command if isinstance(command, bytes | str) else b"".join(command)
+        CountingConnection.writes.append(packed if isinstance(packed, bytes) else packed.encode())
+        await super().send_packed_command(command, check_health)
+
+
+async def test_a_member_message_costs_two_redis_commands(
+        tmp_path: Path, graph: FakeGraphApi, redis_url: str, unique_prefix: str) -> None:
+    client = redis.asyncio.from_url(redis_url, decode_responses=True,
+                                    connection_class=CountingConnection)
+    store = RedisSessionStore(client, prefix=unique_prefix)
+    try:
+        async with wa_harness(tmp_path, graph=graph, store=store) as wa:
+            siti = wa.member()
+            await siti.say("halo")  # connects and loads the scripts
+            CountingConnection.writes.clear()
+            messages = 0
+            for typed in ("halo", "/faq", "2", "Menu Utama", "cek saldo", "Bahasa", "apa ya"):
+                await siti.say(typed)
+                messages += 1
+            for title in ("Indonesia",) if "Indonesia" in siti.titles() else ():
+                await siti.press(title)
+                messages += 1
+            await wa.post(text_message(SITI_WA, "halo", at=wa.clock.now(),
+                                       message_id="wamid.repeat"))
+            await wa.post(text_message(SITI_WA, "halo", at=wa.clock.now(),
+                                       message_id="wamid.repeat"))  # a repeat: one command
+            messages += 1  # the first delivery of "wamid.repeat"; its repeat costs one
+            assert len(CountingConnection.writes) == 2 * messages + 1, [
+                w[:60] for w in CountingConnection.writes]
+            assert all(b"EVALSHA" in write for write in CountingConnection.writes)
+    finally:
+        await store.aclose()

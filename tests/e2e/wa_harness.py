@@ -5,12 +5,13 @@ with pywa's client pointed at the fake Graph API on loopback, and the web app (`
 ``/metrics`` and the WhatsApp webhook) served by aiohttp's test server. A :class:`WaMember`
 chats with it as a WhatsApp user would: every message is a signed notification in Meta's
 format posted to the webhook, and buttons are pressed by their titles as the member sees them.
+``handled`` records each event the engine answered (a repeated delivery is not answered).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,13 @@ from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app
 from balance.service import ReferenceBalanceService, seed_demo_members
 from channels.console.desk import ConsoleDesk
+from channels.core import Serve
 from channels.whatsapp.channel import WhatsAppChannel, classify
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.graph import PywaGraph
 from channels.whatsapp.limiter import OutboundLimiter
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
-from flows.engine import Engine
+from flows.engine import Deliver, Engine, Served, View
 from flows.flow import Ports
 from flows.hours import BusinessHours
 from flows.i18n import Catalog
@@ -48,7 +50,6 @@ APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "meatyhamhock"  # the fixture's verify token
 TEMPLATE = "balas_petugas"
 SITI_WA = "6281234567890"  # Siti's own number, as WhatsApp names her
-Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
 
 
 @dataclass
@@ -74,6 +75,8 @@ class WaHarness:
                    body: bytes | None = None) -> int:
         """Post a notification signed with the app secret (or the given body and headers);
         waits until its messages are handled."""
+        for message in _messages(payload):
+            self.graph.member_sent(str(message.get("id", "")))
         signed_body, signed_headers = signed(payload, APP_SECRET)
         response = await self.client.post(WHATSAPP_PATH, data=body or signed_body,
                                           headers=signed_headers if headers is None else headers)
@@ -143,6 +146,11 @@ class WaMember:
         return [title for _, title in self.graph.last_choices(self.wa_id)]
 
 
+def _messages(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [message for entry in payload.get("entry", []) for change in entry.get("changes", [])
+            for message in change.get("value", {}).get("messages", [])]
+
+
 def _joined(calls: list[GraphCall]) -> str:
     return "\n".join(call.text for call in calls)
 
@@ -167,15 +175,16 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
                      limiter: OutboundLimiter | None = None,
                      store: SessionBackend | None = None, database_url: str | None = None,
                      clock: ManualClock | None = None,
-                     wrap: Callable[[Handler], Handler] | None = None,
+                     wrap: Callable[[Serve], Serve] | None = None,
                      ) -> AsyncIterator[WaHarness]:
     """One bot process on the embedded backends, its web app on a loopback port. Processes
     sharing ``store`` and ``database_url`` behave like ``serve`` processes behind a load
-    balancer; ``wrap`` decorates the engine's handler."""
+    balancer; ``wrap`` decorates ``Engine.serve``."""
+    graph.known_reads_only = True  # Meta refuses to mark a message it never received
     database = await open_database(database_url or f"sqlite:///{tmp_path / 'bot.db'}")
     store = store if store is not None else MemorySessionStore()
     metrics, clock = Metrics(), clock or ManualClock()
-    outbox, desk_lines = tmp_path / "outbox.jsonl", []
+    outbox, desk_lines = tmp_path / "outbox.jsonl", list[str]()
     tickets = SqlTicketStore(database)
     accounts = SqlAccountStore(database, SECRET)
     ports = Ports(kv=store, accounts=accounts,
@@ -187,11 +196,14 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
     engine = Engine(sessions=store, ports=ports, catalog=catalog, strict=True)
     handled: list[tuple[SessionKey, Event]] = []
 
-    inner = wrap(engine.handle) if wrap is not None else engine.handle
+    inner = wrap(engine.serve) if wrap is not None else engine.serve
 
-    async def handle(key: SessionKey, event: Event) -> list[Reply]:
-        handled.append((key, event))
-        return await inner(key, event)
+    async def serve(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        async def recorded(replies: list[Reply], view: View) -> None:
+            handled.append((key, event))
+            await deliver(replies, view)
+
+        return await inner(key, event, recorded)
 
     config = WhatsAppConfig(token=graph.token, phone_number_id=graph.phone_number_id,
                             verify_token=VERIFY_TOKEN, app_secret=APP_SECRET,
@@ -199,9 +211,9 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
                             template_languages=languages)
     client_graph = PywaGraph(token=config.token, phone_number_id=config.phone_number_id,
                              api_base=config.api_base)
-    channel = WhatsAppChannel(config, graph=client_graph, handle=handle, sessions=store,
+    channel = WhatsAppChannel(config, graph=client_graph, serve=serve, sessions=store,
                               ports=ports, metrics=metrics, catalog=catalog,
-                              limiter=limiter or fast_limiter())
+                              limiter=limiter or fast_limiter(), ttl_for=engine.ttl_for)
     desk = DeskService(engine=engine, tickets=tickets, outbox=WhatsAppOutbox(channel),
                        clock=clock)
     app = create_web_app(metrics=metrics, checks={})

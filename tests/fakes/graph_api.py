@@ -13,6 +13,12 @@ most 4,096 characters, templates that exist in the given language, and (``enforc
 no free-form message to a member whose 24-hour window is closed: error 131047
 "Re-engagement message". Faults are injected per error code: 130429 (rate limit), 131056
 (pair rate limit) or any other, for a number of calls and optionally one recipient.
+
+Read receipts (``{"status": "read", "message_id": ...}`` on the same path) are answered
+``{"success": true}`` and recorded in :attr:`FakeGraphApi.reads`, apart from :attr:`calls`;
+with ``known_reads_only`` a message id the member never sent (see
+:meth:`FakeGraphApi.member_sent`) is refused with error 100; :meth:`FakeGraphApi.fail_reads`
+refuses the next ones.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ TITLES = {
     131056: "(Business Account, Consumer Account) pair rate limit hit",
     131047: "Re-engagement message",
     131026: "Message Undeliverable",
+    131000: "Something went wrong",
     131009: "Parameter value is not valid",
+    100: "Invalid parameter",
     132001: "Template name does not exist in the translation",
     190: "Invalid OAuth access token",
 }
@@ -45,13 +53,14 @@ TITLES = {
 @dataclass
 class GraphCall:
     """One message call: the JSON body, arrival time (``time.monotonic()``), the HTTP status
-    answered and, when refused, Meta's error code."""
+    answered and, when refused, Meta's error code; when accepted, the message id answered."""
 
     phone_number_id: str
     body: dict[str, Any]
     at: float
     status: int = 200
     error: int | None = None
+    message_id: str = ""  # the id answered for an accepted message
 
     @property
     def ok(self) -> bool:
@@ -109,7 +118,12 @@ class FakeGraphApi:
     templates: dict[str, set[str]] = field(
         default_factory=lambda: {"balas_petugas": {"id", "en_US"}})
     window_seconds: float = 24 * 3600.0
+    known_reads_only: bool = False  # refuse read receipts for ids not given to member_sent
     calls: list[GraphCall] = field(default_factory=list, init=False)
+    reads: list[str] = field(default_factory=list, init=False)  # message ids marked read
+    refused_reads: list[str] = field(default_factory=list, init=False)
+    _inbound: set[str] = field(default_factory=set, init=False)
+    _read_faults: int = field(default=0, init=False)
     _windows: dict[str, float] = field(default_factory=dict, init=False)
     _faults: list[_Fault] = field(default_factory=list, init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
@@ -156,6 +170,10 @@ class FakeGraphApi:
         """The member sent a message now: their 24-hour window opens."""
         self._windows[wa_id] = time.monotonic()
 
+    def member_sent(self, message_id: str) -> None:
+        """Meta knows this message of a member: it may be marked as read."""
+        self._inbound.add(message_id)
+
     def close_window(self, wa_id: str) -> None:
         """More than 24 hours pass for this member."""
         self._windows.pop(wa_id, None)
@@ -166,6 +184,10 @@ class FakeGraphApi:
              status: int = 400) -> None:
         """The next ``times`` calls (to ``to`` only, when given) answer error ``code``."""
         self._faults.append(_Fault(code, times, to, status))
+
+    def fail_reads(self, times: int = 1) -> None:
+        """The next ``times`` read receipts answer error 131000 (500)."""
+        self._read_faults += times
 
     # --- records --------------------------------------------------------------------------
 
@@ -186,19 +208,39 @@ class FakeGraphApi:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if body.get("status") == "read":
+            return self._read(request, body)
         call = GraphCall(request.match_info["phone_id"], body, time.monotonic())
         self.calls.append(call)
         code, status = self._verdict(request, call)
         if code is not None:
             call.status, call.error = status, code
             return _error(code, status)
-        ident = f"wamid.fake{next(self._ids):08d}"
+        ident = call.message_id = f"wamid.fake{next(self._ids):08d}"
         answer: dict[str, Any] = {"messaging_product": "whatsapp",
                                   "contacts": [{"input": call.to, "wa_id": call.to}],
                                   "messages": [{"id": ident}]}
         if call.type == "template":
             answer["messages"][0]["message_status"] = "accepted"
         return web.json_response(answer)
+
+    def _read(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        ident = str(body.get("message_id", ""))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            self.refused_reads.append(ident)
+            return _error(190, 401)
+        if self._read_faults:
+            self._read_faults -= 1
+            self.refused_reads.append(ident)
+            return _error(131000, 500)
+        if (request.match_info["phone_id"] != self.phone_number_id
+                or body.get("messaging_product") != "whatsapp"
+                or set(body) != {"messaging_product", "status", "message_id"}
+                or not ident or (self.known_reads_only and ident not in self._inbound)):
+            self.refused_reads.append(ident)
+            return _error(100, 400)
+        self.reads.append(ident)
+        return web.json_response({"success": True})
 
     def _verdict(self, request: web.Request, call: GraphCall) -> tuple[int | None, int]:
         if request.headers.get("Authorization") != f"Bearer {self.token}":

@@ -1,12 +1,13 @@
 """The WhatsApp channel's own duties around the engine: numbered choices typed back, faults
-answered, store outages survived, background work awaited at shutdown, the outbox's answers,
-and no personal data in the logs."""
+answered, store outages survived, background work awaited at shutdown, the outbox's answers
+(under the chat's lock, with its view), and no personal data in the logs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,17 +16,19 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from app.metrics import Metrics
+from channels.core import Serve
 from channels.whatsapp.channel import WhatsAppChannel
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
+from flows.engine import Deliver, Served
 from flows.i18n import Catalog
-from flows.ports import StoreUnavailable
-from flows.types import Button, Event, EventKind, Reply, SessionKey
+from flows.ports import SessionSlot, StoreUnavailable
+from flows.types import Event, Reply, SessionKey
 from storage.sessions import MemorySessionStore
-from tests.e2e.wa_harness import APP_SECRET, SITI_WA, Handler, wa_harness
+from tests.e2e.wa_harness import APP_SECRET, SITI_WA, TEMPLATE, wa_harness
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.graph_webhooks import signed, text_message
 
-YEARS = [str(year) for year in range(2010, 2022)]  # 12 choices: numbered text
+HOUR = 3600.0
 
 
 @pytest.fixture
@@ -34,36 +37,23 @@ async def graph() -> AsyncIterator[FakeGraphApi]:
         yield server
 
 
-def many_choices(handle: Handler) -> Handler:
-    """The engine, except that "tahun" offers twelve choices."""
-    async def wrapped(key: SessionKey, event: Event) -> list[Reply]:
-        if event.text == "tahun":
-            return [Reply("Pilih tahun:", tuple((Button(y, f"hist:year:{y}"),) for y in YEARS))]
-        return await handle(key, event)
-
-    return wrapped
-
-
-async def test_a_typed_number_picks_from_the_numbered_choices(tmp_path: Path,
-                                                              graph: FakeGraphApi) -> None:
-    async with wa_harness(tmp_path, graph=graph, wrap=many_choices) as wa:
+async def test_a_typed_number_picks_from_the_last_choices_only(tmp_path: Path,
+                                                                graph: FakeGraphApi) -> None:
+    async with wa_harness(tmp_path, graph=graph) as wa:
         siti = wa.member()
-        numbered = await siti.say("tahun")
-        assert "1. 2010" in numbered and "12. 2021" in numbered
-        await siti.say("12")
-        event = wa.handled[-1][1]
-        assert (event.kind, event.data) == (EventKind.BUTTON, "hist:year:2021")
-        await siti.say("12")  # the menu that answered replaced the numbered choices
-        assert wa.handled[-1][1].kind is EventKind.TEXT
-        await siti.say("tahun")
-        await siti.say("13")  # out of range: plain text
-        assert wa.handled[-1][1].kind is EventKind.TEXT and wa.handled[-1][1].text == "13"
+        await siti.say("/faq")
+        assert len(siti.titles()) == 10 and siti.titles()[-1] == "BPJS Kesehatan"
+        last = await siti.say("10")
+        assert "BPJS Kesehatan" in last and "165" in last  # the tenth topic
+        await siti.say("/faq")
+        out_of_range = await siti.say("13")  # not a choice: plain text for the engine
+        assert "165" not in out_of_range and out_of_range != last
 
 
 async def test_a_fault_is_answered_with_an_apology_and_logged_without_data(
         tmp_path: Path, graph: FakeGraphApi, caplog: pytest.LogCaptureFixture) -> None:
-    def broken(handle: Handler) -> Handler:
-        async def wrapped(key: SessionKey, event: Event) -> list[Reply]:
+    def broken(serve: Serve) -> Serve:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
             raise RuntimeError(f"boom for {key.chat_id}")
 
         return wrapped
@@ -91,21 +81,35 @@ class FlakyStore(MemorySessionStore):
         raise StoreUnavailable(names[0])
 
 
+class DownStore(MemorySessionStore):
+    """A store whose sessions are down."""
+
+    @asynccontextmanager
+    async def chat(self, key: SessionKey, *,
+                   once: str | None = None) -> AsyncIterator[SessionSlot]:
+        raise StoreUnavailable("down")
+        yield SessionSlot(None)  # pragma: no cover - makes this a generator
+
+
 async def test_a_store_outage_still_gets_an_answer(tmp_path: Path, graph: FakeGraphApi) -> None:
     async with wa_harness(tmp_path, graph=graph, store=FlakyStore()) as wa:
         assert "Apa yang ingin Anda lakukan?" in await wa.member().say("halo")
-        assert await wa.metric("bot_errors_total", kind="store") >= 1
+    async with wa_harness(tmp_path / "down", graph=graph, store=DownStore()) as wa:
+        await wa.member().say("halo")
+        assert graph.texts(SITI_WA)[-1].startswith("Maaf, layanan sedang sibuk")
+        assert await wa.metric("bot_errors_total", kind="store") == 1
+        assert await wa.metric("bot_updates_total", channel="whatsapp") == 1
 
 
 async def test_the_webhook_answers_at_once_and_shutdown_awaits_the_work(
         tmp_path: Path, graph: FakeGraphApi) -> None:
     started, release = asyncio.Event(), asyncio.Event()
 
-    def slow(handle: Handler) -> Handler:
-        async def wrapped(key: SessionKey, event: Event) -> list[Reply]:
+    def slow(serve: Serve) -> Serve:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
             started.set()
             await release.wait()
-            return await handle(key, event)
+            return await serve(key, event, deliver)
 
         return wrapped
 
@@ -134,6 +138,38 @@ async def test_the_outbox_reports_undeliverable_and_refuses_other_channels(
             await outbox.deliver(SessionKey("telegram", "1"), [Reply("x")])
 
 
+async def test_the_outbox_uses_the_chats_view_and_language(tmp_path: Path,
+                                                           graph: FakeGraphApi) -> None:
+    async with wa_harness(tmp_path, graph=graph) as wa:
+        siti = wa.member()
+        await siti.say("/bahasa en")
+        outbox = WhatsAppOutbox(wa.channel)
+        key = SessionKey("whatsapp", SITI_WA)
+        async with wa.store.chat(key) as slot:
+            assert slot.session is not None
+            assert slot.session.view["locale"] == "en" and "seen" in slot.session.view
+        wa.clock.advance(25 * HOUR)  # the window closed: the view says so, no store call else
+        graph.close_window(SITI_WA)
+        assert await outbox.deliver(key, [Reply("An agent answered.")]) is True
+        last = graph.sent(SITI_WA)[-1]
+        assert last.type == "template" and last.body["template"]["name"] == TEMPLATE
+        assert last.body["template"]["language"]["code"] == "en_US"  # the chat's language
+        async with wa.store.chat(key) as slot:  # the view was saved back, the session kept
+            assert slot.session is not None and slot.session.locale == "en"
+            assert slot.session.view["locale"] == "en"
+
+
+async def test_a_fault_while_answering_is_apologised_for_in_the_chats_language(
+        tmp_path: Path, graph: FakeGraphApi) -> None:
+    async with wa_harness(tmp_path, graph=graph) as wa:
+        siti = wa.member()
+        await siti.say("/bahasa en")
+        graph.fail(131009, to=SITI_WA)  # the next reply is refused: not a window problem
+        answer = await siti.say("/faq")
+        assert answer.startswith("Sorry, something went wrong on our side.")
+        assert await wa.metric("bot_errors_total", kind="whatsapp") == 1
+
+
 async def test_no_number_nik_or_code_reaches_the_logs(tmp_path: Path, graph: FakeGraphApi,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
@@ -158,9 +194,9 @@ async def test_the_composition_root_path(tmp_path: Path, graph: FakeGraphApi) ->
     ``run_bot.py serve`` wires them."""
     async with wa_harness(tmp_path, graph=graph) as wa:
         config = replace(wa.channel.config, rate=5.0)
-        channel = WhatsAppChannel.create(config, handle=wa.engine.handle, sessions=wa.store,
+        channel = WhatsAppChannel.create(config, serve=wa.engine.serve, sessions=wa.store,
                                          ports=wa.ports, metrics=Metrics(),
-                                         catalog=Catalog())
+                                         catalog=Catalog(), ttl_for=wa.engine.ttl_for)
         app = web.Application()
         add_whatsapp_routes(app, channel, path="/hooks/wa")
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:

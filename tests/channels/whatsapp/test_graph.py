@@ -135,3 +135,19 @@ def test_settings_defaults_and_template_languages() -> None:
 def test_bad_settings_name_the_variable(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         config(**changes)
+
+
+async def test_a_message_is_marked_as_read_as_meta_expects(graph: FakeGraphApi,
+                                                           client: PywaGraph) -> None:
+    graph.known_reads_only = True
+    graph.member_sent("wamid.from-siti")
+    await client.mark_read("wamid.from-siti")
+    assert graph.reads == ["wamid.from-siti"] and graph.calls == []  # not a message sent
+    with pytest.raises(GraphError) as unknown:
+        await client.mark_read("wamid.never-received")
+    assert unknown.value.code == 100
+    graph.fail_reads()
+    with pytest.raises(GraphError) as failed:
+        await client.mark_read("wamid.from-siti")
+    assert (failed.value.code, failed.value.status) == (131000, 500)
+    assert graph.refused_reads == ["wamid.never-received", "wamid.from-siti"]

@@ -84,7 +84,8 @@ def test_malformed_parts_are_skipped_and_a_non_object_refused() -> None:
     assert notification.statuses == ()
     assert parse_notification({"object": "whatsapp_business_account", "entry": "x"}).messages \
         == ()
-    for payload in ([], "text", 1, None):
+    not_objects: tuple[object, ...] = ([], "text", 1, None)
+    for payload in not_objects:
         with pytest.raises(ValueError, match="JSON object"):
             parse_notification(payload)
 

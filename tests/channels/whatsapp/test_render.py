@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib
 from pathlib import Path
+from typing import Literal
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,13 +19,14 @@ from channels.whatsapp.graph import (
     TemplateMessage,
     TextMessage,
 )
-from channels.whatsapp.locale import LocaleGuesser
 from channels.whatsapp.render import (
     CONTACT_OTHER,
     CONTACT_OWN,
     MAX_BUTTON_TITLE,
     MAX_ROW_TITLE,
-    WORDS,
+    Words,
+    contact_choice,
+    numbered,
     render,
     render_template,
 )
@@ -45,8 +47,12 @@ def reply(text: str, *labels: str, kind: SayKind = SayKind.MESSAGE) -> Reply:
                  if labels else (), kind)
 
 
+CATALOG = Catalog(strict=True)
+WORDS = {locale: Words.of(CATALOG, locale) for locale in LOCALES}
+
+
 def only(replies: list[Reply], locale: str = "id") -> Outgoing:
-    rendered = render(replies, locale=locale, wa_id=WA)
+    rendered = render(replies, words=WORDS[locale], wa_id=WA)
     assert len(rendered.messages) == 1
     return rendered.messages[0][1]
 
@@ -76,16 +82,42 @@ def test_a_label_too_long_for_a_button_makes_a_list() -> None:
     assert message.rows == (("d:0", "Daftar / Hubungkan Akun"),)
 
 
-def test_more_than_ten_choices_are_numbered_text_remembered_in_order() -> None:
+def test_more_than_ten_choices_are_numbered_text_in_the_engines_order() -> None:
     labels = [f"Tahun {2010 + n}" for n in range(12)]
     rendered = render([reply("Pilih tahun:", *labels), reply("Lagi:", *["a", "b"] * 6)],
-                      locale="id", wa_id=WA)
+                      words=WORDS["id"], wa_id=WA)
     first, second = (m for _, m in rendered.messages)
     assert isinstance(first, TextMessage) and isinstance(second, TextMessage)
     assert "1. Tahun 2010" in first.text and "12. Tahun 2021" in first.text
     assert "13. a" in second.text and "24. b" in second.text  # numbering continues
     assert first.text.endswith("Balas dengan nomor pilihan Anda.")
-    assert rendered.choices[:2] == ["d:0", "d:1"] and len(rendered.choices) == 24
+
+
+def shown(replies: list[Reply]) -> list[str]:
+    """The data the engine keeps in ``Session.shown`` for these replies: "n" presses the n-th
+    (every button of every reply in order, the share-contact button left out)."""
+    return [b.data for r in replies for row in r.buttons for b in row if b.data != "contact"]
+
+
+def test_numbers_are_the_engines_across_buttons_lists_and_the_contact_request() -> None:
+    replies = [reply("Lanjut?", "Ya", "Tidak"),
+               Reply("Bagikan nomor HP Anda.", ((Button("Bagikan nomor HP saya", "contact"),),),
+                     SayKind.ASK_CONTACT),
+               reply("Pilih tahun:", *[f"Tahun {2010 + n}" for n in range(12)])]
+    numbers = {n: b.data for _, found in numbered(replies) for n, b in found}
+    assert list(numbers.values()) == shown(replies) and list(numbers) == list(range(1, 15))
+    messages = [m for _, m in render(replies, words=WORDS["id"], wa_id=WA).messages]
+    buttons, contact, listed = messages
+    assert isinstance(buttons, ButtonsMessage) and [i for i, _ in buttons.buttons] == shown(
+        replies)[:2]  # "1" and "2", in the order shown
+    assert isinstance(contact, ButtonsMessage)  # the channel's own two: not numbered
+    assert isinstance(listed, TextMessage)
+    assert "3. Tahun 2010" in listed.text and "14. Tahun 2021" in listed.text
+    template = render_template(replies, name="t", language="id", words=WORDS["id"])
+    [(_, body)] = template.messages
+    assert isinstance(body, TemplateMessage) and body.body is not None
+    assert "1 = Ya, 2 = Tidak" in body.body and "3 = Tahun 2010" in body.body
+    assert "Bagikan nomor HP saya" not in body.body  # the share button is never a number
 
 
 def test_a_label_too_long_even_for_a_list_is_numbered_not_cut() -> None:
@@ -96,7 +128,7 @@ def test_a_label_too_long_even_for_a_list_is_numbered_not_cut() -> None:
 
 def test_a_long_body_goes_first_as_text() -> None:
     body = "\n".join(f"Baris {n} " + "x" * 60 for n in range(40))
-    rendered = render([reply(body, "Ya", "Tidak")], locale="id", wa_id=WA)
+    rendered = render([reply(body, "Ya", "Tidak")], words=WORDS["id"], wa_id=WA)
     *texts, (_, buttons) = rendered.messages
     assert texts and all(isinstance(m, TextMessage) for _, m in texts)
     assert isinstance(buttons, ButtonsMessage) and len(buttons.text) <= 1024
@@ -106,7 +138,7 @@ def test_a_long_body_goes_first_as_text() -> None:
 
 def test_text_over_4096_characters_is_split_at_line_breaks() -> None:
     body = "\n".join("y" * 99 for _ in range(100))
-    rendered = render([reply(body)], locale="id", wa_id=WA)
+    rendered = render([reply(body)], words=WORDS["id"], wa_id=WA)
     parts = [m.text for _, m in rendered.messages if isinstance(m, TextMessage)]
     assert len(parts) == 3 and all(len(p) <= 4096 for p in parts)
     assert "\n".join(parts) == body
@@ -127,7 +159,17 @@ def test_the_contact_request_asks_to_confirm_the_senders_number() -> None:
     assert isinstance(message, ButtonsMessage)
     assert message.text == "Bagikan nomor HP Anda.\n\nPakai nomor WhatsApp ini (0812****7890)?"
     assert message.buttons == ((CONTACT_OWN, "Ya, pakai nomor ini"),
-                               (CONTACT_OTHER, "Nomor lain"))
+                               (f"{CONTACT_OTHER}:id", "Nomor lain"))
+
+
+def test_the_confirmations_labels_typed_are_recognised_in_either_language() -> None:
+    languages = WORDS.values()
+    assert contact_choice("ya, pakai nomor ini", languages) == (CONTACT_OWN, WORDS["id"])
+    assert contact_choice("Nomor lain!", languages) == (CONTACT_OTHER, WORDS["id"])
+    assert contact_choice("YES use this number", languages) == (CONTACT_OWN, WORDS["en"])
+    assert contact_choice("use another", languages) == (CONTACT_OTHER, WORDS["en"])
+    for other in ("ya", "nomor", "0812 1111 2222", "", "pakai nomor ini saja"):
+        assert contact_choice(other, languages) is None
 
 
 def test_the_delete_note_asks_the_member_to_delete_it() -> None:
@@ -135,7 +177,8 @@ def test_the_delete_note_asks_the_member_to_delete_it() -> None:
                  kind=SayKind.DELETE_MEMBER_MESSAGE)
     for locale in LOCALES:
         message = only([said], locale)
-        assert message == TextMessage(WORDS[locale]["delete_yourself"])
+        assert message == TextMessage(WORDS[locale].delete_yourself)
+    assert "mohon hapus pesan" in WORDS["id"].delete_yourself
 
 
 # --- templates --------------------------------------------------------------------------------
@@ -146,16 +189,23 @@ def test_a_template_carries_the_replies_on_one_line_with_numbered_choices() -> N
         [reply("Halo,\n\npetugas   membalas.\tTerima kasih."),
          reply("Nilai bantuan kami:", "1", "2"),
          reply("dihapus", kind=SayKind.DELETE_MEMBER_MESSAGE)],
-        name="balas_petugas", language="id", locale="id")
+        name="balas_petugas", language="id", words=WORDS["id"])
     [(_, message)] = rendered.messages
     assert message == TemplateMessage("balas_petugas", "id",
                                       "Halo, petugas membalas. Terima kasih. — Nilai bantuan "
                                       "kami: — Balas dengan nomor: 1 = 1, 2 = 2")
-    assert rendered.choices == ["d:0", "d:1"]
+
+
+def test_a_template_for_the_rest_of_a_turn_keeps_the_turns_numbers() -> None:
+    rendered = render_template([reply("Sudah terkirim.", "A", "B"), reply("Lagi:", "C")],
+                               name="t", language="id", words=WORDS["id"], skip=1)
+    [(_, message)] = rendered.messages
+    assert isinstance(message, TemplateMessage)
+    assert message.body == "Lagi: — Balas dengan nomor: 3 = C"
 
 
 def test_a_template_parameter_is_capped() -> None:
-    rendered = render_template([reply("z" * 5000)], name="t", language="en", locale="en")
+    rendered = render_template([reply("z" * 5000)], name="t", language="en", words=WORDS["en"])
     [(_, message)] = rendered.messages
     assert isinstance(message, TemplateMessage) and message.body is not None
     assert len(message.body) == 900 and message.body.endswith("…")
@@ -164,7 +214,8 @@ def test_a_template_parameter_is_capped() -> None:
 # --- any reply, within the limits -----------------------------------------------------------
 
 
-labels = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+labels = st.text(st.characters(codec="utf-8", exclude_categories=SURROGATES), min_size=1,
                  max_size=30)
 replies = st.lists(st.builds(
     Reply, st.text(max_size=5000),
@@ -175,7 +226,7 @@ replies = st.lists(st.builds(
 
 @given(replies, st.sampled_from(LOCALES))
 def test_every_rendering_is_within_whatsapps_limits(items: list[Reply], locale: str) -> None:
-    rendered = render(items, locale=locale, wa_id=WA)
+    rendered = render(items, words=WORDS[locale], wa_id=WA)
     for _, message in rendered.messages:
         if isinstance(message, TextMessage):
             assert len(message.text) <= 4096
@@ -188,8 +239,8 @@ def test_every_rendering_is_within_whatsapps_limits(items: list[Reply], locale: 
             assert 1 <= len(message.rows) <= 10 and 0 < len(message.text) <= 4096
             assert all(len(t) <= MAX_ROW_TITLE for _, t in message.rows)
             assert len(message.button) <= 20 and len(message.section) <= 24
-    offered = sum(len(row) for r in items if r.kind is SayKind.MESSAGE for row in r.buttons)
-    assert len(rendered.choices) <= offered
+    numbers = [n for _, found in numbered(items) for n, _ in found]
+    assert numbers == list(range(1, len(shown(items)) + 1))
 
 
 # --- every label of the flows, in both languages ------------------------------------------
@@ -247,22 +298,12 @@ def test_every_button_label_fits_in_both_languages() -> None:
     assert {key.split(":", 1)[1] for key in too_long} <= LIST_ONLY, too_long
 
 
-def test_the_channels_own_words_fit() -> None:
+def test_the_channels_own_words_fit_and_are_translated() -> None:
     for words in WORDS.values():
-        assert len(words["use_own"]) <= MAX_BUTTON_TITLE
-        assert len(words["use_other"]) <= MAX_BUTTON_TITLE
-        assert len(words["choose"]) <= 20 and len(words["options"]) <= 24
-    assert WORDS["id"].keys() == WORDS["en"].keys()
-
-
-# --- the conversation's language ----------------------------------------------------------
-
-
-def test_the_language_is_read_back_from_the_catalogs_wording() -> None:
-    catalog, guesser = Catalog(strict=True), LocaleGuesser()
-    for locale in LOCALES:
-        menu = Reply(catalog.render(Text("What would you like to do?"), locale),
-                     ((Button(catalog.render(Text("Check balance"), locale), "go:x"),),))
-        assert guesser.guess([menu]) == locale
-    assert guesser.guess([Reply("12345", ((Button("FAQ", "go:faq"),),))]) is None
-    assert guesser.guess([]) is None
+        assert len(words.use_own) <= MAX_BUTTON_TITLE
+        assert len(words.use_other) <= MAX_BUTTON_TITLE
+        assert len(words.choose) <= 20 and len(words.options) <= 24
+        assert "{phone}" in words.own_number
+    assert (WORDS["id"].choose, WORDS["en"].choose) == ("Pilih", "Choose")
+    assert WORDS["id"].use_own == "Ya, pakai nomor ini"
+    assert WORDS["id"].own_number == "Pakai nomor WhatsApp ini ({phone})?"
