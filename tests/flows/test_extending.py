@@ -134,6 +134,9 @@ FAQ_TOPIC = textwrap.dedent('''
     from storage.sessions import MemorySessionStore
 
     assert "faq.early_pension" in INTENTS and "faq.early_pension" in ENTRIES
+    from pathlib import Path
+    from flows.diagrams import document
+    assert document() == Path("docs/flows.md").read_text(encoding="utf-8"), "docs unchanged"
     assert classify("bisa pensiun dini?").name == "faq.early_pension"
 
     class Clock:
