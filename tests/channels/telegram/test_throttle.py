@@ -1,18 +1,16 @@
 """SendThrottle: bot-wide and per-chat pacing, per-chat FIFO, 429 retries, idle cleanup.
 
-All but one test run on virtual time: an event loop whose clock is a fake one and whose
-selector, instead of blocking, moves that clock to the next timer when every task is waiting.
-The throttle gets the same fake clock and a fake sleep on it, so a test covering minutes of
-flood control takes milliseconds and its timings are exact. The last test uses real time.
+All but one test run on virtual time (``tests.fakes.virtual_time``): the throttle gets the
+loop's fake clock and a fake sleep on it, so a test covering minutes of flood control takes
+milliseconds and its timings are exact. The last test uses real time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import selectors
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -20,55 +18,10 @@ from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import SendMessage
 
 from channels.telegram.throttle import SendThrottle
+from tests.fakes.virtual_time import FakeTime, run_virtual
 
 T = TypeVar("T")
 EPS = 1e-9
-
-
-class FakeTime:
-    """A clock that only moves when the virtual loop has nothing to run."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        await asyncio.sleep(delay)
-
-
-class _VirtualSelector:
-    """Wraps a real selector; a wait for a timer advances the fake clock instead."""
-
-    def __init__(self, fake: FakeTime) -> None:
-        self._inner = selectors.DefaultSelector()
-        self._fake = fake
-
-    def select(self, timeout: float | None = None) -> list[Any]:
-        events = self._inner.select(0)
-        if events:
-            return events
-        if timeout is None:
-            raise RuntimeError("deadlock: every task waits and no timer is pending")
-        self._fake.now += timeout
-        return []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def run_virtual(main: Callable[[FakeTime], Coroutine[Any, Any, T]]) -> T:
-    """Run ``main(fake)`` on a loop whose time is ``fake``; no real time passes."""
-    fake = FakeTime()
-    loop = asyncio.SelectorEventLoop(_VirtualSelector(fake))  # type: ignore[arg-type]
-    loop.time = fake.clock  # type: ignore[method-assign]
-    try:
-        return loop.run_until_complete(main(fake))
-    finally:
-        loop.close()
 
 
 def retry_after(seconds: int, chat_id: int | str = 1) -> TelegramRetryAfter:
