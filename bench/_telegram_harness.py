@@ -179,17 +179,14 @@ async def prepare(args: argparse.Namespace) -> None:
     generated CSV files), linked to the chat."""
     from bench_import import write_csvs
 
+    from app.compose import open_database
     from balance.importer import import_csv
-    from balance.service import seed_demo_members
     from channels.telegram.render import CHANNEL
     from flows.types import SessionKey
     from storage.accounts import SqlAccountStore
-    from storage.db import create_engine, migrate
 
-    database = create_engine(f"sqlite:///{args.db}")
+    database = await open_database(f"sqlite:///{args.db}")
     try:
-        await migrate(database)
-        await seed_demo_members(database)
         accounts = SqlAccountStore(database, SECRET)
         members, contributions = write_csvs(args.db.parent, args.linked, MONTHS)
         await import_csv(database, members=members, contributions=contributions)
@@ -206,7 +203,7 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     # Imported here so that the echo process holds only aiogram (its peak RSS is compared).
     from bench_engine import CommandCounter
 
-    from app.clock import SystemClock
+    from app.compose import build_engine, build_ports
     from app.metrics import CountingOtpSender, Metrics
     from app.otp_delivery import OutboxOtpSender
     from app.web import create_web_app, database_check, kv_check
@@ -215,8 +212,6 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     from channels.telegram.channel import TelegramChannel
     from channels.telegram.render import CHANNEL
     from channels.telegram.web import add_telegram_routes
-    from flows.engine import Engine
-    from flows.flow import Ports
     from flows.i18n import Catalog
     from storage.accounts import SqlAccountStore
     from storage.db import create_engine
@@ -230,10 +225,9 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     reference = ReferenceBalanceService(database)
     balance = (CachedBalanceService(reference, ttl=args.balance_cache)  # as run_bot.py does
                if args.balance_cache > 0 else reference)
-    ports = Ports(kv=store, accounts=accounts, balance=balance,
-                  otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics),
-                  clock=SystemClock(), secret=SECRET)
-    engine = Engine(sessions=store, ports=ports, catalog=catalog)
+    ports = build_ports(kv=store, accounts=accounts, balance=balance, secret=SECRET,
+                        otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics))
+    engine = build_engine(store, ports, catalog=catalog)
     bot = bot_for(args.api_base, json_bodies=True)
     throttle = SwitchableThrottle(
         SendThrottle(per_bot=args.per_bot, per_chat=args.per_chat),

@@ -33,19 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio  # noqa: E402
 from bench_import import write_csvs  # noqa: E402
 
-from app.clock import SystemClock  # noqa: E402
+from app.compose import build_engine, build_ports, open_database  # noqa: E402
 from app.otp_delivery import OutboxOtpSender  # noqa: E402
 from app.tuning import settle_heap  # noqa: E402
 from balance.cache import CachedBalanceService  # noqa: E402
 from balance.importer import import_csv  # noqa: E402
-from balance.service import ReferenceBalanceService, seed_demo_members  # noqa: E402
-from flows.engine import Engine  # noqa: E402
-from flows.flow import Ports  # noqa: E402
-from flows.i18n import Catalog  # noqa: E402
+from balance.service import ReferenceBalanceService  # noqa: E402
 from flows.ports import SessionBackend  # noqa: E402
 from flows.types import Event, SessionKey  # noqa: E402
 from storage.accounts import SqlAccountStore  # noqa: E402
-from storage.db import create_engine, migrate  # noqa: E402
 from storage.sessions import MemorySessionStore, redis_store_from_url  # noqa: E402
 
 FAQ = ["cara klaim jht gmn", "iuran jht berapa persen", "saldo sy kok gak nambah",
@@ -69,9 +65,7 @@ async def run(store: SessionBackend, *, members: int, rounds: int, concurrency: 
               workdir: Path, balance_cache: float,
               count_commands: Callable[[], Awaitable[int]] | None) -> dict[str, float]:
     """Drive the engine; return the figures."""
-    database = create_engine(f"sqlite:///{workdir / 'bench.db'}")
-    await migrate(database)
-    await seed_demo_members(database)
+    database = await open_database(f"sqlite:///{workdir / 'bench.db'}")
     accounts = SqlAccountStore(database, b"bench")
     memberships, contributions = write_csvs(workdir, members, 120)
     await import_csv(database, members=memberships, contributions=contributions)
@@ -81,10 +75,9 @@ async def run(store: SessionBackend, *, members: int, rounds: int, concurrency: 
     reference = ReferenceBalanceService(database)
     balance = (CachedBalanceService(reference, ttl=balance_cache) if balance_cache > 0
                else reference)
-    ports = Ports(kv=store, accounts=accounts, balance=balance,
-                  otp_sender=OutboxOtpSender(workdir / "outbox.jsonl"), clock=SystemClock(),
-                  secret=b"bench")
-    engine = Engine(sessions=store, ports=ports, catalog=Catalog())
+    ports = build_ports(kv=store, accounts=accounts, balance=balance,
+                        otp_sender=OutboxOtpSender(workdir / "outbox.jsonl"), secret=b"bench")
+    engine = build_engine(store, ports)
     settle_heap()
     rng = random.Random(7)
     latencies: list[float] = []
