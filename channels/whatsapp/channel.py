@@ -236,9 +236,12 @@ class WhatsAppChannel:
 
     async def _send(self, wa_id: str, replies: Sequence[Reply], chat: ChatView) -> bool:
         """Free text while the chat's window is open, else the template; the replies'
-        language noted in ``chat``. False when the member cannot be reached."""
+        language noted in ``chat``. False when the member cannot be reached. When the window
+        is unknown (the chat's session expired) and there is no template, free text is tried:
+        Meta refuses it (131047) only when the window has closed."""
         words = self._words[chat.spoke(replies)]
-        if not chat.window_open(self._now()):
+        unknown = chat.seen is None and not self.config.template_name  # free text may pass
+        if not chat.window_open(self._now()) and not unknown:
             return await self._send_template(wa_id, replies, chat, words)
         turn = Turn(wa_id, tuple(replies), words.locale, chat.seen, template=False)
         for index, message in render(replies, words=words, wa_id=wa_id).messages:

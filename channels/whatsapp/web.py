@@ -69,8 +69,9 @@ def _notifications(channel: WhatsAppChannel) -> _Route:
 
 class WhatsAppOutbox:
     """:class:`~flows.ports.MemberOutbox` for WhatsApp chats: an agent's answer, a ticket
-    closed, a reminder. Inside the member's 24-hour window it is sent as it is; outside, as
-    the configured template (Meta refuses free text there)."""
+    closed, a reminder, sent by the channel's own render and send path under the chat's lock
+    (:meth:`WhatsAppChannel.deliver_later`). Inside the member's 24-hour window it is sent as
+    it is; outside, as the configured template (Meta refuses free text there)."""
 
     def __init__(self, channel: WhatsAppChannel) -> None:
         self._channel = channel

@@ -210,3 +210,20 @@ async def test_the_composition_root_path(tmp_path: Path, graph: FakeGraphApi) ->
             await channel.drain()
         await channel.close()
         assert graph.texts(SITI_WA)[-1] == "Apa yang ingin Anda lakukan?"
+
+
+async def test_without_a_template_an_unknown_window_still_tries_free_text(
+        tmp_path: Path, graph: FakeGraphApi) -> None:
+    async with wa_harness(tmp_path, graph=graph, template="") as wa:
+        await wa.member().say("halo")
+        key = SessionKey("whatsapp", SITI_WA)
+        async with wa.store.chat(key) as slot:
+            slot.session = None  # the session expired with the chat's view
+        outbox = WhatsAppOutbox(wa.channel)
+        assert await outbox.deliver(key, [Reply("Halo lagi")]) is True  # Meta's window is open
+        assert graph.texts(SITI_WA)[-1] == "Halo lagi"
+        async with wa.store.chat(key) as slot:
+            slot.session = None
+        graph.close_window(SITI_WA)
+        assert await outbox.deliver(key, [Reply("Halo lagi")]) is False
+        assert [c.error for c in graph.calls if not c.ok] == [131047]
