@@ -1,0 +1,144 @@
+"""The composition root: one runtime from settings, the database bootstrapped once, the parts
+the settings name, and the overrides tests use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.compose import (
+    bootstrap_database,
+    build_engine,
+    build_ports,
+    open_database,
+    otp_sender_for,
+    runtime,
+    with_ports,
+)
+from app.metrics import CountingTicketStore, Metrics
+from app.otp_delivery import FanOutOtpSender, OutboxOtpSender
+from app.settings import Settings
+from balance.cache import CachedBalanceService
+from balance.service import ReferenceBalanceService
+from flows.hours import BusinessHours
+from flows.types import Event, SessionKey
+from storage.db import create_engine
+from storage.sessions import MemorySessionStore, RedisSessionStore
+from tests.flows.conftest import SECRET, ManualClock
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def _settings(tmp_path: Path, **values: object) -> Settings:
+    base: dict[str, object] = {"data_dir": tmp_path / "data",
+                               "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
+                               "seed_demo_members": True}
+    return Settings(_env_file=None, **{**base, **values})  # type: ignore[arg-type]
+
+
+async def _count(url: str, table: str) -> int:
+    database = create_engine(url)
+    try:
+        async with database.connect() as conn:
+            return int((await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+    finally:
+        await database.dispose()
+
+
+async def test_the_embedded_runtime_answers_on_a_seeded_database(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, business_days="mon-sun")
+    sender = OutboxOtpSender(tmp_path / "outbox.jsonl")
+    async with runtime(settings, sender) as built:
+        assert isinstance(built.store, MemorySessionStore)
+        assert isinstance(built.balance, CachedBalanceService), "cached by default"
+        assert built.ports.balance is built.balance and built.ports.kv is built.store
+        assert built.ports.otp_sender is sender and built.ports.tickets is built.tickets
+        assert built.ports.hours == settings.hours()
+        replies = await built.engine.handle(SessionKey("test", "1"), Event.message("/menu"))
+        assert replies
+    assert await _count(settings.database, "member") > 0, "the demo members are seeded"
+
+
+async def test_the_runtime_follows_the_settings(tmp_path: Path, redis_url: str) -> None:
+    settings = _settings(tmp_path, redis_url=redis_url, otp_secret="s",
+                         balance_cache_seconds=0)
+    metrics, clock = Metrics(), ManualClock()
+    async with runtime(settings, OutboxOtpSender(tmp_path / "o.jsonl"), metrics=metrics,
+                       clock=clock) as built:
+        assert isinstance(built.store, RedisSessionStore)
+        assert isinstance(built.balance, ReferenceBalanceService)
+        assert isinstance(built.tickets, CountingTicketStore)
+        assert built.ports.clock is clock and built.ports.secret == b"s"
+
+
+async def test_the_http_balance_service_when_its_url_is_set(tmp_path: Path) -> None:
+    from balance.client import HttpBalanceService
+
+    settings = _settings(tmp_path, balance_service_url="http://127.0.0.1:1",
+                         balance_service_token="t")
+    async with runtime(settings, OutboxOtpSender(tmp_path / "o.jsonl")) as built:
+        assert isinstance(built.balance, HttpBalanceService)
+
+
+async def test_bootstrap_seeds_rates_only_unless_demo(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    database = create_engine(url)
+    try:
+        await bootstrap_database(database, demo=False)
+        await bootstrap_database(database, demo=False)  # idempotent
+    finally:
+        await database.dispose()
+    assert await _count(url, "member") == 0
+    rates = await _count(url, "development_rate")
+    assert rates > 0
+    database = await open_database(url)
+    await database.dispose()
+    assert await _count(url, "member") > 0
+    assert await _count(url, "development_rate") > rates, "the demo's rates as well"
+
+
+async def test_build_ports_defaults_and_overrides(tmp_path: Path) -> None:
+    database = await open_database(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        store, sender = MemorySessionStore(), OutboxOtpSender(tmp_path / "o.jsonl")
+        ports = build_ports(kv=store, database=database, secret=SECRET, otp_sender=sender)
+        assert isinstance(ports.balance, ReferenceBalanceService)
+        assert ports.tickets is None and ports.desk is None
+        assert ports.hours == BusinessHours()
+        fake = ReferenceBalanceService(database)
+        swapped = with_ports(ports, balance=fake)
+        assert swapped.balance is fake and swapped.accounts is ports.accounts
+        engine = build_engine(store, swapped, strict=True)
+        assert await engine.handle(SessionKey("test", "2"), Event.message("/menu"))
+    finally:
+        await database.dispose()
+    with pytest.raises(TypeError, match="needs a database"):
+        build_ports(kv=MemorySessionStore(), secret=SECRET, otp_sender=sender)
+
+
+def test_otp_delivery_is_chosen_from_the_settings(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="No OTP delivery is configured: set OTP_OUTBOX"):
+        otp_sender_for(_settings(tmp_path), [])
+    console = OutboxOtpSender(tmp_path / "console.jsonl")
+    assert otp_sender_for(_settings(tmp_path), [console]) is console
+    both = otp_sender_for(_settings(tmp_path, otp_outbox=str(tmp_path / "o.jsonl")), [console])
+    assert isinstance(both, FanOutOtpSender)
+    assert isinstance(otp_sender_for(_settings(tmp_path, otp_outbox="o.jsonl"), []),
+                      OutboxOtpSender)
+
+
+def test_the_wiring_lives_in_one_place() -> None:
+    """No module outside the composition root and the flows builds ``Ports(...)`` itself."""
+    root = Path(__file__).resolve().parents[2]
+    builders = sorted(
+        str(path.relative_to(root)) for folder in ("app", "channels", "bench", "run_bot.py")
+        for path in ((root / folder).rglob("*.py") if (root / folder).is_dir()
+                     else [root / folder])
+        if "Ports(" in path.read_text(encoding="utf-8"))
+    assert builders == ["app/compose.py"]
