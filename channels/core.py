@@ -36,7 +36,7 @@ from flows.ports import SessionBusy, SessionSlot, SessionStore, StoreUnavailable
 from flows.types import Event, Session, SessionKey
 
 __all__ = ["APOLOGY", "Apologise", "ChatQueue", "Serve", "Tasks", "Updates", "describe",
-           "open_view", "store_key"]
+           "open_view", "split_text", "store_key"]
 
 log = logging.getLogger(__name__)
 Serve = Callable[[SessionKey, Event, Deliver], Awaitable[Served]]  # Engine.serve
@@ -76,6 +76,19 @@ class ChatQueue(Generic[Chat]):
             self._users[chat] -= 1
             if not self._users[chat]:
                 del self._users[chat], self._locks[chat]
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut at line breaks where possible
+    (the line break itself is dropped): a platform's message length limit."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    return [*parts, rest]
 
 
 def store_key(channel: str, kind: str, *parts: object) -> str:

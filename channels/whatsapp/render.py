@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from channels.core import split_text
 from channels.whatsapp.graph import (
     ButtonsMessage,
     ListMessage,
@@ -168,7 +169,7 @@ def _render_one(reply: Reply, buttons: list[tuple[int, Button]], words: Words,
                    (f"{CONTACT_OTHER}:{words.locale}", words.use_other))
         return _with_body(text, MAX_BUTTONS_BODY, lambda body: ButtonsMessage(body, choices))
     if not buttons:
-        return [TextMessage(part) for part in _split(reply.text, MAX_TEXT) if part.strip()]
+        return [TextMessage(part) for part in split_text(reply.text, MAX_TEXT) if part.strip()]
     return _choices(reply.text if reply.text.strip() else words.prompt, buttons, words)
 
 
@@ -183,25 +184,13 @@ def _choices(text: str, buttons: list[tuple[int, Button]], words: Words) -> list
             body, words.choose, words.options, ids))
     lines = [f"{n}. {b.label}" for n, b in buttons]
     listed = "\n".join([text, "", *lines, "", words.number_hint])
-    return [TextMessage(part) for part in _split(listed, MAX_TEXT)]
+    return [TextMessage(part) for part in split_text(listed, MAX_TEXT)]
 
 
 def _with_body(text: str, limit: int, build: _Build) -> list[Outgoing]:
     """Text too long for an interactive body goes first as plain messages."""
-    parts = _split(text, limit)
+    parts = split_text(text, limit)
     return [*(TextMessage(p) for p in parts[:-1]), build(parts[-1])]
-
-
-def _split(text: str, limit: int) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters, cut at line breaks where possible."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        parts.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    return [*parts, rest]
 
 
 def _one_line(text: str) -> str:

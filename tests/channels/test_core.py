@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 
@@ -14,9 +12,10 @@ from app.metrics import Metrics
 from channels.core import Tasks, Updates, describe, open_view
 from flows.engine import Deliver, Served
 from flows.menu import MENU
-from flows.ports import SessionSlot, StoreUnavailable
+from flows.ports import StoreUnavailable
 from flows.types import Event, Reply, Session, SessionKey
 from storage.sessions import MemorySessionStore
+from tests.fakes.down_store import DownSessionStore
 
 KEY = SessionKey("demo", "7")
 
@@ -235,17 +234,9 @@ async def test_open_view_creates_a_resting_session_only_for_a_view_worth_keeping
         assert slot.session.view == {"blocked": True}
 
 
-class DownStore(MemorySessionStore):
-    @asynccontextmanager
-    async def chat(self, key: SessionKey, *,
-                   once: str | None = None) -> AsyncIterator[SessionSlot]:
-        raise StoreUnavailable("down")
-        yield SessionSlot(None)  # pragma: no cover - makes this a generator
-
-
 async def test_open_view_still_runs_when_the_store_is_down() -> None:
     ran = []
-    async with open_view(DownStore(), KEY) as view:
+    async with open_view(DownSessionStore(), KEY) as view:
         ran.append(dict(view))
     assert ran == [{}]
 

@@ -24,13 +24,13 @@ refuses the next ones.
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["GraphCall", "FakeGraphApi"]
 
@@ -109,7 +109,7 @@ class _Fault:
 
 
 @dataclass
-class FakeGraphApi:
+class FakeGraphApi(LoopbackServer):
     """The fake server; ``templates`` maps approved template names to their languages."""
 
     token: str = TOKEN
@@ -126,43 +126,20 @@ class FakeGraphApi:
     _read_faults: int = field(default=0, init=False)
     _windows: dict[str, float] = field(default_factory=dict, init=False)
     _faults: list[_Fault] = field(default_factory=list, init=False)
-    _runner: web.AppRunner | None = field(default=None, init=False)
-    _port: int = field(default=0, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
 
-    # --- lifecycle ------------------------------------------------------------------------
+    # --- the server -----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 on a free port."""
+    def app(self) -> web.Application:
+        """``POST /{version}/{phone_number_id}/messages``."""
         app = web.Application()
         app.router.add_post("/{version}/{phone_id}/messages", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-
-    async def close(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
+        return app
 
     @property
     def api_base(self) -> str:
         """``WHATSAPP_API_BASE`` pointing here."""
-        if not self._port:
-            raise RuntimeError("FakeGraphApi is not started")
-        return f"http://127.0.0.1:{self._port}/{VERSION}"
+        return self.url(f"/{VERSION}")
 
     # --- the member's side -----------------------------------------------------------------
 

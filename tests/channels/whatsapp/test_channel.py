@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from channels.whatsapp.channel import WhatsAppChannel
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.engine import Deliver, Served
 from flows.i18n import Catalog
-from flows.ports import SessionSlot, StoreUnavailable
+from flows.ports import StoreUnavailable
 from flows.types import Event, Reply, SessionKey
 from storage.sessions import MemorySessionStore
 from tests.e2e.wa_harness import APP_SECRET, SITI_WA, TEMPLATE, wa_harness
+from tests.fakes.down_store import DownSessionStore
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.graph_webhooks import signed, text_message
 
@@ -81,20 +81,10 @@ class FlakyStore(MemorySessionStore):
         raise StoreUnavailable(names[0])
 
 
-class DownStore(MemorySessionStore):
-    """A store whose sessions are down."""
-
-    @asynccontextmanager
-    async def chat(self, key: SessionKey, *,
-                   once: str | None = None) -> AsyncIterator[SessionSlot]:
-        raise StoreUnavailable("down")
-        yield SessionSlot(None)  # pragma: no cover - makes this a generator
-
-
 async def test_a_store_outage_still_gets_an_answer(tmp_path: Path, graph: FakeGraphApi) -> None:
     async with wa_harness(tmp_path, graph=graph, store=FlakyStore()) as wa:
         assert "Apa yang ingin Anda lakukan?" in await wa.member().say("halo")
-    async with wa_harness(tmp_path / "down", graph=graph, store=DownStore()) as wa:
+    async with wa_harness(tmp_path / "down", graph=graph, store=DownSessionStore()) as wa:
         await wa.member().say("halo")
         assert graph.texts(SITI_WA)[-1].startswith("Maaf, layanan sedang sibuk")
         assert await wa.metric("bot_errors_total", kind="store") == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import selectors
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -18,44 +17,15 @@ import pytest
 from channels.whatsapp.channel import classify
 from channels.whatsapp.graph import PAIR_RATE_LIMIT, RATE_LIMIT, REENGAGEMENT, GraphError
 from channels.whatsapp.limiter import Limit, OutboundLimiter
+from tests.fakes.virtual_time import run_virtual as run_on_virtual_time
 
 T = TypeVar("T")
 EPS = 1e-9
 
 
-class _VirtualSelector:
-    """A real selector whose wait for a timer advances the fake clock instead."""
-
-    def __init__(self, now: list[float]) -> None:
-        self._inner = selectors.DefaultSelector()
-        self._now = now
-
-    def select(self, timeout: float | None = None) -> list[Any]:
-        events = self._inner.select(0)
-        if events:
-            return events
-        if timeout is None:
-            raise RuntimeError("deadlock: every task waits and no timer is pending")
-        self._now[0] += timeout
-        return []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def run_virtual(main: Callable[[Callable[[], float]], Coroutine[Any, Any, T]]) -> T:
     """Run ``main(clock)`` on a loop whose time is ``clock()``; no real time passes."""
-    now = [0.0]
-
-    def clock() -> float:
-        return now[0]
-
-    loop = asyncio.SelectorEventLoop(_VirtualSelector(now))  # type: ignore[arg-type]
-    loop.time = clock  # type: ignore[method-assign]
-    try:
-        return loop.run_until_complete(main(clock))
-    finally:
-        loop.close()
+    return run_on_virtual_time(lambda fake: main(fake.clock))
 
 
 class Api:
