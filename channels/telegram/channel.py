@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -53,6 +54,7 @@ CONCURRENCY = 64  # updates served at once by one process (TELEGRAM_CONCURRENCY)
 # as the Redis pool has connections, so that no update waits for one while it holds a lock
 MAX_BACKLOG = 10_000  # webhook updates taken and not finished (TELEGRAM_MAX_BACKLOG)
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
+_FED: ContextVar[bool] = ContextVar("telegram_fed", default=False)  # inside a webhook task
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ class TelegramChannel:
         self._renderer = TelegramRenderer(bot, throttle, metrics, ports.secret)
         self._blocked = BlockedChats(ports.kv, self._audit)
         self._tasks = Tasks()  # webhook updates handled in background
-        self._running: dict[asyncio.Future[None], asyncio.Task[Any] | None] = {}  # any mode
+        self._polled = Tasks()  # polled updates, run apart from aiogram's own tasks
         self.dispatcher = Dispatcher(disable_fsm=True)
         self.dispatcher.update.outer_middleware(self._around)
         router = Router(name=CHANNEL)
@@ -146,21 +148,7 @@ class TelegramChannel:
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for updates in progress (webhook or polling); cancel those still running after
         ``timeout``."""
-        await asyncio.gather(self._tasks.drain(timeout), self._drain_polled(timeout))
-
-    async def _drain_polled(self, timeout: float) -> None:
-        """Updates that aiogram's polling runs as its own tasks, seen by :meth:`_around`."""
-        current = asyncio.current_task()
-        waits = {marker for marker, task in self._running.items() if task is not current}
-        if not waits:
-            return
-        _, late = await asyncio.wait(waits, timeout=timeout)
-        stuck = {t for m, t in self._running.items() if m in late and t not in (None, current)}
-        for task in stuck:
-            task.cancel()
-        if stuck:
-            log.warning("cancelled %d updates still running at shutdown", len(stuck))
-            await asyncio.wait(stuck)
+        await asyncio.gather(self._tasks.drain(timeout), self._polled.drain(timeout))
 
     async def is_blocked(self, chat_id: int | str) -> bool:
         """True when the member blocked the bot (recorded for 30 days or until they write)."""
@@ -171,6 +159,7 @@ class TelegramChannel:
         await self.bot.session.close()
 
     async def _feed(self, update: Update) -> None:
+        _FED.set(True)  # in this task's own context
         try:
             await self.dispatcher.feed_update(self.bot, update)
         except Exception as exc:  # noqa: BLE001 - a background task has nobody to raise to
@@ -188,13 +177,11 @@ class TelegramChannel:
             if chat_id is not None and self._on_group is not None:
                 await self._on_group(update)
             return None
-        marker = asyncio.get_running_loop().create_future()
-        self._running[marker] = asyncio.current_task()
-        try:
-            await self._one(handler, update, data, chat_id)
-        finally:
-            del self._running[marker]
-            marker.set_result(None)
+        work = self._one(handler, update, data, chat_id)
+        if _FED.get():  # a webhook update: already one of the channel's tasks
+            await work
+        else:  # polled: aiogram's task waits for a task of ours, which drain can see
+            await self._polled.spawn(work)
         return None
 
     async def _one(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
