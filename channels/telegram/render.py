@@ -27,6 +27,7 @@ from aiogram.methods.base import Response
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from app.metrics import Metrics
+from channels.core import split_text
 from channels.telegram.chats import CHANNEL, BlockedChats, ChatView
 from channels.telegram.keyboards import contact_keyboard, inline_keyboard
 from channels.telegram.session import JsonAiohttpSession
@@ -112,7 +113,7 @@ class TelegramRenderer:
     async def _send(self, chat_id: int, text: str, markup: Markup | None) -> None:
         if not text.strip():
             return  # Telegram refuses empty messages; the engine never means to send one
-        parts = _split(text)
+        parts = split_text(text, MAX_MESSAGE)
         for number, part in enumerate(parts, start=1):
             await self.call(chat_id, SendMessage(
                 chat_id=chat_id, text=part, reply_markup=markup if number == len(parts) else None))
@@ -145,15 +146,3 @@ class TelegramRenderer:
     async def call(self, lane: int | str, method: TelegramMethod[Any]) -> None:
         """Run one Bot API method through the throttle; ``lane`` is the chat it paces."""
         await self._throttle.send(lane, partial(self._run, method))
-
-
-def _split(text: str) -> list[str]:
-    """Telegram's 4096-character limit, split at line breaks where possible."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > MAX_MESSAGE:
-        cut = rest.rfind("\n", 0, MAX_MESSAGE)
-        cut = cut if cut > 0 else MAX_MESSAGE
-        parts.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    return [*parts, rest]
