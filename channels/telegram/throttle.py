@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiogram.exceptions import TelegramRetryAfter
+
+from channels.pacing import SlidingWindow
 
 T = TypeVar("T")
 
@@ -27,36 +29,6 @@ class _Chat:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0  # sends holding or waiting for the lock
     next_at: float = -math.inf  # earliest start of this chat's next call
-
-
-class SlidingWindow:
-    """At most ``rate`` starts in any window of ``burst / rate`` seconds: a used slot comes back
-    exactly one window after it was taken. Waiters are served first come, first served, and
-    nobody starts before ``paused()`` (a 429's pause, which may grow while waiting)."""
-
-    def __init__(self, rate: float, *, clock: Callable[[], float],
-                 sleep: Callable[[float], Awaitable[None]]) -> None:
-        self._burst = max(1, int(rate))
-        self._window = self._burst / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._used: deque[float] = deque()  # start times of the calls still holding a slot
-        self._lock = asyncio.Lock()
-
-    async def acquire(self, paused: Callable[[], float]) -> None:
-        """Wait for a slot and take it."""
-        async with self._lock:
-            while True:
-                now = self._clock()
-                while self._used and self._used[0] + self._window <= now:
-                    self._used.popleft()
-                ready_at = paused()
-                if len(self._used) >= self._burst:
-                    ready_at = max(ready_at, self._used[0] + self._window)
-                if ready_at <= now:
-                    self._used.append(now)
-                    return
-                await self._sleep(ready_at - now)
 
 
 class SendThrottle:

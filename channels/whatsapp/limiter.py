@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
-from channels.telegram.throttle import SlidingWindow
+from channels.pacing import SlidingWindow
 
 __all__ = ["Limit", "OutboundLimiter"]
 
