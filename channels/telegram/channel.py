@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from app.metrics import Metrics
 from channels.core import APOLOGY, Serve, Tasks, Updates, describe
-from channels.telegram.chats import BLOCKED_TTL, BlockedChats, ChatView
+from channels.telegram.chats import BlockedChats, ChatView
 from channels.telegram.keyboards import commands, verify
 from channels.telegram.render import CHANNEL, TelegramRenderer
 from channels.telegram.throttle import SendThrottle
@@ -45,8 +45,8 @@ from flows.flow import Ports
 from flows.i18n import Catalog, pick_locale
 from flows.types import Event, Reply, SessionKey, Text
 
-__all__ = ["APOLOGY", "BLOCKED_TTL", "CONCURRENCY", "MAX_BACKLOG", "GroupHook", "Inbound",
-           "Serve", "TelegramChannel"]
+__all__ = ["APOLOGY", "CONCURRENCY", "MAX_BACKLOG", "GroupHook", "Inbound", "Serve",
+           "TelegramChannel"]
 
 log = logging.getLogger(__name__)
 GroupHook = Callable[[Update], Awaitable[None]]
