@@ -48,8 +48,11 @@ without ``info`` itself, divided by the messages), CPU of the bot, of this proce
 redis-server as a share of one core, and the bot process's peak RSS (``VmHWM`` of the Python
 process under ``uv run``). The ``others`` column is the CPU every other process of the machine
 used meanwhile (``/proc/stat``): figures taken while it is high (a test suite running beside)
-are not this bot's. Targets (issue 12, 2 cores): at least 0.5x the echo's saturated
-throughput, p99 under 100 ms at 200 messages/s, 2.00 Redis commands per message.
+are not this bot's. ``BENCH_PROFILE=/tmp/bot.pstats`` runs the bot under cProfile (written when
+it stops; read it with ``python -m pstats``).
+
+Targets (issue 12, 2 cores): at least 0.5x the echo's saturated throughput, p99 under 100 ms at
+200 messages/s, 2.00 Redis commands per message.
 """
 
 from __future__ import annotations
@@ -132,6 +135,10 @@ class Tracker:
     def reset(self) -> None:
         """Forget the calls (a new pass starts)."""
         self.fake.calls.clear()
+        for records in ("reads", "refused_reads"):  # read receipts, kept apart by the fake
+            kept = getattr(self.fake, records, None)
+            if isinstance(kept, list):
+                kept.clear()
         self._cursor = 0
         self.pending: dict[str, deque[float]] = defaultdict(deque)
         self.posted = 0
@@ -311,7 +318,7 @@ def python_pid(pid: int) -> int:
             argv = Path(f"/proc/{candidate}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(a.endswith(b"run_bot.py") for a in argv) and not argv[0].endswith(b"uv"):
+        if any(a.endswith(b"run_bot.py") for a in argv) and Path(argv[0].decode()).name != "uv":
             return candidate
     return pid
 
@@ -485,12 +492,16 @@ def bot_environment(fake: FakeGraphApi, args: argparse.Namespace, *, redis_url: 
     return env
 
 
-def bot_command(bot_dir: Path) -> list[str]:
-    """``uv run run_bot.py serve`` (the interpreter of this run when uv is not installed)."""
+def bot_command(bot_dir: Path, profile: str = "") -> list[str]:
+    """``uv run run_bot.py serve`` (the interpreter of this run when uv is not installed);
+    with ``profile``, under ``python -m cProfile -o profile``."""
     uv = shutil.which("uv")
-    script = str(bot_dir / "run_bot.py")
-    return [uv, "run", "--project", str(bot_dir), script, "serve"] if uv else [
-        sys.executable, script, "serve"]
+    script = [str(bot_dir / "run_bot.py"), "serve"]
+    if profile:
+        script = ["python", "-m", "cProfile", "-o", profile, *script]
+    if uv is None:
+        return [sys.executable, *script[1:]] if profile else [sys.executable, *script]
+    return [uv, "run", "--project", str(bot_dir), *script]
 
 
 def commit_of(bot_dir: Path, commit: str) -> str:
@@ -658,7 +669,7 @@ class Run:
         errors_before = await self.bot.errors()
         redis_before = await self.redis_usage()
         cpu_before, own_before = self.bot.stats.cpu_seconds(), _cpu_seconds()
-        all_before = machine_cpu_seconds()
+        ticks_before = machine_ticks()
         started_at = time.monotonic()
         first_post, max_lag, stopped = await self.post_all(rate, duration, limit=limit,
                                                            saturate=saturate)
@@ -673,12 +684,15 @@ class Run:
                           unanswered=tracker.posted - tracker.answered,
                           refused=sum(tracker.refused.values()))
         gc.unfreeze()
-        figures.other_cpu = ((machine_cpu_seconds() - all_before) / wall - figures.bot_cpu
+        figures.other_cpu = (busy_cores(ticks_before, machine_ticks()) - figures.bot_cpu
                              - figures.harness_cpu)
         if stopped is not None:
             figures.note = f"fell {limit} messages behind after {stopped:.1f} s: load stopped"
         if tracker.refused:
             figures.note += f" refused by the fake Graph API: {dict(tracker.refused)}"
+        refused_reads = len(getattr(self.fake, "refused_reads", ()))
+        if refused_reads:
+            figures.note += f" {refused_reads} read receipts refused"
         if redis_before is not None and redis_after is not None:
             figures.redis_commands = redis_after[0] - redis_before[0]
             figures.redis_per_message = (sum(figures.redis_commands.values())
@@ -691,7 +705,8 @@ class Run:
             figures.timed.append((posted - first_post, latency * 1000))
         # Saturated: the last reply ends the pass. Paced: the first reply to the last message.
         end = tracker.last_reply if saturate else max(tracker.first_replies, default=first_post)
-        figures.per_second = tracker.posted / max(1e-9, end - first_post)
+        figures.per_second = (tracker.answered / (end - first_post)
+                              if tracker.answered and end > first_post else 0.0)
         return figures
 
 
@@ -700,14 +715,19 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime
 
 
-def machine_cpu_seconds() -> float:
-    """CPU seconds every process of the machine has used (busy time of ``/proc/stat``)."""
+def machine_ticks() -> tuple[int, int]:
+    """Busy and all clock ticks of every CPU of the machine so far (``/proc/stat``)."""
     try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return math.nan
-    user, nice, system, _, _, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(fields) - fields[3] - fields[4], sum(fields)  # idle and iowait are not busy
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How many cores were busy on average between two :func:`machine_ticks` readings."""
+    ticks = after[1] - before[1]
+    return (after[0] - before[0]) / ticks * (os.cpu_count() or 1) if ticks > 0 else math.nan
 
 
 # --- the benchmark ------------------------------------------------------------------------
@@ -788,10 +808,9 @@ def by_window(timed: list[tuple[float, float]], seconds: float) -> list[float]:
 def report(ours: Contender, echo: Contender) -> None:
     """Per-round ratios against the echo, their medians, Redis commands, and the targets."""
     offered = ours.paced[0].offered
-    saturated = [mine.per_second / theirs.per_second
+    saturated = [_ratio(mine, theirs)
                  for mine, theirs in zip(ours.saturated, echo.saturated, strict=True)]
-    paced = [mine.per_second / theirs.per_second
-             for mine, theirs in zip(ours.paced, echo.paced, strict=True)]
+    paced = [_ratio(mine, theirs) for mine, theirs in zip(ours.paced, echo.paced, strict=True)]
     ratio = statistics.median(saturated)
     print("\nper round, ours / echo: saturated throughput "
           + ", ".join(f"{r:.2f}" for r in saturated) + f" (median {ratio:.2f}; ours "
@@ -821,6 +840,10 @@ def report(ours: Contender, echo: Contender) -> None:
           f"{'met' if max(p99s) < 100 else 'MISSED'}; 2.00 Redis commands per message "
           f"(median {redis_median:.2f}): "
           f"{'met' if redis_median <= 2.005 else 'MISSED'}")
+
+
+def _ratio(mine: Figures, theirs: Figures) -> float:
+    return mine.per_second / theirs.per_second if theirs.per_second else math.nan
 
 
 def machine(redis_version: str) -> str:
@@ -932,7 +955,7 @@ async def main() -> None:
             tracker = Tracker(fake)
             port = free_port()
             ours = await stack.enter_async_context(started(
-                "ours", bot_command(bot_dir), cwd=bot_dir,
+                "ours", bot_command(bot_dir, os.environ.get("BENCH_PROFILE", "")), cwd=bot_dir,
                 env=bot_environment(fake, args, redis_url=redis_url, database_url=database_url,
                                     outbox=outbox, port=port, workdir=workdir),
                 url=f"http://127.0.0.1:{port}", ready="/healthz", log=logs / "ours.log",
