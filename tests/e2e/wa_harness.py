@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.compose import build_engine, build_ports, open_database
 from app.metrics import Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app
-from balance.service import ReferenceBalanceService, seed_demo_members
 from channels.console.desk import ConsoleDesk
 from channels.core import Serve
 from channels.whatsapp.channel import WhatsAppChannel, classify
@@ -38,7 +37,6 @@ from flows.i18n import Catalog
 from flows.ports import SessionBackend
 from flows.types import Event, Reply, SessionKey
 from storage.accounts import SqlAccountStore
-from storage.db import create_engine, migrate
 from storage.sessions import MemorySessionStore
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
@@ -161,14 +159,6 @@ def fast_limiter() -> OutboundLimiter:
                            recipient_delay=0.01, max_delay=0.05)
 
 
-async def open_database(url: str) -> AsyncEngine:
-    """A migrated database holding the demo members."""
-    database = create_engine(url)
-    await migrate(database)
-    await seed_demo_members(database)
-    return database
-
-
 @asynccontextmanager
 async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEMPLATE,
                      languages: tuple[str, ...] = ("id", "en_US"),
@@ -187,13 +177,12 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
     outbox, desk_lines = tmp_path / "outbox.jsonl", list[str]()
     tickets = SqlTicketStore(database)
     accounts = SqlAccountStore(database, SECRET)
-    ports = Ports(kv=store, accounts=accounts,
-                  balance=ReferenceBalanceService(database),
-                  otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET,
-                  tickets=tickets, desk=ConsoleDesk(desk_lines.append),
-                  hours=BusinessHours.parse(days="mon-sun", hours="00:00-23:59"))
+    ports = build_ports(kv=store, database=database, accounts=accounts, secret=SECRET,
+                        otp_sender=OutboxOtpSender(outbox), clock=clock, tickets=tickets,
+                        desk=ConsoleDesk(desk_lines.append),
+                        hours=BusinessHours.parse(days="mon-sun", hours="00:00-23:59"))
     catalog = Catalog(strict=True)
-    engine = Engine(sessions=store, ports=ports, catalog=catalog, strict=True)
+    engine = build_engine(store, ports, catalog=catalog, strict=True)
     handled: list[tuple[SessionKey, Event]] = []
 
     inner = wrap(engine.serve) if wrap is not None else engine.serve
