@@ -13,7 +13,10 @@ Measured, each from process start to exit:
   aiohttp web app and the composition root, which the old ``run_bot.py`` imported at its top
   for every command), then ``run_bot.py`` run as the script.
 
-The first console run creates and seeds the database; it is a warm-up and not counted.
+Two settings of Python's bytecode cache: ``cached`` (compiled modules kept, as in any normal
+installation; here under a private ``PYTHONPYCACHEPREFIX`` so the checkout is left as it is)
+and ``none`` (``PYTHONDONTWRITEBYTECODE=1``: every module compiled from source at every start).
+Each case runs once unmeasured first (it creates and seeds the database and fills the cache).
 """
 
 from __future__ import annotations
@@ -57,16 +60,25 @@ def timed(command: list[str], stdin: str, env: dict[str, str]) -> float:
     return elapsed
 
 
+def with_bytecode(env: dict[str, str], mode: str, folder: Path) -> dict[str, str]:
+    """``env`` with the bytecode cache in a private folder (``cached``) or off (``none``)."""
+    env = {k: v for k, v in env.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if mode == "none":
+        return {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(folder / "pycache")}
+
+
 def main() -> None:
     """Print one line per case: the median and the spread of the runs."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--bytecode", choices=("both", "cached", "none"), default="both")
     args = parser.parse_args()
     python = sys.executable
+    modes = ("cached", "none") if args.bytecode == "both" else (args.bytecode,)
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as folder:
-        env = environment(Path(folder))
-        timed([python, "run_bot.py"], "/quit\n", env)  # warm-up: creates and seeds the db
         cases = [
             ("run_bot.py classify < /dev/null", [python, "run_bot.py", "classify"], ""),
             ("console, started and /quit", [python, "run_bot.py"], "/quit\n"),
@@ -77,11 +89,15 @@ def main() -> None:
             ("before: console with the old imports",
              [python, "-c", f"{OLD_IMPORTS}; {RUN_AS_SCRIPT}"], "/quit\n"),
         ]
-        print(f"median of {args.runs} runs (min-max), seconds from process start to exit")
-        for label, command, stdin in cases:
-            times = [timed(command, stdin, env) for _ in range(args.runs)]
-            print(f"  {label:<40} {statistics.median(times):6.2f}  "
-                  f"({min(times):.2f}-{max(times):.2f})", flush=True)
+        for mode in modes:
+            env = with_bytecode(environment(Path(folder)), mode, Path(folder))
+            print(f"bytecode {mode}: median of {args.runs} runs (min-max), seconds from "
+                  f"process start to exit")
+            for label, command, stdin in cases:
+                timed(command, stdin, env)  # warm-up: the database, the bytecode cache
+                times = [timed(command, stdin, env) for _ in range(args.runs)]
+                print(f"  {label:<40} {statistics.median(times):6.2f}  "
+                      f"({min(times):.2f}-{max(times):.2f})", flush=True)
 
 
 if __name__ == "__main__":
