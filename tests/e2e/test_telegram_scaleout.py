@@ -41,24 +41,16 @@ class Pair:
         return sum(h.metrics.value("bot_duplicates_total") for h in (self.a, self.b))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shared.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 async def pair(tmp_path: Path, fake: FakeBotApi, redis_url: str, unique_prefix: str,
-               shared_database: str) -> AsyncIterator[Pair]:
+               database_url: str) -> AsyncIterator[Pair]:
     pace = {"per_bot": 1000.0, "per_chat": 20.0}  # replies of one update take a while
     store_a = redis_store_from_url(redis_url, prefix=unique_prefix)
     store_b = redis_store_from_url(redis_url, prefix=unique_prefix)
     try:
-        async with harness(tmp_path, fake=fake, store=store_a, database_url=shared_database,
+        async with harness(tmp_path, fake=fake, store=store_a, database_url=database_url,
                            throttle=SendThrottle(**pace)) as a, \
-                harness(tmp_path, fake=fake, store=store_b, database_url=shared_database,
+                harness(tmp_path, fake=fake, store=store_b, database_url=database_url,
                         throttle=SendThrottle(**pace)) as b:
             yield Pair(a, b, await a.use_webhook(), await b.serve())
     finally:
