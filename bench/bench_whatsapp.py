@@ -3,7 +3,8 @@
     uv run python bench/bench_whatsapp.py [--members 1000] [--rate 200] [--duration 15]
                                           [--rounds 3] [--redis private|URL] [--postgres URL]
 
-About 3-4 minutes with the defaults; ``--rounds 5 --duration 30 --sat-duration 15`` for a
+About 4 minutes with the defaults (at most about 5 when the bot falls behind: a pass waits
+``--drain`` s for its last replies); ``--rounds 5 --duration 30 --sat-duration 15`` for a
 longer, steadier run (about 8 minutes). ``--bot-commit HEAD`` measures the last commit (exported
 into a temporary directory) when the work tree holds someone's unfinished changes;
 ``--log-dir DIR`` keeps the servers' logs.
@@ -621,6 +622,7 @@ class Run:
     order: list[Member]
     redis_client: redis.asyncio.Redis | None  # the bot's Redis (ours only)
     http: aiohttp.ClientSession
+    drain: float = 10.0  # s a pass waits for the replies once its load has ended
 
     async def redis_usage(self) -> tuple[Counter[str], float] | None:
         """Commands served by the Redis server so far, by name (``info`` left out), and its
@@ -688,16 +690,21 @@ class Run:
             print(f"  warning: {len(failures)} webhook POSTs answered {Counter(failures)}")
         return start, max_lag, stopped
 
-    async def wait_answered(self) -> None:
-        """Until every message has its reply, or no reply came for ``IDLE_TIMEOUT`` s."""
+    async def wait_answered(self, drain: float) -> None:
+        """Until every message has its reply, no reply came for ``IDLE_TIMEOUT`` s, or
+        ``drain`` s have passed."""
         tracker = self.tracker
+        deadline = time.monotonic() + drain
         while True:
             tracker.sync()
             if tracker.answered >= tracker.posted:
                 break
-            if time.monotonic() - tracker.last_progress > IDLE_TIMEOUT:
+            now = time.monotonic()
+            if now - tracker.last_progress > IDLE_TIMEOUT or now > deadline:
+                why = (f"{IDLE_TIMEOUT:g} s without a reply" if now <= deadline
+                       else f"{drain:g} s after the load ended")
                 print(f"  warning: {tracker.posted - tracker.answered} messages unanswered "
-                      f"after {IDLE_TIMEOUT:g} s without a reply")
+                      f"{why}")
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)  # the last messages' further replies
@@ -720,7 +727,7 @@ class Run:
         started_at = time.monotonic()
         first_post, max_lag, stopped = await self.post_all(rate, duration, limit=limit,
                                                            saturate=saturate)
-        await self.wait_answered()
+        await self.wait_answered(self.drain)
         round_trips = await monitor.stop() if monitor is not None else None
         wall = time.monotonic() - started_at
         redis_after = await self.redis_usage()
@@ -945,6 +952,9 @@ def parse_args() -> argparse.Namespace:
                         help="most messages unanswered at once in the saturation pass")
     parser.add_argument("--max-behind", type=float, default=3.0,
                         help="a paced pass stops when this many seconds of load are unanswered")
+    parser.add_argument("--drain", type=float, default=10.0,
+                        help="seconds a pass waits for the last replies once its load ended "
+                             "(then the rest count as unanswered)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of passes; the ratios are medians over the rounds")
     parser.add_argument("--redis", default="auto",
@@ -1044,9 +1054,10 @@ async def main() -> None:
             contenders = [
                 Contender("ours", Run(ours, fake, tracker, Generator(
                     tracker, outbox, random.Random(7)), in_order(args.members), redis_client,
-                    http)),
+                    http, args.drain)),
                 Contender("echo", Run(echo, fake, tracker, Generator(
-                    tracker, outbox, random.Random(7)), in_order(args.members), None, http)),
+                    tracker, outbox, random.Random(7)), in_order(args.members), None, http,
+                    args.drain)),
             ]
             print(HEADER, flush=True)
             try:
