@@ -591,6 +591,7 @@ class Figures:
     unanswered: int = 0
     refused: int = 0
     replies_per_message: float = 0.0
+    reads_per_message: float = 0.0  # read receipts the bot sent
     redis_per_message: float | None = None
     redis_commands: Counter[str] = field(default_factory=Counter)
     round_trips: Counter[str] | None = None  # the counting pass only
@@ -756,6 +757,8 @@ class Run:
             figures.redis_cpu = (redis_after[1] - redis_before[1]) / wall
             figures.other_cpu -= figures.redis_cpu
         figures.replies_per_message = tracker.replies / max(1, tracker.posted)
+        reads = len(getattr(self.fake, "reads", ())) + tracker.reads
+        figures.reads_per_message = reads / max(1, tracker.posted)
         for posted, latency in tracker.timed:
             figures.latencies_ms.append(latency * 1000)
             figures.timed.append((posted - first_post, latency * 1000))
@@ -905,6 +908,10 @@ def report(ours: Contender, echo: Contender) -> None:
               f"commands the bot sent as MONITOR shows them): {trips:.2f}; by command: "
               + ", ".join(f"{name} {count / max(1, counted.messages):.2f}"
                           for name, count in counted.round_trips.most_common()))
+    print("Graph API calls per message (ours, paced passes): replies "
+          + ", ".join(f"{f.replies_per_message:.2f}" for f in ours.paced) + "; read receipts "
+          + ", ".join(f"{f.reads_per_message:.2f}" for f in ours.paced) + " (echo: 1 reply, "
+          "no read receipt)")
     print(f"peak RSS: ours {max(f.peak_rss_mb for f in ours.paced):.0f} MB, echo "
           f"{max(f.peak_rss_mb for f in echo.paced):.0f} MB")
     print(f"targets: at least 0.5x the echo's saturated throughput (median of "
