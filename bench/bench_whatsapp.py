@@ -990,7 +990,8 @@ def parse_args() -> argparse.Namespace:
                         help="the echo's heap: left to the collector, or frozen once it "
                              "serves as run_bot.py serve does (app.tuning.settle_heap)")
     parser.add_argument("--log-dir", type=Path, default=None,
-                        help="keep the bot's and the echo's logs there (default: discarded)")
+                        help="keep the bot's and the echo's logs and the OTP outbox there "
+                             "(default: discarded)")
     parser.add_argument("--bot-dir", type=Path, default=ROOT,
                         help="the checkout whose run_bot.py is measured (default: this one)")
     parser.add_argument("--bot-commit", default="",
@@ -1039,9 +1040,10 @@ async def main() -> None:
             fake = await stack.enter_async_context(FakeGraphApi())
             http = await stack.enter_async_context(aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=200)))
-            outbox = workdir / "outbox.jsonl"
             logs = args.log_dir or workdir
             logs.mkdir(parents=True, exist_ok=True)
+            outbox = logs / "outbox.jsonl"  # the OTP codes sent
+            outbox.unlink(missing_ok=True)
             tracker = Tracker(fake)
             port = free_port()
             ours = await stack.enter_async_context(started(
