@@ -30,7 +30,8 @@ from flows.types import Event, Option, Say, SayKind, Session, SessionKey, Text
 
 @dataclass(frozen=True, slots=True)
 class Ports:
-    """Everything a step may talk to, injected once from ``run_bot.py``."""
+    """Everything a step may talk to, injected once by the composition root
+    (``app/compose.py``)."""
 
     kv: KeyValueStore
     accounts: AccountStore

@@ -1,7 +1,8 @@
 """The ports the conversation needs from the outside world, as Protocols.
 
 Backends live elsewhere (``storage/``, ``balance/``, ``channels/``, ``app/``) and are injected
-by constructor from ``run_bot.py``. Flows depend only on these Protocols, never on a backend.
+by constructor from the composition root (``app/compose.py``). Flows depend only on these
+Protocols, never on a backend.
 """
 
 from __future__ import annotations
