@@ -70,10 +70,10 @@ async def test_registration_otp_and_balance_over_whatsapp(wa: WaHarness) -> None
     assert "Saya telah menghapus" not in after_nik and "KPJ" in after_nik
     await siti.say(SITI["kpj"])
     phone_step = await siti.say(SITI["birth"])
-    assert "Pakai nomor WhatsApp ini (0812****7890)?" in phone_step
-    assert siti.titles() == ["Ya, pakai nomor ini", "Nomor lain"]
+    assert "Gunakan nomor WhatsApp ini (0812****7890)?" in phone_step
+    assert siti.titles() == ["Ya, gunakan", "Nomor lain"]
 
-    assert "0812****7890" in await siti.press("Ya, pakai nomor ini")
+    assert "0812****7890" in await siti.press("Ya, gunakan")
     key, contact = wa.handled[-1]
     assert key == SessionKey("whatsapp", SITI_WA)
     assert (contact.kind, contact.phone, contact.contact_is_own) == (
@@ -109,7 +109,7 @@ async def test_english_member_gets_english_channel_words(wa: WaHarness) -> None:
     assert "please delete the message you just sent" in await siti.say(SITI["nik"])
     await siti.say(SITI["kpj"])
     assert "Use this WhatsApp number" in await siti.say(SITI["birth"])
-    assert siti.titles() == ["Yes, use this number", "Use another"]
+    assert siti.titles() == ["Yes, use this number", "Use another number"]
     menu = [c for c in wa.graph.sent(SITI_WA) if c.type == "interactive"
             and c.body["interactive"]["type"] == "list"][-1]
     assert menu.body["interactive"]["action"]["button"] == "Choose"
@@ -395,7 +395,7 @@ async def test_typed_labels_press_the_buttons_they_name(wa: WaHarness) -> None:
     await siti.say("halo")
     assert "Silakan pilih topik:" in await siti.say("Pertanyaan Umum")
     await reach_phone_step(siti)
-    assert "0812****7890" in await siti.say("Ya, pakai nomor ini")
+    assert "0812****7890" in await siti.say("Ya, gunakan")
     contact = wa.handled[-1][1]
     assert (contact.kind, contact.phone, contact.contact_is_own) == (
         EventKind.CONTACT, "+6281234567890", True)
@@ -422,7 +422,7 @@ async def test_typed_english_labels_of_the_phone_confirmation(wa: WaHarness) -> 
     for answer in (SITI["nik"], SITI["kpj"]):
         await siti.say(answer)
     assert "Use this WhatsApp number" in await siti.say(SITI["birth"])
-    assert "Please type your mobile number" in await siti.say("Use another")
+    assert "Please type your mobile number" in await siti.say("Use another number")
     assert "0812****7890" in await siti.say("yes, use this number")
     assert wa.handled[-1][1].kind is EventKind.CONTACT
 

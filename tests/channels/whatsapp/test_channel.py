@@ -169,7 +169,7 @@ async def test_no_number_nik_or_code_reaches_the_logs(tmp_path: Path, graph: Fak
         await siti.press("Saya setuju")
         for answer in ("3171014501900001", "12345678901", "05-01-1990"):
             await siti.say(answer)
-        await siti.press("Ya, pakai nomor ini")
+        await siti.press("Ya, gunakan")
         code = wa.codes()[-1]
         assert "123*****901" in await siti.say(code)
         secrets = (SITI_WA, "81234567890", "3171014501900001", "12345678901", code)

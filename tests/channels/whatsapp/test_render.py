@@ -90,7 +90,7 @@ def test_more_than_ten_choices_are_numbered_text_in_the_engines_order() -> None:
     assert isinstance(first, TextMessage) and isinstance(second, TextMessage)
     assert "1. Tahun 2010" in first.text and "12. Tahun 2021" in first.text
     assert "13. a" in second.text and "24. b" in second.text  # numbering continues
-    assert first.text.endswith("Balas dengan nomor pilihan Anda.")
+    assert first.text.endswith("Silakan balas dengan angka pilihan Anda.")
 
 
 def shown(replies: list[Reply]) -> list[str]:
@@ -157,17 +157,17 @@ def test_the_contact_request_asks_to_confirm_the_senders_number() -> None:
     message = only([reply("Bagikan nomor HP Anda.", "Bagikan nomor HP saya",
                           kind=SayKind.ASK_CONTACT)])
     assert isinstance(message, ButtonsMessage)
-    assert message.text == "Bagikan nomor HP Anda.\n\nPakai nomor WhatsApp ini (0812****7890)?"
-    assert message.buttons == ((CONTACT_OWN, "Ya, pakai nomor ini"),
+    assert message.text == "Bagikan nomor HP Anda.\n\nGunakan nomor WhatsApp ini (0812****7890)?"
+    assert message.buttons == ((CONTACT_OWN, "Ya, gunakan"),
                                (f"{CONTACT_OTHER}:id", "Nomor lain"))
 
 
 def test_the_confirmations_labels_typed_are_recognised_in_either_language() -> None:
     languages = WORDS.values()
-    assert contact_choice("ya, pakai nomor ini", languages) == (CONTACT_OWN, WORDS["id"])
+    assert contact_choice("ya, gunakan", languages) == (CONTACT_OWN, WORDS["id"])
     assert contact_choice("Nomor lain!", languages) == (CONTACT_OTHER, WORDS["id"])
     assert contact_choice("YES use this number", languages) == (CONTACT_OWN, WORDS["en"])
-    assert contact_choice("use another", languages) == (CONTACT_OTHER, WORDS["en"])
+    assert contact_choice("use another number", languages) == (CONTACT_OTHER, WORDS["en"])
     for other in ("ya", "nomor", "0812 1111 2222", "", "pakai nomor ini saja"):
         assert contact_choice(other, languages) is None
 
@@ -193,7 +193,7 @@ def test_a_template_carries_the_replies_on_one_line_with_numbered_choices() -> N
     [(_, message)] = rendered.messages
     assert message == TemplateMessage("balas_petugas", "id",
                                       "Halo, petugas membalas. Terima kasih. — Nilai bantuan "
-                                      "kami: — Balas dengan nomor: 1 = 1, 2 = 2")
+                                      "kami: — Silakan balas dengan angka: 1 = 1, 2 = 2")
 
 
 def test_a_template_for_the_rest_of_a_turn_keeps_the_turns_numbers() -> None:
@@ -201,7 +201,7 @@ def test_a_template_for_the_rest_of_a_turn_keeps_the_turns_numbers() -> None:
                                name="t", language="id", words=WORDS["id"], skip=1)
     [(_, message)] = rendered.messages
     assert isinstance(message, TemplateMessage)
-    assert message.body == "Lagi: — Balas dengan nomor: 3 = C"
+    assert message.body == "Lagi: — Silakan balas dengan angka: 3 = C"
 
 
 def test_a_template_parameter_is_capped() -> None:
@@ -305,5 +305,5 @@ def test_the_channels_own_words_fit_and_are_translated() -> None:
         assert len(words.choose) <= 20 and len(words.options) <= 24
         assert "{phone}" in words.own_number
     assert (WORDS["id"].choose, WORDS["en"].choose) == ("Pilih", "Choose")
-    assert WORDS["id"].use_own == "Ya, pakai nomor ini"
-    assert WORDS["id"].own_number == "Pakai nomor WhatsApp ini ({phone})?"
+    assert WORDS["id"].use_own == "Ya, gunakan"
+    assert WORDS["id"].own_number == "Gunakan nomor WhatsApp ini ({phone})?"
