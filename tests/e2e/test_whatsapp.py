@@ -42,7 +42,7 @@ async def wa(tmp_path: Path, graph: FakeGraphApi) -> AsyncIterator[WaHarness]:
 
 async def reach_phone_step(siti: WaMember) -> str:
     await siti.say("halo")
-    await siti.press("Daftar / Hubungkan Akun")
+    await siti.press("Daftar / Hubungkan")
     await siti.press("Saya setuju")
     for answer in (SITI["nik"], SITI["kpj"]):
         await siti.say(answer)
@@ -59,8 +59,8 @@ def last_code_to(wa: WaHarness) -> str:
 async def test_registration_otp_and_balance_over_whatsapp(wa: WaHarness) -> None:
     siti = wa.member()
     assert "Apa yang ingin Anda lakukan?" in await siti.say("halo")
-    assert "Daftar / Hubungkan Akun" in siti.titles()  # 6 choices: a list message
-    notice = await siti.press("Daftar / Hubungkan Akun")
+    assert "Daftar / Hubungkan" in siti.titles()  # 6 choices: a list message
+    notice = await siti.press("Daftar / Hubungkan")
     assert "UU PDP" in notice
     assert siti.titles() == ["Saya setuju", "Tidak, terima kasih"]
     assert "NIK" in await siti.press("Saya setuju")
@@ -104,7 +104,7 @@ async def test_another_number_is_typed_instead(wa: WaHarness) -> None:
 async def test_english_member_gets_english_channel_words(wa: WaHarness) -> None:
     siti = wa.member()
     assert "English" in await siti.say("/bahasa en")
-    await siti.press("Register / link account")
+    await siti.press("Register / link")
     await siti.press("I agree")
     assert "please delete the message you just sent" in await siti.say(SITI["nik"])
     await siti.say(SITI["kpj"])
@@ -123,10 +123,10 @@ async def test_template_quick_reply_and_list_reply_fixtures_are_buttons(wa: WaHa
     listed = fixture("interactive_list_reply")  # row "go:check_balance"
     assert await wa.post(listed) == 200
     assert wa.handled[-1][1].data == "go:check_balance"
-    # Not linked yet: the lone "Daftar / Hubungkan Akun" (23 characters) cannot be a button.
+    # Not linked yet: the lone "Daftar / Hubungkan" (18 characters) is a reply button.
     prompt = wa.graph.sent(SITI_WA)[-2]  # then the main menu
-    assert prompt.body["interactive"]["type"] == "list"
-    assert prompt.choices == [("go:register", "Daftar / Hubungkan Akun")]
+    assert prompt.body["interactive"]["type"] == "button"
+    assert prompt.choices == [("go:register", "Daftar / Hubungkan")]
 
 
 async def test_media_and_contact_cards_are_answered(wa: WaHarness) -> None:
@@ -417,7 +417,7 @@ async def test_typed_other_number_is_answered_by_the_channel(wa: WaHarness) -> N
 async def test_typed_english_labels_of_the_phone_confirmation(wa: WaHarness) -> None:
     siti = wa.member()
     await siti.say("/bahasa en")
-    await siti.press("Register / link account")
+    await siti.press("Register / link")
     await siti.press("I agree")
     for answer in (SITI["nik"], SITI["kpj"]):
         await siti.say(answer)

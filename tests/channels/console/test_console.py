@@ -197,7 +197,7 @@ async def test_the_same_action_twice_in_a_turn_has_one_number() -> None:
     events: list[Event] = []
     replies = [Reply("Belum terhubung.", ((Button("Daftar", "go:register"),),)),
                Reply("Menu:", ((Button("Cek Saldo", "go:check_balance"),
-                                Button("Daftar / Hubungkan Akun", "go:register")),))]
+                                Button("Daftar / Hubungkan", "go:register")),))]
 
     async def handle(key: SessionKey, event: Event) -> list[Reply]:
         events.append(event)
@@ -206,7 +206,7 @@ async def test_the_same_action_twice_in_a_turn_has_one_number() -> None:
     script = Script(["2", "3"])
     await ConsoleChannel(handle, read=script.read, write=script.write).run()
     assert script.output[:2] == ["bot> Belum terhubung.\n    [2] Daftar",
-                                 "bot> Menu:\n    [1] Cek Saldo   [2] Daftar / Hubungkan Akun"]
+                                 "bot> Menu:\n    [1] Cek Saldo   [2] Daftar / Hubungkan"]
     assert events[1:] == [Event.button("go:register"), Event.message("3")]
 
 

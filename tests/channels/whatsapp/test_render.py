@@ -36,8 +36,9 @@ from flows.types import Button, Reply, SayKind, Text
 WA = "6281234567890"
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
 SAMPLES = {"n": 5, "kpj": "123*****901", "year": "2026", "name": "D*** L******"}
-# Longer than a reply button allows: shown as a one-row list where offered alone.
-LIST_ONLY = {"Register / link account"}
+# Longer than a reply button allows: shown as a one-row list where offered alone (none today:
+# "Register / link account" reads "Daftar / Hubungkan" and "Register / link" to fit).
+LIST_ONLY: set[str] = set()
 # Labels the WhatsApp channel never shows: its own two buttons replace the contact request.
 NOT_SHOWN = {"Share my phone number"}
 
