@@ -33,10 +33,11 @@ text messages and button replies stamped with the current time, signed with
 ``X-Hub-Signature-256`` under the app secret) open-loop at ``--rate`` messages/s for
 ``--duration`` s, each member's messages in order and ``members / rate`` seconds apart.
 Latency runs from just before a message is POSTed to the moment the fake Graph API receives the
-first reply (text, interactive or template: not a read receipt) to that member after it. A
-paced pass that falls more than ``--max-behind`` seconds of load behind stops offering load
-there. Then a saturation pass offers ``--sat-rate`` messages/s for ``--sat-duration`` s with at
-most ``--sat-window`` messages unanswered, to find the maximum throughput.
+first reply (text, interactive or template: not a read receipt) to that member after it; a POST
+the bot has not answered within 10 s counts as failed. A paced pass that falls more than
+``--max-behind`` seconds of load behind stops offering load there. Then a saturation pass offers
+``--sat-rate`` messages/s for ``--sat-duration`` s with at most ``--sat-window`` messages
+unanswered, to find the maximum throughput.
 
 The same passes drive the echo (``_whatsapp_harness.py echo``): an aiohttp app that checks the
 signature, parses the JSON and sends one text back to the fake Graph API per member message (it
@@ -50,7 +51,7 @@ runs too, so a lock script of 4 calls counts 5), CPU of the bot, of this process
 redis-server as a share of one core, and the bot process's peak RSS (``VmHWM`` of the Python
 process under ``uv run``). The ``others`` column is the CPU every other process of the machine
 used meanwhile (``/proc/stat``): figures taken while it is high (a test suite running beside)
-are not this bot's. After the rounds, a counting pass
+are not this bot's. Before the rounds, a counting pass
 (``--count-seconds`` at ``--count-rate``) runs ours with Redis ``MONITOR`` on, which marks the
 commands scripts run: the commands the bot sent, its round trips, are counted there (MONITOR
 slows Redis, so no timed pass has it). ``BENCH_PROFILE=/tmp/bot.pstats`` runs the bot under
@@ -114,6 +115,8 @@ REGISTERING_SHARE = 0.05
 WARMUP_SECONDS = 2.0
 IDLE_TIMEOUT = 10.0  # s without any reply while messages are unanswered: the pass ends
 WINDOW_SECONDS = 5.0
+SET_UP = frozenset({"hello", "select", "client", "script", "auth"})  # per connection, not message
+POST_TIMEOUT = aiohttp.ClientTimeout(total=10)  # a webhook POST the bot takes longer to answer
 # Environment variables of the caller that would turn on other parts of the bot.
 CLEARED = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL", "AGENT_CHAT_ID", "BALANCE_SERVICE_URL",
            "VIRTUAL_ENV")  # uv run --project picks the bot checkout's own environment
@@ -401,7 +404,9 @@ async def started(name: str, command: list[str], *, env: dict[str, str], cwd: Pa
         if process.returncode is None:
             process.terminate()
             try:
-                await asyncio.wait_for(process.wait(), 60)
+                # cProfile writes its file on a clean exit; else a stuck bot is not waited
+                await asyncio.wait_for(process.wait(), 60 if "BENCH_PROFILE" in os.environ
+                                       else 15)
             except TimeoutError:
                 process.kill()
                 await process.wait()
@@ -659,12 +664,13 @@ class Run:
             self.fake.member_wrote(member.wa_id)  # the member's 24-hour window opens
             tracker.posting(member.wa_id, time.monotonic())
             try:
-                async with self.http.post(url, data=body, headers=headers) as response:
+                async with self.http.post(url, data=body, headers=headers,
+                                          timeout=POST_TIMEOUT) as response:
                     await response.read()
                     if response.status != 200:
                         failures.append(response.status)
-            except aiohttp.ClientError:
-                failures.append(0)
+            except (aiohttp.ClientError, TimeoutError):
+                failures.append(0)  # refused, reset or timed out
 
         while sent < total and stopped is None:
             now = time.monotonic()
@@ -803,9 +809,18 @@ class Contender:
 
 
 async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) -> None:
-    """Warm each bot up, then ``--rounds`` rounds of a paced pass of each bot followed by a
+    """The counting pass of ours (its Redis round trips, on a bot not yet pushed hard), a
+    warm-up of each bot, then ``--rounds`` rounds of a paced pass of each bot followed by a
     saturation pass of each; the bots' order alternates from round to round (ABBA)."""
     behind = max(1, round(args.rate * args.max_behind))
+    ours = next((c for c in contenders if c.name == "ours"), None)
+    if ours is not None and args.count_seconds > 0 and args.redis_url:
+        ours.run.tracker.use("ours")
+        rate = min(args.rate, args.count_rate)
+        ours.counted = await ours.run.measure(
+            "ours count", f"{rate:g}/s x {args.count_seconds:g} s", rate, args.count_seconds,
+            limit=behind, monitor=RoundTrips(args.redis_url))
+        show(ours.counted)
     for contender in contenders:
         contender.run.tracker.use(contender.name)
         await contender.run.measure("warm-up", "", args.rate, WARMUP_SECONDS, limit=behind)
@@ -828,14 +843,6 @@ async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) 
                         args.duration, limit=behind)
                     contender.paced.append(figures)
                 show(figures)
-    ours = next((c for c in contenders if c.name == "ours"), None)
-    if ours is not None and args.count_seconds > 0 and args.redis_url:
-        ours.run.tracker.use("ours")
-        rate = min(args.rate, args.count_rate)
-        ours.counted = await ours.run.measure(
-            "ours count", f"{rate:g}/s x {args.count_seconds:g} s", rate, args.count_seconds,
-            limit=behind, monitor=RoundTrips(args.redis_url))
-        show(ours.counted)
 
 
 HEADER = (f"{'bot':<14} {'offered':>16} {'msgs':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
@@ -902,12 +909,21 @@ def report(ours: Contender, echo: Contender) -> None:
                           for name, count in commands.most_common()))
     trips = math.nan
     counted = ours.counted
-    if counted is not None and counted.round_trips is not None:
-        trips = sum(counted.round_trips.values()) / max(1, counted.messages)
+    if counted is not None and counted.unanswered:
+        print(f"Redis round trips per message: not measured (the counting pass left "
+              f"{counted.unanswered} of {counted.messages} messages unanswered)")
+    elif counted is not None and counted.round_trips is not None:
+        per_message = Counter({name: count for name, count in counted.round_trips.items()
+                               if name not in SET_UP})
+        set_up = counted.round_trips - per_message
+        trips = sum(per_message.values()) / max(1, counted.messages)
         print(f"Redis round trips per message (ours, the counting pass at {counted.offered}, "
               f"commands the bot sent as MONITOR shows them): {trips:.2f}; by command: "
               + ", ".join(f"{name} {count / max(1, counted.messages):.2f}"
-                          for name, count in counted.round_trips.most_common()))
+                          for name, count in per_message.most_common())
+              + ("; besides, opening connections: " + ", ".join(
+                  f"{name} {count}" for name, count in set_up.most_common())
+                 if set_up else ""))
     print("Graph API calls per message (ours, paced passes): replies "
           + ", ".join(f"{f.replies_per_message:.2f}" for f in ours.paced) + "; read receipts "
           + ", ".join(f"{f.reads_per_message:.2f}" for f in ours.paced) + " (echo: 1 reply, "
@@ -975,10 +991,10 @@ def parse_args() -> argparse.Namespace:
                              "test): the bot gets a fresh database made there and dropped "
                              "afterwards; default: SQLite")
     parser.add_argument("--count-seconds", type=float, default=5.0,
-                        help="the counting pass after the rounds: ours for this long with "
+                        help="the counting pass before the rounds: ours for this long with "
                              "Redis MONITOR on, which tells the commands the bot sent (round "
                              "trips) from those its Lua scripts ran; 0: none")
-    parser.add_argument("--count-rate", type=float, default=100.0,
+    parser.add_argument("--count-rate", type=float, default=50.0,
                         help="messages/s of the counting pass (at most --rate)")
     parser.add_argument("--balance-cache", type=float, default=60.0,
                         help="BALANCE_CACHE_SECONDS of the bot; 0: every answer from SQL")
