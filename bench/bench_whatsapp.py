@@ -913,14 +913,14 @@ def report(ours: Contender, echo: Contender) -> None:
         print(f"Redis round trips per message: not measured (the counting pass left "
               f"{counted.unanswered} of {counted.messages} messages unanswered)")
     elif counted is not None and counted.round_trips is not None:
-        per_message = Counter({name: count for name, count in counted.round_trips.items()
-                               if name not in SET_UP})
-        set_up = counted.round_trips - per_message
-        trips = sum(per_message.values()) / max(1, counted.messages)
+        sent = Counter({name: count for name, count in counted.round_trips.items()
+                        if name not in SET_UP})
+        set_up = counted.round_trips - sent
+        trips = sum(sent.values()) / max(1, counted.messages)
         print(f"Redis round trips per message (ours, the counting pass at {counted.offered}, "
               f"commands the bot sent as MONITOR shows them): {trips:.2f}; by command: "
               + ", ".join(f"{name} {count / max(1, counted.messages):.2f}"
-                          for name, count in per_message.most_common())
+                          for name, count in sent.most_common())
               + ("; besides, opening connections: " + ", ".join(
                   f"{name} {count}" for name, count in set_up.most_common())
                  if set_up else ""))
