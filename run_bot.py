@@ -1,17 +1,8 @@
-"""The bot's command line (the implementation is :mod:`app.cli`; the runtime is built by
-:mod:`app.compose`).
+"""The bot's entry point: ``uv run run_bot.py [command]``; with no command, the console.
 
-    uv run run_bot.py                   chat in the terminal on the embedded defaults
-    uv run run_bot.py console           the same
-    uv run run_bot.py classify          one message per stdin line -> one JSON object per line
-    uv run run_bot.py telegram          the Telegram bot: long polling, or the webhook when
-                                        TELEGRAM_WEBHOOK_URL is set
-    uv run run_bot.py serve             the web app: Telegram and/or WhatsApp webhooks, /healthz,
-                                        /metrics
-    uv run run_bot.py migrate           apply database migrations (DATABASE_URL or the default)
-    uv run run_bot.py balance-service   the reference balance service over HTTP
-    uv run run_bot.py import --members M.csv --contributions C.csv [--rates R.csv]
-    uv run run_bot.py purge-transcripts delete ticket transcripts past their retention
+``uv run run_bot.py --help`` lists the commands (console, classify, telegram, serve, migrate,
+balance-service, import, purge-transcripts); they are defined in :mod:`app.cli`, and the
+runtime they serve on is built by :mod:`app.compose`.
 """
 
 from __future__ import annotations
