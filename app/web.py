@@ -6,14 +6,24 @@ The app knows no channel: a channel adds its webhook with its own function
 and, with :func:`drain_on_shutdown`, has its background work awaited when the app stops.
 Several processes can serve the same bots behind a load balancer; they share Redis and the
 database, which is what keeps updates once-only and in order per chat.
+
+A webhook body is at most :data:`MAX_BODY` bytes (aiohttp answers 413 beyond it), and
+:func:`json_type_ok` and :func:`parse_json` refuse the rest of what is malformed before
+anything is processed: another content type than ``application/json`` (415), a body that is
+not UTF-8 or not JSON, or JSON nested deeper than :data:`MAX_DEPTH` (400). Lone surrogates
+(``"\\ud800"`` escapes, which no encoder accepts) are replaced by U+FFFD in every string, keys
+included, so nothing downstream (Redis, SQL, logs) meets unencodable text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -23,18 +33,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.metrics import CONTENT_TYPE, Metrics
 from flows.ports import KeyValueStore
 
-__all__ = ["HealthCheck", "Route", "create_web_app", "database_check", "drain_on_shutdown",
-           "http_check", "kv_check", "serve_app"]
+__all__ = ["MAX_BODY", "MAX_DEPTH", "HealthCheck", "MalformedBody", "Route", "create_web_app",
+           "database_check", "drain_on_shutdown", "http_check", "json_type_ok", "kv_check",
+           "parse_json", "serve_app"]
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 1.0  # seconds each health check may take
 HealthCheck = Callable[[], Awaitable[None]]  # raises when the part is unreachable
 Route = Callable[[web.Request], Awaitable[web.Response]]
+MAX_BODY = 1024 * 1024  # bytes of a request body; a Telegram update or Meta post is a few KiB
+MAX_DEPTH = 64  # nesting of a webhook's JSON; an update or notification nests about ten deep
+_JSON = "application/json"
+_UTF8 = frozenset({"utf-8", "utf8"})
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how one reaches json.loads
+_REPLACEMENT = "\N{REPLACEMENT CHARACTER}"
+
+
+class MalformedBody(ValueError):
+    """A webhook body refused before any of it is processed (the message names no content)."""
 
 
 def create_web_app(*, metrics: Metrics, checks: Mapping[str, HealthCheck]) -> web.Application:
     """The app with ``/healthz`` and ``/metrics``; channels add their routes to it."""
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/healthz", _health(checks))
     app.router.add_get("/metrics", _metrics(metrics))
     return app
@@ -47,6 +69,54 @@ def drain_on_shutdown(app: web.Application, drain: Callable[[], Awaitable[None]]
         await drain()
 
     app.on_shutdown.append(on_shutdown)
+
+
+def json_type_ok(request: web.BaseRequest) -> bool:
+    """Whether the request says its body is JSON: ``application/json``, with no charset or
+    UTF-8. Anything else (``text/plain``, a form, no type at all) is answered 415."""
+    charset = request.charset
+    return request.content_type == _JSON and (charset is None or charset.lower() in _UTF8)
+
+
+def parse_json(body: bytes) -> object:
+    """The body as JSON, with lone surrogates replaced by U+FFFD in every string.
+
+    :class:`MalformedBody` when it is not UTF-8, not JSON, or nested deeper than
+    :data:`MAX_DEPTH` (an array or object nested past Python's recursion limit included: it
+    is refused, not raised)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBody("the body is not UTF-8") from None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError; an int of too many digits
+        raise MalformedBody("the body is not JSON") from None
+    return _checked(value, scrub=_SURROGATE_ESCAPE.search(text) is not None)
+
+
+def _checked(value: object, *, scrub: bool) -> object:
+    """``value`` refused when nested too deep, its strings scrubbed when ``scrub`` (a loop,
+    not recursion: the depth is what is being checked)."""
+    root: list[object] = [value]
+    pending: list[tuple[list[object] | dict[str, object], int]] = [(root, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise MalformedBody("the body is nested too deep")
+        if isinstance(node, dict) and scrub:
+            items = [(_SURROGATE.sub(_REPLACEMENT, k), v) for k, v in node.items()]
+            node.clear()
+            node.update(items)
+        slots: Iterable[Any] = range(len(node)) if isinstance(node, list) else list(node)
+        for slot in slots:
+            item = node[slot]
+            if isinstance(item, str):
+                if scrub:
+                    node[slot] = _SURROGATE.sub(_REPLACEMENT, item)
+            elif isinstance(item, list | dict):
+                pending.append((item, depth + 1))
+    return root[0]
 
 
 def _health(checks: Mapping[str, HealthCheck]) -> Route:

@@ -1,22 +1,24 @@
 """The Telegram webhook route of the web app.
 
 ``POST`` on the webhook path checks ``X-Telegram-Bot-Api-Secret-Token`` in constant time
-before it reads the body (401 and nothing processed otherwise), answers 400 to a body that is
-not an update, 503 with ``Retry-After`` when the channel's backlog is full (Telegram delivers
-the update again later), and 200 at once otherwise: the update is handled in a background task
-that the app's shutdown awaits.
+before it reads the body (401 and nothing processed otherwise), then refuses what is malformed
+before anything is processed (``app.web``'s rules, no stack trace logged): 415 to another
+content type than ``application/json``, 413 to a body over ``client_max_size`` (1 MiB), 400
+to a body that is not UTF-8 JSON nested at most 64 deep, or not an update. It answers 503 with
+``Retry-After`` when the channel's backlog is full (Telegram delivers the update again later),
+and 200 at once otherwise: the update is handled in a background task that the app's shutdown
+awaits.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Protocol
 
 from aiogram.types import Update
 from aiohttp import web
 
-from app.web import Route, drain_on_shutdown
+from app.web import MalformedBody, Route, drain_on_shutdown, json_type_ok, parse_json
 
 __all__ = ["SECRET_HEADER", "TELEGRAM_PATH", "WebhookChannel", "add_telegram_routes"]
 
@@ -58,9 +60,16 @@ def _webhook(channel: WebhookChannel, secret: str) -> Route:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
             return web.json_response({"ok": False, "error": "unauthorized"}, status=401)
+        if not json_type_ok(request):
+            return web.json_response({"ok": False, "error": "not application/json"},
+                                     status=415)
         try:
-            update = channel.parse(json.loads(await request.read()))
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError included
+            payload = parse_json(await request.read())  # over client_max_size: 413
+        except MalformedBody:
+            return web.json_response({"ok": False, "error": "not JSON"}, status=400)
+        try:
+            update = channel.parse(payload)
+        except ValueError:
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
         if not channel.accept(update):  # overloaded: Telegram retries the delivery later
             return web.json_response({"ok": False, "error": "busy"}, status=503,

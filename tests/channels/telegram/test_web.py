@@ -1,9 +1,12 @@
-"""The Telegram webhook route: the secret and body checks, back-pressure, background handling."""
+"""The Telegram webhook route: the secret and body checks (malformed bodies refused with a 4xx,
+no stack trace, nothing processed), back-pressure, background handling."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 
 import pytest
 from aiogram.types import Update
@@ -11,11 +14,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from app.metrics import Metrics
-from app.web import create_web_app
+from app.web import MAX_BODY, MAX_DEPTH, create_web_app
 from channels.telegram.web import SECRET_HEADER, TELEGRAM_PATH, add_telegram_routes
 from tests.conftest import WebClient
 
 SECRET = "right-secret"
+JSON_HEADERS = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
 UPDATE = {"update_id": 7, "message": {"message_id": 1, "date": 0,
                                       "chat": {"id": 5, "type": "private"}, "text": "halo"}}
 
@@ -29,10 +33,12 @@ class StubChannel:
         self.release = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.backlog = backlog
+        self.payloads: list[object] = []
 
     def parse(self, payload: object) -> Update:
         if not isinstance(payload, dict) or "update_id" not in payload:
             raise ValueError("not an update")
+        self.payloads.append(payload)
         return Update.model_validate(payload)
 
     def accept(self, update: Update) -> bool:
@@ -78,9 +84,81 @@ async def test_a_missing_or_wrong_secret_is_401_and_nothing_is_read(
 async def test_a_body_that_is_not_an_update_is_400(web_client: WebClient, channel: StubChannel,
                                                    body: bytes) -> None:
     http = await web_client(_app(channel))
-    response = await http.post(TELEGRAM_PATH, data=body, headers={SECRET_HEADER: SECRET})
+    response = await http.post(TELEGRAM_PATH, data=body, headers=JSON_HEADERS)
     assert response.status == 400
     assert channel.accepted == []
+
+
+def _nested(depth: int) -> bytes:
+    """An update whose message has a field nested ``depth`` arrays deep (``2 + depth``
+    levels in all)."""
+    inner = "[" * depth + "]" * depth
+    return (b'{"update_id": 7, "message": {"message_id": 1, "date": 0, '
+            b'"chat": {"id": 5, "type": "private"}, "x": ' + inner.encode() + b"}}")
+
+
+MALFORMED = {
+    "nested past the recursion limit": (_nested(100_000), JSON_HEADERS, 400),
+    "nested one past MAX_DEPTH": (_nested(MAX_DEPTH - 1), JSON_HEADERS, 400),
+    "not JSON": (b"update_id=7", JSON_HEADERS, 400),
+    "latin-1": (json.dumps({**UPDATE, "x": "caf\u00e9"}).replace("\\u00e9", "\xe9")
+                .encode("latin-1"), JSON_HEADERS, 400),
+    "UTF-16": (json.dumps(UPDATE).encode("utf-16"), JSON_HEADERS, 400),
+    "a digit string past Python's limit": (b'{"update_id": ' + b"9" * 5000 + b"}",
+                                           JSON_HEADERS, 400),
+    "oversized": (json.dumps({**UPDATE, "pad": "x" * MAX_BODY}).encode(), JSON_HEADERS, 413),
+    "text/plain": (json.dumps(UPDATE).encode(),
+                   {SECRET_HEADER: SECRET, "Content-Type": "text/plain"}, 415),
+    "a form": (b"update_id=7", {SECRET_HEADER: SECRET,
+                                "Content-Type": "application/x-www-form-urlencoded"}, 415),
+    "octet-stream": (json.dumps(UPDATE).encode(), {
+        SECRET_HEADER: SECRET, "Content-Type": "application/octet-stream"}, 415),
+    "JSON in another charset": (json.dumps(UPDATE).encode(), {
+        SECRET_HEADER: SECRET, "Content-Type": "application/json; charset=latin-1"}, 415),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+async def test_a_malformed_body_is_a_4xx_with_no_trace_and_nothing_processed(
+        web_client: WebClient, channel: StubChannel, caplog: pytest.LogCaptureFixture,
+        case: str) -> None:
+    body, headers, status = MALFORMED[case]
+    caplog.set_level(logging.DEBUG)
+    http = await web_client(_app(channel))
+    response = await http.post(TELEGRAM_PATH, data=io.BytesIO(body), headers=headers)
+    assert response.status == status
+    assert channel.payloads == [] and channel.accepted == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_a_deep_but_allowed_body_and_a_utf8_charset_are_taken(
+        web_client: WebClient, channel: StubChannel) -> None:
+    http = await web_client(_app(channel))
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json; charset=UTF-8"}
+    deep = json.loads(_nested(MAX_DEPTH - 2))  # MAX_DEPTH levels in all
+    deep["update_id"] = 8
+    first = await http.post(TELEGRAM_PATH, json=UPDATE, headers=headers)
+    second = await http.post(TELEGRAM_PATH, data=json.dumps(deep), headers=JSON_HEADERS)
+    assert (first.status, second.status) == (200, 200)
+    assert channel.accepted == [7, 8]
+    await channel.drain()
+
+
+async def test_lone_surrogates_are_replaced_before_the_channel_sees_them(
+        web_client: WebClient, channel: StubChannel) -> None:
+    http = await web_client(_app(channel))
+    body = json.dumps({**UPDATE, "callback_query": {
+        "id": "q\ud800", "chat_instance": "c", "data": "reg:agree\udfff",
+        "from": {"id": 5, "is_bot": False, "first_name": "Siti\ud83d"}}})
+    assert "\\ud800" in body  # json.dumps escaped them: the form JSON carries them in
+    response = await http.post(TELEGRAM_PATH, data=body, headers=JSON_HEADERS)
+    assert response.status == 200
+    [payload] = channel.payloads
+    assert isinstance(payload, dict)
+    query = payload["callback_query"]
+    assert query["data"] == "reg:agree\ufffd" and query["from"]["first_name"] == "Siti\ufffd"
+    assert json.dumps(payload, ensure_ascii=False).encode("utf-8")  # encodable throughout
+    await channel.drain()
 
 
 async def test_an_update_is_acknowledged_before_it_is_handled_and_shutdown_waits(
