@@ -33,6 +33,7 @@ from flows.engine import FLOW_TIMEOUT, Engine
 from flows.flow import Ports
 from flows.hours import BusinessHours
 from flows.i18n import Catalog
+from flows.otp_codes import MemoryOtpGuardStore
 from flows.ports import (
     AccountStore,
     AgentDesk,
@@ -46,6 +47,7 @@ from flows.ports import (
 )
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
+from storage.otp_guard import SqlOtpGuardStore
 from storage.sessions import MemorySessionStore, redis_store_from_url
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
@@ -131,7 +133,9 @@ def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
     return Ports(kv=kv, accounts=accounts, balance=balance, otp_sender=otp_sender,
                  clock=clock if clock is not None else SystemClock(), secret=secret,
                  tickets=tickets, desk=desk,
-                 hours=hours if hours is not None else BusinessHours())
+                 hours=hours if hours is not None else BusinessHours(),
+                 otp_guard=SqlOtpGuardStore(database) if database is not None
+                 else MemoryOtpGuardStore())
 
 
 def with_ports(ports: Ports, **parts: Any) -> Ports:

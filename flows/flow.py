@@ -16,12 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from flows.hours import BusinessHours
+from flows.otp_codes import MemoryOtpGuardStore
 from flows.ports import (
     AccountStore,
     AgentDesk,
     BalanceService,
     Clock,
     KeyValueStore,
+    OtpGuardStore,
     OtpSender,
     TicketStore,
 )
@@ -42,6 +44,7 @@ class Ports:
     tickets: TicketStore | None = None
     desk: AgentDesk | None = None
     hours: BusinessHours = field(default_factory=BusinessHours)
+    otp_guard: OtpGuardStore = field(default_factory=MemoryOtpGuardStore)  # SQL when wired
 
 
 @dataclass(frozen=True, slots=True)

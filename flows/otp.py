@@ -6,8 +6,9 @@ The code rules live in :mod:`flows.otp_codes`; this module is the conversation a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from flows.i18n import N_
 from flows.identifiers import find_otp, holds_otp, mask_kpj
 from flows.menu import MENU, back_to_menu
 from flows.otp_codes import Issue, OtpBook, Refusal, Verdict
-from flows.ports import OtpDeliveryFailed, OtpDestination
+from flows.ports import OtpDeliveryFailed, OtpDestination, OtpWarner
 from flows.types import EventKind, Say
 
 
@@ -43,7 +44,7 @@ _WIB = ZoneInfo("Asia/Jakarta")
 
 
 def _book(ctx: Context) -> OtpBook:
-    return OtpBook(ctx.ports.kv, ctx.ports.secret)
+    return OtpBook(ctx.ports.kv, ctx.ports.secret, ctx.ports.otp_guard)
 
 
 def _minutes(seconds: float) -> int:
@@ -59,13 +60,33 @@ def clock_time(ctx: Context, seconds: float) -> str:
     return at.strftime("%H.%M" if ctx.session.locale == "id" else "%H:%M")
 
 
+def _later_day(ctx: Context, seconds: float) -> date | None:
+    """The date in Jakarta ``seconds`` from now when it is not today's, else ``None``."""
+    day = (ctx.now + timedelta(seconds=seconds)).astimezone(_WIB).date()
+    return day if day != ctx.now.astimezone(_WIB).date() else None
+
+
 async def locked_for(ctx: Context, kpj: str = "") -> float:
     """Seconds until this chat (and ``kpj``, when known) may verify again after a lockout."""
     return await _book(ctx).locked_for(ctx.tag("otp"), ctx.now.timestamp(), kpj)
 
 
+async def lock_of(ctx: Context, kpjs: Sequence[str]) -> float:
+    """Seconds until the longest active lock of this chat or of ``kpjs`` ends (0: none)."""
+    return await _book(ctx).lock_of(kpjs, ctx.tag("otp"), ctx.now.timestamp())
+
+
+async def forget(ctx: Context, kpjs: Sequence[str]) -> int:
+    """Erase this chat's OTP guard records and those of ``kpjs``, except an active lock."""
+    return await _book(ctx).forget(kpjs, ctx.tag("otp"), ctx.now.timestamp())
+
+
 def locked_notice(ctx: Context, wait: float) -> Say:
-    """Verification is locked: say until when."""
+    """Verification is locked: say until when (with the date when it is not today)."""
+    day = _later_day(ctx, wait)
+    if day is not None:
+        return say("Verification is locked after too many wrong codes. You can try again on "
+                   "{date} at {time} WIB.", date=day, time=clock_time(ctx, wait))
     return say("Verification is locked after too many wrong codes. You can try again at "
                "{time} WIB.", time=clock_time(ctx, wait))
 
@@ -110,7 +131,16 @@ def _refused(ctx: Context, issued: Issue) -> Outcome:
         return Outcome(AWAIT, (say("You have reached the limit of codes for this hour. You can "
                                    "ask for a new code at {time} WIB.",
                                    time=clock_time(ctx, issued.wait)),))
+    if issued.refusal is Refusal.DAILY_LIMIT:
+        return Outcome(AWAIT, (say("You have reached the limit of codes for today. You can ask "
+                                   "for a new code on {date} at {time} WIB.",
+                                   date=_day(ctx, issued.wait),
+                                   time=clock_time(ctx, issued.wait)),))
     return back_to_menu(locked_notice(ctx, issued.wait))
+
+
+def _day(ctx: Context, seconds: float) -> date:
+    return (ctx.now + timedelta(seconds=seconds)).astimezone(_WIB).date()
 
 
 async def _with_resend(ctx: Context, kpj: str, first: Say) -> tuple[Say, ...]:
@@ -127,6 +157,9 @@ async def _with_resend(ctx: Context, kpj: str, first: Say) -> tuple[Say, ...]:
     if refusal.refusal is Refusal.HOURLY_LIMIT:
         return (first, say("You can ask for a new code at {time} WIB.",
                            time=clock_time(ctx, refusal.wait)))
+    if refusal.refusal is Refusal.DAILY_LIMIT:
+        return (first, say("You can ask for a new code on {date} at {time} WIB.",
+                           date=_day(ctx, refusal.wait), time=clock_time(ctx, refusal.wait)))
     return (first,)
 
 
@@ -144,7 +177,7 @@ async def await_code(ctx: Context) -> Outcome:
     if event.kind is not EventKind.TEXT or not any(ch.isdigit() for ch in event.text):
         return Outcome(AWAIT, await _with_resend(ctx, kpj, say(
             "Please type the 6-digit code you received. /cancel stops the registration.")))
-    return await _check(ctx, kpj, event.text)
+    return await _check(ctx, kpj, event.text, destination)
 
 
 async def _not_a_code(ctx: Context, kpj: str, text: str) -> Outcome:
@@ -158,7 +191,7 @@ async def _not_a_code(ctx: Context, kpj: str, text: str) -> Outcome:
                       "received."))))
 
 
-async def _check(ctx: Context, kpj: str, text: str) -> Outcome:
+async def _check(ctx: Context, kpj: str, text: str, destination: OtpDestination) -> Outcome:
     code = find_otp(text)
     if code is None:
         return await _not_a_code(ctx, kpj, text)
@@ -177,12 +210,34 @@ async def _check(ctx: Context, kpj: str, text: str) -> Outcome:
     if result.verdict is Verdict.EXPIRED:
         return Outcome(AWAIT, (cleanup, *await _with_resend(ctx, kpj, say(
             "This code has expired. Please ask for a new one."))))
-    await ctx.ports.accounts.audit(ctx.key, "otp_locked", ctx.now)
+    await ctx.ports.accounts.audit(ctx.key, "otp_locked", ctx.now,
+                                   f"{_minutes(result.wait)} min")
+    if result.notify:
+        await _warn(ctx, destination)
+    day = _later_day(ctx, result.wait)
+    if day is not None:
+        return back_to_menu(cleanup, say(
+            "Too many wrong codes. For your safety, verification is locked until {date} at "
+            "{time} WIB.", date=day, time=clock_time(ctx, result.wait)))
     return back_to_menu(cleanup, say_plural(
         "Too many wrong codes. For your safety, verification is locked for {n} minute, "
         "until {time} WIB.",
         "Too many wrong codes. For your safety, verification is locked for {n} minutes, "
         "until {time} WIB.", _minutes(result.wait), time=clock_time(ctx, result.wait)))
+
+
+async def _warn(ctx: Context, destination: OtpDestination) -> None:
+    """Tell the contact on file, without a code, that the membership's verification was
+    locked (someone may be trying to link a chat to it). Best effort: a failed notice does
+    not change the answer."""
+    sender = ctx.ports.otp_sender
+    if not isinstance(sender, OtpWarner):
+        return
+    try:
+        await sender.warn(destination)
+    except OtpDeliveryFailed:
+        return
+    await ctx.ports.accounts.audit(ctx.key, "otp_lock_notice", ctx.now, destination.kind)
 
 
 FLOW = Flow("otp", {AWAIT: step(await_code, AWAIT, MENU)}, digits=frozenset({AWAIT}))

@@ -7,11 +7,12 @@ Protocols, never on a backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from flows.identifiers import mask_email, mask_phone
 from flows.types import Reply, Session, SessionKey
@@ -470,4 +471,59 @@ class MemberOutbox(Protocol):
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
         """Send the replies on the chat's channel; false when the member cannot be reached
         (blocked the bot)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OtpGuard:
+    """What guards one subject against OTP guessing: a membership (``"m:"`` and a keyed hash
+    of its KPJ) or a chat (``"c:"`` and the chat's pseudonym); never a KPJ or chat id in clear.
+
+    Times are epoch seconds (0: never). ``level`` counts lock-outs in a row (it restarts once a
+    day passes after the last lock ends); ``tries`` the wrong tries since ``tries_at``;
+    ``sends`` when codes were sent within the last day; ``notified_at`` when the contact on
+    file was last told of a lock-out; ``expires_at`` when the record guards nothing any more
+    and may be purged."""
+
+    level: int = 0
+    locked_until: float = 0.0
+    tries: int = 0
+    tries_at: float = 0.0
+    sends: tuple[float, ...] = ()
+    notified_at: float = 0.0
+    expires_at: float = 0.0
+
+
+class OtpGuardStore(Protocol):
+    """Durable OTP guard records (SQL is the authority: a Redis restart must not reset a lock).
+
+    Every change is a compare-and-set on the record's version, so that concurrent processes
+    can neither exceed the wrong tries nor the codes allowed. Raises
+    :class:`DatabaseUnavailable`."""
+
+    async def load(self, subject: str) -> tuple[OtpGuard, int]:
+        """The record and its version (an empty record and 0 when there is none)."""
+        ...
+
+    async def save(self, subject: str, guard: OtpGuard, version: int) -> bool:
+        """Store ``guard`` if the record is still at ``version`` (0: absent); false when
+        another process changed it first (load again and retry)."""
+        ...
+
+    async def erase(self, subjects: Sequence[str], now: float) -> int:
+        """Delete the records of ``subjects`` that hold no active lock; returns how many."""
+        ...
+
+    async def purge(self, now: float) -> int:
+        """Delete the records that expired before ``now``; returns how many."""
+        ...
+
+
+@runtime_checkable
+class OtpWarner(Protocol):
+    """An :class:`OtpSender` that can also tell the contact on file, without a code, that
+    someone tried to link a chat to the membership. Raises :class:`OtpDeliveryFailed`."""
+
+    async def warn(self, to: OtpDestination) -> None:
+        """Send the short bilingual notice of a locked verification to ``to``."""
         ...

@@ -221,3 +221,24 @@ class TranscriptEntry(SQLModel, table=True):
     who: str = Field(max_length=8)
     text: str = Field(sa_type=sa.Text)
     at: datetime = Field(index=True, sa_type=UtcDateTime)
+
+
+SUBJECT_LENGTH = 40
+
+
+class OtpGuardRecord(SQLModel, table=True):
+    """What guards a membership or a chat against OTP guessing (see
+    :class:`flows.ports.OtpGuard`); ``subject`` is a keyed pseudonym, never a KPJ or chat id.
+    Times are epoch seconds; ``version`` serves compare-and-set updates."""
+
+    __tablename__ = "otp_guard"
+
+    subject: str = Field(primary_key=True, max_length=SUBJECT_LENGTH)
+    version: int = 1
+    level: int = 0
+    locked_until: float = Field(default=0.0, sa_type=sa.Float)
+    tries: int = 0
+    tries_at: float = Field(default=0.0, sa_type=sa.Float)
+    sends: str = Field(default="[]", max_length=400)
+    notified_at: float = Field(default=0.0, sa_type=sa.Float)
+    expires_at: float = Field(default=0.0, index=True, sa_type=sa.Float)

@@ -103,7 +103,8 @@ class Chat:
     def codes(self) -> list[str]:
         if not self.outbox.exists():
             return []
-        return [json.loads(line)["code"] for line in self.outbox.read_text().splitlines()]
+        lines = [json.loads(line) for line in self.outbox.read_text().splitlines()]
+        return [line["code"] for line in lines if "code" in line]  # not the lock notices
 
     async def reach_phone_step(self, member: dict[str, str] = SITI) -> str:
         await self.say("/daftar")

@@ -211,10 +211,10 @@ async def test_wrong_tries_are_counted_per_membership_across_chats(world: World)
 async def test_concurrent_guesses_never_exceed_five() -> None:
     import asyncio
 
-    from flows.otp_codes import OtpBook, Verdict
+    from flows.otp_codes import MemoryOtpGuardStore, OtpBook, Verdict
     from storage.sessions import MemorySessionStore
 
-    book = OtpBook(MemorySessionStore(), b"k")
+    book = OtpBook(MemorySessionStore(), b"k", MemoryOtpGuardStore())
     issued = await book.issue("12345678901", "chat", 1000.0)
     wrong = "000000" if issued.code != "000000" else "111111"
     results = await asyncio.gather(*(book.check("12345678901", "chat", wrong, 1001.0)
