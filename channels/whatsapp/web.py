@@ -3,18 +3,21 @@
 ``GET`` is Meta's verification handshake: ``hub.mode=subscribe`` and ``hub.verify_token``
 equal to ``WHATSAPP_VERIFY_TOKEN`` (constant time) echo ``hub.challenge`` as text; anything
 else is 403. ``POST`` carries notifications: the ``X-Hub-Signature-256`` HMAC of the raw body
-under ``WHATSAPP_APP_SECRET`` is checked first (missing or wrong: 401, nothing read further),
-a body that is not JSON is 400, and anything else is 200 at once with the messages handled in
-the background (awaited at shutdown).
+under ``WHATSAPP_APP_SECRET`` is checked first (missing or wrong: 401, nothing read further).
+What is malformed is then refused before anything is processed (``app.web``'s rules, no stack
+trace logged): 415 to another content type than ``application/json``, 400 to a body that is
+not UTF-8 JSON nested at most 64 deep; a body over ``client_max_size`` (1 MiB) is 413 before
+its signature can be checked. Anything else is 200 at once with the messages handled in the
+background (awaited at shutdown).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from app.web import json_type_ok, parse_json
 from channels.whatsapp.channel import CHANNEL, WhatsAppChannel
 from channels.whatsapp.inbound import SIGNATURE_HEADER, signature_ok
 from flows.types import Reply, SessionKey
@@ -54,12 +57,14 @@ def _notifications(channel: WhatsAppChannel) -> _Route:
     secret = channel.config.app_secret
 
     async def webhook(request: web.Request) -> web.Response:
-        body = await request.read()
+        body = await request.read()  # over client_max_size: 413
         if not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER)):
             return web.json_response({"error": "bad signature"}, status=401)
+        if not json_type_ok(request):
+            return web.json_response({"error": "not application/json"}, status=415)
         try:
-            notification = channel.parse(json.loads(body))
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError included
+            notification = channel.parse(parse_json(body))
+        except ValueError:  # MalformedBody included
             return web.json_response({"error": "not a notification"}, status=400)
         channel.accept(notification)
         return web.json_response({"ok": True})

@@ -41,7 +41,8 @@ async def test_a_forged_or_missing_secret_is_refused_and_nothing_is_processed(
 
 async def test_a_malformed_body_is_400(tg: Harness) -> None:
     url = await tg.use_webhook()
-    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
+               "Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http:
         for body in (b"{oops", b'{"update_id": "x"}', b"[]"):
             async with http.post(url, data=body, headers=headers) as response:

@@ -171,7 +171,7 @@ async def test_forged_or_missing_signature_is_refused_and_nothing_handled(
 
 async def test_malformed_body_is_400(wa: WaHarness) -> None:
     for body in (b"{not json", b"[1, 2]", b"\xff\xfe"):
-        headers = {SIGNATURE_HEADER: sign(APP_SECRET, body)}
+        headers = {SIGNATURE_HEADER: sign(APP_SECRET, body), "Content-Type": "application/json"}
         assert await wa.post({}, body=body, headers=headers) == 400
     assert wa.handled == []
 
