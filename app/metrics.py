@@ -20,6 +20,7 @@ from flows.ports import (
     OtpDeliveryFailed,
     OtpDestination,
     OtpSender,
+    OtpWarner,
     Ticket,
     TicketStore,
     TranscriptLine,
@@ -86,6 +87,11 @@ class CountingOtpSender:
             self._metrics.otp_failed.inc()
             raise
         self._metrics.otp_sent.inc()
+
+    async def warn(self, to: OtpDestination) -> None:
+        """Pass an OTP lock notice on to the wrapped sender, when it can send one."""
+        if isinstance(self._inner, OtpWarner):
+            await self._inner.warn(to)
 
 
 class CountingTicketStore:

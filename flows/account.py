@@ -3,13 +3,17 @@ the bot stores about them (``/hapusdata``, UU PDP right to erasure). Both ask to
 first, so a member saying "keluar dulu ya" does not lose the link by accident.
 
 Erasure covers the support tickets too: their transcripts are deleted, an open ticket is closed
-(the agents are told why) and what tied a ticket to this chat is cleared."""
+(the agents are told why) and what tied a ticket to this chat is cleared. So do the OTP guard
+records of this chat and of its linked memberships (wrong tries, codes sent), except an active
+lock-out: it stays until it ends, for the membership's security (UU PDP allows keeping data for
+security), or erasing would be a way round the lock."""
 
 from __future__ import annotations
 
 import contextlib
 from enum import StrEnum
 
+from flows import otp
 from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.menu import MENU, back_to_menu
@@ -66,8 +70,16 @@ async def confirm_erase(ctx: Context) -> Outcome:
     if not _confirmed(ctx, "acct:erase"):
         return back_to_menu(say("Nothing was erased."))
     await _erase_tickets(ctx)
+    kpjs = await ctx.ports.accounts.linked_kpjs(ctx.key)
+    await otp.forget(ctx, kpjs)
     await ctx.ports.accounts.erase(ctx.key, ctx.now)
-    return back_to_menu(say("Your data has been erased. Thank you for using this service."))
+    done = say("Your data has been erased. Thank you for using this service.")
+    lock = await otp.lock_of(ctx, kpjs)
+    if lock <= 0:
+        return back_to_menu(done)
+    return back_to_menu(done, say(
+        "For your membership's safety, the lock on verification after too many wrong codes "
+        "stays until {until}.", until=otp.until(ctx, lock)))
 
 
 ERASED_NOTICE = ("The member erased their data (/hapusdata): this ticket is closed and its "

@@ -1,8 +1,9 @@
 """``/datasaya`` (``/mydata``): what the bot holds about this chat, the member's right of access
 (UU PDP No. 27/2022), with the buttons to unlink the chat and to erase the data.
 
-It shows the conversation's language, the linked memberships, the standing consent records
-and an open request for help. Nothing is shown unmasked: a KPJ as ``123*****901``, a name as
+It shows the conversation's language, the linked memberships, the standing consent records,
+an open request for help and an active lock-out of OTP verification (of this chat or of a
+linked membership). Nothing is shown unmasked: a KPJ as ``123*****901``, a name as
 ``S*** R*****``. The names come from the balance service; when it cannot be reached the
 memberships are still listed, without names.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flows import otp
 from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
@@ -29,8 +31,9 @@ async def show_my_data(ctx: Context) -> Outcome:
     linked = await ctx.ports.accounts.linked_kpjs(ctx.key)
     consents = await ctx.ports.accounts.consents(ctx.key)
     ticket = await ctx.ports.tickets.active_for(ctx.key) if ctx.ports.tickets else None
+    lock = await otp.lock_of(ctx, linked)
     language = LANGUAGES.get(ctx.session.locale, ctx.session.locale)
-    if not linked and not consents and ticket is None:
+    if not linked and not consents and ticket is None and lock <= 0:
         return Outcome(MENU, (say(
             "This chat is not linked to any membership, and the bot holds no personal data "
             "about it. It only remembers the language of this conversation: {language}.",
@@ -38,7 +41,8 @@ async def show_my_data(ctx: Context) -> Outcome:
             language=language),), data={})
     details = (Text("Language: {language}", {"language": language}),
                await _memberships(ctx, linked), *_consents(consents),
-               *((_ticket(ticket),) if ctx.ports.tickets is not None else ()))
+               *((_ticket(ticket),) if ctx.ports.tickets is not None else ()),
+               *((otp.lock_line(ctx, lock),) if lock > 0 else ()))
     rows: list[tuple[Option, ...]] = [
         (*((option("Unlink this chat", "go:logout"),) if linked else ()),
          option("Erase my data", "go:delete_data")),

@@ -27,7 +27,7 @@ from flows.identifiers import find_otp, holds_otp, mask_kpj
 from flows.menu import MENU, back_to_menu
 from flows.otp_codes import Issue, OtpBook, Refusal, Verdict
 from flows.ports import OtpDeliveryFailed, OtpDestination, OtpWarner
-from flows.types import EventKind, Say
+from flows.types import EventKind, Say, Text
 
 
 class OtpState(StrEnum):
@@ -89,6 +89,20 @@ def locked_notice(ctx: Context, wait: float) -> Say:
                    "{date} at {time} WIB.", date=day, time=clock_time(ctx, wait))
     return say("Verification is locked after too many wrong codes. You can try again at "
                "{time} WIB.", time=clock_time(ctx, wait))
+
+
+def until(ctx: Context, wait: float) -> Text:
+    """When a lock ends: ``15.40 WIB``, or with the date when it is not today."""
+    day = _later_day(ctx, wait)
+    if day is not None:
+        return Text("{date} at {time} WIB", {"date": day, "time": clock_time(ctx, wait)})
+    return Text("{time} WIB", {"time": clock_time(ctx, wait)})
+
+
+def lock_line(ctx: Context, wait: float) -> Text:
+    """A line for /datasaya: verification is locked, until when."""
+    return Text("Verification: locked after too many wrong codes, until {until}",
+                {"until": until(ctx, wait)})
 
 
 async def send_first(ctx: Context, kpj: str, destination: OtpDestination,
