@@ -13,7 +13,16 @@ own:
 * **always answered**: a fault is logged (never the text or the number) and the member gets an
   apology in the chat's language.
 
-Each member message is marked as read (in the background: a failure never stops the answer).
+**Bounded**: at most ``config.concurrency`` messages are served at once (no more than the Graph
+API client's connections), the others wait in arrival order; beyond ``config.max_backlog``
+messages taken and not finished, :meth:`WhatsAppChannel.accept` takes nothing and the webhook
+answers 503, so Meta delivers the notification again later.
+
+Each member message is marked as read after its replies, in the same slot (a receipt never
+competes with a reply, and a failure never costs an answer). A receipt marks every earlier
+message of the chat read, so only the newest message of a chat gets one: a message with a later
+one of the same chat already waiting, or one served while messages wait for a slot (overload),
+gets none of its own.
 What the channel remembers of a chat lives in ``Session.view`` (:class:`ChatView`): when the
 member last wrote, by each message's own timestamp, so that a message Meta delivers late
 (after an outage) is answered with the template once the 24-hour window has closed, and the
@@ -25,8 +34,10 @@ window is closed (error 131047), otherwise recorded.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -40,9 +51,9 @@ from channels.whatsapp.graph import (
     REENGAGEMENT,
     UNDELIVERABLE,
     Graph,
+    GraphClient,
     GraphError,
     Outgoing,
-    PywaGraph,
 )
 from channels.whatsapp.inbound import (
     Inbound,
@@ -99,18 +110,25 @@ class WhatsAppChannel:
         self._catalog = catalog
         self._words = {locale: Words.of(catalog, locale) for locale in LOCALES}
         self._limiter = limiter or OutboundLimiter(rate=config.rate, classify=classify)
+        connections = getattr(graph, "connections", None)
+        concurrency = (config.concurrency if connections is None
+                       else min(config.concurrency, connections))
+        self._concurrency = concurrency
         self._updates: Updates[str] = Updates(CHANNEL, serve, metrics,
-                                              platform_errors=(GraphError,))
-        self._tasks = Tasks()
+                                              platform_errors=(GraphError,),
+                                              concurrency=concurrency)
+        self._tasks = Tasks()  # failed replies resent as the template
+        self._messages = Tasks()  # member messages taken from the webhook, not finished
+        self._pending: Counter[str] = Counter()  # of those, per chat
         self._turns = SentTurns()
 
     @classmethod
     def create(cls, config: WhatsAppConfig, *, serve: Serve, sessions: SessionStore,
                ports: Ports, metrics: Metrics, catalog: Catalog,
                ttl_for: Callable[[Session], float | None] = session_ttl) -> WhatsAppChannel:
-        """The channel with pywa's client on ``config.api_base``."""
-        graph = PywaGraph(token=config.token, phone_number_id=config.phone_number_id,
-                          api_base=config.api_base)
+        """The channel with the Graph API client on ``config.api_base``."""
+        graph = GraphClient(token=config.token, phone_number_id=config.phone_number_id,
+                            api_base=config.api_base, connections=config.concurrency)
         return cls(config, graph=graph, serve=serve, sessions=sessions, ports=ports,
                    metrics=metrics, catalog=catalog, ttl_for=ttl_for)
 
@@ -127,17 +145,29 @@ class WhatsAppChannel:
         """A webhook body; ``ValueError`` when it is not a notification."""
         return parse_notification(payload, self.config.phone_number_id)
 
-    def accept(self, notification: Notification) -> None:
+    @property
+    def backlog(self) -> int:
+        """Member messages taken and not finished yet."""
+        return len(self._messages)
+
+    def accept(self, notification: Notification) -> bool:
         """Record the statuses now (a failed reply may be resent in the background); serve
-        each message in the background."""
+        each message in the background. False, and nothing taken (statuses included), when a
+        notification with messages comes while ``max_backlog`` messages are waiting: memory
+        stays bounded and Meta, answered 503, delivers the notification again later."""
+        if notification.messages and len(self._messages) >= self.config.max_backlog:
+            self._metrics.errors.labels("overload").inc()
+            return False
         for status in notification.statuses:
             self._record(status)
         for message in notification.messages:
-            self._tasks.spawn(self._one(message))
+            self._pending[message.wa_id] += 1
+            self._messages.spawn(self._one(message))
+        return True
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for messages in progress; cancel those still running after ``timeout``."""
-        await self._tasks.drain(timeout)
+        await asyncio.gather(self._messages.drain(timeout), self._tasks.drain(timeout))
 
     async def close(self) -> None:
         """Close the Graph API client."""
@@ -175,21 +205,29 @@ class WhatsAppChannel:
             text = self._catalog.render(Text(APOLOGY), locale)
             await self._send(message.wa_id, [Reply(text, locale=locale)], chat)
 
-        await self._updates.run(message.wa_id, _ref(message), work, apologise)
+        try:
+            await self._updates.run(message.wa_id, _ref(message), work, apologise)
+        finally:
+            self._pending[message.wa_id] -= 1
+            if not self._pending[message.wa_id]:
+                del self._pending[message.wa_id]
 
     async def _answer(self, message: Inbound, chat: ChatView) -> None:
         event = self._event(message)
         if isinstance(event, Words):  # "use another number": the member will type it
             self._metrics.updates.labels(CHANNEL).inc()
-            self._tasks.spawn(self._mark_read(message.id))
             chat.wrote(message.sent_at, self._now())
             chat.locale = event.locale
             await self._send(message.wa_id, [Reply(event.type_phone, locale=event.locale)],
                              chat)
+            await self._mark_read(message)
             return
 
+        answered = False
+
         async def deliver(replies: list[Reply], kept: View) -> None:
-            self._tasks.spawn(self._mark_read(message.id))
+            nonlocal answered
+            answered = True
             loaded = ChatView.load(kept)
             chat.seen, chat.locale = loaded.seen, loaded.locale
             chat.wrote(message.sent_at, self._now())
@@ -200,6 +238,8 @@ class WhatsAppChannel:
 
         key = SessionKey(CHANNEL, message.wa_id)
         await self._updates.serve(key, replace(event, update_id=_ref(message)), deliver)
+        if answered:  # a repeat is neither answered nor marked again
+            await self._mark_read(message)  # after the replies, the chat's lock released
 
     def _event(self, message: Inbound) -> Event | Words:
         """The engine's event (WhatsApp sends no language: the engine's default applies until
@@ -225,9 +265,13 @@ class WhatsAppChannel:
             return self._words.get(locale) or self._words[DEFAULT_LOCALE]
         return Event.button(message.data)
 
-    async def _mark_read(self, message_id: str) -> None:
+    async def _mark_read(self, message: Inbound) -> None:
+        """Blue ticks for ``message`` and the chat's earlier ones, unless a later message of
+        the chat is waiting (its receipt covers this one) or messages wait for a slot."""
+        if self._pending[message.wa_id] > 1 or len(self._messages) > self._concurrency:
+            return
         try:
-            await self._graph.mark_read(message_id)
+            await self._graph.mark_read(message.id)
         except Exception as exc:  # noqa: BLE001 - blue ticks never cost an answer
             self._counters.read_failures.inc()
             log.info("could not mark a whatsapp message as read: %s", describe(exc))

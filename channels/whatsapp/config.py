@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from channels.whatsapp.graph import DEFAULT_API_BASE, template_language
+from channels.whatsapp.graph import CONNECTIONS, DEFAULT_API_BASE, template_language
 
 __all__ = ["DEFAULT_API_BASE", "WhatsAppConfig", "parse_languages"]
 
@@ -31,6 +31,8 @@ class WhatsAppConfig:
     rate: float = 80.0
     template_name: str = ""
     template_languages: tuple[str, ...] = ("id", "en")
+    concurrency: int = CONNECTIONS  # messages served at once (and Graph API connections)
+    max_backlog: int = 10_000  # messages taken and not finished, beyond which 503
 
     def __post_init__(self) -> None:
         required = (("WHATSAPP_TOKEN", self.token),
@@ -43,6 +45,8 @@ class WhatsAppConfig:
         if not self.phone_number_id.isdigit():
             raise ValueError("WHATSAPP_PHONE_NUMBER_ID is the numeric id of the phone number "
                              "in the Meta app (not the phone number itself)")
+        if self.concurrency < 1 or self.max_backlog < 1:
+            raise ValueError("WHATSAPP_CONCURRENCY and WHATSAPP_MAX_BACKLOG must be at least 1")
         if self.rate <= 0:
             raise ValueError("WHATSAPP_RATE must be a positive number of messages per second")
         if not self.api_base.startswith(("http://", "https://")):

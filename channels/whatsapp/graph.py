@@ -1,27 +1,26 @@
-"""Outbound WhatsApp messages and the Graph API client that sends them (pywa's async client).
+"""Outbound WhatsApp messages and the Graph API client that sends them (aiohttp).
 
-The message types are plain values, so rendering and tests need no pywa. :class:`PywaGraph`
-sends them with ``pywa_async.WhatsApp`` over an httpx client whose base URL is
-``WHATSAPP_API_BASE`` (pywa fixes its own base URL; the client is ours, so it is set after pywa
-has built it). Every API error becomes a :class:`GraphError` carrying Meta's error code.
+The message types are plain values, so rendering and tests need no HTTP. :class:`GraphClient`
+posts them as Meta's JSON to ``WHATSAPP_API_BASE`` over a bounded aiohttp connection pool.
+Every API error becomes a :class:`GraphError` carrying Meta's error code (0 when the API was
+unreachable or too slow).
 """
 
 from __future__ import annotations
 
-import logging
+import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-import httpx
-from pywa.types.callback import Button, Section, SectionList, SectionRow
-from pywa_async.client import WhatsApp
-from pywa_async.errors import WhatsAppError
+import aiohttp
 from pywa_async.types.templates import TemplateLanguage
 
-__all__ = ["DEFAULT_API_BASE", "ButtonsMessage", "Graph", "GraphError", "ListMessage",
-           "Outgoing", "PywaGraph", "TemplateMessage", "TextMessage", "template_language"]
+__all__ = ["CONNECTIONS", "DEFAULT_API_BASE", "ButtonsMessage", "Graph", "GraphClient",
+           "GraphError", "ListMessage", "Outgoing", "PywaGraph", "TemplateMessage",
+           "TextMessage", "template_language"]
 
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
+CONNECTIONS = 64  # connections to the Graph API open at once, at most
 RATE_LIMIT = 130429  # the business number sends too fast
 PAIR_RATE_LIMIT = 131056  # too many messages to one recipient
 REENGAGEMENT = 131047  # free-form message outside the 24-hour window
@@ -102,58 +101,118 @@ def template_language(code: str) -> str:
     return code
 
 
-class PywaGraph:
-    """:class:`Graph` on pywa's async client, for one business phone number."""
+class GraphClient:
+    """:class:`Graph` on aiohttp, for one business phone number: one JSON ``POST`` per call
+    to ``{api_base}/{phone_number_id}/messages``.
+
+    The client has explicit bounds, so an overloaded or silent API can slow the channel but
+    never wedge it: at most ``connections`` connections (the channel serves at most that
+    many messages at once); ``timeout`` seconds for a whole call, waiting for a pooled
+    connection included, and ``connect_timeout`` to open one. A call that times out gives its
+    connection back (aiohttp closes it) and raises :class:`GraphError` code 0.
+
+    Why not pywa's client: it builds pydantic models for every call and answer and sends
+    through httpx, whose pool (httpcore 1.0.9, encode/httpcore#1093) loses a connection
+    for good with each request cancelled or timed out while waiting: under load every later
+    send failed with ``PoolTimeout``. The request bodies are Meta's documented JSON, written
+    here; pywa still supplies the list of template languages.
+    """
 
     def __init__(self, *, token: str, phone_number_id: str, api_base: str = DEFAULT_API_BASE,
-                 timeout: float = 10.0) -> None:
-        # pywa logs whole requests (numbers and texts) at DEBUG: never let that through.
-        logging.getLogger("pywa").setLevel(max(logging.INFO,
-                                               logging.getLogger("pywa").level))
-        self._http = httpx.AsyncClient(timeout=timeout)
-        self._wa = WhatsApp(phone_id=phone_number_id, token=token, session=self._http)
-        self._http.base_url = httpx.URL(api_base.rstrip("/") + "/")
+                 timeout: float = 10.0, connect_timeout: float = 5.0,
+                 connections: int = CONNECTIONS) -> None:
+        if connections < 1 or timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("connections and timeouts must be positive")
+        self._url = f"{api_base.rstrip('/')}/{phone_number_id}/messages"
+        self._headers = {"Authorization": f"Bearer {token}",
+                         "Content-Type": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def connections(self) -> int:
+        """The most connections open at once."""
+        return self._connections
 
     async def send(self, to: str, message: Outgoing) -> str:
         """Send one message; :class:`GraphError` on any API error."""
+        answer = await self._post(_payload(to, message))
         try:
-            if isinstance(message, TemplateMessage):
-                body = [{"type": "body", "parameters": [{"type": "text", "text": message.body}]}]
-                template = await self._wa.send_template(
-                    to=to, name=message.name, language=TemplateLanguage(message.language),
-                    params=body if message.body is not None else None)
-                return str(template.id)
-            sent = await self._wa.send_message(to=to, text=message.text,
-                                               buttons=_markup(message))
-        except WhatsAppError as exc:
-            status = exc.raw_response.status_code if exc.raw_response is not None else 0
-            raise GraphError(exc.code, exc.message or "", status) from None
-        except httpx.HTTPError as exc:  # unreachable, timed out: code 0, never retried blindly
-            raise GraphError(0, type(exc).__name__) from None
-        return str(sent.id)
+            return str(answer["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            raise GraphError(0, "no message id in the answer") from None
 
     async def mark_read(self, message_id: str) -> None:
         """``POST /{phone_number_id}/messages`` with ``status: read``; :class:`GraphError` on
         any API error."""
-        try:
-            await self._wa.mark_message_as_read(message_id)
-        except WhatsAppError as exc:
-            status = exc.raw_response.status_code if exc.raw_response is not None else 0
-            raise GraphError(exc.code, exc.message or "", status) from None
-        except httpx.HTTPError as exc:
-            raise GraphError(0, type(exc).__name__) from None
+        await self._post({"messaging_product": "whatsapp", "status": "read",
+                          "message_id": message_id})
 
     async def close(self) -> None:
         """Close the HTTP client."""
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connections,
+                                             limit_per_host=self._connections)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, headers=self._headers,
+                skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            async with self._client().post(self._url, data=_dumps(payload).encode()) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:  # unreachable, timed out: code 0
+            raise GraphError(0, type(exc).__name__) from None
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = {}
+        if not isinstance(answer, dict):
+            answer = {}
+        if status >= 400 or "error" in answer:
+            error = answer.get("error")
+            error = error if isinstance(error, dict) else {}
+            code = error.get("code")
+            raise GraphError(code if isinstance(code, int) else 0,
+                             str(error.get("message") or f"HTTP {status}"), status)
+        return answer
 
 
-def _markup(message: TextMessage | ButtonsMessage | ListMessage,
-            ) -> list[Button] | SectionList | None:
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _payload(to: str, message: Outgoing) -> dict[str, Any]:
+    """Meta's JSON for one message (what pywa sent, field for field)."""
+    base: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
+                            "to": to}
+    if isinstance(message, TemplateMessage):
+        template: dict[str, Any] = {"name": message.name,
+                                    "language": {"code": message.language}}
+        if message.body is not None:
+            template["components"] = [{"type": "body", "parameters": [
+                {"type": "text", "text": message.body}]}]
+        return {**base, "type": "template", "template": template}
     if isinstance(message, ButtonsMessage):
-        return [Button(title=title, callback_data=ident) for ident, title in message.buttons]
+        buttons = [{"type": "reply", "reply": {"id": ident, "title": title}}
+                   for ident, title in message.buttons]
+        return {**base, "type": "interactive", "interactive": {
+            "type": "button", "body": {"text": message.text}, "action": {"buttons": buttons}}}
     if isinstance(message, ListMessage):
-        rows = [SectionRow(title=title, callback_data=ident) for ident, title in message.rows]
-        return SectionList(button_title=message.button,
-                           sections=[Section(title=message.section, rows=rows)])
-    return None
+        rows = [{"id": ident, "title": title} for ident, title in message.rows]
+        return {**base, "type": "interactive", "interactive": {
+            "type": "list", "body": {"text": message.text},
+            "action": {"button": message.button,
+                       "sections": [{"title": message.section, "rows": rows}]}}}
+    return {**base, "type": "text", "text": {"body": message.text, "preview_url": False}}
+
+
+PywaGraph = GraphClient  # the former name (the client no longer goes through pywa)
