@@ -66,7 +66,9 @@ def _notifications(channel: WhatsAppChannel) -> _Route:
             notification = channel.parse(parse_json(body))
         except ValueError:  # MalformedBody included
             return web.json_response({"error": "not a notification"}, status=400)
-        channel.accept(notification)
+        if channel.accept(notification) is False:  # overloaded: Meta delivers it again later
+            return web.json_response({"error": "busy"}, status=503,
+                                     headers={"Retry-After": "1"})
         return web.json_response({"ok": True})
 
     return webhook
