@@ -180,7 +180,7 @@ class Engine:
     async def _turn(self, key: SessionKey, event: Event,
                     stored: Session | None) -> tuple[Session, list[Reply]]:
         now = self._ports.clock.now()
-        session, notices = self._current(stored, event, now.timestamp())
+        session, notices = await self._current(key, stored, event, now.timestamp())
         if stored is not None and session.state == stored.state:
             event = self._typed_press(event, stored)
         ctx = Context(key, event, session, self._ports, now, commands=self._routes.listed)
@@ -209,10 +209,10 @@ class Engine:
             return event
         return replace(event, kind=EventKind.BUTTON, data=stored.shown[index][1], text="")
 
-    def _current(self, stored: Session | None, event: Event,
-                 now: float) -> tuple[Session, tuple[Say, ...]]:
+    async def _current(self, key: SessionKey, stored: Session | None, event: Event,
+                       now: float) -> tuple[Session, tuple[Say, ...]]:
         if stored is None:
-            return Session(MENU, pick_locale(event.language_code)), ()
+            return Session(MENU, await self._chosen_locale(key, event)), ()
         if stored.locale not in LOCALES:
             stored = replace(stored, locale=pick_locale(event.language_code))
         if stored.state not in self.states:
@@ -223,6 +223,17 @@ class Engine:
             notice = Say(Text("Your previous step timed out, so I started over."))
             return Session(MENU, stored.locale, {}, stored.updated_at), (notice,)
         return stored, ()
+
+    async def _chosen_locale(self, key: SessionKey, event: Event) -> str:
+        """A chat with no session (new, expired, or lost with a Redis restart) speaks the
+        language it chose before, kept in SQL; else its client's. One read, only for chats
+        with no session; a database that is down costs the choice, not the answer."""
+        try:
+            chosen = await self._ports.accounts.language(key)
+        except DatabaseUnavailable:
+            log.warning("could not read a %s chat's language choice", key.channel)
+            chosen = None
+        return chosen if chosen in LOCALES else pick_locale(event.language_code)
 
     async def _dispatch(self, ctx: Context) -> Outcome:
         if ctx.event.kind is EventKind.AGENT:

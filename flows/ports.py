@@ -153,6 +153,15 @@ class AccountStore(Protocol):
         """Append to the audit log. ``detail`` must never hold a NIK, OTP or phone number."""
         ...
 
+    async def language(self, key: SessionKey) -> str | None:
+        """The language the chat chose, or ``None`` when it chose none. Read only for a chat
+        with no session (new, expired, or lost with the session store)."""
+        ...
+
+    async def set_language(self, key: SessionKey, locale: str, at: datetime) -> None:
+        """Remember the chat's language choice; :meth:`erase` forgets it."""
+        ...
+
 
 class DatabaseUnavailable(PortUnavailable):
     """The SQL database cannot be reached or failed."""

@@ -3,13 +3,17 @@ the flow declares ``/start`` and ``/bahasa``."""
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 
 from flows import otp, registration
 from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import LOCALES, N_
 from flows.menu import MENU, back_to_menu, main_menu
+from flows.ports import DatabaseUnavailable
 from flows.types import Event, EventKind, Say
+
+log = logging.getLogger(__name__)
 
 
 class StartState(StrEnum):
@@ -75,11 +79,22 @@ async def switch_language(ctx: Context, request: str) -> Outcome:
     if request == "ask":
         question = _language_question().says
         return Outcome(CHOOSE if state == MENU else state, question)
+    await _remember(ctx, request)
     done = say("Done, I will write in English from now on.")
     if state in (MENU, CHOOSE):
         return Outcome(MENU, (done, main_menu()), data={}, locale=request)
     return Outcome(state, (done, say("Please answer the last question again, or type /batal to "
                                      "cancel.")), locale=request)
+
+
+async def _remember(ctx: Context, locale: str) -> None:
+    """Keep the choice in SQL too, so that it outlives the session (a Redis restart, an
+    expired session). Best effort: the switch itself never waits for a database that is
+    down; the session still holds the choice."""
+    try:
+        await ctx.ports.accounts.set_language(ctx.key, locale, ctx.now)
+    except DatabaseUnavailable:
+        log.warning("could not record a %s chat's language choice", ctx.key.channel)
 
 
 async def choose_language(ctx: Context) -> Outcome:

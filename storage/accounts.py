@@ -1,4 +1,5 @@
-"""The :class:`~flows.ports.AccountStore` on SQL: chat links, consent records, the audit log.
+"""The :class:`~flows.ports.AccountStore` on SQL: chat links, consent records, the chat's
+language preference, the audit log.
 
 The audit log names chats only by :func:`pseudonym`, a keyed hash, so it can outlive an
 erasure without holding a raw chat id. Every database failure surfaces as
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -26,6 +29,7 @@ from storage.models import (
     PSEUDONYM_LENGTH,
     AuditEvent,
     ChatLink,
+    ChatPreference,
     ConsentRecord,
 )
 
@@ -128,13 +132,34 @@ class SqlAccountStore:
             async with self._engine.begin() as conn:
                 return (await conn.execute(statement)).rowcount
 
+    async def language(self, key: SessionKey) -> str | None:
+        """The language the chat chose (``"id"``, ``"en"``), or ``None`` when it chose none."""
+        query = sa.select(col(ChatPreference.locale)).where(*_preference_of(key))
+        with translate_errors(DatabaseUnavailable, "language"):
+            async with self._engine.connect() as conn:
+                return await conn.scalar(query)
+
+    async def set_language(self, key: SessionKey, locale: str, at: datetime) -> None:
+        """Remember the chat's language choice (replacing an earlier one)."""
+        row = {"channel": key.channel, "chat_id": key.chat_id, "locale": locale,
+               "updated_at": _aware(at)}
+        with translate_errors(DatabaseUnavailable, "set_language"):
+            async with self._engine.begin() as conn:
+                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                statement = insert(ChatPreference).values(row)
+                await conn.execute(statement.on_conflict_do_update(
+                    index_elements=["channel", "chat_id"],
+                    set_={"locale": statement.excluded.locale,
+                          "updated_at": statement.excluded.updated_at}))
+
     async def erase(self, key: SessionKey, at: datetime) -> None:
-        """Erase links and consent records of the chat, and audit the erasure pseudonymously
-        (in the same transaction: either both happen or neither)."""
+        """Erase links, consent records and the language preference of the chat, and audit the
+        erasure pseudonymously (in the same transaction: either all happen or none)."""
         with translate_errors(DatabaseUnavailable, "erase"):
             async with self._engine.begin() as conn:
                 await conn.execute(sa.delete(ChatLink).where(*_chat_link_of(key)))
                 await conn.execute(sa.delete(ConsentRecord).where(*_consent_of(key)))
+                await conn.execute(sa.delete(ChatPreference).where(*_preference_of(key)))
                 await conn.execute(sa.insert(AuditEvent).values(self._audit_row(key, ERASED, at)))
             await scrub(self._engine)
 
@@ -166,3 +191,8 @@ def _chat_link_of(key: SessionKey) -> tuple[sa.ColumnElement[bool], ...]:
 def _consent_of(key: SessionKey) -> tuple[sa.ColumnElement[bool], ...]:
     return (col(ConsentRecord.channel) == key.channel,
             col(ConsentRecord.chat_id) == key.chat_id)
+
+
+def _preference_of(key: SessionKey) -> tuple[sa.ColumnElement[bool], ...]:
+    return (col(ChatPreference.channel) == key.channel,
+            col(ChatPreference.chat_id) == key.chat_id)

@@ -87,6 +87,17 @@ class ConsentRecord(SQLModel, table=True):
     withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class ChatPreference(SQLModel, table=True):
+    """A chat's own settings that must outlive the session store: the language it chose."""
+
+    __tablename__ = "chat_preference"
+
+    channel: str = Field(primary_key=True, max_length=CHANNEL_LENGTH)
+    chat_id: str = Field(primary_key=True, max_length=CHAT_ID_LENGTH)
+    locale: str = Field(max_length=16)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
 class AuditEvent(SQLModel, table=True):
     """One line of the audit log; ``subject`` is a keyed pseudonym, never a raw chat id."""
 

@@ -92,6 +92,24 @@ async def test_erase_leaves_only_a_pseudonymous_audit_line(
         assert KEY.chat_id not in repr(tuple(row))
 
 
+async def test_the_language_choice_is_kept_per_chat_replaced_and_erased(
+        store: SqlAccountStore, engine: AsyncEngine) -> None:
+    assert await store.language(KEY) is None
+    await store.set_language(KEY, "en", T0)
+    await store.set_language(OTHER, "en", T0)
+    assert await store.language(KEY) == "en"
+    assert await store.language(SAME_ID_ELSEWHERE) is None, "another channel's chat"
+    await store.set_language(KEY, "id", T0 + timedelta(minutes=1))
+    assert await store.language(KEY) == "id", "a new choice replaces the old one"
+    await store.set_language(KEY, "en", T0 + timedelta(minutes=2))
+    await store.erase(KEY, T0 + timedelta(minutes=5))
+    assert await store.language(KEY) is None, "the erasure forgets the choice"
+    assert await store.language(OTHER) == "en"
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT * FROM chat_preference"))).all()
+    assert [tuple(row[:2]) for row in rows] == [(OTHER.channel, OTHER.chat_id)]
+
+
 async def test_audit_keeps_aware_time_and_cuts_long_detail(
         store: SqlAccountStore, engine: AsyncEngine) -> None:
     await store.audit(KEY, "otp_sent", T0.astimezone(WIB), "x" * 2000)
@@ -137,6 +155,8 @@ CALLS: dict[str, Callable[[SqlAccountStore], Awaitable[object]]] = {
     "has_consent": lambda s: s.has_consent(KEY),
     "withdraw_consent": lambda s: s.withdraw_consent(KEY, T0),
     "erase": lambda s: s.erase(KEY, T0),
+    "language": lambda s: s.language(KEY),
+    "set_language": lambda s: s.set_language(KEY, "en", T0),
     "audit": lambda s: s.audit(KEY, "started", T0),
 }
 

@@ -27,7 +27,8 @@ from storage.db import (
 )
 
 TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "contribution",
-          "development_rate", "employer", "member", "ticket", "ticket_line"}
+          "development_rate", "employer", "member", "ticket", "ticket_line",
+          "chat_preference"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
