@@ -19,9 +19,11 @@ from typing import TypedDict, Unpack
 
 import redis.asyncio
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flows.ports import AlreadySeen, SessionBusy, SessionSlot, StoreUnavailable
 from flows.types import Session, SessionKey
@@ -50,16 +52,30 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
   return {1, session}
 end
 return 0"""
-# KEYS: lock, session; ARGV: token, then json and ttl ms (no json: delete). 0: lock was lost.
-_SAVE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+# KEYS: lock, session, saved; ARGV: token, then json and ttl ms (no json: delete). 0: the lock
+# was lost. ``saved`` remembers the token of the last save for a minute, so that a call retried
+# after the first one ran (its reply lost with the connection) answers 1 again, not "lost".
+_SAVE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  if redis.call('GET', KEYS[3]) == ARGV[1] then return 1 end
+  return 0
+end
 if ARGV[2] then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 else redis.call('DEL', KEYS[2]) end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', 60000)
 return redis.call('DEL', KEYS[1])"""
 _RELEASE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])"""
 # KEYS: lock; ARGV: token, lock ttl ms. Extends a lock that is still ours.
 _EXTEND = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[2])"""
+# KEYS: value, claim; ARGV: value, ttl ms, token. 1 when stored by this call, also when a
+# retried call finds its own earlier claim (the first reply was lost); 0 when taken before.
+_PUT_IF_ABSENT = """if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', math.min(tonumber(ARGV[2]), 60000))
+  return 1
+end
+if redis.call('GET', KEYS[2]) == ARGV[3] then return 1 end
+return 0"""
 # A counter without a TTL (just created) gets one; later increments keep the first deadline.
 _INCR = """local n = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -227,8 +243,9 @@ class RedisSessionStore:
         self._prefix = prefix
         self._ttl_ms, self._lock_ttl_ms = _ms(ttl), _ms(lock_ttl)
         self._lock_timeout = lock_timeout
-        self._enter, self._save, self._release, self._incr, self._extend = (
-            client.register_script(lua) for lua in (_ENTER, _SAVE, _RELEASE, _INCR, _EXTEND))
+        self._enter, self._save, self._release, self._incr, self._extend, self._claim = (
+            client.register_script(lua)
+            for lua in (_ENTER, _SAVE, _RELEASE, _INCR, _EXTEND, _PUT_IF_ABSENT))
 
     @staticmethod
     def _tag(key: SessionKey) -> str:
@@ -236,7 +253,8 @@ class RedisSessionStore:
 
     def _keys(self, key: SessionKey) -> list[str]:
         tag = self._tag(key)
-        return [f"{self._prefix}lock:{tag}", f"{self._prefix}session:{tag}"]
+        return [f"{self._prefix}lock:{tag}", f"{self._prefix}session:{tag}",
+                f"{self._prefix}saved:{tag}"]
 
     def _seen(self, key: SessionKey, once: str) -> str:
         return f"{self._prefix}seen:{self._tag(key)}:{once}"
@@ -270,7 +288,7 @@ class RedisSessionStore:
 
     async def _lock(self, key: SessionKey, token: str, once: str | None) -> object:
         deadline, delay = time.monotonic() + self._lock_timeout, _FIRST_DELAY
-        keys = self._keys(key)
+        keys = self._keys(key)[:2]
         args: list[str | int] = [token, self._lock_ttl_ms]
         if once is not None:
             keys, args = [*keys, self._seen(key, once)], [*args, _ms(ONCE_TTL)]
@@ -312,7 +330,10 @@ class RedisSessionStore:
     async def put_if_absent(self, name: str, value: str, ttl: float) -> bool:
         """Store only when absent; true when stored."""
         with _unavailable():
-            return bool(await self._client.set(self._kv(name), value, px=_ms(ttl), nx=True))
+            # The claim's hash tag is the value's own key: one cluster slot for both.
+            claim = f"{self._prefix}claim:{{{self._kv(name)}}}"
+            return bool(await self._claim([self._kv(name), claim],
+                                          [value, _ms(ttl), secrets.token_hex(8)]))
 
     async def incr(self, name: str, ttl: float) -> int:
         """Add one to a counter; a new counter expires after ``ttl`` seconds."""
@@ -370,14 +391,26 @@ class _StoreOptions(TypedDict, total=False):
     lock_timeout: float
 
 
+RETRY_BACKOFF = ExponentialBackoff(cap=0.2, base=0.05)
+
+
 def redis_store_from_url(url: str, *, timeout: float = 2.0, max_connections: int = 64,
                          **options: Unpack[_StoreOptions]) -> RedisSessionStore:
     """A :class:`RedisSessionStore` on a new client for ``url``, with short socket timeouts
-    and no retries (fail fast with :class:`StoreUnavailable`; never apply a write twice).
+    and one retry on a connection error or a timeout.
+
+    The retry reconnects the failed connection first, so a pooled connection gone stale with a
+    Redis restart costs one reconnection, not an update (without it, each stale connection
+    failed one update after a restart). Every command is safe to send twice: reads, ``SET``,
+    ``DEL`` and ``PEXPIRE`` are idempotent, and the scripts that are not recognise their own
+    earlier run by its token (the lock, the save, ``put_if_absent``). Only ``incr`` can count
+    one call twice, when its first run's reply was lost: a counter of attempts errs on the
+    strict side. A Redis that stays down still fails fast with :class:`StoreUnavailable`.
 
     The pool holds at most ``max_connections``; more concurrent updates wait up to ``timeout``
     for a free connection instead of failing (redis-py's default pool raises at once)."""
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0), max_connections=max_connections, timeout=timeout)
+        retry=Retry(RETRY_BACKOFF, 1), retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        max_connections=max_connections, timeout=timeout)
     return RedisSessionStore(redis.asyncio.Redis.from_pool(pool), **options)

@@ -1,0 +1,203 @@
+"""A Redis restart is an event, not a fault: each test runs its own redis-server (no
+persistence, like a Redis with neither AOF nor a replica) on a free port, kills it with SIGKILL
+and starts it again on the same port.
+
+Pooled connections gone stale with the restart cost a reconnection, not an update; the scripts
+that are not idempotent recognise their own earlier run when redis-py retries them; the
+language a member chose lives in SQL and comes back with the next update."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis.asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.compose import build_engine, build_ports, open_database
+from app.otp_delivery import OutboxOtpSender
+from flows.engine import Engine
+from flows.types import Event, Session, SessionKey
+from storage.sessions import RedisSessionStore, redis_store_from_url
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                reason="redis-server is not installed")
+SECRET = b"test-secret"
+KEY = SessionKey("test", "7007")
+
+
+def _free_port(first: int = 6390) -> int:
+    for port in range(first, first + 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for a test redis-server")
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of this test alone, without persistence."""
+
+    directory: Path
+    port: int = field(default_factory=_free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("the test redis-server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()  # SIGKILL: nothing saved, every connection cut
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+async def store(own_redis: OwnRedis) -> AsyncIterator[RedisSessionStore]:
+    made = redis_store_from_url(own_redis.url)
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+    yield engine
+    await engine.dispose()
+
+
+def _engine(store: RedisSessionStore, database: AsyncEngine, tmp_path: Path) -> Engine:
+    ports = build_ports(kv=store, database=database, secret=SECRET,
+                        otp_sender=OutboxOtpSender(tmp_path / "outbox.jsonl"))
+    return build_engine(store, ports, strict=True)
+
+
+async def _count_keys(url: str) -> int:
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        return int(await client.dbsize())
+    finally:
+        await client.aclose()
+
+
+async def _update(store: RedisSessionStore, key: SessionKey, state: str) -> None:
+    async with store.chat(key) as slot:
+        slot.session = Session(state, "id")
+
+
+async def test_every_stale_pooled_connection_reconnects_instead_of_failing(
+        own_redis: OwnRedis, store: RedisSessionStore) -> None:
+    keys = [SessionKey("test", str(n)) for n in range(12)]
+    await asyncio.gather(*(_update(store, key, "menu") for key in keys))  # 12 pooled
+    await store.put("note", "1", 60)
+    own_redis.restart()
+    # Every connection in the pool is stale now; each serves its next command after one retry.
+    await asyncio.gather(*(_update(store, key, "after") for key in keys))
+    assert await store.put_if_absent("claimed", "1", 60)
+    assert await store.get("note") is None, "the restart lost what was not persisted"
+    assert await store.incr("tries", 60) == 1
+    await store.delete("claimed")
+    async with store.chat(keys[0]) as slot:
+        assert slot.session is not None and slot.session.state == "after"
+
+
+async def test_a_redis_that_stays_down_still_fails_fast(
+        own_redis: OwnRedis, store: RedisSessionStore) -> None:
+    await _update(store, KEY, "menu")
+    own_redis.kill()
+    started = time.monotonic()
+    with pytest.raises(Exception, match="Redis failed") as failed:
+        await _update(store, KEY, "menu")
+    assert type(failed.value).__name__ == "StoreUnavailable"
+    assert time.monotonic() - started < 1.5, "one quick retry, no retry loop"
+
+
+async def test_a_retried_script_recognises_its_own_earlier_run(
+        store: RedisSessionStore) -> None:
+    """What redis-py does when a reply is lost after the script ran: the same call again."""
+    private = store  # the scripts and key names are the store's own: look behind the port
+    lock, session, saved = private._keys(KEY)  # noqa: SLF001
+    enter, save, claim = private._enter, private._save, private._claim  # noqa: SLF001
+    for _ in range(2):  # a retried lock finds its own lock: locked, not "taken"
+        assert isinstance(await enter([lock, session], ["token-a", 30000]), list)
+    assert await enter([lock, session], ["token-b", 30000]) == 0
+    for _ in range(2):  # a retried save finds its own save: saved, not "lock lost"
+        assert await save([lock, session, saved], ["token-a", '{"state":"menu"}', 60000]) == 1
+    assert await save([lock, session, saved], ["token-b", '{"state":"x"}', 60000]) == 0
+    value, marker = "bpjs:kv:claim-me", "bpjs:claim:{bpjs:kv:claim-me}"
+    for _ in range(2):  # a retried claim finds its own claim: stored, not "taken before"
+        assert await claim([value, marker], ["1", 60000, "call-1"]) == 1
+    assert await claim([value, marker], ["1", 60000, "call-2"]) == 0
+
+
+async def test_an_update_after_a_restart_is_answered_not_apologised(
+        own_redis: OwnRedis, store: RedisSessionStore, database: AsyncEngine,
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = _engine(store, database, tmp_path)
+    first = await engine.handle(KEY, Event.message("/start", language_code="id"))
+    assert "BPJS" in first[0].text
+    own_redis.restart()
+    caplog.set_level(logging.WARNING)
+    replies = await engine.handle(KEY, Event.message("/start", language_code="id"))
+    assert not [r for r in caplog.records if "store fault" in r.getMessage()]
+    text = "\n".join(r.text for r in replies)
+    assert "BPJS" in text and "sibuk" not in text and "kesalahan" not in text
+
+
+async def test_the_chosen_language_outlives_a_restart(
+        own_redis: OwnRedis, store: RedisSessionStore, database: AsyncEngine,
+        tmp_path: Path) -> None:
+    engine = _engine(store, database, tmp_path)
+    await engine.handle(KEY, Event.message("/start", language_code="id"))
+    done = await engine.handle(KEY, Event.button("lang:en", language_code="id"))
+    assert "English" in done[0].text
+    own_redis.restart()
+    assert await _count_keys(own_redis.url) == 0, "the session is gone with the restart"
+    replies = await engine.handle(KEY, Event.message("/start", language_code="id"))
+    text = "\n".join(r.text for r in replies)
+    assert "Hello! I am the BPJS Ketenagakerjaan balance assistant." in text, text
+    stranger = await engine.handle(SessionKey("test", "7008"),
+                                   Event.message("/start", language_code="id"))
+    assert "Hello!" not in stranger[0].text, "a chat that chose nothing keeps its client's"
