@@ -12,6 +12,7 @@ was; an undeclared transition is refused.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
@@ -375,10 +376,26 @@ def _nik_cleanup(event: Event, says: tuple[Say, ...]) -> tuple[Say, ...]:
     return (delete_member_message(NIK_DELETED),) if contains_nik(event.text) else ()
 
 
+# Lone surrogates (a JSON "\\ud800" escape): no encoder takes them, so Redis and SQL would raise.
+_UNENCODABLE = re.compile(r"[\ud800-\udfff]")
+
+
 def clean(event: Event) -> Event:
-    """Normalise typed text: NFC, no control characters, at most ``MAX_TEXT`` characters."""
+    """Normalise typed text: NFC, no control characters (lone surrogates included), at most
+    ``MAX_TEXT`` characters; in the other fields (button data, phone, ids, language) lone
+    surrogates become U+FFFD, so no store meets a ``UnicodeEncodeError``."""
+    if any(_UNENCODABLE.search(value) for value in (event.data, event.phone,
+                                                    event.language_code, event.update_id,
+                                                    event.sender)):
+        event = replace(event, data=_encodable(event.data), phone=_encodable(event.phone),
+                        language_code=_encodable(event.language_code),
+                        update_id=_encodable(event.update_id), sender=_encodable(event.sender))
     if not event.text:
         return event
     text = unicodedata.normalize("NFC", event.text)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return replace(event, text=text[:MAX_TEXT])
+
+
+def _encodable(value: str) -> str:
+    return _UNENCODABLE.sub("\N{REPLACEMENT CHARACTER}", value)

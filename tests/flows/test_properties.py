@@ -1,18 +1,35 @@
 """Property tests: any sequence of member events never raises, always answers politely and
-always leaves the chat in a declared state (STYLE.md, "Property tests")."""
+always leaves the chat in a declared state (STYLE.md, "Property tests"), on the in-process
+store and on a real Redis (whose client refuses text it cannot encode, such as the lone
+surrogates a JSON body can carry)."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
 
+import pytest
+import redis.asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.compose import build_engine, build_ports, open_database
+from app.otp_delivery import OutboxOtpSender
+from balance.service import ReferenceBalanceService
+from channels.console.desk import ConsoleDesk
 from flows import routes
+from flows.engine import Served, View
+from flows.ports import SessionBackend
 from flows.types import Event, Reply, SayKind, Session, SessionKey
-from tests.flows.conftest import SITI, World
+from storage.accounts import SqlAccountStore
+from storage.sessions import MemorySessionStore, redis_store_from_url
+from storage.tickets import SqlTicketStore
+from support.desk import DeskService
+from tests.flows.conftest import ALWAYS, SECRET, SITI, ManualClock, RecordingOutbox, World
 
 SITI_MASKED_KPJ = "123*****901"
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*\}")
@@ -49,7 +66,10 @@ BUTTON_DATA = (
 WEIRD_TEXTS = (
     "", " ", "\n\n", "\x00\x01\x1b[31m", "😀👍🏽🇮🇩", "\u200b\u200d", "e\u0301", "\u202ereversed",
     "٣١٧١٠١٤٥٠١٩٠٠٠٠١", "３１７１０１４５０１９０００００１", "Traceback (most recent call last)",
+    "\ud800", "halo\udfff", "\ud83d\ude00 split pair", "/daftar\ud800",
 )
+# Lone surrogates: st.text() never draws them, a JSON "\ud800" escape does.
+UNENCODABLE = ("\ud800", "reg:agree\udfff", "go:\ud83d", "lang:\udc80en", "kpj:0\ud800")
 
 texts = st.one_of(
     st.sampled_from(MEANINGFUL_TEXTS),
@@ -59,19 +79,64 @@ texts = st.one_of(
     st.builds(lambda chunk, n: chunk * n, st.text(min_size=1, max_size=8),
               st.integers(min_value=500, max_value=1200)),
 )
-language_codes = st.sampled_from(["id", "en", "en-US", "", "fr", "ID_id", "zz-ZZ-x"])
+language_codes = st.sampled_from(["id", "en", "en-US", "", "fr", "ID_id", "zz-ZZ-x", "e\ud800n"])
 events = st.one_of(
     st.builds(Event.message, texts, language_code=language_codes),
-    st.builds(Event.button, st.one_of(st.sampled_from(BUTTON_DATA), st.text(max_size=30)),
+    st.builds(Event.button, st.one_of(st.sampled_from(BUTTON_DATA), st.text(max_size=30),
+                                      st.sampled_from(UNENCODABLE)),
               language_code=language_codes),
     st.builds(Event.contact,
               st.one_of(st.sampled_from([SITI["phone"], "+6281234567890", "6281234567890",
-                                         "+6285612345678", "+14155550100", ""]),
+                                         "+6285612345678", "+14155550100", "",
+                                         "+62812\ud80034567890"]),
                         st.text(max_size=20)),
               own=st.booleans(), language_code=language_codes),
     st.builds(Advance, st.floats(min_value=0, max_value=2000, allow_nan=False)),
 )
 scripts = st.lists(events, min_size=1, max_size=15)
+
+
+async def _delete_prefixed(url: str, prefix: str) -> None:
+    client = redis.asyncio.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path,
+                unique_prefix: str) -> AsyncIterator[World]:
+    """tests/flows/conftest.py's world, on the in-process store and on a real Redis (the
+    session store and the key-value port both: OTP counters, caches, dedupe marks)."""
+    url = ""
+    store: SessionBackend = MemorySessionStore()
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        store = on_redis = redis_store_from_url(url, prefix=unique_prefix)
+    database = await open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+    accounts = SqlAccountStore(database, SECRET)
+    clock = ManualClock()
+    outbox = tmp_path / "outbox.jsonl"
+    balance = ReferenceBalanceService(database)
+    tickets = SqlTicketStore(database)
+    desk_lines: list[str] = []
+    ports = build_ports(kv=store, accounts=accounts, balance=balance,
+                        otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET,
+                        tickets=tickets, desk=ConsoleDesk(desk_lines.append), hours=ALWAYS)
+    engine = build_engine(store, ports, strict=True)
+    delivered: list[Reply] = []
+    to_member = RecordingOutbox(delivered)
+    desk = DeskService(engine=engine, tickets=tickets, outbox=to_member, clock=clock)
+    # World names the in-process store's type; these tests use only the SessionStore half.
+    yield World(engine, cast(MemorySessionStore, store), accounts, balance, clock, outbox,
+                tickets, desk, desk_lines, delivered, to_member)
+    await database.dispose()
+    if url:
+        await on_redis.aclose()
+        await _delete_prefixed(url, unique_prefix)
 
 
 # The engine's apology for a crashed step, in both languages: it must never be needed.
@@ -164,3 +229,37 @@ async def test_a_chat_never_sees_another_chats_masked_kpj(
     seen = await _play(world, SessionKey("test", "other-" + uuid.uuid4().hex), script)
     assert not any(SITI_MASKED_KPJ in text for text in seen)
     assert not any(SITI["kpj"] in text or SITI["nik"] in text for text in seen)
+
+
+SURROGATE_EVENTS = {
+    "text": Event.message("halo\ud800"),
+    "a command's arguments": Event.message("/bahasa e\udfffn"),
+    "button data": Event.button("reg:agree\ud800"),
+    "button data alone": Event.button("\udfff"),
+    "a shared contact": Event.contact("+62812\ud80034567890", own=True),
+    "the language code": Event.message("halo", language_code="i\ud800d"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(SURROGATE_EVENTS))
+async def test_a_lone_surrogate_anywhere_in_an_event_is_answered_on_every_store(
+        world: World, what: str) -> None:
+    key = SessionKey("prop", uuid.uuid4().hex)
+    await world.engine.handle(key, Event.message("/daftar"))
+    replies = await world.engine.handle(key, SURROGATE_EVENTS[what])
+    _check_replies(replies)
+    assert (await _stored(world, key)).state in world.engine.states
+    delivered: list[list[Reply]] = []
+
+    async def deliver(replies: list[Reply], view: View) -> None:
+        delivered.append(replies)
+
+    served = await world.engine.serve(key, Event.button("reg:agree\ud800"), deliver)
+    assert served is Served.ANSWERED
+    event = Event.button("go:faq\udfff")
+    once = Event(event.kind, data=event.data, update_id="u\ud800-1")
+    assert await world.engine.serve(key, once, deliver) is Served.ANSWERED
+    assert await world.engine.serve(key, once, deliver) is Served.REPEAT  # the mark was kept
+    assert len(delivered) == 2
+    for replies in delivered:
+        _check_replies(replies)
