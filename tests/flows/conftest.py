@@ -153,7 +153,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     balance = ReferenceBalanceService(database)
     tickets = SqlTicketStore(database)
     desk_lines: list[str] = []
-    ports = build_ports(kv=store, accounts=accounts, balance=balance,
+    ports = build_ports(kv=store, database=database, accounts=accounts, balance=balance,
                         otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET,
                         tickets=tickets, desk=ConsoleDesk(desk_lines.append), hours=ALWAYS)
     engine = build_engine(store, ports, strict=True)
