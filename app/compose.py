@@ -48,7 +48,7 @@ from flows.ports import (
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
 from storage.otp_guard import SqlOtpGuardStore
-from storage.sessions import MemorySessionStore, redis_store_from_url
+from storage.sessions import MemorySessionStore, redis_store_from_url, warn_without_persistence
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
 from support.sweeper import Sweeper, SweepPolicy
@@ -156,11 +156,13 @@ def build_engine(store: SessionBackend, ports: Ports, *, catalog: Catalog | None
 
 
 async def session_store(settings: StorageSettings, stack: AsyncExitStack) -> SessionBackend:
-    """Redis when ``REDIS_URL`` is set (closed with ``stack``), else the in-process store."""
+    """Redis when ``REDIS_URL`` is set (closed with ``stack``; a warning is logged when it has
+    neither AOF nor a replica), else the in-process store."""
     if not settings.redis_url:
         return MemorySessionStore(ttl=settings.session_ttl_seconds)
     store = redis_store_from_url(settings.redis_url, ttl=settings.session_ttl_seconds)
     stack.push_async_callback(store.aclose)
+    await warn_without_persistence(store)  # a warning when a restart would lose data
     return store
 
 

@@ -23,7 +23,15 @@ from app.otp_delivery import OutboxOtpSender
 from app.outbox import OutboxRouter
 from app.settings import Settings, TelegramSettings, WhatsAppSettings
 from app.tuning import settle_heap
-from app.web import HealthCheck, create_web_app, database_check, http_check, kv_check, serve_app
+from app.web import (
+    HealthCheck,
+    create_web_app,
+    database_check,
+    http_check,
+    kv_check,
+    redis_check,
+    serve_app,
+)
 from balance.cache import CachedBalanceService
 from balance.service import ReferenceBalanceService
 from channels.telegram.agent_desk import AgentGroup, TelegramForumDesk
@@ -39,6 +47,7 @@ from channels.whatsapp.config import WhatsAppConfig, parse_languages
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.i18n import Catalog
 from flows.ports import MemberOutbox
+from storage.sessions import RedisSessionStore
 
 __all__ = ["Served", "run_serve", "run_telegram", "serving", "telegram_channel"]
 
@@ -195,9 +204,12 @@ async def run_serve(settings: Settings, host: str | None = None, port: int | Non
 
 
 def health_checks(settings: Settings, built: Runtime) -> dict[str, HealthCheck]:
-    """What ``/healthz`` probes: the database, Redis when set, the balance service."""
+    """What ``/healthz`` probes: the database, Redis when set (and its persistence: a warning),
+    the balance service."""
     checks = {"database": database_check(built.database)}
-    if settings.redis_url:
+    if isinstance(built.store, RedisSessionStore):
+        checks["redis"] = redis_check(built.store)  # a warning without AOF or a replica
+    elif settings.redis_url:
         checks["redis"] = kv_check(built.store)
     if settings.balance_service_url:
         checks["balance_service"] = http_check(

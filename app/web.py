@@ -32,14 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import CONTENT_TYPE, Metrics
 from flows.ports import KeyValueStore
+from storage.sessions import RedisSessionStore
 
 __all__ = ["MAX_BODY", "MAX_DEPTH", "HealthCheck", "MalformedBody", "Route", "create_web_app",
            "database_check", "drain_on_shutdown", "http_check", "json_type_ok", "kv_check",
-           "parse_json", "serve_app"]
+           "parse_json", "redis_check", "serve_app"]
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 1.0  # seconds each health check may take
-HealthCheck = Callable[[], Awaitable[None]]  # raises when the part is unreachable
+# Raises when the part is unreachable; may return a warning (the part works, but not as
+# production needs it: Redis without persistence), shown under "warnings", still healthy.
+HealthCheck = Callable[[], Awaitable[str | None]]
 Route = Callable[[web.Request], Awaitable[web.Response]]
 MAX_BODY = 1024 * 1024  # bytes of a request body; a Telegram update or Meta post is a few KiB
 MAX_DEPTH = 64  # nesting of a webhook's JSON; an update or notification nests about ten deep
@@ -123,25 +126,29 @@ def _health(checks: Mapping[str, HealthCheck]) -> Route:
     async def health(_: web.Request) -> web.Response:
         names = list(checks)
         results = await asyncio.gather(*(_probe(name, checks[name]) for name in names))
-        parts = dict(zip(names, results, strict=True))
-        healthy = all(result == "ok" for result in results)
-        return web.json_response({"status": "ok" if healthy else "unavailable", **parts},
-                                 status=200 if healthy else 503)
+        parts = {name: result for name, (result, _) in zip(names, results, strict=True)}
+        warnings = {name: warning for name, (_, warning) in zip(names, results, strict=True)
+                    if warning}
+        healthy = all(result == "ok" for result in parts.values())
+        body: dict[str, object] = {"status": "ok" if healthy else "unavailable", **parts}
+        if warnings:
+            body["warnings"] = warnings
+        return web.json_response(body, status=200 if healthy else 503)
 
     return health
 
 
-async def _probe(name: str, check: HealthCheck) -> str:
+async def _probe(name: str, check: HealthCheck) -> tuple[str, str | None]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            await check()
+            warning = await check()
     except TimeoutError:
         log.warning("health check %s timed out", name)
-        return "timeout"
+        return "timeout", None
     except Exception as exc:  # noqa: BLE001 - any failure means unreachable
         log.warning("health check %s failed: %s", name, type(exc).__name__)
-        return "unreachable"
-    return "ok"
+        return "unreachable", None
+    return "ok", warning
 
 
 def _metrics(metrics: Metrics) -> Route:
@@ -155,6 +162,16 @@ def kv_check(kv: KeyValueStore) -> HealthCheck:
     """Reads a key: one round trip to Redis (a ``GET``, as cheap as ``PING``)."""
     async def check() -> None:
         await kv.get("healthz")
+
+    return check
+
+
+def redis_check(store: RedisSessionStore) -> HealthCheck:
+    """:func:`kv_check`, then whether Redis keeps its data through a restart: a warning (still
+    healthy) when it has neither AOF nor a replica, or will not say."""
+    async def check() -> str | None:
+        await store.get("healthz")
+        return (await store.persistence()).warning
 
     return check
 

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 import redis.asyncio
@@ -22,13 +23,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flows.ports import AlreadySeen, SessionBusy, SessionSlot, StoreUnavailable
 from flows.types import Session, SessionKey
 
-__all__ = ["MemorySessionStore", "RedisSessionStore", "redis_store_from_url"]
+__all__ = ["MemorySessionStore", "Persistence", "RedisSessionStore", "redis_store_from_url",
+           "warn_without_persistence"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_TTL = 30 * 24 * 3600.0
@@ -232,6 +234,37 @@ def _unavailable() -> Iterator[None]:
         raise StoreUnavailable(f"Redis failed ({type(exc).__name__})") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """What survives a Redis restart: ``aof`` (``appendonly yes``) and the replicas connected
+    to this primary, each ``None`` when Redis refused to say (a managed Redis may refuse
+    ``INFO`` or ``CONFIG``)."""
+
+    aof: bool | None
+    replicas: int | None
+
+    @property
+    def summary(self) -> str:
+        """``"aof"``, ``"replica"``, ``"aof+replica"``, ``"none"`` or ``"unknown"``."""
+        kept = [name for name, on in (("aof", self.aof), ("replica", self.replicas)) if on]
+        if kept:
+            return "+".join(kept)
+        return "unknown" if self.aof is None or self.replicas is None else "none"
+
+    @property
+    def warning(self) -> str | None:
+        """Why a restart would lose data, or ``None`` when AOF or a replica keeps it."""
+        summary = self.summary
+        if summary == "none":
+            return ("Redis has neither AOF (appendonly yes) nor a replica: a restart loses "
+                    "the dedupe marks (a redelivered update is answered twice) and the "
+                    "sessions (half-finished steps start over)")
+        if summary == "unknown":
+            return ("Redis persistence is unknown (INFO and CONFIG refused): make sure AOF "
+                    "(appendonly yes) or a replica is configured")
+        return None
+
+
 class RedisSessionStore:
     """Redis session and value store shared by processes. An uncontended update costs two round
     trips: a Lua call locks and reads, another saves and unlocks if the lock is still ours."""
@@ -346,6 +379,33 @@ class RedisSessionStore:
             with _unavailable():
                 await self._client.delete(*(self._kv(name) for name in names))
 
+    async def persistence(self) -> Persistence:
+        """Whether AOF or a replica keeps the data through a restart (``INFO persistence``,
+        else ``CONFIG GET appendonly``; ``INFO replication``). :class:`StoreUnavailable` when
+        Redis cannot be reached."""
+        with _unavailable():
+            return Persistence(await self._aof(), await self._replicas())
+
+    async def _aof(self) -> bool | None:
+        try:
+            info = await self._client.info("persistence")
+            return bool(int(info["aof_enabled"]))
+        except (ResponseError, KeyError, ValueError):
+            pass
+        try:
+            config = await self._client.config_get("appendonly")
+        except ResponseError:
+            return None
+        value = config.get("appendonly")
+        return None if value is None else str(value).lower() == "yes"
+
+    async def _replicas(self) -> int | None:
+        try:
+            info = await self._client.info("replication")
+            return int(info["connected_slaves"])
+        except (ResponseError, KeyError, ValueError):
+            return None
+
     async def aclose(self) -> None:
         """Close the Redis client and its connections."""
         await self._client.aclose()
@@ -414,3 +474,19 @@ def redis_store_from_url(url: str, *, timeout: float = 2.0, max_connections: int
         retry=Retry(RETRY_BACKOFF, 1), retry_on_error=[RedisConnectionError, RedisTimeoutError],
         max_connections=max_connections, timeout=timeout)
     return RedisSessionStore(redis.asyncio.Redis.from_pool(pool), **options)
+
+
+async def warn_without_persistence(store: RedisSessionStore) -> Persistence | None:
+    """At start-up: log a warning when a Redis restart would lose data (neither AOF nor a
+    replica, or Redis will not say). A warning, never a refusal: ``None`` and a warning when
+    Redis cannot be reached now (the first update will say so again)."""
+    try:
+        persistence = await store.persistence()
+    except StoreUnavailable:
+        _log.warning("could not check Redis persistence: Redis is unreachable")
+        return None
+    if persistence.warning:
+        _log.warning("%s", persistence.warning)
+    else:
+        _log.info("Redis persistence: %s", persistence.summary)
+    return persistence

@@ -23,10 +23,13 @@ import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.compose import build_engine, build_ports, open_database
+from app.metrics import Metrics
 from app.otp_delivery import OutboxOtpSender
+from app.web import create_web_app, redis_check
 from flows.engine import Engine
 from flows.types import Event, Session, SessionKey
-from storage.sessions import RedisSessionStore, redis_store_from_url
+from storage.sessions import RedisSessionStore, redis_store_from_url, warn_without_persistence
+from tests.conftest import WebClient
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")
@@ -52,6 +55,7 @@ class OwnRedis:
     directory: Path
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -60,7 +64,7 @@ class OwnRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+             "--save", "", "--appendonly", "no", "--dir", str(self.directory), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -201,3 +205,78 @@ async def test_the_chosen_language_outlives_a_restart(
     stranger = await engine.handle(SessionKey("test", "7008"),
                                    Event.message("/start", language_code="id"))
     assert "Hello!" not in stranger[0].text, "a chat that chose nothing keeps its client's"
+
+
+# --- persistence: checked at start-up and in /healthz -------------------------------------
+
+
+async def test_without_aof_or_replica_start_up_and_healthz_warn_and_stay_healthy(
+        store: RedisSessionStore, web_client: WebClient,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="storage.sessions")
+    persistence = await warn_without_persistence(store)
+    assert persistence is not None and persistence.summary == "none"
+    assert [r.levelno for r in caplog.records if "appendonly yes" in r.getMessage()] == [
+        logging.WARNING]
+    http = await web_client(create_web_app(metrics=Metrics(),
+                                           checks={"redis": redis_check(store)}))
+    response = await http.get("/healthz")
+    assert response.status == 200, "a warning, not a refusal"
+    body = await response.json()
+    assert body["status"] == "ok" and body["redis"] == "ok"
+    assert "appendonly yes" in body["warnings"]["redis"]
+
+
+async def test_aof_or_a_replica_silences_the_warning(
+        own_redis: OwnRedis, store: RedisSessionStore, tmp_path: Path) -> None:
+    client = redis.asyncio.Redis.from_url(own_redis.url)
+    try:
+        await client.config_set("appendonly", "yes")
+        assert (await store.persistence()).summary == "aof"
+        await client.config_set("appendonly", "no")
+    finally:
+        await client.aclose()
+    (tmp_path / "replica").mkdir()
+    replica = OwnRedis(tmp_path / "replica",
+                       args=("--replicaof", "127.0.0.1", str(own_redis.port)))
+    replica.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (persistence := await store.persistence()).replicas == 0:
+            assert time.monotonic() < deadline, "the replica never connected"
+            await asyncio.sleep(0.05)
+    finally:
+        replica.kill()
+    assert persistence.summary == "replica" and persistence.warning is None
+
+
+async def test_a_redis_that_refuses_info_and_config_says_unknown(
+        own_redis: OwnRedis, web_client: WebClient) -> None:
+    admin = redis.asyncio.Redis.from_url(own_redis.url)
+    try:  # like a managed Redis: the bot's user may not run INFO or CONFIG
+        await admin.acl_setuser("bot", enabled=True, nopass=True, keys=["*"],
+                                commands=["+@all", "-info", "-config"])
+    finally:
+        await admin.aclose()
+    store = redis_store_from_url(f"redis://bot@127.0.0.1:{own_redis.port}/0")
+    try:
+        persistence = await store.persistence()
+        assert (persistence.aof, persistence.replicas) == (None, None)
+        assert persistence.summary == "unknown"
+        assert persistence.warning is not None and "unknown" in persistence.warning
+        http = await web_client(create_web_app(metrics=Metrics(),
+                                               checks={"redis": redis_check(store)}))
+        response = await http.get("/healthz")
+        assert response.status == 200
+        assert "unknown" in (await response.json())["warnings"]["redis"]
+    finally:
+        await store.aclose()
+
+
+async def test_the_start_up_check_never_refuses_an_unreachable_redis(
+        own_redis: OwnRedis, store: RedisSessionStore,
+        caplog: pytest.LogCaptureFixture) -> None:
+    own_redis.kill()
+    caplog.set_level(logging.WARNING, logger="storage.sessions")
+    assert await warn_without_persistence(store) is None
+    assert any("unreachable" in r.getMessage() for r in caplog.records)
