@@ -9,11 +9,15 @@ query, and an unknown ticket number a ``LookupError``.
 
 Free text (reasons, transcript lines, resolutions) is stored redacted
 (:func:`domain.redaction.redact`): the flows redact what they write already, this is the last
-guard. :meth:`SqlTicketStore.erase` forgets a chat's tickets (UU PDP right to erasure).
+guard. It is also made encodable: a lone surrogate (which an agent's or a member's client can
+send through a JSON escape) becomes U+FFFD instead of failing the write with a
+``UnicodeEncodeError``. :meth:`SqlTicketStore.erase` forgets a chat's tickets (UU PDP right
+to erasure).
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from datetime import datetime
 from typing import Any
@@ -43,6 +47,7 @@ QUEUED = TicketStatus.QUEUED.value
 OPEN = TicketStatus.OPEN.value
 CLOSED = TicketStatus.CLOSED.value
 ERASED_RESOLUTION = "erased at the member's request"
+_UNENCODABLE = re.compile(r"[\ud800-\udfff]")  # lone surrogates: no driver encodes them
 
 
 class SqlTicketStore:
@@ -54,8 +59,8 @@ class SqlTicketStore:
     async def open(self, key: SessionKey, locale: str, reason: str, at: datetime) -> Ticket:
         """A new queued ticket, or the chat's ticket that is not closed yet (never two)."""
         row = {"channel": key.channel, "chat_id": key.chat_id, "locale": locale[:LOCALE_LENGTH],
-               "status": QUEUED, "reason": redact(reason)[:REASON_LENGTH], "opened_at": _aware(at),
-               "resolution": ""}
+               "status": QUEUED, "reason": _stored(reason)[:REASON_LENGTH],
+               "opened_at": _aware(at), "resolution": ""}
         with translate_errors(DatabaseUnavailable, "open"):
             for _ in range(OPEN_ATTEMPTS):
                 try:
@@ -122,7 +127,7 @@ class SqlTicketStore:
     async def close(self, ticket_id: int, at: datetime, resolution: str) -> Ticket:
         """Close the ticket with a resolution note; closing again changes nothing."""
         statement = (sa.update(T).where(col(T.id) == ticket_id, col(T.status) != CLOSED)
-                     .values(status=CLOSED, closed_at=_aware(at), resolution=redact(resolution)))
+                     .values(status=CLOSED, closed_at=_aware(at), resolution=_stored(resolution)))
         with translate_errors(DatabaseUnavailable, "close"):
             async with self._engine.begin() as conn:
                 await conn.execute(statement)
@@ -138,7 +143,7 @@ class SqlTicketStore:
         """Append to the transcript; ``text`` is cut to 4096 characters."""
         if who not in LINE_AUTHORS:
             raise ValueError("who must be one of " + ", ".join(LINE_AUTHORS))
-        row = {"ticket_id": ticket_id, "who": who, "text": redact(text)[:LINE_TEXT_LENGTH],
+        row = {"ticket_id": ticket_id, "who": who, "text": _stored(text)[:LINE_TEXT_LENGTH],
                "at": _aware(at)}
         with translate_errors(DatabaseUnavailable, "add_line"):
             async with self._engine.begin() as conn:
@@ -288,3 +293,8 @@ def _aware(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("naive datetime: pass a timezone-aware one")
     return at
+
+
+def _stored(text: str) -> str:
+    """Free text as it is written: redacted, and encodable (lone surrogates replaced)."""
+    return redact(_UNENCODABLE.sub("\N{REPLACEMENT CHARACTER}", text))

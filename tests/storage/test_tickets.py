@@ -200,6 +200,19 @@ async def test_transcript_cuts_long_text_and_refuses_bad_lines(store: SqlTicketS
         await store.add_line(ticket.id + 1000, "member", "hi", T0)
 
 
+async def test_lone_surrogates_are_stored_replaced_not_raised(
+        store: SqlTicketStore, caplog: pytest.LogCaptureFixture) -> None:
+    ticket = await store.open(KEY, "id", "handoff \ud800", T0)
+    assert ticket.reason == "handoff \ufffd"
+    await store.add_line(ticket.id, "member", "halo\udfff dan \ud83d", T0)
+    await store.add_line(ticket.id, "agent", "\ud800", T0 + timedelta(seconds=1))
+    lines = await store.last_lines(ticket.id)
+    assert [line.text for line in lines] == ["halo\ufffd dan \ufffd", "\ufffd"]
+    closed = await store.close(ticket.id, T0, "done \udc80")
+    assert closed.resolution == "done \ufffd"
+    assert not [r for r in caplog.records if r.exc_info]
+
+
 async def test_deleting_a_ticket_deletes_its_transcript(
         store: SqlTicketStore, engine: AsyncEngine) -> None:
     ticket = await store.open(KEY, "id", "handoff", T0)
