@@ -1,14 +1,18 @@
 """The WhatsApp channel's own duties around the engine: numbered choices typed back, faults
 answered, store outages survived, background work awaited at shutdown, the outbox's answers
-(under the chat's lock, with its view), and no personal data in the logs."""
+(under the chat's lock, with its view), no personal data in the logs, and load: a bounded
+backlog (503 beyond it), read receipts only for a chat's newest message, and a slow Graph API
+that times out without wedging the channel."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -17,12 +21,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from app.metrics import Metrics
 from channels.core import Serve
 from channels.whatsapp.channel import WhatsAppChannel
+from channels.whatsapp.graph import GraphClient
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.engine import Deliver, Served
 from flows.i18n import Catalog
 from flows.ports import StoreUnavailable
 from flows.types import Event, Reply, SessionKey
 from storage.sessions import MemorySessionStore
+from tests.channels.whatsapp.test_graph import SlowGraphApi
 from tests.e2e.wa_harness import APP_SECRET, SITI_WA, TEMPLATE, wa_harness
 from tests.fakes.down_store import DownSessionStore
 from tests.fakes.graph_api import FakeGraphApi
@@ -217,3 +223,104 @@ async def test_without_a_template_an_unknown_window_still_tries_free_text(
         graph.close_window(SITI_WA)
         assert await outbox.deliver(key, [Reply("Halo lagi")]) is False
         assert [c.error for c in graph.calls if not c.ok] == [131047]
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+def _held(started: asyncio.Event, release: asyncio.Event) -> Callable[[Serve], Serve]:
+    """``Engine.serve`` waiting for ``release`` (``started`` set when the first one waits)."""
+    def wrap(serve: Serve) -> Serve:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+            started.set()
+            await release.wait()
+            return await serve(key, event, deliver)
+
+        return wrapped
+
+    return wrap
+
+
+def _message_id(payload: dict[str, Any]) -> str:
+    return str(payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+
+
+async def test_a_full_backlog_is_refused_with_503_and_taken_when_meta_redelivers(
+        tmp_path: Path, graph: FakeGraphApi) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    async with wa_harness(tmp_path, graph=graph, wrap=_held(started, release)) as wa:
+        wa.channel.config = replace(wa.channel.config, max_backlog=2)
+        members = [f"6281100000{n:03d}" for n in range(3)]
+        payloads = [text_message(m, "halo", at=wa.clock.now()) for m in members]
+        answers = []
+        for member, payload in zip(members, payloads, strict=True):
+            graph.member_wrote(member)
+            graph.member_sent(_message_id(payload))
+            body, headers = signed(payload, APP_SECRET)
+            response = await wa.client.post(WHATSAPP_PATH, data=body, headers=headers)
+            answers.append((response.status, response.headers.get("Retry-After")))
+        assert answers == [(200, None), (200, None), (503, "1")]
+        assert wa.channel.backlog == 2
+        assert await wa.metric("bot_errors_total", kind="overload") == 1
+        release.set()
+        await wa.channel.drain()
+        assert wa.channel.backlog == 0
+        assert await wa.post(payloads[2]) == 200  # Meta delivers it again: now taken
+        assert all(graph.texts(m)[-1] == "Apa yang ingin Anda lakukan?" for m in members)
+
+
+async def test_only_the_newest_waiting_message_of_a_chat_is_marked_read(
+        tmp_path: Path, graph: FakeGraphApi) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    async with wa_harness(tmp_path, graph=graph, wrap=_held(started, release)) as wa:
+        graph.member_wrote(SITI_WA)
+        first = text_message(SITI_WA, "halo", at=wa.clock.now())
+        second = text_message(SITI_WA, "/faq", at=wa.clock.now())
+        for payload in (first, second):
+            graph.member_sent(_message_id(payload))
+            body, headers = signed(payload, APP_SECRET)
+            assert (await wa.client.post(WHATSAPP_PATH, data=body, headers=headers)).status == 200
+            await started.wait()  # the first is being served when the second comes
+        release.set()
+        await wa.channel.drain()
+        assert graph.texts(SITI_WA)[-1] == "Silakan pilih topik:"  # both answered, in order
+        assert graph.reads == [_message_id(second)]  # its receipt marks the first read too
+        await wa.member().say("halo")
+        assert len(graph.reads) == 2  # alone again: marked as read after its reply
+
+
+async def test_a_slow_graph_api_times_out_and_the_channel_answers_afterwards(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tests.e2e.wa_harness.PywaGraph",
+                        functools.partial(GraphClient, timeout=0.2, connections=2))
+    serving, most = 0, 0
+
+    def counted(serve: Serve) -> Serve:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+            nonlocal serving, most
+            serving += 1
+            most = max(most, serving)
+            try:
+                return await serve(key, event, deliver)
+            finally:
+                serving -= 1
+
+        return wrapped
+
+    async with SlowGraphApi(delay=1.0) as slow, \
+            wa_harness(tmp_path, graph=slow, wrap=counted) as wa:
+        members = [f"6281200000{n:03d}" for n in range(8)]
+        posted = []
+        for member in members:
+            slow.member_wrote(member)
+            body, headers = signed(text_message(member, "halo", at=wa.clock.now()), APP_SECRET)
+            posted.append((await wa.client.post(WHATSAPP_PATH, data=body,
+                                                headers=headers)).status)
+        assert posted == [200] * 8  # taken at once; served two at a time
+        await wa.channel.drain()
+        assert most == 2  # as many messages at once as the client has connections
+        assert await wa.metric("bot_errors_total", kind="whatsapp") == 8  # timed out
+        slow.delay = 0.0  # the API is back
+        for member in (SITI_WA, members[0]):  # a new member, and one who got no answer
+            answer = await wa.member(member).say("halo")
+            assert answer.endswith("Apa yang ingin Anda lakukan?")

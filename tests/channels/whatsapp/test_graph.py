@@ -1,11 +1,16 @@
-"""pywa's async client sending to the fake Graph API on loopback, and the channel's settings."""
+"""The Graph API client sending to the fake Graph API on loopback (Meta's JSON, errors, a slow
+API that times out and is recovered from), and the channel's settings."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
+from aiohttp import web
 
 from channels.whatsapp.config import DEFAULT_API_BASE, WhatsAppConfig, parse_languages
 from channels.whatsapp.graph import (
@@ -13,15 +18,35 @@ from channels.whatsapp.graph import (
     RATE_LIMIT,
     REENGAGEMENT,
     ButtonsMessage,
+    GraphClient,
     GraphError,
     ListMessage,
-    PywaGraph,
     TemplateMessage,
     TextMessage,
 )
 from tests.fakes.graph_api import FakeGraphApi
 
 TO = "6281234567890"
+
+
+@dataclass
+class SlowGraphApi(FakeGraphApi):
+    """The fake Graph API answering every call ``delay`` seconds late; ``in_flight`` and
+    ``most_in_flight`` count the calls being answered."""
+
+    delay: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await request.read()  # the whole body first, as Meta would
+            await asyncio.sleep(self.delay)
+            return await super()._handle(request)
+        finally:
+            self.in_flight -= 1
 
 
 @pytest.fixture
@@ -32,15 +57,15 @@ async def graph() -> AsyncIterator[FakeGraphApi]:
 
 
 @pytest.fixture
-async def client(graph: FakeGraphApi) -> AsyncIterator[PywaGraph]:
-    sender = PywaGraph(token=graph.token, phone_number_id=graph.phone_number_id,
+async def client(graph: FakeGraphApi) -> AsyncIterator[GraphClient]:
+    sender = GraphClient(token=graph.token, phone_number_id=graph.phone_number_id,
                        api_base=graph.api_base)
     yield sender
     await sender.close()
 
 
 async def test_text_buttons_list_and_template_in_metas_format(
-        graph: FakeGraphApi, client: PywaGraph) -> None:
+        graph: FakeGraphApi, client: GraphClient) -> None:
     ids = [await client.send(TO, TextMessage("halo")),
            await client.send(TO, ButtonsMessage("Lanjut?", (("y", "Ya"), ("n", "Tidak")))),
            await client.send(TO, ListMessage("Menu", "Pilih", "Pilihan",
@@ -63,7 +88,7 @@ async def test_text_buttons_list_and_template_in_metas_format(
     assert all(c.body["recipient_type"] == "individual" for c in graph.calls)
 
 
-async def test_api_errors_carry_metas_code(graph: FakeGraphApi, client: PywaGraph) -> None:
+async def test_api_errors_carry_metas_code(graph: FakeGraphApi, client: GraphClient) -> None:
     for code in (RATE_LIMIT, PAIR_RATE_LIMIT):
         graph.fail(code)
         with pytest.raises(GraphError) as refused:
@@ -82,13 +107,13 @@ async def test_api_errors_carry_metas_code(graph: FakeGraphApi, client: PywaGrap
 
 
 async def test_a_wrong_token_and_an_unreachable_api(graph: FakeGraphApi) -> None:
-    wrong = PywaGraph(token="nope", phone_number_id=graph.phone_number_id,
+    wrong = GraphClient(token="nope", phone_number_id=graph.phone_number_id,
                       api_base=graph.api_base)
     with pytest.raises(GraphError) as refused:
         await wrong.send(TO, TextMessage("halo"))
     assert refused.value.code == 190 and refused.value.status == 401
     await wrong.close()
-    gone = PywaGraph(token=graph.token, phone_number_id=graph.phone_number_id,
+    gone = GraphClient(token=graph.token, phone_number_id=graph.phone_number_id,
                      api_base="http://127.0.0.1:9/v21.0", timeout=1.0)
     with pytest.raises(GraphError) as unreachable:
         await gone.send(TO, TextMessage("halo"))
@@ -96,7 +121,27 @@ async def test_a_wrong_token_and_an_unreachable_api(graph: FakeGraphApi) -> None
     await gone.close()
 
 
-async def test_pywa_never_logs_requests(graph: FakeGraphApi, client: PywaGraph,
+async def test_a_slow_api_times_out_and_frees_its_connections() -> None:
+    async with SlowGraphApi(delay=2.0) as slow:
+        slow.member_wrote(TO)
+        client = GraphClient(token=slow.token, phone_number_id=slow.phone_number_id,
+                             api_base=slow.api_base, timeout=0.2, connections=2)
+        try:
+            started = time.monotonic()
+            timed_out = await asyncio.gather(
+                *(client.send(TO, TextMessage(f"halo {n}")) for n in range(6)),
+                client.mark_read("wamid.x"), return_exceptions=True)
+            assert all(isinstance(e, GraphError) and e.code == 0 for e in timed_out)
+            assert time.monotonic() - started < 1.5  # waiting for a connection counts too
+            assert slow.most_in_flight <= 2  # never more connections than allowed
+            slow.delay = 0.0
+            ids = await asyncio.gather(*(client.send(TO, TextMessage("lagi")) for _ in range(4)))
+            assert len(set(ids)) == 4  # every connection came back: nothing wedged
+        finally:
+            await client.close()
+
+
+async def test_the_client_never_logs_requests(graph: FakeGraphApi, client: GraphClient,
                                         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     await client.send(TO, TextMessage("kode saya 123456"))
@@ -138,7 +183,7 @@ def test_bad_settings_name_the_variable(changes: dict[str, object], message: str
 
 
 async def test_a_message_is_marked_as_read_as_meta_expects(graph: FakeGraphApi,
-                                                           client: PywaGraph) -> None:
+                                                           client: GraphClient) -> None:
     graph.known_reads_only = True
     graph.member_sent("wamid.from-siti")
     await client.mark_read("wamid.from-siti")
