@@ -202,6 +202,13 @@ async def test_the_chosen_language_outlives_a_restart(
     replies = await engine.handle(KEY, Event.message("/start", language_code="id"))
     text = "\n".join(r.text for r in replies)
     assert "Hello! I am the BPJS Ketenagakerjaan balance assistant." in text, text
+    mydata = await engine.handle(KEY, Event.message("/datasaya", language_code="id"))
+    assert "language of this conversation: English" in mydata[0].text
+    accounts = engine._ports.accounts  # noqa: SLF001 - look behind the port
+    assert await accounts.language(KEY) == "en"
+    await engine.handle(KEY, Event.message("/hapusdata", language_code="id"))
+    await engine.handle(KEY, Event.button("acct:erase", language_code="id"))
+    assert await accounts.language(KEY) is None, "/hapusdata erased the choice"
     stranger = await engine.handle(SessionKey("test", "7008"),
                                    Event.message("/start", language_code="id"))
     assert "Hello!" not in stranger[0].text, "a chat that chose nothing keeps its client's"
