@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypeVar
 
-from flows.ports import KeyValueStore, OtpGuard, OtpGuardStore
+from flows.ports import DatabaseUnavailable, KeyValueStore, OtpGuard, OtpGuardStore
 
 _DAY = 86400.0
 _HOUR = 3600.0
@@ -127,8 +127,9 @@ class Issue:
     wait: float = 0.0
 
 
-class GuardContention(RuntimeError):
-    """A guard record changed under every one of :data:`_RETRIES` attempts."""
+class GuardContention(DatabaseUnavailable):
+    """A guard record changed under every one of :data:`_RETRIES` attempts (the member is
+    answered as when the database fails, and may try again)."""
 
 
 @dataclass(frozen=True, slots=True)

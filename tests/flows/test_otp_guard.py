@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from app.metrics import CountingOtpSender, Metrics
+from app.otp_delivery import ConsoleOtpSender, FanOutOtpSender, OutboxOtpSender
+from flows.i18n import Catalog
 from flows.otp_codes import MemoryOtpGuardStore, OtpBook, OtpPolicy, Refusal, Verdict
+from flows.ports import OtpDestination, OtpWarner
 from storage.sessions import MemorySessionStore
 from tests.flows.conftest import SITI, Chat, World
 
@@ -164,3 +170,19 @@ async def test_a_refusal_names_the_daily_limit_before_the_hourly_one() -> None:
     refused = await book.issue(KPJ, "c", now + 3800)
     assert refused.refusal is Refusal.DAILY_LIMIT
     assert refused.wait == pytest.approx(86400 - 3800)
+
+
+async def test_the_notice_is_bilingual_and_holds_no_code(tmp_path: Path) -> None:
+    written: list[str] = []
+    console = ConsoleOtpSender(Catalog(strict=True), written.append)
+    outbox = OutboxOtpSender(tmp_path / "outbox.jsonl")
+    metrics = Metrics()
+    sender = CountingOtpSender(FanOutOtpSender([console, outbox]), metrics)
+    assert isinstance(sender, OtpWarner)
+    await sender.warn(OtpDestination("sms", "+6281234567890"))
+    [text] = written
+    assert "kepesertaan Anda" in text and "your membership" in text and "175" in text
+    assert "+62812****7890" not in text and not re.search(r"\d{6}", text.replace("+62", ""))
+    [line] = (tmp_path / "outbox.jsonl").read_text().splitlines()
+    assert json.loads(line)["notice"] == "otp_locked" and "code" not in json.loads(line)
+    assert metrics.value("bot_otp_sent_total") == 0  # a notice is not a code
