@@ -57,7 +57,8 @@ def _webhook(channel: WebhookChannel, secret: str) -> Route:
     expected = secret.encode()
 
     async def webhook(request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
+        # aiohttp decodes header bytes that are not UTF-8 as lone surrogates: give them back.
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(given, expected):
             return web.json_response({"ok": False, "error": "unauthorized"}, status=401)
         if not json_type_ok(request):

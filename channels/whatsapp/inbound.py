@@ -31,13 +31,15 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     """Whether ``header`` is the body's signature under ``secret`` (constant time)."""
     if not secret or not header:
         return False
-    return hmac.compare_digest(header.strip().lower().encode(), sign(secret, body).encode())
+    # aiohttp decodes header bytes that are not UTF-8 as lone surrogates: give the bytes back.
+    given = header.strip().lower().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, sign(secret, body).encode())
 
 
 def message_ref(message_id: str) -> str:
     """A short stable name for a message id, for logs and store keys: a ``wamid`` is base64
     of, among others, the member's phone number, so it never appears as it is."""
-    return hashlib.sha256(message_id.encode()).hexdigest()[:24]
+    return hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,23 @@ async def test_lone_surrogates_are_replaced_before_the_channel_sees_them(
     await channel.drain()
 
 
+async def test_a_secret_header_that_is_not_utf8_is_401_without_a_trace(
+        web_client: WebClient, channel: StubChannel, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    http = await web_client(_app(channel))
+    body = json.dumps(UPDATE).encode()
+    reader, writer = await asyncio.open_connection(http.host, http.port)
+    writer.write(b"POST " + TELEGRAM_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                 + SECRET_HEADER.encode() + b": " + SECRET.encode() + b"\xff\r\n"
+                 + b"Content-Type: application/json\r\nConnection: close\r\n"
+                 + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    status = (await reader.readline()).split()[1]
+    writer.close()
+    assert status in (b"400", b"401")  # the parser or the webhook refuses it
+    assert channel.payloads == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 async def test_an_update_is_acknowledged_before_it_is_handled_and_shutdown_waits(
         channel: StubChannel) -> None:
     server = TestServer(_app(channel))

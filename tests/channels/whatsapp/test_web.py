@@ -4,6 +4,7 @@ malformed (wrong content type, oversized, not UTF-8 JSON, nested too deep) is re
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -126,6 +127,22 @@ async def test_the_signature_is_checked_before_the_content_type_and_the_body(
         response = await http.post(WHATSAPP_PATH, data=io.BytesIO(body), headers=headers)
         assert response.status == 401
     assert channel.payloads == []
+
+
+async def test_a_signature_header_that_is_not_utf8_is_refused_without_a_trace(
+        web_client: WebClient, channel: StubChannel, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    http = await web_client(_app(channel))
+    reader, writer = await asyncio.open_connection(http.host, http.port)
+    writer.write(b"POST " + WHATSAPP_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                 + SIGNATURE_HEADER.encode() + b": " + sign(APP_SECRET, BODY).encode()
+                 + b"\xff\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                 + b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+    status = (await reader.readline()).split()[1]
+    writer.close()
+    assert status in (b"400", b"401")  # the parser or the webhook refuses it
+    assert channel.payloads == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 async def test_a_deep_but_allowed_body_and_a_utf8_charset_are_taken(
