@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import logging
 import os
 import resource
-import signal
 import socket
 import sys
 import time
@@ -38,6 +35,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _serving import MONTHS, announce, log_warnings, until_terminated  # noqa: E402
 from aiogram import Bot, Dispatcher  # noqa: E402
 from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
 from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
@@ -52,7 +50,6 @@ from channels.telegram.throttle import SendThrottle  # noqa: E402
 TOKEN = "123456:BENCH-telegram-token"
 WEBHOOK_SECRET = "bench-webhook-secret_1"
 SECRET = b"bench-telegram"  # the bot's HMAC secret (button tags, OTP keys)
-MONTHS = 120  # contributions of each linked member (ten years)
 STATS_PATH = "/bench/stats"
 LIMITER_PATH = "/bench/limiter"
 TELEGRAM_PATH = "/telegram/webhook"  # channels.telegram.web's default path
@@ -135,21 +132,6 @@ async def served(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
-
-
-async def until_terminated() -> None:
-    """Return on SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-
-
-def announce(url: str) -> None:
-    """Tell the load generator where the bot listens."""
-    sys.stdout.write(json.dumps({"url": url}) + "\n")
-    sys.stdout.flush()
 
 
 def stats_route(read: Callable[[], dict[str, Any]]) -> Callable[[web.Request],
@@ -242,8 +224,9 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     def sample(metric: Any, name: str, **labels: str) -> float:
         """One sample of one metric (collecting the whole registry, as ``Metrics.value``
         does, cost the bot 0.2 ms a poll)."""
-        return sum(s.value for family in metric.collect() for s in family.samples
-                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+        return float(sum(s.value for family in metric.collect() for s in family.samples
+                         if s.name == name
+                         and all(s.labels.get(k) == v for k, v in labels.items())))
 
     def read() -> dict[str, Any]:  # polled by the generator ten times a second
         return {"completed": sample(metrics.update_seconds, "bot_update_seconds_count",
@@ -325,8 +308,7 @@ def main() -> None:
     parser.add_argument("--per-chat", type=float, default=1.0)
     parser.add_argument("--unpaced-per-chat", type=float, default=1000.0)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="[%(process)d %(name)s] %(levelname)s %(message)s")
+    log_warnings()
     if args.bot == "prepare":
         asyncio.run(prepare(args))
         return
@@ -342,7 +324,7 @@ def main() -> None:
             tuning.run(serve, loop=args.loop)
         deterministic.dump_stats(profile)
         return
-    from pyinstrument import Profiler  # noqa: PLC0415 - optional, `uv run --with pyinstrument`
+    from pyinstrument import Profiler  # type: ignore[import-not-found]  # optional: uv run --with
 
     with Profiler(interval=0.001, async_mode="disabled") as profiler:
         tuning.run(serve, loop=args.loop)

@@ -24,8 +24,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import logging
-import signal
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -34,11 +32,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _serving import MONTHS, announce, log_warnings, until_terminated  # noqa: E402
 from aiohttp import ClientSession, TCPConnector, web  # noqa: E402
 
 from app import tuning  # noqa: E402 - light: the echo process imports no more of the project
 
-MONTHS = 120  # contributions of each linked member (ten years)
 WHATSAPP_PATH = "/whatsapp/webhook"  # run_bot.py serve's path (channels/whatsapp/web.py)
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 CHANNEL = "whatsapp"
@@ -145,13 +143,8 @@ async def serve_echo(args: argparse.Namespace) -> None:
         await web.TCPSite(runner, "127.0.0.1", args.port).start()
         if args.settle_heap:  # what run_bot.py serve does once it is serving
             tuning.settle_heap()
-        sys.stdout.write(json.dumps({"url": f"http://127.0.0.1:{args.port}"}) + "\n")
-        sys.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
+        announce(f"http://127.0.0.1:{args.port}")
+        await until_terminated()
         if tasks:
             await asyncio.wait(tasks, timeout=10)
     finally:
@@ -179,8 +172,7 @@ def main() -> None:
     parser.add_argument("--settle-heap", action="store_true",
                         help="echo: freeze the heap once serving, as run_bot.py serve does")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="[%(process)d %(name)s] %(levelname)s %(message)s")
+    log_warnings()
     if args.command == "prepare":
         asyncio.run(prepare(args))
         return

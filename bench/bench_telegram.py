@@ -56,11 +56,7 @@ import argparse
 import asyncio
 import gc
 import json
-import math
-import os
-import platform
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -70,27 +66,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import _loadgen as lg  # noqa: E402
 import aiohttp  # noqa: E402
 import redis.asyncio  # noqa: E402
+from _loadgen import WARMUP_SECONDS, Load  # noqa: E402
 from _telegram_harness import LIMITER_PATH, STATS_PATH, TELEGRAM_PATH  # noqa: E402
 
-from balance.demo import DEMO_MEMBERS  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 
 HARNESS = Path(__file__).with_name("_telegram_harness.py")
 FIRST_CHAT = 100_000
-FAQ = ["cara klaim jht gmn", "iuran jht berapa persen", "saldo sy kok gak nambah",
-       "lupa akun jmo", "nomor call center", "apa itu jkp", "syarat klaim jht apa aja",
-       "jkp itu apa"]
 REPLY_METHODS = ("sendMessage", "editMessageText")
-REGISTERING_SHARE = 0.05
-WARMUP_SECONDS = 2.0
 IDLE_TIMEOUT = 60.0
 
 
@@ -145,108 +136,46 @@ class Tracker:
 
 # --- the members --------------------------------------------------------------------------
 
-@dataclass
-class Person:
-    """A demo member someone registers as."""
-
-    nik: str
-    kpj: str
-    birth: str  # as typed, DD-MM-YYYY
-    phone: str  # as typed, 08...
-    on_file: str  # where the code goes (the outbox's "to")
+Member = lg.Member[int]  # a simulated Telegram user (``chat``: the chat id)
 
 
-PEOPLE = [Person(m.nik, m.kpj, m.birth_date.strftime("%d-%m-%Y"), "0" + m.phone[3:], m.phone)
-          for m in DEMO_MEMBERS if m.status.value.lower() == "active"]
+class Generator(lg.Mix[int, dict[str, Any]]):
+    """Builds each member's next update (a message, a button press or a shared contact) from
+    what the bot last showed them; ``echo``: as text messages only."""
 
+    def __init__(self, fake: FakeBotApi, tracker: Tracker, outbox: Path, rng: random.Random,
+                 *, echo: bool = False) -> None:
+        super().__init__(outbox, rng)
+        self.fake = fake
+        self.tracker = tracker
+        self.echo = echo
 
-@dataclass
-class Member:
-    """A simulated Telegram user; ``registering`` members walk through registration, the
-    others (linked beforehand) check the balance, the history and the FAQ."""
+    def message(self, member: Member, text: str) -> dict[str, Any]:
+        """A text message."""
+        return self.fake.message_update(member.chat, text)
 
-    chat_id: int
-    registering: bool
-    person: Person
-    step: int = 0
-
-
-@dataclass
-class Generator:
-    """Builds each member's next update from what the bot last showed them."""
-
-    fake: FakeBotApi
-    tracker: Tracker
-    outbox: Path
-    rng: random.Random
-    echo: bool = False
-    kinds: Counter[str] = field(default_factory=Counter)
-
-    def next_update(self, member: Member) -> dict[str, Any]:
-        """The member's next update (a message, a button press or a shared contact)."""
-        if member.registering:
-            return self._registration(member)
-        roll = self.rng.random() * (1 - REGISTERING_SHARE)
-        if roll < 0.60:
-            return self._text(member, "cek saldo", "cek saldo")
-        if roll < 0.80:
-            return self._press(member, "hist:older", "history (older page)") or self._text(
-                member, "riwayat", "history (riwayat)")
-        return self._text(member, self.rng.choice(FAQ), "faq")
-
-    def _registration(self, member: Member) -> dict[str, Any]:
-        person = member.person
-        while True:
-            step, member.step = member.step % 7, member.step + 1
-            if step == 0:
-                return self._text(member, "/daftar", "registration")
-            if step == 1:  # the consent notice is shown only until consent is recorded
-                pressed = self._press(member, "reg:agree", "registration")
-                if pressed is not None:
-                    return pressed
-                continue
-            if step in (2, 3, 4):
-                return self._text(member, (person.nik, person.kpj, person.birth)[step - 2],
-                                  "registration")
-            if step == 5:
-                if self.echo:
-                    return self._text(member, person.phone, "registration")
-                self.kinds["registration"] += 1
-                return self.fake.contact_update(member.chat_id, person.phone,
-                                                contact_user_id=member.chat_id)
-            return self._text(member, self._code(person), "registration")
-
-    def _text(self, member: Member, text: str, kind: str) -> dict[str, Any]:
-        self.kinds[kind] += 1
-        return self.fake.message_update(member.chat_id, text)
-
-    def _press(self, member: Member, data: str, kind: str) -> dict[str, Any] | None:
+    def press(self, member: Member, data: str, kind: str) -> dict[str, Any] | None:
         """Press the button ``data`` when the bot's newest message carries it."""
-        message_id, buttons = self.tracker.screen.get(member.chat_id, (0, {}))
+        message_id, buttons = self.tracker.screen.get(member.chat, (0, {}))
         if data not in buttons:
             return None
         if self.echo:
-            return self._text(member, data, kind)
+            return self.text(member, data, kind)
         self.kinds[kind] += 1
-        return self.fake.callback_update(member.chat_id, buttons[data], message_id=message_id)
+        return self.fake.callback_update(member.chat, buttons[data], message_id=message_id)
 
-    def _code(self, person: Person) -> str:
-        """The newest code sent to the person (the OTP outbox), or a wrong one."""
-        if not self.outbox.exists():
-            return "000000"
-        codes = [json.loads(line) for line in self.outbox.read_text().splitlines() if line]
-        mine = [c["code"] for c in codes if c["to"] == person.on_file]
-        return str(mine[-1]) if mine else "000000"
+    def contact(self, member: Member) -> dict[str, Any]:
+        """Share the contact (the echo bot: the number as text)."""
+        if self.echo:
+            return self.text(member, member.person.phone, "registration")
+        self.kinds["registration"] += 1
+        return self.fake.contact_update(member.chat, member.person.phone,
+                                        contact_user_id=member.chat)
 
 
 def make_members(count: int) -> list[Member]:
-    """``count`` members, 5% of them registering, spread evenly through the order."""
-    step = max(1, round(1 / REGISTERING_SHARE))
-    members = []
-    for i in range(count):
-        registering = i % step == step - 1
-        members.append(Member(FIRST_CHAT + i, registering, PEOPLE[i % len(PEOPLE)]))
-    return members
+    """``count`` members (chats from ``FIRST_CHAT``), 5% of them registering."""
+    return lg.make_members(count, FIRST_CHAT, int)
 
 
 # --- the bot process ----------------------------------------------------------------------
@@ -286,56 +215,27 @@ async def bot_process(name: str, arguments: list[str],
             raise SystemExit(f"the {name} bot process exited during start-up")
         yield BotProcess(name, process, json.loads(line)["url"], http)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 60)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await lg.stop(process, 60)
 
 
 async def prepare_database(path: Path, members: int) -> None:
     """The bot's database, made by a process of its own (see the harness's ``prepare``)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(HARNESS), "prepare", "--db", str(path), "--first-chat",
-        str(FIRST_CHAT), "--linked", str(members))
-    if await process.wait() != 0:
-        raise SystemExit("preparing the bot's database failed")
+    await lg.prepare_database(HARNESS, "--db", str(path), "--first-chat", str(FIRST_CHAT),
+                              "--linked", str(members))
 
 
 # --- one pass -----------------------------------------------------------------------------
 
 @dataclass
-class Figures:
+class Figures(lg.PassFigures):
     """What a pass measured."""
 
-    label: str
-    offered: str
     updates: int = 0
-    per_second: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    unanswered: int = 0
     replies_per_update: float = 0.0
     redis_per_update: float | None = None
     cache_hit_rate: float | None = None
-    timed: list[tuple[float, float]] = field(default_factory=list)  # (posted at s, latency ms)
-    errors: int = 0
-    bot_cpu: float = 0.0  # share of one core
-    harness_cpu: float = 0.0
-    redis_cpu: float | None = None
-    peak_rss_mb: float = 0.0
-    max_lag_ms: float = 0.0  # how late the generator posted against its schedule
     collections: list[float] = field(default_factory=list)  # full GC pauses of the pass, ms
     gc_share: float = 0.0  # of the bot's CPU time, all collections
-    note: str = ""
-
-    def percentile(self, q: float) -> float:
-        """Nearest-rank percentile of the latencies (ms)."""
-        if not self.latencies_ms:
-            return math.nan
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass
@@ -353,72 +253,38 @@ class Run:
         """CPU seconds the Redis server has used (user + system)."""
         if self.redis_client is None:
             return None
-        info = await self.redis_client.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return await lg.redis_cpu_seconds(self.redis_client)
 
     async def post_all(self, rate: float, duration: float, *, limit: int,
                        saturate: bool, unfinished: Callable[[int], float],
                        ) -> tuple[list[tuple[int, float]], float, float | None]:
-        """Post updates open-loop at ``rate``/s for ``duration`` s, each member's in order.
-
-        When ``unfinished(sent)`` reaches ``limit``, a saturation pass waits (the bot stays
-        busy without an endless queue) and a paced pass stops: the bot has fallen behind for
-        good. Returns ``(chat, posted at)`` per update, the largest lag behind the schedule
-        (s), and when a paced pass stopped (s after its start) or ``None``."""
+        """Post updates open-loop (:func:`_loadgen.open_loop`). Returns ``(chat, posted
+        at)`` per update, the largest lag behind the schedule (s), and when a paced pass
+        stopped (s after its start) or ``None``."""
         posts: list[tuple[int, float]] = []
-        chains: dict[int, asyncio.Task[None]] = {}
-        failures: list[int] = []
-        max_lag, stopped = 0.0, None
-        start = time.monotonic()
-        total = round(rate * duration)
-        sent = 0
 
-        async def post(member: Member, previous: asyncio.Task[None] | None) -> None:
-            if previous is not None:
-                await previous  # this member's updates reach the bot in order
-            update = self.generator.next_update(member)
-            posted = time.monotonic()
-            posts.append((member.chat_id, posted))
-            status = await self.fake.post_to_webhook(update, url=self.bot.url + TELEGRAM_PATH)
-            if status != 200:
-                failures.append(status)
+        async def post(member: Member) -> int:
+            update = self.generator.next(member)
+            posts.append((member.chat, time.monotonic()))
+            return await self.fake.post_to_webhook(update, url=self.bot.url + TELEGRAM_PATH)
 
-        while sent < total and stopped is None:
-            now = time.monotonic()
-            if now - start >= duration:
-                break
-            due = min(total, math.floor((now - start) * rate) + 1)
-            blocked = False
-            while sent < due:
-                if unfinished(sent) >= limit:
-                    blocked = True
-                    if not saturate:
-                        stopped = now - start
-                    break
-                max_lag = max(max_lag, now - (start + sent / rate))
-                member = self.order[sent % len(self.order)]
-                chains[member.chat_id] = asyncio.create_task(
-                    post(member, chains.get(member.chat_id)))
-                sent += 1
-            await asyncio.sleep(0.002 if blocked else
-                                max(0.0005, start + sent / rate - time.monotonic()))
-        await asyncio.gather(*chains.values())
-        if failures:
-            print(f"  warning: {len(failures)} webhook POSTs answered {Counter(failures)}")
+        _, max_lag, stopped = await lg.open_loop(
+            self.order, post, rate=rate, duration=duration, limit=limit, saturate=saturate,
+            unfinished=unfinished)
         return posts, max_lag, stopped
 
     async def wait_idle(self, target: float) -> float:
         """Wait until the bot has finished ``target`` updates in all; returns the count."""
         deadline = time.monotonic() + IDLE_TIMEOUT
         while True:
-            done = (await self.bot.stats(full=False))["completed"]
+            done = float((await self.bot.stats(full=False))["completed"])
             if done >= target or time.monotonic() > deadline:
                 return done
             await asyncio.sleep(0.05)
 
-    async def measure(self, label: str, offered: str, rate: float, duration: float, *,
-                      limit: int, saturate: bool = False) -> Figures:
+    async def measure(self, load: Load) -> Figures:
         """One pass: post, wait until every update is finished, compute the figures."""
+        label, limit, saturate = load.label, load.limit, load.saturate
         self.fake.clear_calls()
         self.tracker.reset()
         # The fake server remembers every message: keep the generator's garbage collections
@@ -427,13 +293,13 @@ class Run:
         gc.freeze()
         before = await self.bot.stats()
         redis_before = await self.redis_cpu_seconds()
-        own_before = _cpu_seconds()
+        own_before = lg.own_cpu_seconds()
         progress = {"completed": before["completed"]}
         poller = asyncio.create_task(self._poll(progress))
         started = time.monotonic()
         try:
             posts, max_lag, stopped = await self.post_all(
-                rate, duration, limit=limit, saturate=saturate,
+                load.rate, load.duration, limit=limit, saturate=saturate,
                 unfinished=lambda sent: sent - (progress["completed"] - before["completed"]))
         finally:
             poller.cancel()
@@ -441,8 +307,8 @@ class Run:
         wall = time.monotonic() - started
         after = await self.bot.stats()
         redis_after = await self.redis_cpu_seconds()
-        figures = Figures(label, offered, updates=len(posts),
-                          harness_cpu=(_cpu_seconds() - own_before) / wall,
+        figures = Figures(label, load.offered, updates=len(posts),
+                          harness_cpu=(lg.own_cpu_seconds() - own_before) / wall,
                           bot_cpu=(after["cpu_seconds"] - before["cpu_seconds"]) / wall,
                           peak_rss_mb=after["peak_rss_mb"], max_lag_ms=max_lag * 1000,
                           errors=int(after.get("errors", 0) - before.get("errors", 0)))
@@ -502,58 +368,23 @@ class Run:
         return firsts
 
 
-def _cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime
-
-
 # --- the benchmark ------------------------------------------------------------------------
 
-@dataclass
-class Contender:
-    """One bot under test: its process's run, and its passes so far."""
-
-    name: str
-    run: Run
-    paced: list[Figures] = field(default_factory=list)
-    saturated: list[Figures] = field(default_factory=list)
+Contender = lg.Contender[Run, Figures]
 
 
 async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) -> None:
-    """Warm each bot up, then ``--rounds`` rounds of a paced pass of each bot followed by a
-    saturation pass of each; the bots' order alternates from round to round (ABBA), so that
-    the machine's drift over minutes falls on both alike."""
-    behind = max(1, round(args.rate * args.max_behind))
-    for contender in contenders:
-        contender.run.tracker.use(contender.name)
-        await contender.run.measure("warm-up", "", args.rate, WARMUP_SECONDS, limit=behind)
-    for round_number in range(1, args.rounds + 1):
-        order = contenders if round_number % 2 else contenders[::-1]
-        for saturate in (False, True):
-            for contender in order:
-                await one_pass(contender, f"{contender.name} #{round_number}", args,
-                               saturate=saturate, behind=behind)
-
-
-async def one_pass(contender: Contender, label: str, args: argparse.Namespace, *,
-                   saturate: bool, behind: int) -> Figures:
-    """A paced or a saturation pass of one bot, kept with its passes and shown."""
-    run = contender.run
-    run.tracker.use(contender.name)
-    if contender.name == "ours":
-        await run.bot.limiter("unpaced" if saturate else "paced")
-    if saturate:
-        figures = await run.measure(f"{label} sat",
-                                    f"<={args.sat_rate:g}/s x {args.sat_duration:g} s",
-                                    args.sat_rate, args.sat_duration, limit=args.sat_window,
-                                    saturate=True)
-        contender.saturated.append(figures)
-    else:
-        figures = await run.measure(label, f"{args.rate:g}/s x {args.duration:g} s",
-                                    args.rate, args.duration, limit=behind)
-        contender.paced.append(figures)
-    show(figures)
-    return figures
+    """A warm-up of each bot, then the rounds of :func:`_loadgen.schedule` (ABBA); the flood
+    limiter of ours is paced in the paced passes, unpaced in the saturation passes."""
+    for contender, load in lg.schedule(contenders, args):
+        run = contender.run
+        run.tracker.use(contender.name)
+        if contender.name == "ours" and load.kind != "warm-up":
+            await run.bot.limiter("unpaced" if load.saturate else "paced")
+        figures = await run.measure(load)
+        if load.kind != "warm-up":
+            contender.keep(load, figures)
+            show(figures)
 
 
 def show(f: Figures) -> None:
@@ -573,25 +404,7 @@ def show(f: Figures) -> None:
         longest = f", longest {max(f.collections):.0f} ms" if f.collections else ""
         print(f"{'':<18} ^ garbage collector: {f.gc_share:.1%} of the CPU; "
               f"{len(f.collections)} full collections{longest}", flush=True)
-    windows = by_window(f.timed, WINDOW_SECONDS)
-    if len(windows) > 1 and not f.label.endswith(" sat"):  # saturated: latency is queueing
-        print(f"{'':<18} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
-              + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms", flush=True)
-
-
-WINDOW_SECONDS = 5.0
-
-
-def by_window(timed: list[tuple[float, float]], seconds: float) -> list[float]:
-    """Nearest-rank p99 of the latencies of the updates posted in each window."""
-    buckets: dict[int, list[float]] = defaultdict(list)
-    for at, latency in timed:
-        buckets[int(at // seconds)].append(latency)
-    result = []
-    for index in sorted(buckets):
-        ordered = sorted(buckets[index])
-        result.append(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
-    return result
+    lg.show_windows(f, 18)
 
 
 HEADER = (f"{'bot':<18} {'offered':>16} {'updates':>7} {'upd/s':>8} {'p50 ms':>7} "
@@ -599,41 +412,13 @@ HEADER = (f"{'bot':<18} {'offered':>16} {'updates':>7} {'upd/s':>8} {'p50 ms':>7
           f"{'botCPU':>5} {'hCPU':>5} {'rdCPU':>5} {'RSS MB':>6} {'lag ms':>6}")
 
 
-def machine(redis_version: str) -> str:
-    """Where the figures come from."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kib / 1024 / 1024:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (f"{os.cpu_count()} cores, {model}{memory}; {platform.system()} "
-            f"{platform.release()}; Python {platform.python_version()}, aiogram "
-            f"{version('aiogram')}, aiohttp {version('aiohttp')}, Redis {redis_version}")
-
-
 def parse_args() -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--members", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=200.0, help="updates/s (paced pass)")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds (paced pass)")
+    lg.add_load_arguments(parser, unit="updates", pending="unfinished", duration=20.0,
+                          sat_duration=10.0)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
-    parser.add_argument("--sat-rate", type=float, default=3000.0)
-    parser.add_argument("--sat-duration", type=float, default=10.0)
-    parser.add_argument("--sat-window", type=int, default=500,
-                        help="most updates unfinished at once in the saturation pass")
-    parser.add_argument("--max-behind", type=float, default=3.0,
-                        help="a paced pass stops when this many seconds of load are unfinished")
     parser.add_argument("--per-bot", type=float, default=10_000.0,
                         help="bot-wide flood limit of ours, messages/s")
     parser.add_argument("--per-chat", type=float, default=1.0,
@@ -648,8 +433,6 @@ def parse_args() -> argparse.Namespace:
                              "ours is, app.tuning.settle_heap), or both, as two baselines")
     parser.add_argument("--balance-cache", type=float, default=60.0,
                         help="seconds the in-process balance cache keeps an answer; 0: none")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of passes; the ratios are medians over the rounds")
     parser.add_argument("--bots", default="ours,echo", help=argparse.SUPPRESS)  # for profiling
     return parser.parse_args()
 
@@ -659,13 +442,11 @@ async def main() -> None:
     args = parse_args()
 
     redis_client = redis.asyncio.Redis.from_url(args.redis)
-    try:
-        redis_version = str((await redis_client.info("server"))["redis_version"])
-    except (OSError, redis.RedisError) as exc:
-        raise SystemExit(f"Redis at {args.redis} is not reachable: {exc}") from None
+    redis_version = await lg.redis_version(redis_client, args.redis)
     registering = sum(m.registering for m in make_members(args.members))
     print(f"Telegram webhook benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {machine(redis_version)}")
+    print("machine: " + lg.machine(redis_version, detail=lg.memory(),
+                                   libraries=("aiogram", "aiohttp")))
     print(f"members: {args.members:,}, each linked to a membership of their own "
           f"({registering} of them also register); balance cache {args.balance_cache:g} s; "
           f"each sends one update every "
@@ -698,7 +479,8 @@ async def main() -> None:
                     "--balance-cache", str(args.balance_cache), "--loop", args.loop], http))
                 generator = Generator(fake, tracker, outbox, random.Random(7))
                 contenders.append(Contender("ours", Run(
-                    ours, fake, tracker, generator, in_order(args.members), redis_client)))
+                    ours, fake, tracker, generator, lg.in_order(make_members(args.members)),
+                    redis_client)))
             echoes: dict[str, list[str]] = {"echo": [], "echo+heap": ["--settle-heap"]}
             if args.echo_heap != "both":
                 echoes = {"echo": echoes["echo" if args.echo_heap == "default" else "echo+heap"]}
@@ -707,27 +489,17 @@ async def main() -> None:
                     "echo", ["--api-base", fake.api_base, "--loop", args.loop, *heap], http))
                 generator = Generator(fake, tracker, outbox, random.Random(7), echo=True)
                 contenders.append(Contender(name, Run(
-                    echo, fake, tracker, generator, in_order(args.members), None)))
+                    echo, fake, tracker, generator, lg.in_order(make_members(args.members)),
+                    None)))
             await measure_rounds(contenders, args)
     await redis_client.aclose()
-    kinds = contenders[0].run.generator.kinds if contenders else Counter()
-    total = max(1, sum(kinds.values()))
-    print("\nmix sent to ours: " + ", ".join(
-        f"{kind} {count / total:.1%}" for kind, count in sorted(kinds.items())))
+    lg.print_mix(contenders[0].run.generator.kinds if contenders else Counter())
     print("columns: upd/s achieved; latency from POST to the first reply at the fake server; "
           "msg/up replies per update; redis = commands of the bot's client per update; errs = "
           "bot errors + unanswered updates; CPU as share of one core (bot process, this "
           "harness process, redis-server); RSS = bot's peak; lag = generator behind schedule")
     if len(contenders) > 1 and contenders[0].name == "ours":
         report(*contenders)
-
-
-def in_order(count: int) -> list[Member]:
-    """``count`` members in the one fixed order of every pass (each member's updates evenly
-    spaced); each bot gets members of its own (their registration steps differ)."""
-    order = make_members(count)
-    random.Random(11).shuffle(order)
-    return order
 
 
 def report(ours: Contender, echo: Contender, *stricter: Contender) -> None:
@@ -757,10 +529,8 @@ def report(ours: Contender, echo: Contender, *stricter: Contender) -> None:
 def ratios(ours: Contender, echo: Contender, *, show: bool = True) -> tuple[float, float]:
     """The medians of the per-round throughput ratios (saturated, paced); ``show`` prints
     each round's and the medians."""
-    saturated = [mine.per_second / theirs.per_second
-                 for mine, theirs in zip(ours.saturated, echo.saturated, strict=True)]
-    paced = [mine.per_second / theirs.per_second
-             for mine, theirs in zip(ours.paced, echo.paced, strict=True)]
+    saturated = lg.throughput_ratios(ours.saturated, echo.saturated)
+    paced = lg.throughput_ratios(ours.paced, echo.paced)
     if show:
         print(f"\nper round, ours / {echo.name}: max throughput "
               + ", ".join(f"{r:.2f}" for r in saturated) + " (median "

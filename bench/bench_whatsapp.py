@@ -66,12 +66,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import math
 import os
-import platform
 import random
-import resource
 import shutil
 import socket
 import statistics
@@ -84,7 +81,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -92,10 +88,11 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _loadgen as lg  # noqa: E402
 import aiohttp  # noqa: E402
 import redis.asyncio  # noqa: E402
+from _loadgen import WARMUP_SECONDS, Load  # noqa: E402
 
-from balance.demo import DEMO_MEMBERS  # noqa: E402
 from tests.fakes.graph_api import FakeGraphApi, GraphCall  # noqa: E402
 from tests.fakes.graph_webhooks import button_reply, signed, text_message  # noqa: E402
 
@@ -106,15 +103,9 @@ APP_SECRET = "bench-whatsapp-app-secret"
 VERIFY_TOKEN = "bench-verify-token"
 OTP_SECRET = "bench-whatsapp-otp-secret-0123456789abcdef"
 TEMPLATE = "balas_petugas"  # the fake's approved template
-FAQ = ["cara klaim jht gmn", "iuran jht berapa persen", "saldo sy kok gak nambah",
-       "lupa akun jmo", "nomor call center", "apa itu jkp", "syarat klaim jht apa aja",
-       "jkp itu apa"]
 REPLY_TYPES = ("text", "interactive", "template")
 CONTACT_OWN = "wa:contact:own"  # the channel's "Yes, use this number" button
-REGISTERING_SHARE = 0.05
-WARMUP_SECONDS = 2.0
 IDLE_TIMEOUT = 10.0  # s without any reply while messages are unanswered: the pass ends
-WINDOW_SECONDS = 5.0
 SET_UP = frozenset({"hello", "select", "client", "script", "auth"})  # per connection, not message
 POST_TIMEOUT = aiohttp.ClientTimeout(total=10)  # a webhook POST the bot takes longer to answer
 # Environment variables of the caller that would turn on other parts of the bot.
@@ -193,107 +184,44 @@ class Tracker:
 
 # --- the members --------------------------------------------------------------------------
 
-@dataclass
-class Person:
-    """A demo member someone registers as."""
-
-    nik: str
-    kpj: str
-    birth: str  # as typed, DD-MM-YYYY
-    phone: str  # as typed, 08...
-    on_file: str  # where the code goes (the outbox's "to")
+Member = lg.Member[str]  # a simulated WhatsApp user (``chat``: the wa_id)
 
 
-PEOPLE = [Person(m.nik, m.kpj, m.birth_date.strftime("%d-%m-%Y"), "0" + m.phone[3:], m.phone)
-          for m in DEMO_MEMBERS if str(m.status).lower() == "active"]
+class Generator(lg.Mix[str, dict[str, Any]]):
+    """Builds each member's next notification (a text or a button reply) from what the bot
+    last showed them."""
 
+    def __init__(self, tracker: Tracker, outbox: Path, rng: random.Random) -> None:
+        super().__init__(outbox, rng)
+        self.tracker = tracker
 
-@dataclass
-class Member:
-    """A simulated WhatsApp user; ``registering`` members walk through registration, the
-    others (linked beforehand) check the balance, the history and the FAQ."""
-
-    wa_id: str
-    registering: bool
-    person: Person
-    step: int = 0
-
-
-@dataclass
-class Generator:
-    """Builds each member's next notification from what the bot last showed them."""
-
-    tracker: Tracker
-    outbox: Path
-    rng: random.Random
-    kinds: Counter[str] = field(default_factory=Counter)
-
-    def next_message(self, member: Member) -> dict[str, Any]:
-        """The member's next notification (a text or a button reply)."""
+    def next(self, member: Member) -> dict[str, Any]:
+        """The member's next notification, after the replies that arrived meanwhile."""
         self.tracker.sync()
-        if member.registering:
-            return self._registration(member)
-        roll = self.rng.random() * (1 - REGISTERING_SHARE)
-        if roll < 0.60:
-            return self._text(member, "cek saldo", "cek saldo")
-        if roll < 0.80:
-            return self._press(member, "hist:older", "history (older page)") or self._text(
-                member, "riwayat", "history (riwayat)")
-        return self._text(member, self.rng.choice(FAQ), "faq")
+        return super().next(member)
 
-    def _registration(self, member: Member) -> dict[str, Any]:
-        person = member.person
-        while True:
-            step, member.step = member.step % 7, member.step + 1
-            if step == 0:
-                return self._text(member, "/daftar", "registration")
-            if step == 1:  # the consent notice is shown only until consent is recorded
-                pressed = self._press(member, "reg:agree", "registration")
-                if pressed is not None:
-                    return pressed
-                continue
-            if step in (2, 3, 4):
-                return self._text(member, (person.nik, person.kpj, person.birth)[step - 2],
-                                  "registration")
-            if step == 5:
-                return self._press(member, CONTACT_OWN, "registration") or self._text(
-                    member, person.phone, "registration")
-            return self._text(member, self._code(person), "registration")
+    def message(self, member: Member, text: str) -> dict[str, Any]:
+        """A text message."""
+        return text_message(member.chat, text, at=datetime.now(UTC))
 
-    def _text(self, member: Member, text: str, kind: str) -> dict[str, Any]:
-        self.kinds[kind] += 1
-        return text_message(member.wa_id, text, at=datetime.now(UTC))
-
-    def _press(self, member: Member, data: str, kind: str) -> dict[str, Any] | None:
+    def press(self, member: Member, data: str, kind: str) -> dict[str, Any] | None:
         """Press the button (or list row) ``data`` when the newest message carries it."""
-        choices = self.tracker.screen.get(member.wa_id, {})
+        choices = self.tracker.screen.get(member.chat, {})
         ident = next((i for i in choices if i == data or i.endswith(data)), None)
         if ident is None:
             return None
         self.kinds[kind] += 1
-        return button_reply(member.wa_id, ident, choices[ident], at=datetime.now(UTC))
+        return button_reply(member.chat, ident, choices[ident], at=datetime.now(UTC))
 
-    def _code(self, person: Person) -> str:
-        """The newest code sent to the person (the OTP outbox), or a wrong one."""
-        if not self.outbox.exists():
-            return "000000"
-        codes = [json.loads(line) for line in self.outbox.read_text().splitlines() if line]
-        mine = [c["code"] for c in codes if c["to"] == person.on_file]
-        return str(mine[-1]) if mine else "000000"
+    def contact(self, member: Member) -> dict[str, Any]:
+        """"Yes, use this number", or the number typed when the button is not shown."""
+        return self.press(member, CONTACT_OWN, "registration") or self.text(
+            member, member.person.phone, "registration")
 
 
 def make_members(count: int) -> list[Member]:
-    """``count`` members, 5% of them registering, spread evenly through the order."""
-    step = max(1, round(1 / REGISTERING_SHARE))
-    return [Member(str(FIRST_WA + i), i % step == step - 1, PEOPLE[i % len(PEOPLE)])
-            for i in range(count)]
-
-
-def in_order(count: int) -> list[Member]:
-    """``count`` members in the one fixed order of every pass; each bot gets its own."""
-    order = make_members(count)
-    random.Random(11).shuffle(order)
-    return order
+    """``count`` members (wa_ids from ``FIRST_WA``), 5% of them registering."""
+    return lg.make_members(count, FIRST_WA, str)
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -401,15 +329,8 @@ async def started(name: str, command: list[str], *, env: dict[str, str], cwd: Pa
         pid = python_pid(process.pid) if name == "ours" else process.pid
         yield BotProcess(name, url, ProcessStats(pid), http, log)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                # cProfile writes its file on a clean exit; else a stuck bot is not waited
-                await asyncio.wait_for(process.wait(), 60 if "BENCH_PROFILE" in os.environ
-                                       else 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        # cProfile writes its file on a clean exit; else a stuck bot is not waited
+        await lg.stop(process, 60 if "BENCH_PROFILE" in os.environ else 15)
 
 
 @asynccontextmanager
@@ -477,11 +398,9 @@ async def database(postgres: str, workdir: Path) -> AsyncIterator[str]:
 
 async def prepare_database(url: str, workdir: Path, members: int) -> None:
     """The bot's database, made by a process of its own (see the harness's ``prepare``)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(HARNESS), "prepare", "--database", url, "--secret", OTP_SECRET,
-        "--workdir", str(workdir), "--first-wa", str(FIRST_WA), "--linked", str(members))
-    if await process.wait() != 0:
-        raise SystemExit("preparing the bot's database failed")
+    await lg.prepare_database(HARNESS, "--database", url, "--secret", OTP_SECRET, "--workdir",
+                              str(workdir), "--first-wa", str(FIRST_WA), "--linked",
+                              str(members))
 
 
 def bot_environment(fake: FakeGraphApi, args: argparse.Namespace, *, redis_url: str,
@@ -584,37 +503,17 @@ class RoundTrips:
 
 
 @dataclass
-class Figures:
+class Figures(lg.PassFigures):
     """What a pass measured."""
 
-    label: str
-    offered: str
     messages: int = 0
-    per_second: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    timed: list[tuple[float, float]] = field(default_factory=list)  # (posted at s, ms)
-    unanswered: int = 0
     refused: int = 0
     replies_per_message: float = 0.0
     reads_per_message: float = 0.0  # read receipts the bot sent
     redis_per_message: float | None = None
     redis_commands: Counter[str] = field(default_factory=Counter)
     round_trips: Counter[str] | None = None  # the counting pass only
-    errors: int = 0
-    bot_cpu: float = 0.0  # share of one core
-    harness_cpu: float = 0.0
-    redis_cpu: float | None = None
     other_cpu: float = 0.0  # every other process of the machine
-    peak_rss_mb: float = 0.0
-    max_lag_ms: float = 0.0
-    note: str = ""
-
-    def percentile(self, q: float) -> float:
-        """Nearest-rank percentile of the latencies (ms)."""
-        if not self.latencies_ms:
-            return math.nan
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass
@@ -636,66 +535,34 @@ class Run:
         if self.redis_client is None:
             return None
         stats = await self.redis_client.info("commandstats")
-        cpu = await self.redis_client.info("cpu")
+        cpu = await lg.redis_cpu_seconds(self.redis_client)
         calls = Counter({name.removeprefix("cmdstat_"): int(value["calls"])
                          for name, value in stats.items() if name != "cmdstat_info"})
-        return calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+        return calls, cpu
 
     async def post_all(self, rate: float, duration: float, *, limit: int,
                        saturate: bool) -> tuple[float, float, float | None]:
-        """Post messages open-loop at ``rate``/s for ``duration`` s, each member's in order.
-
-        When ``limit`` messages are unanswered, a saturation pass waits and a paced pass
-        stops. Returns the first post's time, the largest lag behind the schedule (s) and when
-        a paced pass stopped (s after its start) or ``None``."""
+        """Post messages open-loop (:func:`_loadgen.open_loop`); ``limit``: messages
+        unanswered. Returns the first post's time, the largest lag behind the schedule (s) and
+        when a paced pass stopped (s after its start) or ``None``."""
         tracker = self.tracker
-        chains: dict[str, asyncio.Task[None]] = {}
-        failures: list[int] = []
-        max_lag, stopped = 0.0, None
         url = self.bot.url + WHATSAPP_PATH
-        start = time.monotonic()
-        total = round(rate * duration)
-        sent = 0
 
-        async def post(member: Member, previous: asyncio.Task[None] | None) -> None:
-            if previous is not None:
-                await previous  # this member's messages reach the bot in order
-            body, headers = signed(self.generator.next_message(member), APP_SECRET)
-            self.fake.member_wrote(member.wa_id)  # the member's 24-hour window opens
-            tracker.posting(member.wa_id, time.monotonic())
+        async def post(member: Member) -> int:
+            body, headers = signed(self.generator.next(member), APP_SECRET)
+            self.fake.member_wrote(member.chat)  # the member's 24-hour window opens
+            tracker.posting(member.chat, time.monotonic())
             try:
                 async with self.http.post(url, data=body, headers=headers,
                                           timeout=POST_TIMEOUT) as response:
                     await response.read()
-                    if response.status != 200:
-                        failures.append(response.status)
+                    return response.status
             except (aiohttp.ClientError, TimeoutError):
-                failures.append(0)  # refused, reset or timed out
+                return 0  # refused, reset or timed out
 
-        while sent < total and stopped is None:
-            now = time.monotonic()
-            if now - start >= duration:
-                break
-            tracker.sync()
-            due = min(total, math.floor((now - start) * rate) + 1)
-            blocked = False
-            while sent < due:
-                if sent - tracker.answered >= limit:
-                    blocked = True
-                    if not saturate:
-                        stopped = now - start
-                    break
-                max_lag = max(max_lag, now - (start + sent / rate))
-                member = self.order[sent % len(self.order)]
-                chains[member.wa_id] = asyncio.create_task(
-                    post(member, chains.get(member.wa_id)))
-                sent += 1
-            await asyncio.sleep(0.002 if blocked else
-                                max(0.0005, start + sent / rate - time.monotonic()))
-        await asyncio.gather(*chains.values())
-        if failures:
-            print(f"  warning: {len(failures)} webhook POSTs answered {Counter(failures)}")
-        return start, max_lag, stopped
+        return await lg.open_loop(
+            self.order, post, rate=rate, duration=duration, limit=limit, saturate=saturate,
+            unfinished=lambda sent: sent - tracker.answered, tick=tracker.sync)
 
     async def wait_answered(self, drain: float) -> None:
         """Until every message has its reply, no reply came for ``IDLE_TIMEOUT`` s, or
@@ -717,30 +584,29 @@ class Run:
         await asyncio.sleep(0.2)  # the last messages' further replies
         tracker.sync()
 
-    async def measure(self, label: str, offered: str, rate: float, duration: float, *,
-                      limit: int, saturate: bool = False,
-                      monitor: RoundTrips | None = None) -> Figures:
+    async def measure(self, load: Load, monitor: RoundTrips | None = None) -> Figures:
         """One pass: post, wait until every message is answered, compute the figures."""
         tracker = self.tracker
+        limit, saturate = load.limit, load.saturate
         tracker.reset()
         gc.collect()  # the fake keeps every call of the pass: keep full collections short
         gc.freeze()
         errors_before = await self.bot.errors()
         redis_before = await self.redis_usage()
-        cpu_before, own_before = self.bot.stats.cpu_seconds(), _cpu_seconds()
+        cpu_before, own_before = self.bot.stats.cpu_seconds(), lg.own_cpu_seconds()
         ticks_before = machine_ticks()
         if monitor is not None:
             await monitor.start()
         started_at = time.monotonic()
-        first_post, max_lag, stopped = await self.post_all(rate, duration, limit=limit,
-                                                           saturate=saturate)
+        first_post, max_lag, stopped = await self.post_all(load.rate, load.duration,
+                                                           limit=limit, saturate=saturate)
         await self.wait_answered(self.drain)
         round_trips = await monitor.stop() if monitor is not None else None
         wall = time.monotonic() - started_at
         redis_after = await self.redis_usage()
-        figures = Figures(label, offered, messages=tracker.posted,
+        figures = Figures(load.label, load.offered, messages=tracker.posted,
                           bot_cpu=(self.bot.stats.cpu_seconds() - cpu_before) / wall,
-                          harness_cpu=(_cpu_seconds() - own_before) / wall,
+                          harness_cpu=(lg.own_cpu_seconds() - own_before) / wall,
                           peak_rss_mb=self.bot.stats.peak_rss_mb(), max_lag_ms=max_lag * 1000,
                           errors=round(await self.bot.errors() - errors_before),
                           unanswered=tracker.posted - tracker.answered,
@@ -775,11 +641,6 @@ class Run:
         return figures
 
 
-def _cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime
-
-
 def machine_ticks() -> tuple[int, int]:
     """Busy and all clock ticks of every CPU of the machine so far (``/proc/stat``)."""
     try:
@@ -798,51 +659,30 @@ def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
 # --- the benchmark ------------------------------------------------------------------------
 
 @dataclass
-class Contender:
+class Contender(lg.Contender[Run, Figures]):
     """One bot under test: its run, and its passes so far."""
 
-    name: str
-    run: Run
-    paced: list[Figures] = field(default_factory=list)
-    saturated: list[Figures] = field(default_factory=list)
     counted: Figures | None = None  # the pass whose Redis round trips MONITOR counted
 
 
 async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) -> None:
-    """The counting pass of ours (its Redis round trips, on a bot not yet pushed hard), a
-    warm-up of each bot, then ``--rounds`` rounds of a paced pass of each bot followed by a
-    saturation pass of each; the bots' order alternates from round to round (ABBA)."""
-    behind = max(1, round(args.rate * args.max_behind))
+    """The counting pass of ours (its Redis round trips, on a bot not yet pushed hard), then
+    a warm-up of each bot and the rounds of :func:`_loadgen.schedule` (ABBA)."""
     ours = next((c for c in contenders if c.name == "ours"), None)
     if ours is not None and args.count_seconds > 0 and args.redis_url:
         ours.run.tracker.use("ours")
         rate = min(args.rate, args.count_rate)
         ours.counted = await ours.run.measure(
-            "ours count", f"{rate:g}/s x {args.count_seconds:g} s", rate, args.count_seconds,
-            limit=behind, monitor=RoundTrips(args.redis_url))
+            Load("paced", "ours count", f"{rate:g}/s x {args.count_seconds:g} s", rate,
+                 args.count_seconds, lg.paced_limit(args)),
+            monitor=RoundTrips(args.redis_url))
         show(ours.counted)
-    for contender in contenders:
+    for contender, load in lg.schedule(contenders, args):
         contender.run.tracker.use(contender.name)
-        await contender.run.measure("warm-up", "", args.rate, WARMUP_SECONDS, limit=behind)
-    for round_number in range(1, args.rounds + 1):
-        order = contenders if round_number % 2 else contenders[::-1]
-        for saturate in (False, True):
-            for contender in order:
-                run = contender.run
-                run.tracker.use(contender.name)
-                label = f"{contender.name} #{round_number}"
-                if saturate:
-                    figures = await run.measure(
-                        f"{label} sat", f"<={args.sat_rate:g}/s x {args.sat_duration:g} s",
-                        args.sat_rate, args.sat_duration, limit=args.sat_window,
-                        saturate=True)
-                    contender.saturated.append(figures)
-                else:
-                    figures = await run.measure(
-                        label, f"{args.rate:g}/s x {args.duration:g} s", args.rate,
-                        args.duration, limit=behind)
-                    contender.paced.append(figures)
-                show(figures)
+        figures = await contender.run.measure(load)
+        if load.kind != "warm-up":
+            contender.keep(load, figures)
+            show(figures)
 
 
 HEADER = (f"{'bot':<14} {'offered':>16} {'msgs':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
@@ -862,30 +702,14 @@ def show(f: Figures) -> None:
           f"{f.max_lag_ms:>6.1f}", flush=True)
     if f.note:
         print(f"{'':<14} ^ {f.note.strip()}", flush=True)
-    windows = by_window(f.timed, WINDOW_SECONDS)
-    if len(windows) > 1 and not f.label.endswith(" sat"):  # saturated: latency is queueing
-        print(f"{'':<14} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
-              + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms", flush=True)
-
-
-def by_window(timed: list[tuple[float, float]], seconds: float) -> list[float]:
-    """Nearest-rank p99 of the latencies of the messages posted in each window."""
-    buckets: dict[int, list[float]] = defaultdict(list)
-    for at, latency in timed:
-        buckets[int(at // seconds)].append(latency)
-    result = []
-    for index in sorted(buckets):
-        ordered = sorted(buckets[index])
-        result.append(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
-    return result
+    lg.show_windows(f, 14)
 
 
 def report(ours: Contender, echo: Contender) -> None:
     """Per-round ratios against the echo, their medians, Redis commands, and the targets."""
     offered = ours.paced[0].offered
-    saturated = [_ratio(mine, theirs)
-                 for mine, theirs in zip(ours.saturated, echo.saturated, strict=True)]
-    paced = [_ratio(mine, theirs) for mine, theirs in zip(ours.paced, echo.paced, strict=True)]
+    saturated = lg.throughput_ratios(ours.saturated, echo.saturated)
+    paced = lg.throughput_ratios(ours.paced, echo.paced)
     ratio = statistics.median(saturated)
     print("\nper round, ours / echo: saturated throughput "
           + ", ".join(f"{r:.2f}" for r in saturated) + f" (median {ratio:.2f}; ours "
@@ -938,48 +762,15 @@ def report(ours: Contender, echo: Contender) -> None:
           f"{'met' if trips <= 2.005 else 'not counted' if math.isnan(trips) else 'MISSED'}")
 
 
-def _ratio(mine: Figures, theirs: Figures) -> float:
-    return mine.per_second / theirs.per_second if theirs.per_second else math.nan
-
-
-def machine(redis_version: str) -> str:
-    """Where the figures come from."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ""
-    with suppress(OSError):
-        load = ", load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return (f"{os.cpu_count()} cores, {model}{load}; {platform.system()} "
-            f"{platform.release()}; Python {platform.python_version()}, pywa "
-            f"{version('pywa')}, aiohttp {version('aiohttp')}, Redis {redis_version}")
-
-
 def parse_args() -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--members", type=int, default=1000, help="simulated members (chats)")
-    parser.add_argument("--rate", type=float, default=200.0, help="messages/s (paced pass)")
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds (paced pass)")
-    parser.add_argument("--sat-rate", type=float, default=3000.0,
-                        help="messages/s offered at most (saturation pass)")
-    parser.add_argument("--sat-duration", type=float, default=8.0,
-                        help="seconds (saturation pass)")
-    parser.add_argument("--sat-window", type=int, default=500,
-                        help="most messages unanswered at once in the saturation pass")
-    parser.add_argument("--max-behind", type=float, default=3.0,
-                        help="a paced pass stops when this many seconds of load are unanswered")
+    lg.add_load_arguments(parser, unit="messages", pending="unanswered", duration=15.0,
+                          sat_duration=8.0)
     parser.add_argument("--drain", type=float, default=10.0,
                         help="seconds a pass waits for the last replies once its load ended "
                              "(then the rest count as unanswered)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of passes; the ratios are medians over the rounds")
     parser.add_argument("--redis", default="auto",
                         help="private: a redis-server of the run's own (exact command counts); "
                              "a URL: that server, whose database is FLUSHED before and after "
@@ -1030,12 +821,10 @@ async def main() -> None:
             args.redis_url = redis_url
             redis_client = redis.asyncio.Redis.from_url(redis_url)
             stack.push_async_callback(redis_client.aclose)
-            try:
-                redis_version = str((await redis_client.info("server"))["redis_version"])
-            except (OSError, redis.RedisError) as exc:
-                raise SystemExit(f"Redis at {redis_url} is not reachable: {exc}") from None
+            redis_version = await lg.redis_version(redis_client, redis_url)
             print(f"WhatsApp webhook benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-            print(f"machine: {machine(redis_version)}")
+            print("machine: " + lg.machine(redis_version, detail=lg.load_average(),
+                                           libraries=("pywa", "aiohttp")))
             print(f"bot: run_bot.py serve, {commit_of(args.bot_dir, args.bot_commit)}")
             print(f"Redis: {'a private redis-server' if private else redis_url} (commands "
                   f"counted by INFO commandstats{'' if private else ', every client'}); "
@@ -1078,11 +867,11 @@ async def main() -> None:
                 ready="/bench/stats", log=logs / "echo.log", http=http))
             contenders = [
                 Contender("ours", Run(ours, fake, tracker, Generator(
-                    tracker, outbox, random.Random(7)), in_order(args.members), redis_client,
-                    http, args.drain)),
+                    tracker, outbox, random.Random(7)), lg.in_order(make_members(args.members)),
+                    redis_client, http, args.drain)),
                 Contender("echo", Run(echo, fake, tracker, Generator(
-                    tracker, outbox, random.Random(7)), in_order(args.members), None, http,
-                    args.drain)),
+                    tracker, outbox, random.Random(7)), lg.in_order(make_members(args.members)),
+                    None, http, args.drain)),
             ]
             print(HEADER, flush=True)
             try:
@@ -1093,10 +882,7 @@ async def main() -> None:
                 if problems:
                     print(f"\nthe bot logged {len(problems)} errors; the first: "
                           f"{problems[0][:300]}")
-    kinds = contenders[0].run.generator.kinds
-    total = max(1, sum(kinds.values()))
-    print("\nmix sent to ours: " + ", ".join(
-        f"{kind} {count / total:.1%}" for kind, count in sorted(kinds.items())))
+    lg.print_mix(contenders[0].run.generator.kinds)
     print("columns: msg/s achieved; latency from the webhook POST to the first reply at the "
           "fake Graph API; rep/m replies per message; redis = Redis commands executed per "
           "message (commandstats); "
