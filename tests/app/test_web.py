@@ -1,23 +1,31 @@
-"""The web app: health checks, metrics, and background work drained at shutdown."""
+"""The web app: health checks, metrics, background work drained at shutdown, and the rules a
+webhook body must meet (size, content type, UTF-8 JSON, nesting, encodable strings)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from app.metrics import Metrics
 from app.web import (
+    MAX_BODY,
+    MAX_DEPTH,
     HealthCheck,
+    MalformedBody,
     create_web_app,
     database_check,
     drain_on_shutdown,
     http_check,
+    json_type_ok,
     kv_check,
+    parse_json,
 )
 from storage.db import create_engine
 from storage.sessions import MemorySessionStore, redis_store_from_url
@@ -142,3 +150,58 @@ async def test_http_check_needs_a_2xx_answer(web_client: WebClient) -> None:
     await http_check(str(http.make_url("/healthz")))()
     with pytest.raises(Exception, match="503"):
         await http_check(str(http.make_url("/sick")))()
+
+
+async def test_the_app_caps_request_bodies_at_one_mib(web_client: WebClient) -> None:
+    app = _app()
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=str(len(await request.read())))
+
+    app.router.add_post("/echo", echo)
+    http = await web_client(app)
+    assert MAX_BODY == 1024 * 1024
+    fits = await http.post("/echo", data=io.BytesIO(b"x" * MAX_BODY))
+    assert (fits.status, await fits.text()) == (200, str(MAX_BODY))
+    assert (await http.post("/echo", data=io.BytesIO(b"x" * (MAX_BODY + 1)))).status == 413
+
+
+@pytest.mark.parametrize(("content_type", "ok"), [
+    ("application/json", True), ("application/json; charset=utf-8", True),
+    ("Application/JSON; charset=UTF8", True), ("application/json; charset=latin-1", False),
+    ("text/plain", False), ("application/x-www-form-urlencoded", False),
+    ("multipart/form-data; boundary=x", False), ("application/jsonx", False), (None, False),
+])
+def test_only_json_in_utf8_is_a_json_content_type(content_type: str | None, ok: bool) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    assert json_type_ok(make_mocked_request("POST", "/", headers=headers)) is ok
+
+
+def _nest(depth: int) -> bytes:
+    return ("[" * depth + "]" * depth).encode()
+
+
+def test_json_nested_up_to_max_depth_is_parsed_and_deeper_refused() -> None:
+    assert parse_json(_nest(MAX_DEPTH)) is not None
+    deep_objects = ('{"a": ' * MAX_DEPTH + "1" + "}" * MAX_DEPTH).encode()
+    assert isinstance(parse_json(deep_objects), dict)
+    for body in (_nest(MAX_DEPTH + 1), b'{"a": ' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1),
+                 _nest(1_000_000)):
+        with pytest.raises(MalformedBody, match="nested|JSON"):
+            parse_json(body)
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"\xff", b"\xef\xbb\xbf{}", '{"x": "\u00e9"}'.encode(
+    "latin-1"), b'{"n": ' + b"9" * 5000 + b"}", '{"a": 1}'.encode("utf-16")])
+def test_what_is_not_utf8_json_is_refused(body: bytes) -> None:
+    with pytest.raises(MalformedBody):
+        parse_json(body)
+
+
+def test_lone_surrogates_are_replaced_everywhere_and_the_rest_is_kept() -> None:
+    body = json.dumps({"k\ud800": ["a\udfff", {"deep": "\ud83d"}], "ok": "😀 é",
+                       "pair": "\ud83d\ude00", "n": 1}).encode()
+    assert b"\\ud800" in body and b"\\ud83d\\ude00" in body
+    assert parse_json(body) == {"k\ufffd": ["a\ufffd", {"deep": "\ufffd"}], "ok": "😀 é",
+                                "pair": "😀", "n": 1}
+    assert parse_json(b'"\\ud800"') == "\ufffd"
