@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import redis.asyncio
 
@@ -45,6 +45,7 @@ M = TypeVar("M")  # what a member posts
 F = TypeVar("F", bound="PassFigures")
 R = TypeVar("R")
 C = TypeVar("C", bound="Named")
+B = TypeVar("B", bound="Contender[Any, Any]")
 
 
 # --- the members --------------------------------------------------------------------------
@@ -248,21 +249,67 @@ class PassFigures:
         return nearest_rank(self.latencies_ms, q)
 
 
+Cell = tuple[str, int, Callable[[F], str]]  # title, width, the figure as text
+
+
+def latency_cells() -> list[Cell[PassFigures]]:
+    """p50, p95, p99 and the largest latency (ms)."""
+    return [("p50 ms", 7, lambda f: f"{f.percentile(0.50):.1f}"),
+            ("p95 ms", 7, lambda f: f"{f.percentile(0.95):.1f}"),
+            ("p99 ms", 7, lambda f: f"{f.percentile(0.99):.1f}"),
+            ("max ms", 8, lambda f: f"{f.percentile(1.0):.1f}")]
+
+
+def usage_cells(*, cpu_width: int) -> list[Cell[PassFigures]]:
+    """CPU of the bot, of this process and of Redis (a share of one core)."""
+    return [("botCPU", cpu_width, lambda f: f"{f.bot_cpu:.0%}"),
+            ("hCPU", 5, lambda f: f"{f.harness_cpu:.0%}"),
+            ("rdCPU", 5, lambda f: "-" if f.redis_cpu is None else f"{f.redis_cpu:.0%}")]
+
+
+def tail_cells() -> list[Cell[PassFigures]]:
+    """The bot's peak RSS and the generator's largest lag."""
+    return [("RSS MB", 6, lambda f: f"{f.peak_rss_mb:.0f}"),
+            ("lag ms", 6, lambda f: f"{f.max_lag_ms:.1f}")]
+
+
+class Table(Generic[F]):
+    """The passes' table: the label left-aligned in ``label_width``, then a right-aligned
+    cell per column; notes go under a row."""
+
+    def __init__(self, label_width: int, cells: Sequence[Cell[F]]) -> None:
+        self.label_width = label_width
+        self.cells = cells
+
+    def header(self) -> str:
+        """The columns' titles."""
+        return f"{'bot':<{self.label_width}} " + " ".join(
+            f"{title:>{width}}" for title, width, _ in self.cells)
+
+    def row(self, f: F) -> None:
+        """One line per pass."""
+        print(f"{f.label:<{self.label_width}} " + " ".join(
+            f"{cell(f):>{width}}" for _, width, cell in self.cells), flush=True)
+
+    def note(self, text: str) -> None:
+        """A line under the row."""
+        print(f"{'':<{self.label_width}} ^ {text}", flush=True)
+
+    def windows(self, f: F) -> None:
+        """The p99 of each window of a paced pass (a saturation pass's latency is
+        queueing)."""
+        windows = by_window(f.timed, WINDOW_SECONDS)
+        if len(windows) > 1 and not f.label.endswith(" sat"):
+            self.note(f"p99 by {WINDOW_SECONDS:g}-second window of posting: "
+                      + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms")
+
+
 def by_window(timed: list[tuple[float, float]], seconds: float) -> list[float]:
     """Nearest-rank p99 of the latencies of the messages posted in each window."""
     buckets: dict[int, list[float]] = defaultdict(list)
     for at, latency in timed:
         buckets[int(at // seconds)].append(latency)
     return [nearest_rank(buckets[index], 0.99) for index in sorted(buckets)]
-
-
-def show_windows(f: PassFigures, indent: int) -> None:
-    """The p99 of each window of a paced pass, under its table line (a saturation pass's
-    latency is queueing)."""
-    windows = by_window(f.timed, WINDOW_SECONDS)
-    if len(windows) > 1 and not f.label.endswith(" sat"):
-        print(f"{'':<{indent}} ^ p99 by {WINDOW_SECONDS:g}-second window of posting: "
-              + ", ".join(f"{p99:.0f}" for p99 in windows) + " ms", flush=True)
 
 
 def throughput_ratios(mine: Sequence[PassFigures], theirs: Sequence[PassFigures]) -> list[float]:
@@ -381,7 +428,8 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, unit: str, pending: s
                        duration: float, sat_duration: float) -> None:
     """The flags of the load and its rounds: ``--members``, ``--rate``, ``--duration``,
     ``--sat-rate``, ``--sat-duration``, ``--sat-window``, ``--max-behind`` and ``--rounds``
-    (``unit``: what is posted, e.g. "messages"; ``pending``: "unanswered" or "unfinished")."""
+    (``unit``: what is posted, e.g. "messages"; ``pending``: "unanswered" or "unfinished").
+    """
     parser.add_argument("--members", type=int, default=1000, help="simulated members (chats)")
     parser.add_argument("--rate", type=float, default=200.0, help=f"{unit}/s (paced pass)")
     parser.add_argument("--duration", type=float, default=duration,
@@ -396,6 +444,12 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, unit: str, pending: s
                         help=f"a paced pass stops when this many seconds of load are {pending}")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of passes; the ratios are medians over the rounds")
+
+
+def add_loop_argument(parser: argparse.ArgumentParser, servers: str) -> None:
+    """``--loop``: the event loop of the processes under test."""
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop",
+                        help=f"event loop of both {servers} (run_bot.py's default: uvloop)")
 
 
 def paced_limit(args: argparse.Namespace) -> int:
@@ -441,3 +495,15 @@ class Contender(Generic[R, F]):
             self.saturated.append(figures)
         elif load.kind == "paced":
             self.paced.append(figures)
+
+
+async def run_schedule(contenders: Sequence[B], args: argparse.Namespace,
+                       one_pass: Callable[[B, Load], Awaitable[F]],
+                       show: Callable[[F], None]) -> None:
+    """The passes of :func:`schedule`, each measured by ``one_pass``; every pass but the
+    warm-ups is kept with its bot and shown."""
+    for contender, load in schedule(contenders, args):
+        figures = await one_pass(contender, load)
+        if load.kind != "warm-up":
+            contender.keep(load, figures)
+            show(figures)

@@ -376,40 +376,37 @@ Contender = lg.Contender[Run, Figures]
 async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) -> None:
     """A warm-up of each bot, then the rounds of :func:`_loadgen.schedule` (ABBA); the flood
     limiter of ours is paced in the paced passes, unpaced in the saturation passes."""
-    for contender, load in lg.schedule(contenders, args):
+    async def one_pass(contender: Contender, load: Load) -> Figures:
         run = contender.run
         run.tracker.use(contender.name)
         if contender.name == "ours" and load.kind != "warm-up":
             await run.bot.limiter("unpaced" if load.saturate else "paced")
-        figures = await run.measure(load)
-        if load.kind != "warm-up":
-            contender.keep(load, figures)
-            show(figures)
+        return await run.measure(load)
+
+    await lg.run_schedule(contenders, args, one_pass, show)
+
+
+TABLE = lg.Table[Figures](18, [
+    ("offered", 16, lambda f: f.offered), ("updates", 7, lambda f: f"{f.updates:,}"),
+    ("upd/s", 8, lambda f: f"{f.per_second:.1f}"), *lg.latency_cells(),
+    ("msg/up", 6, lambda f: f"{f.replies_per_update:.2f}"),
+    ("redis", 6, lambda f: "-" if f.redis_per_update is None else f"{f.redis_per_update:.2f}"),
+    ("errs", 5, lambda f: f"{f.errors + f.unanswered}"), *lg.usage_cells(cpu_width=5),
+    *lg.tail_cells()])
 
 
 def show(f: Figures) -> None:
-    """One line per pass."""
-    redis_part = f"{f.redis_per_update:.2f}" if f.redis_per_update is not None else "-"
-    redis_cpu = f"{f.redis_cpu:.0%}" if f.redis_cpu is not None else "-"
-    print(f"{f.label:<18} {f.offered:>16} {f.updates:>7,} {f.per_second:>8.1f} "
-          f"{f.percentile(0.50):>7.1f} {f.percentile(0.95):>7.1f} {f.percentile(0.99):>7.1f} "
-          f"{f.percentile(1.0):>8.1f} {f.replies_per_update:>6.2f} {redis_part:>6} "
-          f"{f.errors + f.unanswered:>5} {f.bot_cpu:>5.0%} {f.harness_cpu:>5.0%} "
-          f"{redis_cpu:>5} {f.peak_rss_mb:>6.0f} {f.max_lag_ms:>6.1f}", flush=True)
+    """One line per pass, and its notes."""
+    TABLE.row(f)
     if f.note:
-        print(f"{'':<18} ^ {f.note}", flush=True)
+        TABLE.note(f.note)
     if f.cache_hit_rate is not None:
-        print(f"{'':<18} ^ balance answers from the cache: {f.cache_hit_rate:.0%}", flush=True)
+        TABLE.note(f"balance answers from the cache: {f.cache_hit_rate:.0%}")
     if f.collections or f.gc_share >= 0.005:
         longest = f", longest {max(f.collections):.0f} ms" if f.collections else ""
-        print(f"{'':<18} ^ garbage collector: {f.gc_share:.1%} of the CPU; "
-              f"{len(f.collections)} full collections{longest}", flush=True)
-    lg.show_windows(f, 18)
-
-
-HEADER = (f"{'bot':<18} {'offered':>16} {'updates':>7} {'upd/s':>8} {'p50 ms':>7} "
-          f"{'p95 ms':>7} {'p99 ms':>7} {'max ms':>8} {'msg/up':>6} {'redis':>6} {'errs':>5} "
-          f"{'botCPU':>5} {'hCPU':>5} {'rdCPU':>5} {'RSS MB':>6} {'lag ms':>6}")
+        TABLE.note(f"garbage collector: {f.gc_share:.1%} of the CPU; "
+                   f"{len(f.collections)} full collections{longest}")
+    TABLE.windows(f)
 
 
 def parse_args() -> argparse.Namespace:
@@ -425,8 +422,7 @@ def parse_args() -> argparse.Namespace:
                         help="per-chat flood limit of ours in the paced pass, messages/s")
     parser.add_argument("--sat-per-chat", type=float, default=1000.0,
                         help="per-chat flood limit of ours in the saturation pass")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop",
-                        help="event loop of both bot processes (run_bot.py's default: uvloop)")
+    lg.add_loop_argument(parser, "bot processes")
     parser.add_argument("--echo-heap", choices=("both", "default", "settled"), default="both",
                         help="the echo bot's heap: default (left to the collector: the bare "
                              "echo bot of the targets), settled (frozen once it serves, as "
@@ -459,7 +455,7 @@ async def main() -> None:
           f"at most {args.sat_window} unfinished at once; {WARMUP_SECONDS:g} s warm-up of each "
           f"bot, not counted; {args.rounds} rounds, each a paced pass of each bot, then a "
           f"saturation pass of each; the bots take turns to go first (ABBA)\n")
-    print(HEADER, flush=True)
+    print(TABLE.header(), flush=True)
     prefix = f"bench-tg:{time.time_ns()}:"
     contenders: list[Contender] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -677,32 +677,31 @@ async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) 
                  args.count_seconds, lg.paced_limit(args)),
             monitor=RoundTrips(args.redis_url))
         show(ours.counted)
-    for contender, load in lg.schedule(contenders, args):
+
+    async def one_pass(contender: Contender, load: Load) -> Figures:
         contender.run.tracker.use(contender.name)
-        figures = await contender.run.measure(load)
-        if load.kind != "warm-up":
-            contender.keep(load, figures)
-            show(figures)
+        return await contender.run.measure(load)
+
+    await lg.run_schedule(contenders, args, one_pass, show)
 
 
-HEADER = (f"{'bot':<14} {'offered':>16} {'msgs':>6} {'msg/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
-          f"{'p99 ms':>7} {'max ms':>8} {'rep/m':>5} {'redis':>6} {'errs':>4} {'botCPU':>6} "
-          f"{'hCPU':>5} {'rdCPU':>5} {'others':>6} {'RSS MB':>6} {'lag ms':>6}")
+TABLE = lg.Table[Figures](14, [
+    ("offered", 16, lambda f: f.offered), ("msgs", 6, lambda f: f"{f.messages:,}"),
+    ("msg/s", 7, lambda f: f"{f.per_second:.1f}"), *lg.latency_cells(),
+    ("rep/m", 5, lambda f: f"{f.replies_per_message:.2f}"),
+    ("redis", 6,
+     lambda f: "-" if f.redis_per_message is None else f"{f.redis_per_message:.2f}"),
+    ("errs", 4, lambda f: f"{f.errors + f.unanswered + f.refused}"),
+    *lg.usage_cells(cpu_width=6), ("others", 6, lambda f: f"{max(0.0, f.other_cpu):.0%}"),
+    *lg.tail_cells()])
 
 
 def show(f: Figures) -> None:
-    """One line per pass."""
-    redis_part = f"{f.redis_per_message:.2f}" if f.redis_per_message is not None else "-"
-    redis_cpu = f"{f.redis_cpu:.0%}" if f.redis_cpu is not None else "-"
-    print(f"{f.label:<14} {f.offered:>16} {f.messages:>6,} {f.per_second:>7.1f} "
-          f"{f.percentile(0.50):>7.1f} {f.percentile(0.95):>7.1f} {f.percentile(0.99):>7.1f} "
-          f"{f.percentile(1.0):>8.1f} {f.replies_per_message:>5.2f} {redis_part:>6} "
-          f"{f.errors + f.unanswered + f.refused:>4} {f.bot_cpu:>6.0%} {f.harness_cpu:>5.0%} "
-          f"{redis_cpu:>5} {max(0.0, f.other_cpu):>6.0%} {f.peak_rss_mb:>6.0f} "
-          f"{f.max_lag_ms:>6.1f}", flush=True)
+    """One line per pass, and its notes."""
+    TABLE.row(f)
     if f.note:
-        print(f"{'':<14} ^ {f.note.strip()}", flush=True)
-    lg.show_windows(f, 14)
+        TABLE.note(f.note.strip())
+    TABLE.windows(f)
 
 
 def report(ours: Contender, echo: Contender) -> None:
@@ -791,8 +790,7 @@ def parse_args() -> argparse.Namespace:
                         help="BALANCE_CACHE_SECONDS of the bot; 0: every answer from SQL")
     parser.add_argument("--wa-rate", type=float, default=10_000.0,
                         help="WHATSAPP_RATE of the bot, messages/s (Meta's default: 80)")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop",
-                        help="event loop of both servers (run_bot.py's default: uvloop)")
+    lg.add_loop_argument(parser, "servers")
     parser.add_argument("--echo-heap", choices=("default", "settled"), default="default",
                         help="the echo's heap: left to the collector, or frozen once it "
                              "serves as run_bot.py serve does (app.tuning.settle_heap)")
@@ -873,7 +871,7 @@ async def main() -> None:
                     tracker, outbox, random.Random(7)), lg.in_order(make_members(args.members)),
                     None, http, args.drain)),
             ]
-            print(HEADER, flush=True)
+            print(TABLE.header(), flush=True)
             try:
                 await measure_rounds(contenders, args)
             finally:
