@@ -28,6 +28,7 @@ from flows.intents import Intent, classify
 from flows.menu import MENU
 from flows.messages import NIK_DELETED
 from flows.ports import (
+    AccountStore,
     AlreadySeen,
     BalanceServiceUnavailable,
     DatabaseUnavailable,
@@ -229,8 +230,11 @@ class Engine:
         """A chat with no session (new, expired, or lost with a Redis restart) speaks the
         language it chose before, kept in SQL; else its client's. One read, only for chats
         with no session; a database that is down costs the choice, not the answer."""
+        accounts: AccountStore | None = self._ports.accounts  # None: an engine of FAQs only
+        if accounts is None:
+            return pick_locale(event.language_code)
         try:
-            chosen = await self._ports.accounts.language(key)
+            chosen = await accounts.language(key)
         except DatabaseUnavailable:
             log.warning("could not read a %s chat's language choice", key.channel)
             chosen = None
