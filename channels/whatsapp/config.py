@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from channels.whatsapp.graph import CONNECTIONS, DEFAULT_API_BASE, template_language
+from channels.whatsapp.graph import DEFAULT_API_BASE, template_language
 
-__all__ = ["DEFAULT_API_BASE", "WhatsAppConfig", "parse_languages"]
+__all__ = ["CONCURRENCY", "DEFAULT_API_BASE", "WhatsAppConfig", "parse_languages"]
+
+CONCURRENCY = 16
 
 
 def parse_languages(text: str) -> tuple[str, ...]:
@@ -31,7 +33,9 @@ class WhatsAppConfig:
     rate: float = 80.0
     template_name: str = ""
     template_languages: tuple[str, ...] = ("id", "en")
-    concurrency: int = CONNECTIONS  # messages served at once (and Graph API connections)
+    # Messages served at once (and Graph API connections). One event loop gains nothing from
+    # more, and more would queue on the database's pool (SQLite: 15 connections) mid-message.
+    concurrency: int = CONCURRENCY
     max_backlog: int = 10_000  # messages taken and not finished, beyond which 503
 
     def __post_init__(self) -> None:
