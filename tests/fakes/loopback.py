@@ -6,6 +6,7 @@ in :meth:`~LoopbackServer.app`, and is used as ``async with Fake() as fake:``.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from types import TracebackType
 from typing import Self
@@ -54,3 +55,18 @@ class LoopbackServer:
         if not self._port:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return f"http://127.0.0.1:{self._port}{path}"
+
+
+async def raw_post(host: str, port: int, path: str, header: tuple[str, bytes],
+                   body: bytes) -> bytes:
+    """POST ``body`` as JSON with one header written byte for byte (a value an HTTP client
+    library would refuse to send, e.g. not UTF-8); the response's status code."""
+    name, value = header
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                 + name.encode() + b": " + value + b"\r\n"
+                 + b"Content-Type: application/json\r\nConnection: close\r\n"
+                 + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    status = (await reader.readline()).split()[1]
+    writer.close()
+    return status

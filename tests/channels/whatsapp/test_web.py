@@ -4,7 +4,6 @@ malformed (wrong content type, oversized, not UTF-8 JSON, nested too deep) is re
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from channels.whatsapp.inbound import SIGNATURE_HEADER, Notification, parse_noti
 from channels.whatsapp.web import WHATSAPP_PATH, add_whatsapp_routes
 from tests.conftest import WebClient
 from tests.fakes.graph_webhooks import button_reply, text_message
+from tests.fakes.loopback import raw_post
 
 APP_SECRET = "test-app-secret"
 WA_ID = "6281234567890"
@@ -133,13 +133,8 @@ async def test_a_signature_header_that_is_not_utf8_is_refused_without_a_trace(
         web_client: WebClient, channel: StubChannel, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     http = await web_client(_app(channel))
-    reader, writer = await asyncio.open_connection(http.host, http.port)
-    writer.write(b"POST " + WHATSAPP_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
-                 + SIGNATURE_HEADER.encode() + b": " + sign(APP_SECRET, BODY).encode()
-                 + b"\xff\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                 + b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
-    status = (await reader.readline()).split()[1]
-    writer.close()
+    status = await raw_post(http.host, http.port, WHATSAPP_PATH,
+                            (SIGNATURE_HEADER, sign(APP_SECRET, BODY).encode() + b"\xff"), BODY)
     assert status in (b"400", b"401")  # the parser or the webhook refuses it
     assert channel.payloads == []
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
