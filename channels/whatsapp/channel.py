@@ -18,11 +18,12 @@ API client's connections), the others wait in arrival order; beyond ``config.max
 messages taken and not finished, :meth:`WhatsAppChannel.accept` takes nothing and the webhook
 answers 503, so Meta delivers the notification again later.
 
-Each member message is marked as read after its replies, in the same slot (a receipt never
+Each member message is marked as read after its replies, outside its slot, by at most
+:data:`RECEIPT_SENDERS` background senders on connections of their own (a receipt never
 competes with a reply, and a failure never costs an answer). A receipt marks every earlier
 message of the chat read, so only the newest message of a chat gets one: a message with a later
-one of the same chat already waiting, or one served while messages wait for a slot (overload),
-gets none of its own.
+one of the same chat already waiting gets none of its own, and receipts waiting to be sent keep
+only each chat's newest (under load they coalesce instead of queueing).
 What the channel remembers of a chat lives in ``Session.view`` (:class:`ChatView`): when the
 member last wrote, by each message's own timestamp, so that a message Meta delivers late
 (after an outage) is answered with the template once the 24-hour window has closed, and the
@@ -34,7 +35,6 @@ window is closed (error 131047), otherwise recorded.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections import Counter
@@ -77,10 +77,11 @@ from flows.i18n import DEFAULT_LOCALE, LOCALES, Catalog
 from flows.ports import SessionStore
 from flows.types import Event, Reply, Session, SessionKey, Text
 
-__all__ = ["CHANNEL", "WINDOW", "WhatsAppChannel", "classify"]
+__all__ = ["CHANNEL", "RECEIPT_SENDERS", "WINDOW", "WhatsAppChannel", "classify"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
+RECEIPT_SENDERS = 4  # read receipts being sent at once, at most
 
 
 def classify(exc: BaseException) -> Limit | None:
@@ -113,13 +114,14 @@ class WhatsAppChannel:
         connections = getattr(graph, "connections", None)
         concurrency = (config.concurrency if connections is None
                        else min(config.concurrency, connections))
-        self._concurrency = concurrency
         self._updates: Updates[str] = Updates(CHANNEL, serve, metrics,
                                               platform_errors=(GraphError,),
                                               concurrency=concurrency)
         self._tasks = Tasks()  # failed replies resent as the template
         self._messages = Tasks()  # member messages taken from the webhook, not finished
         self._pending: Counter[str] = Counter()  # of those, per chat
+        self._unread: dict[str, str] = {}  # chat -> its newest message awaiting a receipt
+        self._readers = 0  # receipt senders running
         self._turns = SentTurns()
 
     @classmethod
@@ -128,7 +130,8 @@ class WhatsAppChannel:
                ttl_for: Callable[[Session], float | None] = session_ttl) -> WhatsAppChannel:
         """The channel with the Graph API client on ``config.api_base``."""
         graph = GraphClient(token=config.token, phone_number_id=config.phone_number_id,
-                            api_base=config.api_base, connections=config.concurrency)
+                            api_base=config.api_base,
+                            connections=config.concurrency + RECEIPT_SENDERS)
         return cls(config, graph=graph, serve=serve, sessions=sessions, ports=ports,
                    metrics=metrics, catalog=catalog, ttl_for=ttl_for)
 
@@ -167,7 +170,8 @@ class WhatsAppChannel:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for messages in progress; cancel those still running after ``timeout``."""
-        await asyncio.gather(self._messages.drain(timeout), self._tasks.drain(timeout))
+        await self._messages.drain(timeout)
+        await self._tasks.drain(timeout)  # the receipts and resends they started
 
     async def close(self) -> None:
         """Close the Graph API client."""
@@ -220,7 +224,7 @@ class WhatsAppChannel:
             chat.locale = event.locale
             await self._send(message.wa_id, [Reply(event.type_phone, locale=event.locale)],
                              chat)
-            await self._mark_read(message)
+            self._mark_read(message)
             return
 
         answered = False
@@ -239,7 +243,7 @@ class WhatsAppChannel:
         key = SessionKey(CHANNEL, message.wa_id)
         await self._updates.serve(key, replace(event, update_id=_ref(message)), deliver)
         if answered:  # a repeat is neither answered nor marked again
-            await self._mark_read(message)  # after the replies, the chat's lock released
+            self._mark_read(message)  # after the replies
 
     def _event(self, message: Inbound) -> Event | Words:
         """The engine's event (WhatsApp sends no language: the engine's default applies until
@@ -265,16 +269,31 @@ class WhatsAppChannel:
             return self._words.get(locale) or self._words[DEFAULT_LOCALE]
         return Event.button(message.data)
 
-    async def _mark_read(self, message: Inbound) -> None:
-        """Blue ticks for ``message`` and the chat's earlier ones, unless a later message of
-        the chat is waiting (its receipt covers this one) or messages wait for a slot."""
-        if self._pending[message.wa_id] > 1 or len(self._messages) > self._concurrency:
+    def _mark_read(self, message: Inbound) -> None:
+        """Blue ticks for ``message`` and the chat's earlier ones, sent in the background,
+        unless a later message of the chat is waiting (its receipt covers this one)."""
+        if self._pending[message.wa_id] > 1:
             return
+        self._unread.pop(message.wa_id, None)  # an older one not sent yet: this one covers it
+        self._unread[message.wa_id] = message.id
+        if len(self._unread) > self.config.max_backlog:  # bounded: the oldest go without
+            del self._unread[next(iter(self._unread))]
+        if self._readers < RECEIPT_SENDERS:
+            self._readers += 1
+            self._tasks.spawn(self._send_receipts())
+
+    async def _send_receipts(self) -> None:
         try:
-            await self._graph.mark_read(message.id)
-        except Exception as exc:  # noqa: BLE001 - blue ticks never cost an answer
-            self._counters.read_failures.inc()
-            log.info("could not mark a whatsapp message as read: %s", describe(exc))
+            while self._unread:
+                wa_id = next(iter(self._unread))
+                message_id = self._unread.pop(wa_id)
+                try:
+                    await self._graph.mark_read(message_id)
+                except Exception as exc:  # noqa: BLE001 - blue ticks never cost an answer
+                    self._counters.read_failures.inc()
+                    log.info("could not mark a whatsapp message as read: %s", describe(exc))
+        finally:
+            self._readers -= 1
 
     # --- sending --------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class WhatsAppConfig:
             raise ValueError("WHATSAPP_PHONE_NUMBER_ID is the numeric id of the phone number "
                              "in the Meta app (not the phone number itself)")
         if self.concurrency < 1 or self.max_backlog < 1:
-            raise ValueError("WHATSAPP_CONCURRENCY and WHATSAPP_MAX_BACKLOG must be at least 1")
+            raise ValueError("the WhatsApp concurrency and max_backlog must be at least 1")
         if self.rate <= 0:
             raise ValueError("WHATSAPP_RATE must be a positive number of messages per second")
         if not self.api_base.startswith(("http://", "https://")):
