@@ -76,7 +76,12 @@ def _nik(run: str) -> str | None:
 
 
 def _phone(run: str) -> str | None:
+    if _DATE_FIRST.match(run):  # "08-10-2000 1950": a date and a year, not 0810-2000-1950
+        return None
     return None if isinstance(parse_phone(run), Problem) else mask_phone(run)
+
+
+_DATE_FIRST = re.compile(r"\d{2}([.\-/])\d{2}\1\d{4}(?!\d)")
 
 
 def _kpj(run: str) -> str | None:

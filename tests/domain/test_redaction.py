@@ -117,3 +117,10 @@ tickets = st.integers(1, 10**6).map(lambda n: f"#{n}")
 def test_ordinary_values_are_never_touched(pieces: list[str]) -> None:
     text = " ".join(pieces)
     assert redact(text) == text
+
+
+def test_a_date_then_a_year_is_not_a_phone_number() -> None:
+    # Found by the property above: "08-10-2000 1950" was masked as 0810****1950.
+    for text in ("08-10-2000 1950", "08.10.2000 1950", "lahir 08-10-2000 2026"):
+        assert redact(text) == text
+    assert redact("HP 0810-2000-1950") == "HP 0810****1950"
