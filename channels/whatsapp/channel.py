@@ -1,4 +1,5 @@
-"""The WhatsApp channel on the Cloud API: Meta's webhook in, :meth:`Engine.serve`, pywa out.
+"""The WhatsApp channel on the Cloud API: Meta's webhook in, :meth:`Engine.serve`, the Graph
+API out.
 
 A webhook post is answered 200 at once (after its signature checked out) and each member
 message is served in a background task that shutdown awaits, through the skeleton every

@@ -16,7 +16,7 @@ import aiohttp
 from pywa_async.types.templates import TemplateLanguage
 
 __all__ = ["CONNECTIONS", "DEFAULT_API_BASE", "ButtonsMessage", "Graph", "GraphClient",
-           "GraphError", "ListMessage", "Outgoing", "PywaGraph", "TemplateMessage",
+           "GraphError", "ListMessage", "Outgoing", "TemplateMessage",
            "TextMessage", "template_language"]
 
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
@@ -213,6 +213,3 @@ def _payload(to: str, message: Outgoing) -> dict[str, Any]:
             "action": {"button": message.button,
                        "sections": [{"title": message.section, "rows": rows}]}}}
     return {**base, "type": "text", "text": {"body": message.text, "preview_url": False}}
-
-
-PywaGraph = GraphClient  # the former name (the client no longer goes through pywa)

@@ -27,7 +27,7 @@ from channels.console.desk import ConsoleDesk
 from channels.core import Serve
 from channels.whatsapp.channel import WhatsAppChannel, classify
 from channels.whatsapp.config import WhatsAppConfig
-from channels.whatsapp.graph import PywaGraph
+from channels.whatsapp.graph import GraphClient
 from channels.whatsapp.limiter import OutboundLimiter
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.engine import Deliver, Engine, Served, View
@@ -198,7 +198,7 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
                             verify_token=VERIFY_TOKEN, app_secret=APP_SECRET,
                             api_base=graph.api_base, template_name=template,
                             template_languages=languages)
-    client_graph = PywaGraph(token=config.token, phone_number_id=config.phone_number_id,
+    client_graph = GraphClient(token=config.token, phone_number_id=config.phone_number_id,
                              api_base=config.api_base)
     channel = WhatsAppChannel(config, graph=client_graph, serve=serve, sessions=store,
                               ports=ports, metrics=metrics, catalog=catalog,

@@ -1,7 +1,7 @@
 """A fake WhatsApp Cloud API (Graph API) on loopback, for tests with the real pywa client.
 
     async with FakeGraphApi() as graph:
-        client = PywaGraph(token=graph.token, phone_number_id=graph.phone_number_id,
+        client = GraphClient(token=graph.token, phone_number_id=graph.phone_number_id,
                            api_base=graph.api_base)
         await client.send("6281234567890", TextMessage("halo"))
         assert graph.texts("6281234567890") == ["halo"]

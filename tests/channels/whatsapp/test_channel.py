@@ -291,7 +291,7 @@ async def test_only_the_newest_waiting_message_of_a_chat_is_marked_read(
 
 async def test_a_slow_graph_api_times_out_and_the_channel_answers_afterwards(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tests.e2e.wa_harness.PywaGraph",
+    monkeypatch.setattr("tests.e2e.wa_harness.GraphClient",
                         functools.partial(GraphClient, timeout=0.2, connections=2))
     serving, most = 0, 0
 
