@@ -115,6 +115,19 @@ def unique_prefix() -> str:
     return f"test:{uuid.uuid4().hex[:12]}:"
 
 
+async def delete_prefixed(url: str, prefix: str) -> None:
+    """Delete a test's keys (those under its ``unique_prefix``) from the Redis at ``url``."""
+    import redis.asyncio
+
+    client = redis.asyncio.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 @pytest.fixture
 async def web_client() -> AsyncIterator[WebClient]:
     """Serves an aiohttp app on loopback and returns its test client (closed afterwards)."""

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-import redis.asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from storage.accounts import SqlAccountStore
 from storage.sessions import MemorySessionStore, redis_store_from_url
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
+from tests.conftest import delete_prefixed
 from tests.flows.conftest import ALWAYS, SECRET, SITI, ManualClock, RecordingOutbox, World
 
 SITI_MASKED_KPJ = "123*****901"
@@ -96,16 +96,6 @@ events = st.one_of(
 scripts = st.lists(events, min_size=1, max_size=15)
 
 
-async def _delete_prefixed(url: str, prefix: str) -> None:
-    client = redis.asyncio.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture(params=["memory", "redis"])
 async def world(request: pytest.FixtureRequest, tmp_path: Path,
                 unique_prefix: str) -> AsyncIterator[World]:
@@ -136,7 +126,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path,
     await database.dispose()
     if url:
         await on_redis.aclose()
-        await _delete_prefixed(url, unique_prefix)
+        await delete_prefixed(url, unique_prefix)
 
 
 # The engine's apology for a crashed step, in both languages: it must never be needed.

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from flows.ports import AlreadySeen, SessionBusy, StoreUnavailable
 from flows.types import Session, SessionKey
 from storage.sessions import MemorySessionStore, RedisSessionStore, redis_store_from_url
+from tests.conftest import delete_prefixed
 
 Store = MemorySessionStore | RedisSessionStore
 KEY = SessionKey("telegram", "100200300")
@@ -57,16 +58,6 @@ class Backend:
         return store
 
 
-async def _delete_prefixed(url: str, prefix: str) -> None:
-    client = redis.asyncio.from_url(url, decode_responses=True)
-    try:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
 @pytest.fixture(params=["memory", "redis"])
 async def backend(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIterator[Backend]:
     """Every contract test runs once per backend."""
@@ -76,7 +67,7 @@ async def backend(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIt
     for store in made.stores:
         await store.aclose()
     if url:
-        await _delete_prefixed(url, unique_prefix)
+        await delete_prefixed(url, unique_prefix)
 
 
 @pytest.fixture
@@ -86,7 +77,7 @@ async def redis_backend(redis_url: str, unique_prefix: str) -> AsyncIterator[Bac
     yield made
     for store in made.stores:
         await store.aclose()
-    await _delete_prefixed(redis_url, unique_prefix)
+    await delete_prefixed(redis_url, unique_prefix)
 
 
 @pytest.fixture
@@ -477,7 +468,7 @@ async def test_uncontended_update_costs_two_round_trips(redis_url: str,
             assert loaded is not None and loaded.data["n"] == expected
     finally:
         await store.aclose()
-        await _delete_prefixed(redis_url, unique_prefix)
+        await delete_prefixed(redis_url, unique_prefix)
 
 
 async def _enter_chat(store: RedisSessionStore) -> None:
