@@ -132,6 +132,8 @@ def whatsapp_config(settings: WhatsAppSettings) -> WhatsAppConfig:
             verify_token=settings.whatsapp_verify_token.get_secret_value(),
             app_secret=settings.whatsapp_app_secret.get_secret_value(),
             api_base=settings.whatsapp_api_base, rate=settings.whatsapp_rate,
+            concurrency=settings.whatsapp_concurrency,
+            max_backlog=settings.whatsapp_max_backlog,
             template_name=settings.whatsapp_template_name,
             template_languages=parse_languages(settings.whatsapp_template_languages))
     except ValueError as exc:

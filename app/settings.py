@@ -171,6 +171,8 @@ class WhatsAppSettings(BaseSettings):
     whatsapp_app_secret: SecretStr = SecretStr("")
     whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
     whatsapp_rate: float = 80.0
+    whatsapp_concurrency: int = Field(default=16, ge=1)
+    whatsapp_max_backlog: int = Field(default=10_000, ge=1)
     whatsapp_template_name: str = ""
     whatsapp_template_languages: str = "id,en"
 

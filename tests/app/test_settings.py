@@ -31,6 +31,7 @@ CONTRACT = ("REDIS_URL", "DATABASE_URL", "BALANCE_SERVICE_URL", "BALANCE_SERVICE
 # Every other name the README documents.
 DOCUMENTED = ("BALANCE_SERVICE_TIMEOUT", "BALANCE_CACHE_SECONDS", "TELEGRAM_WEBHOOK_PATH",
               "TELEGRAM_MESSAGES_PER_SECOND", "TELEGRAM_CONCURRENCY", "TELEGRAM_MAX_BACKLOG",
+              "WHATSAPP_CONCURRENCY", "WHATSAPP_MAX_BACKLOG",
               "EVENT_LOOP", "WEB_HOST", "WEB_PORT", "DATA_DIR", "SEED_DEMO_MEMBERS",
               "SESSION_TTL_SECONDS", "FLOW_TIMEOUT_SECONDS", "LOG_LEVEL", "BUSINESS_DAYS",
               "BUSINESS_HOURS", "BUSINESS_TZ", "HOLIDAYS", "QUEUE_REMINDER_SECONDS",
@@ -137,3 +138,21 @@ def test_good_values_pass() -> None:
 def test_out_of_range_values_are_refused(values: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         _settings(**values)
+
+
+def test_whatsapp_concurrency_and_backlog_reach_the_channel(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.serve import whatsapp_config
+
+    monkeypatch.setenv("WHATSAPP_CONCURRENCY", "8")
+    monkeypatch.setenv("WHATSAPP_MAX_BACKLOG", "500")
+    settings = _settings(whatsapp_token="t", whatsapp_phone_number_id="1",
+                         whatsapp_verify_token="v", whatsapp_app_secret="s")
+    config = whatsapp_config(settings)
+    assert (config.concurrency, config.max_backlog) == (8, 500)
+    defaults = whatsapp_config(_settings(whatsapp_token="t", whatsapp_phone_number_id="1",
+                                         whatsapp_verify_token="v", whatsapp_app_secret="s",
+                                         whatsapp_concurrency=16, whatsapp_max_backlog=10_000))
+    assert (defaults.concurrency, defaults.max_backlog) == (16, 10_000)
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        _settings(whatsapp_concurrency=0)
