@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -17,6 +19,7 @@ from balance.service import ReferenceBalanceService
 from channels.console.desk import ConsoleDesk
 from flows.engine import Engine
 from flows.hours import BusinessHours
+from flows.ports import SessionBackend
 from flows.types import Event, Reply, SayKind, SessionKey
 from storage.accounts import SqlAccountStore
 from storage.sessions import MemorySessionStore
@@ -145,8 +148,14 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with world_on(tmp_path, MemorySessionStore()) as built:
+        yield built
+
+
+@asynccontextmanager
+async def world_on(tmp_path: Path, store: SessionBackend) -> AsyncIterator[World]:
+    """The world of the flow tests on ``store`` (the property tests also run it on Redis)."""
     database = await open_database(f"sqlite:///{tmp_path / 'bot.db'}")
-    store = MemorySessionStore()
     accounts = SqlAccountStore(database, SECRET)
     clock = ManualClock()
     outbox = tmp_path / "outbox.jsonl"
@@ -160,9 +169,12 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     delivered: list[Reply] = []
     outbox_to_member = RecordingOutbox(delivered)
     desk = DeskService(engine=engine, tickets=tickets, outbox=outbox_to_member, clock=clock)
-    yield World(engine, store, accounts, balance, clock, outbox, tickets, desk, desk_lines,
-                delivered, outbox_to_member)
-    await database.dispose()
+    # World names the in-process store's type; tests on Redis use only the SessionStore half.
+    try:
+        yield World(engine, cast(MemorySessionStore, store), accounts, balance, clock, outbox,
+                    tickets, desk, desk_lines, delivered, outbox_to_member)
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture

@@ -10,26 +10,18 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.compose import build_engine, build_ports, open_database
-from app.otp_delivery import OutboxOtpSender
-from balance.service import ReferenceBalanceService
-from channels.console.desk import ConsoleDesk
 from flows import routes
 from flows.engine import Served, View
 from flows.ports import SessionBackend
 from flows.types import Event, Reply, SayKind, Session, SessionKey
-from storage.accounts import SqlAccountStore
 from storage.sessions import MemorySessionStore, redis_store_from_url
-from storage.tickets import SqlTicketStore
-from support.desk import DeskService
 from tests.conftest import delete_prefixed
-from tests.flows.conftest import ALWAYS, SECRET, SITI, ManualClock, RecordingOutbox, World
+from tests.flows.conftest import SITI, World, world_on
 
 SITI_MASKED_KPJ = "123*****901"
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*\}")
@@ -106,24 +98,8 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path,
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
         store = on_redis = redis_store_from_url(url, prefix=unique_prefix)
-    database = await open_database(f"sqlite:///{tmp_path / 'bot.db'}")
-    accounts = SqlAccountStore(database, SECRET)
-    clock = ManualClock()
-    outbox = tmp_path / "outbox.jsonl"
-    balance = ReferenceBalanceService(database)
-    tickets = SqlTicketStore(database)
-    desk_lines: list[str] = []
-    ports = build_ports(kv=store, accounts=accounts, balance=balance,
-                        otp_sender=OutboxOtpSender(outbox), clock=clock, secret=SECRET,
-                        tickets=tickets, desk=ConsoleDesk(desk_lines.append), hours=ALWAYS)
-    engine = build_engine(store, ports, strict=True)
-    delivered: list[Reply] = []
-    to_member = RecordingOutbox(delivered)
-    desk = DeskService(engine=engine, tickets=tickets, outbox=to_member, clock=clock)
-    # World names the in-process store's type; these tests use only the SessionStore half.
-    yield World(engine, cast(MemorySessionStore, store), accounts, balance, clock, outbox,
-                tickets, desk, desk_lines, delivered, to_member)
-    await database.dispose()
+    async with world_on(tmp_path, store) as built:
+        yield built
     if url:
         await on_redis.aclose()
         await delete_prefixed(url, unique_prefix)
