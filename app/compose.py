@@ -29,6 +29,7 @@ from app.otp_delivery import FanOutOtpSender, OutboxOtpSender
 from app.settings import BalanceSettings, OtpSettings, Settings, StorageSettings
 from balance.cache import CachedBalanceService
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
+from channels.inbox import Inbox
 from flows.engine import FLOW_TIMEOUT, Engine
 from flows.flow import Ports
 from flows.hours import BusinessHours
@@ -47,15 +48,21 @@ from flows.ports import (
 )
 from storage.accounts import SqlAccountStore
 from storage.db import create_engine, migrate
+from storage.inbox import MemoryInbox
 from storage.otp_guard import SqlOtpGuardStore
-from storage.sessions import MemorySessionStore, redis_store_from_url, warn_without_persistence
+from storage.sessions import (
+    MemorySessionStore,
+    RedisSessionStore,
+    redis_store_from_url,
+    warn_without_persistence,
+)
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
 from support.sweeper import Sweeper, SweepPolicy
 
 __all__ = ["Runtime", "SupportDesk", "background", "balance_service", "bootstrap_database",
-           "build_engine", "build_ports", "database_for", "open_database", "otp_sender_for",
-           "runtime", "session_store", "support_desk", "with_ports"]
+           "build_engine", "build_ports", "database_for", "inbox_for", "open_database",
+           "otp_sender_for", "runtime", "session_store", "support_desk", "with_ports"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Runtime:
     balance: BalanceService
     tickets: TicketStore
     catalog: Catalog
+    inbox: Inbox
 
 
 # ---------------------------------------------------------------------------- the database
@@ -166,6 +174,12 @@ async def session_store(settings: StorageSettings, stack: AsyncExitStack) -> Ses
     return store
 
 
+def inbox_for(store: SessionBackend) -> Inbox:
+    """The channels' inbox beside the session store: in Redis when the store is, shared by
+    every process; else in this process."""
+    return store.inbox() if isinstance(store, RedisSessionStore) else MemoryInbox()
+
+
 async def balance_service(settings: BalanceSettings, database: AsyncEngine,
                           store: SessionBackend, stack: AsyncExitStack,
                           secret: bytes) -> BalanceService:
@@ -216,7 +230,8 @@ async def runtime(settings: Settings, otp_sender: OtpSender, *, catalog: Catalog
                             hours=settings.hours())
         engine = build_engine(store, ports, catalog=catalog,
                               flow_timeout=settings.flow_timeout_seconds)
-        yield Runtime(engine, store, ports, database, balance, tickets, catalog)
+        yield Runtime(engine, store, ports, database, balance, tickets, catalog,
+                      inbox_for(store))
 
 
 # ------------------------------------------------------------------------ the agent desk

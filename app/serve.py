@@ -108,7 +108,7 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
                                       concurrency=settings.telegram_concurrency,
                                       max_backlog=settings.telegram_max_backlog,
                                       ports=built.ports, throttle=throttle, metrics=metrics,
-                                      catalog=catalog,
+                                      catalog=catalog, inbox=built.inbox,
                                       on_group_update=group.handle if group else None)
         gauges = TicketGauges(metrics, built.tickets, built.ports.clock)
         await stack.enter_async_context(background(

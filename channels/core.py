@@ -26,10 +26,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from app.metrics import Metrics
-from flows.engine import Deliver, Served, session_ttl
+from flows.engine import Deliver, NotServed, Served, session_ttl
 from flows.i18n import N_
 from flows.menu import MENU
 from flows.ports import SessionBusy, SessionSlot, SessionStore, StoreUnavailable
@@ -39,7 +39,17 @@ __all__ = ["APOLOGY", "Apologise", "ChatQueue", "Serve", "Tasks", "Updates", "de
            "open_view", "split_text", "store_key"]
 
 log = logging.getLogger(__name__)
-Serve = Callable[[SessionKey, Event, Deliver], Awaitable[Served]]  # Engine.serve
+
+
+class Serve(Protocol):
+    """:meth:`flows.engine.Engine.serve`."""
+
+    def __call__(self, key: SessionKey, event: Event, deliver: Deliver, *,
+                 requeue: bool = False) -> Awaitable[Served]:
+        """Answer the event and deliver the replies under the chat's lock."""
+        ...
+
+
 Apologise = Callable[[Exception], Awaitable[None]]  # the channel says APOLOGY to the chat
 
 # What a member reads when their update failed outside the engine (a platform error, a bug in
@@ -115,7 +125,8 @@ class Updates(Generic[Chat]):
     exception out of ``work`` is counted (``bot_updates`` and ``bot_errors`` by kind: ``store``
     for the session store, ``channel`` for ``platform_errors``, else ``internal``), logged
     with ``ref`` and the exception's class (never a member's data) and answered with
-    ``apologise(exc)``; :meth:`run` itself never raises. :meth:`serve` is ``Engine.serve``
+    ``apologise(exc)``; :meth:`run` itself raises only :class:`~flows.engine.NotServed` (the
+    update was not served and is kept for another try). :meth:`serve` is ``Engine.serve``
     counted: a repeat as ``bot_duplicates``, anything else as ``bot_updates``, a store fault
     (the engine apologised) also as ``bot_errors{kind="store"}``.
     """
@@ -139,6 +150,8 @@ class Updates(Generic[Chat]):
         async with self.queue.hold(chat), self._slots or nullcontext():
             try:
                 await work()
+            except NotServed:
+                raise
             except Exception as exc:  # noqa: BLE001 - every fault gets an apology
                 self._metrics.updates.labels(self.channel).inc()
                 self._metrics.errors.labels(self.kind(exc)).inc()
@@ -152,9 +165,10 @@ class Updates(Generic[Chat]):
                 self._metrics.update_seconds.labels(self.channel).observe(
                     time.perf_counter() - started)
 
-    async def serve(self, key: SessionKey, event: Event, deliver: Deliver) -> Served:
+    async def serve(self, key: SessionKey, event: Event, deliver: Deliver, *,
+                    requeue: bool = False) -> Served:
         """``Engine.serve``, counted; what it raises (``deliver``'s faults) goes to :meth:`run`."""
-        served = await self._serve(key, event, deliver)
+        served = await self._serve(key, event, deliver, requeue=requeue)
         if served is Served.REPEAT:
             self._metrics.duplicates.inc()
             return served

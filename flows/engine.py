@@ -77,6 +77,11 @@ class UndeclaredTransition(RuntimeError):
     """A step returned a state its table entry does not declare."""
 
 
+class NotServed(Exception):
+    """The session store failed before anything was delivered (``Engine.serve`` with
+    ``requeue``): nothing ran, nothing was sent; the caller keeps the update and tries again."""
+
+
 class Served(StrEnum):
     """How :meth:`Engine.serve` ended."""
 
@@ -124,7 +129,8 @@ class Engine:
                  (time.perf_counter() - started) * 1000)
         return replies
 
-    async def serve(self, key: SessionKey, event: Event, deliver: Deliver) -> Served:
+    async def serve(self, key: SessionKey, event: Event, deliver: Deliver, *,
+                    requeue: bool = False) -> Served:
         """Answer one event and ``deliver`` the replies while the chat is still locked.
 
         ``deliver`` gets the replies and the channel's view of the chat, a dict it may change,
@@ -133,15 +139,21 @@ class Engine:
         returns :attr:`Served.REPEAT` and runs nothing. When the session store fails the
         member is delivered an apology. An exception raised by ``deliver`` is raised again
         once the session is saved: the step is kept. The store keeps the lock alive while
-        ``deliver`` waits (a reply held back by flood control)."""
+        ``deliver`` waits (a reply held back by flood control).
+
+        ``requeue``: the caller keeps the update (a queue) and would rather try it again
+        than apologise: when the store fails before anything was delivered (the lock or the
+        load), :class:`NotServed` is raised instead of the apology."""
         event = clean(event)
         started = time.perf_counter()
         failure: Exception | None = None
+        delivered = False
         try:
             async with self._sessions.chat(key, once=event.update_id or None) as slot:
                 stored = slot.session
                 session, replies = await self._turn(key, event, stored)
                 view = dict(stored.view) if stored is not None else dict(UNKNOWN_VIEW)
+                delivered = True
                 try:
                     await deliver(replies, view)
                 except Exception as exc:  # noqa: BLE001 - raised again after the save
@@ -152,6 +164,10 @@ class Engine:
         except (StoreUnavailable, SessionBusy) as exc:
             if failure is not None:
                 raise failure from exc
+            if requeue and not delivered:
+                log.warning("%s update %s not served, kept for another try: %s", key.channel,
+                            event.update_id or "-", type(exc).__name__)
+                raise NotServed(type(exc).__name__) from exc
             await deliver([self._store_fault(key, event, exc)], {})
             return Served.STORE_FAULT
         if failure is not None:

@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flows.ports import AlreadySeen, SessionBusy, SessionSlot, StoreUnavailable
 from flows.types import Session, SessionKey
+from storage.inbox import RedisInbox
 
 __all__ = ["MemorySessionStore", "Persistence", "RedisSessionStore", "redis_store_from_url",
            "warn_without_persistence"]
@@ -294,6 +295,11 @@ class RedisSessionStore:
 
     def _kv(self, name: str) -> str:
         return f"{self._prefix}kv:{name}"
+
+    def inbox(self, **options: float) -> RedisInbox:
+        """The channels' inbox on this store's client, under its prefix
+        (:class:`storage.inbox.RedisInbox`)."""
+        return RedisInbox(self._client, prefix=self._prefix, **options)
 
     @asynccontextmanager
     async def chat(self, key: SessionKey, *,

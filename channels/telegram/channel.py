@@ -9,7 +9,11 @@ Each private-chat update goes through one outer middleware that keeps the channe
   session store's per-chat lock, held by :meth:`Engine.serve` until the last reply is sent, so
   that two processes never interleave their replies to one chat);
 * **always answered**: a fault is logged with the update id (never the text) and the member
-  gets an apology; a member who blocked the bot is recorded and no longer sent to.
+  gets an apology; a member who blocked the bot is recorded and no longer sent to;
+* **nothing lost**: an update is acknowledged (the webhook's 200, the poller's offset) only
+  once it is kept in the inbox (:mod:`channels.inbox`: Redis in production), where the chat's
+  runner, in whatever process, serves the chat's updates in ``update_id`` order; an update
+  whose serving cannot start (the session store down) stays there and is tried again.
 
 The skeleton of one update (the chat's turn, the concurrency slots, ``Engine.serve`` counted,
 faults counted by kind and answered) is the one every channel shares:
@@ -20,7 +24,9 @@ Group chats belong to the agent desk (handoff): they go to ``on_group_update`` w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -30,19 +36,22 @@ from typing import Any
 from aiogram import Bot, Dispatcher, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.methods import SetMyCommands, SetWebhook
+from aiogram.methods import GetUpdates, SetMyCommands, SetWebhook
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 from pydantic import ValidationError
 
 from app.metrics import Metrics
+from app.web import MalformedBody, parse_json
 from channels.core import APOLOGY, Serve, Tasks, Updates, describe
+from channels.inbox import Inbox, Mailroom
 from channels.telegram.chats import BlockedChats, ChatView
 from channels.telegram.keyboards import commands, verify
 from channels.telegram.render import CHANNEL, TelegramRenderer
 from channels.telegram.throttle import SendThrottle
-from flows.engine import View
+from flows.engine import NotServed, View
 from flows.flow import Ports
 from flows.i18n import Catalog, pick_locale
+from flows.ports import StoreUnavailable
 from flows.types import Event, Reply, SessionKey, Text
 
 __all__ = ["APOLOGY", "CONCURRENCY", "MAX_BACKLOG", "GroupHook", "Inbound", "Serve",
@@ -54,7 +63,9 @@ CONCURRENCY = 64  # updates served at once by one process (TELEGRAM_CONCURRENCY)
 # as the Redis pool has connections, so that no update waits for one while it holds a lock
 MAX_BACKLOG = 10_000  # webhook updates taken and not finished (TELEGRAM_MAX_BACKLOG)
 EXPIRED = "go:expired_button"  # the engine answers "That menu has expired" from any state
-_FED: ContextVar[bool] = ContextVar("telegram_fed", default=False)  # inside a webhook task
+_FED: ContextVar[bool] = ContextVar("telegram_fed", default=False)  # inside a chat's runner
+_REQUEUE: ContextVar[bool] = ContextVar("telegram_requeue", default=False)  # may be tried again
+POLL_BACKOFF = (0.5, 1.0, 2.0, 5.0)  # a failed getUpdates, or an update the inbox refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,7 @@ class TelegramChannel:
 
     def __init__(self, bot: Bot, *, serve: Serve, ports: Ports, throttle: SendThrottle,
                  metrics: Metrics, catalog: Catalog,
-                 on_group_update: GroupHook | None = None,
+                 on_group_update: GroupHook | None = None, inbox: Inbox | None = None,
                  concurrency: int = CONCURRENCY, max_backlog: int = MAX_BACKLOG) -> None:
         if concurrency < 1 or max_backlog < 1:
             raise ValueError("concurrency and max_backlog must be at least 1")
@@ -89,8 +100,14 @@ class TelegramChannel:
         self._on_group = on_group_update
         self._renderer = TelegramRenderer(bot, throttle, metrics, ports.secret)
         self._blocked = BlockedChats(ports.kv, self._audit)
-        self._tasks = Tasks()  # webhook updates handled in background
-        self._polled = Tasks()  # polled updates, run apart from aiogram's own tasks
+        if inbox is None:
+            from storage.inbox import MemoryInbox  # the embedded default: one process
+            inbox = MemoryInbox()
+        self.mailroom = Mailroom(inbox, self._handle_queued, channel=CHANNEL, metrics=metrics,
+                                 max_backlog=max_backlog)
+        self._tasks = Tasks()  # updates without a chat, handled in background
+        self._polled = Tasks()  # updates fed to the dispatcher directly
+        self._stopped = asyncio.Event()
         self.dispatcher = Dispatcher(disable_fsm=True)
         self.dispatcher.update.outer_middleware(self._around)
         router = Router(name=CHANNEL)
@@ -113,13 +130,82 @@ class TelegramChannel:
             allowed_updates=self.dispatcher.resolve_used_update_types()))
 
     async def run_polling(self, *, handle_signals: bool = True, timeout: int = 30) -> None:
-        """Long polling until stopped (a signal, or ``dispatcher.stop_polling()``)."""
+        """Long polling until stopped (SIGINT or SIGTERM when ``handle_signals``, or
+        :meth:`stop_polling`). Each update is kept in the inbox before the next ``getUpdates``
+        confirms it (its offset): an update the inbox cannot take now is asked for again, not
+        confirmed, so a crash or a Redis outage loses nothing."""
         await self.bot.delete_webhook(drop_pending_updates=False)
+        self._stopped.clear()
+        self.mailroom.reopen()
+        self.mailroom.start()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        for number in signals:
+            loop.add_signal_handler(number, self._stopped.set)
         try:
-            await self.dispatcher.start_polling(self.bot, handle_signals=handle_signals,
-                                                close_bot_session=False, polling_timeout=timeout)
+            await self._poll(timeout)
         finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
             await self.drain()
+
+    def stop_polling(self) -> None:
+        """End :meth:`run_polling` (it drains what is running, then returns)."""
+        self._stopped.set()
+
+    async def _poll(self, timeout: int) -> None:
+        ask = GetUpdates(timeout=timeout,
+                         allowed_updates=self.dispatcher.resolve_used_update_types())
+        wait = timeout + (self.bot.session.timeout or 0)
+        failures = 0
+        while not self._stopped.is_set():
+            try:
+                updates = await self._until_stopped(self.bot(ask, request_timeout=int(wait)))
+            except TelegramAPIError as exc:
+                log.warning("getUpdates failed: %s", describe(exc))
+                await self._pause(failures)
+                failures += 1
+                continue
+            if updates is None:
+                return
+            failures = 0
+            for update in updates:
+                if not await self._keep_polled(update):
+                    return
+                ask.offset = update.update_id + 1
+
+    async def _keep_polled(self, update: Update) -> bool:
+        """Keep ``update`` in the inbox, waiting while it cannot take it; false when stopped
+        first (the update stays unconfirmed: Telegram gives it again)."""
+        failures = 0
+        while not self._stopped.is_set():
+            try:
+                raw = update.model_dump_json(exclude_none=True, by_alias=True)
+                if await self.take(update, raw):
+                    return True
+            except StoreUnavailable:
+                log.warning("telegram update %s not kept: the inbox is unreachable",
+                            update.update_id)
+            await self._pause(failures)
+            failures += 1
+        return False
+
+    async def _until_stopped(self, work: Awaitable[list[Update]]) -> list[Update] | None:
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stopped.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TelegramAPIError):
+            await task
+        return None
+
+    async def _pause(self, failures: int) -> None:
+        delay = POLL_BACKOFF[min(failures, len(POLL_BACKOFF) - 1)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), delay)
 
     def parse(self, payload: object) -> Update:
         """A webhook body as an update; ``ValueError`` when it is not one."""
@@ -132,23 +218,38 @@ class TelegramChannel:
 
     @property
     def backlog(self) -> int:
-        """Webhook updates taken and not finished yet."""
-        return len(self._tasks)
+        """Updates received by this process and not served yet."""
+        return self.mailroom.backlog + len(self._tasks)
 
-    def accept(self, update: Update) -> bool:
-        """Handle ``update`` in the background (webhook mode); :meth:`drain` awaits it. False,
-        and nothing taken, when ``max_backlog`` updates are already waiting: memory stays
-        bounded and Telegram, answered 503, delivers the update again later."""
-        if len(self._tasks) >= self._max_backlog:
-            self._metrics.errors.labels("overload").inc()
-            return False
-        self._tasks.spawn(self._feed(update))
-        return True
+    async def take(self, update: Update, raw: str) -> bool:
+        """Keep ``update`` (``raw``: its JSON) for its chat's turn and return true: from now on
+        it is served whatever happens to this process. False, nothing kept, when this
+        process's backlog is full or it is stopping (Telegram, answered 503, delivers it
+        again later); :class:`~flows.ports.StoreUnavailable` when the inbox is unreachable.
+        An update without a chat is handled at once in the background."""
+        chat_id, _ = _chat_of(update)
+        if chat_id is None:
+            if self.backlog >= self._max_backlog:
+                return False
+            self._tasks.spawn(self._feed(update))
+            return True
+        return await self.mailroom.put(chat_id, raw, update, seq=update.update_id)
+
+    def start(self) -> None:
+        """Start the inbox's keeper (renewing turns, taking up stranded chats)."""
+        self.mailroom.reopen()
+        self.mailroom.start()
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Wait for updates in progress (webhook or polling); cancel those still running after
-        ``timeout``."""
-        await asyncio.gather(self._tasks.drain(timeout), self._polled.drain(timeout))
+        """Wait for the updates in progress, taking no more meanwhile (answered 503); hand
+        back the chats still running after ``timeout`` (their updates stay in the inbox for
+        another process or the next start). Updates are taken again afterwards (a process
+        that stops has stopped its server or its polling first)."""
+        try:
+            await asyncio.gather(self.mailroom.drain(timeout), self._tasks.drain(timeout),
+                                 self._polled.drain(timeout))
+        finally:
+            self.mailroom.reopen()
 
     async def is_blocked(self, chat_id: int | str) -> bool:
         """True when the member blocked the bot (recorded for 30 days or until they write)."""
@@ -158,13 +259,31 @@ class TelegramChannel:
         """Close the bot's HTTP session."""
         await self.bot.session.close()
 
-    async def _feed(self, update: Update) -> None:
+    async def _handle_queued(self, chat: str, seq: int, payload: str, parsed: Update | None,
+                             last: bool) -> bool:
+        """Serve one update of the inbox (:data:`channels.inbox.Handle`)."""
+        update = parsed
+        if update is None:
+            try:
+                update = self.parse(parse_json(payload.encode()))
+            except (MalformedBody, ValueError):
+                log.error("telegram update %s in the inbox is unreadable; dropped", seq)
+                return True
+        return await self._feed(update, requeue=not last)
+
+    async def _feed(self, update: Update, *, requeue: bool = False) -> bool:
+        """Feed ``update`` to the dispatcher; false when it was not served and may be tried
+        again (``requeue``)."""
         _FED.set(True)  # in this task's own context
+        _REQUEUE.set(requeue)
         try:
             await self.dispatcher.feed_update(self.bot, update)
+        except NotServed:
+            return False
         except Exception as exc:  # noqa: BLE001 - a background task has nobody to raise to
             self._metrics.errors.labels("internal").inc()
             log.error("telegram update %s failed: %s", update.update_id, describe(exc))
+        return True
 
     # --- one update ----------------------------------------------------------------------
 
@@ -178,9 +297,9 @@ class TelegramChannel:
                 await self._on_group(update)
             return None
         work = self._one(handler, update, data, chat_id)
-        if _FED.get():  # a webhook update: already one of the channel's tasks
+        if _FED.get():  # from the inbox: already in the chat's runner
             await work
-        else:  # polled: aiogram's task waits for a task of ours, which drain can see
+        else:  # fed directly: a task of ours, which drain can see
             await self._polled.spawn(work)
         return None
 
@@ -227,7 +346,8 @@ class TelegramChannel:
                     inbound.chat_id, replies, view, self._blocked, incoming=inbound.incoming,
                     edit=inbound.edit)
 
-        await self._updates.serve(key, replace(inbound.event, update_id=str(update_id)), deliver)
+        await self._updates.serve(key, replace(inbound.event, update_id=str(update_id)), deliver,
+                                  requeue=_REQUEUE.get())
 
     async def _answer(self, inbound: Inbound) -> None:
         try:

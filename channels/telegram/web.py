@@ -4,10 +4,10 @@
 before it reads the body (401 and nothing processed otherwise), then refuses what is malformed
 before anything is processed (``app.web``'s rules, no stack trace logged): 415 to another
 content type than ``application/json``, 413 to a body over ``client_max_size`` (1 MiB), 400
-to a body that is not UTF-8 JSON nested at most 64 deep, or not an update. It answers 503 with
-``Retry-After`` when the channel's backlog is full (Telegram delivers the update again later),
-and 200 at once otherwise: the update is handled in a background task that the app's shutdown
-awaits.
+to a body that is not UTF-8 JSON nested at most 64 deep, or not an update. It answers 200
+only once the update is kept in the channel's inbox (:mod:`channels.inbox`), from where it is
+served in its chat's turn; 503 with ``Retry-After`` when it is not kept (the backlog is full,
+the process is stopping, or the inbox is unreachable): Telegram delivers it again later.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from aiogram.types import Update
 from aiohttp import web
 
 from app.web import MalformedBody, Route, drain_on_shutdown, json_type_ok, parse_json
+from flows.ports import StoreUnavailable
 
 __all__ = ["SECRET_HEADER", "TELEGRAM_PATH", "WebhookChannel", "add_telegram_routes"]
 
@@ -33,9 +34,13 @@ class WebhookChannel(Protocol):
         """The body as an update; ``ValueError`` when it is not one."""
         ...
 
-    def accept(self, update: Update) -> bool:
-        """Handle the update in the background; false when the backlog is full (the update
-        is not taken: Telegram delivers it again later)."""
+    async def take(self, update: Update, raw: str) -> bool:
+        """Keep the update for its chat's turn; false when it is not taken (Telegram delivers
+        it again later); :class:`StoreUnavailable` when the inbox is unreachable."""
+        ...
+
+    def start(self) -> None:
+        """Start the background work (the inbox's keeper)."""
         ...
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -50,13 +55,18 @@ def add_telegram_routes(app: web.Application, channel: WebhookChannel, *, secret
     if not secret:
         raise ValueError("a Telegram webhook needs a secret token")
     app.router.add_post(path, _webhook(channel, secret))
+
+    async def start(_: web.Application) -> None:
+        channel.start()
+
+    app.on_startup.append(start)
     drain_on_shutdown(app, channel.drain)
 
 
 def _webhook(channel: WebhookChannel, secret: str) -> Route:
     expected = secret.encode()
 
-    async def webhook(request: web.Request) -> web.Response:
+    async def webhook(request: web.Request) -> web.Response:  # noqa: PLR0911 - one per answer
         # aiohttp decodes header bytes that are not UTF-8 as lone surrogates: give them back.
         given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(given, expected):
@@ -65,14 +75,20 @@ def _webhook(channel: WebhookChannel, secret: str) -> Route:
             return web.json_response({"ok": False, "error": "not application/json"},
                                      status=415)
         try:
-            payload = parse_json(await request.read())  # over client_max_size: 413
+            body = await request.read()  # over client_max_size: 413
+            payload = parse_json(body)
         except MalformedBody:
             return web.json_response({"ok": False, "error": "not JSON"}, status=400)
         try:
             update = channel.parse(payload)
         except ValueError:
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        if not channel.accept(update):  # overloaded: Telegram retries the delivery later
+        try:
+            kept = await channel.take(update, body.decode())
+        except StoreUnavailable:  # nothing kept: Telegram delivers it again
+            return web.json_response({"ok": False, "error": "unavailable"}, status=503,
+                                     headers={"Retry-After": "5"})
+        if not kept:  # overloaded or stopping: Telegram retries the delivery later
             return web.json_response({"ok": False, "error": "busy"}, status=503,
                                      headers={"Retry-After": "1"})
         return web.json_response({"ok": True})

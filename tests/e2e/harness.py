@@ -23,7 +23,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.compose import build_engine, build_ports, open_database
+from app.compose import build_engine, build_ports, inbox_for, open_database
 from app.metrics import CountingOtpSender, Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app, database_check, kv_check
@@ -201,7 +201,8 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
     channel = TelegramChannel(bot, serve=wrap(engine.serve) if wrap else engine.serve,
                               ports=ports,
                               throttle=throttle or SendThrottle(**FAST), metrics=metrics,
-                              catalog=catalog, on_group_update=on_group_update, **limits)
+                              catalog=catalog, on_group_update=on_group_update,
+                              inbox=inbox_for(store), **limits)
     world = Harness(fake, bot, channel, engine, store, accounts, database, metrics, outbox, clock)
     try:
         yield world

@@ -18,7 +18,7 @@ async def polling(tg: Harness) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await tg.channel.dispatcher.stop_polling()
+        tg.channel.stop_polling()
         await asyncio.wait_for(task, 10)
 
 

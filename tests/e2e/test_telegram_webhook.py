@@ -90,9 +90,10 @@ async def test_a_full_backlog_answers_503_and_a_redelivery_is_served(
     gate = asyncio.Event()
 
     def hold(serve: Serve) -> Serve:
-        async def held(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        async def held(key: SessionKey, event: Event, deliver: Deliver, *,
+                       requeue: bool = False) -> Served:
             await gate.wait()  # the first update stays unfinished
-            return await serve(key, event, deliver)
+            return await serve(key, event, deliver, requeue=requeue)
         return held
 
     async with harness(tmp_path, fake=fake, wrap=hold, max_backlog=1) as tg:  # holds one

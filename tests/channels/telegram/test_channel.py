@@ -6,6 +6,7 @@ Updates are fed straight into the real dispatcher; replies go over HTTP to the f
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,13 +40,14 @@ class Recorder:
         self.gates: dict[str, asyncio.Event] = {}  # chat id -> served once the event is set
 
     def wrap(self, serve: Serve) -> Serve:
-        async def recorded(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        async def recorded(key: SessionKey, event: Event, deliver: Deliver, *,
+                           requeue: bool = False) -> Served:
             self.events.append((key, event))
             if self.fail is not None:
                 raise self.fail
             if key.chat_id in self.gates:
                 await self.gates[key.chat_id].wait()
-            result = await serve(key, event, deliver)
+            result = await serve(key, event, deliver, requeue=requeue)
             self.results.append(result)
             return result
         return recorded
@@ -227,7 +229,8 @@ async def test_a_slow_chat_does_not_hold_up_other_chats(rec: Harness,
 
 
 async def test_drain_waits_for_accepted_updates(tg: Harness) -> None:
-    tg.channel.accept(tg.channel.parse(tg.fake.message_update(CHAT, "/menu")))
+    update = tg.fake.message_update(CHAT, "/menu")
+    assert await tg.channel.take(tg.channel.parse(update), json.dumps(update))
     assert tg.fake.sent_to(CHAT) == []
     await tg.channel.drain()
     assert len(tg.fake.sent_to(CHAT)) == 1
@@ -236,12 +239,13 @@ async def test_drain_waits_for_accepted_updates(tg: Harness) -> None:
 async def test_drain_cancels_updates_still_running_after_the_timeout(
         rec: Harness, recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
     recorder.gates[str(CHAT)] = asyncio.Event()  # never set: an update stuck in a flow
-    assert rec.channel.accept(rec.channel.parse(rec.fake.message_update(CHAT, "/menu")))
+    update = rec.fake.message_update(CHAT, "/menu")
+    assert await rec.channel.take(rec.channel.parse(update), json.dumps(update))
     while not recorder.events:
         await asyncio.sleep(0.01)
     await rec.channel.drain(timeout=0.05)
     assert rec.channel.backlog == 0
-    assert "cancelled 1 tasks still running at shutdown" in caplog.text
+    assert "handed back 1 telegram chats still running at shutdown" in caplog.text
     assert recorder.results == [] and rec.fake.sent_to(CHAT) == []
 
 

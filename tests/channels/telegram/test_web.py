@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from app.metrics import Metrics
 from app.web import MAX_BODY, MAX_DEPTH, create_web_app
 from channels.telegram.web import SECRET_HEADER, TELEGRAM_PATH, add_telegram_routes
+from flows.ports import StoreUnavailable
 from tests.conftest import WebClient
 from tests.fakes.loopback import raw_post
 
@@ -35,6 +36,12 @@ class StubChannel:
         self.tasks: set[asyncio.Task[None]] = set()
         self.backlog = backlog
         self.payloads: list[object] = []
+        self.raws: list[str] = []
+        self.down = False
+        self.started = 0
+
+    def start(self) -> None:
+        self.started += 1
 
     def parse(self, payload: object) -> Update:
         if not isinstance(payload, dict) or "update_id" not in payload:
@@ -42,9 +49,12 @@ class StubChannel:
         self.payloads.append(payload)
         return Update.model_validate(payload)
 
-    def accept(self, update: Update) -> bool:
+    async def take(self, update: Update, raw: str) -> bool:
+        if self.down:
+            raise StoreUnavailable("the inbox is down")
         if len(self.tasks) >= self.backlog:
             return False
+        self.raws.append(raw)
         self.accepted.append(update.update_id)
         self.tasks.add(asyncio.create_task(self._handle(update.update_id)))
         return True
@@ -197,6 +207,23 @@ async def test_a_full_backlog_is_503_with_retry_after(web_client: WebClient) -> 
     assert (first.status, second.status) == (200, 503)
     assert second.headers["Retry-After"] == "1"
     assert channel.accepted == [7]
+    await channel.drain()
+
+
+async def test_an_unreachable_inbox_is_503_and_the_update_is_not_acknowledged(
+        web_client: WebClient) -> None:
+    channel = StubChannel()
+    channel.down = True  # Redis is down: the update cannot be kept
+    http = await web_client(_app(channel))
+    response = await http.post(TELEGRAM_PATH, json=UPDATE, headers={SECRET_HEADER: SECRET})
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"  # Telegram delivers it again
+    assert channel.accepted == []
+    channel.down = False  # Redis is back: the redelivery is kept and acknowledged
+    again = await http.post(TELEGRAM_PATH, json=UPDATE, headers={SECRET_HEADER: SECRET})
+    assert again.status == 200 and channel.accepted == [7]
+    assert [json.loads(raw) for raw in channel.raws] == [UPDATE]  # the body, as received
+    assert channel.started == 1  # the inbox's keeper runs from the app's start-up
     await channel.drain()
 
 
