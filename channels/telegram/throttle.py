@@ -28,7 +28,7 @@ class _Chat:
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0  # sends holding or waiting for the lock
-    next_at: float = -math.inf  # earliest start of this chat's next call
+    next_at: float = -math.inf  # earliest start of this chat's next call (spacing or 429 pause)
 
 
 class SendThrottle:
@@ -43,12 +43,34 @@ class SendThrottle:
       :meth:`send` was called for that chat; other chats are not held up.
     * On :class:`~aiogram.exceptions.TelegramRetryAfter` the call is retried after
       ``retry_after`` seconds, up to ``max_retries`` times (so at most ``max_retries + 1``
-      attempts), then the exception is raised. The 429 pauses the *whole bot* for that long,
-      not only the chat: the reply does not say which limit was hit, and on ``sendMessage`` it
-      is usually the bot-wide one, where carrying on with other chats only collects more 429s
-      and longer bans. Other exceptions propagate at once, without a retry.
-    * Memory: a chat's state is dropped once nothing waits on it and its spacing has passed
-      (checked on every :meth:`send`, oldest first), so only recently active chats are held.
+      attempts), then the exception is raised. Other exceptions propagate at once, without a
+      retry.
+    * Which limit a 429 is charged to. The reply does not say whether the chat's limit or the
+      bot's was hit, so the throttle infers it from where the 429s come from:
+
+      - A 429 pauses its own chat for ``retry_after``: that chat's queue waits, other chats go
+        on. This holds even when the call is then given up, so the chat's next message also
+        waits out the pause.
+      - A 429 is the bot's limit, and pauses every chat for its ``retry_after``, when a
+        *different* chat's own 429 pause is still running, or when a bot-wide pause is. Two
+        chats refused within one pause is what a bot-wide limit looks like (Telegram refuses
+        every chat until the pause ends), and it is unlikely for two chats' own limits,
+        which the per-chat spacing keeps them under. A 429 arriving during a bot-wide pause
+        comes from a call started before it, in the same burst.
+
+      The cost of a wrong guess decides the rule. A bot-wide 429 taken for one chat's costs
+      at most one more 429: the next call to another chat is refused and the bot pauses. A
+      chat's 429 taken for the bot's stops every member's replies for up to its
+      ``retry_after``, which for a group's 20-a-minute limit (the agents' forum group) runs to
+      tens of seconds. So the bot is paused only on that second chat's evidence, never on the
+      fill of the bot-wide window alone: with several processes sharing one bot token (the
+      scale-out), this process's window is not the bot's count anyway.
+    * Memory: a chat's state is dropped once nothing waits on it and its spacing and any 429
+      pause of its own have passed (checked on every :meth:`send`, oldest first), so only
+      recently active or paused chats are held. The check stops at the first chat it must
+      keep, so a chat paused by a long ``retry_after`` delays the dropping of chats that
+      started after it until its pause ends (at most ``per_bot`` new chats a second of it),
+      as a chat with a queue always did.
     """
 
     def __init__(
@@ -67,7 +89,11 @@ class SendThrottle:
         self._clock = clock
         self._sleep = sleep
         self._max_retries = max_retries
-        self._paused_until = -math.inf
+        self._paused_until = -math.inf  # the bot-wide pause
+        # The chat whose own 429 pause came last, and its end: a 429 from another chat before
+        # then is the bot's limit. One slot is enough, since while that pause runs any other
+        # chat's 429 pauses the bot instead of becoming a chat's own pause.
+        self._chat_pause: tuple[str, float] = ("", -math.inf)
         self._chats: OrderedDict[str, _Chat] = OrderedDict()  # least recently started first
 
     @property
@@ -102,12 +128,23 @@ class SendThrottle:
             try:
                 return await call()
             except TelegramRetryAfter as exc:
+                self._pause(key, chat, exc.retry_after)
                 if retries >= self._max_retries:
                     raise
-                retries += 1
-                # The bot-wide pause also holds this chat, whose lock keeps its queue behind us.
-                resume = self._clock() + exc.retry_after
-                self._paused_until = max(self._paused_until, resume)
+                retries += 1  # the chat's lock keeps its queue behind this retry
+
+    def _pause(self, key: str, chat: _Chat, retry_after: float) -> None:
+        """Charge a 429 from ``key`` to that chat alone or to the whole bot (class docstring)."""
+        now = self._clock()
+        resume = now + retry_after
+        chat.next_at = max(chat.next_at, resume)  # also keeps the chat from being pruned
+        other, other_until = self._chat_pause
+        if now < self._paused_until or (other != key and now < other_until):
+            self._paused_until = max(self._paused_until, resume)
+        elif other == key:
+            self._chat_pause = (key, max(other_until, resume))
+        else:
+            self._chat_pause = (key, resume)
 
     async def _wait_until(self, deadline: float) -> None:
         while (now := self._clock()) < deadline:

@@ -8,6 +8,7 @@ milliseconds and its timings are exact. The last test uses real time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -148,7 +149,7 @@ def test_int_and_str_ids_are_the_same_chat() -> None:
     assert run_virtual(main).times(5) == [0.0, 1.0]
 
 
-def test_429_delays_the_send_keeps_order_and_pauses_the_bot() -> None:
+def test_429_delays_the_send_keeps_order_and_spares_other_chats() -> None:
     async def main(fake: FakeTime) -> tuple[FakeApi, list[str]]:
         throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
         api = FakeApi(fake)
@@ -169,7 +170,174 @@ def test_429_delays_the_send_keeps_order_and_pauses_the_bot() -> None:
     assert api.labels(7) == ["a", "b", "c"]  # none lost, still in order
     assert api.times(7)[0] >= 2.0 - EPS  # retry_after honoured
     assert_spaced(api.times(7))
-    assert api.times(8)[0] >= 2.0 - EPS  # the whole bot waited out the 429
+    assert api.times(8) == [0.5]  # one chat's 429 does not hold up the others
+
+
+# --- Which limit a 429 is charged to: the chat's own, or the bot's ------------------------
+
+
+def test_a_429_pauses_only_its_chat_while_other_chats_go_on() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        api = FakeApi(fake)
+        api.fail["a1"] = [retry_after(5, "A")]
+        chat_a = asyncio.gather(*(throttle.send("A", api.message("A", m)) for m in ("a1", "a2")))
+
+        async def chat_b() -> list[str]:
+            await fake.sleep(0.25)  # A is paused by now
+            return await asyncio.gather(
+                *(throttle.send("B", api.message("B", f"b{i}")) for i in range(3)))
+
+        await asyncio.gather(chat_a, chat_b())
+        return api
+
+    api = run_virtual(main)
+    assert [t for t, c, _ in api.attempts if c == "A"] == [0.0, 5.0, 6.0]  # a1, a1 again, a2
+    assert api.labels("A") == ["a1", "a2"]
+    assert api.times("B") == [0.25, 1.25, 2.25]  # at once, only the usual spacing
+
+
+def test_repeated_429s_from_one_chat_never_pause_the_bot() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        api = FakeApi(fake)
+        api.fail["a"] = [retry_after(3, "A") for _ in range(3)]
+        chat_a = throttle.send("A", api.message("A", "a"))
+
+        async def others() -> None:
+            for second in range(10):
+                await throttle.send(second, api.message(second, "x"))
+                await fake.sleep(1.0)
+
+        await asyncio.gather(chat_a, others())
+        return api
+
+    api = run_virtual(main)
+    assert api.times("A") == [9.0]  # three pauses of 3 s, one after the other
+    assert [api.times(second) for second in range(10)] == [[float(s)] for s in range(10)]
+
+
+def test_429s_from_two_chats_within_one_pause_pause_every_chat() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        api = FakeApi(fake)
+        api.fail["a"] = [retry_after(5, "A")]
+        api.fail["b"] = [retry_after(3, "B")]
+
+        async def at(when: float, chat: str, label: str) -> str:
+            await fake.sleep(when)
+            return await throttle.send(chat, api.message(chat, label))
+
+        await asyncio.gather(
+            at(0.0, "A", "a"),  # A's own pause, until 5
+            at(1.0, "B", "b"),  # a second chat inside A's pause: the bot's limit, until 4
+            at(2.0, "C", "c"),  # held by the bot-wide pause
+            at(4.5, "D", "d"),  # after it: at once
+        )
+        return api
+
+    api = run_virtual(main)
+    assert api.times("B") == [4.0]
+    assert api.times("C") == [4.0]
+    assert api.times("A") == [5.0]  # its own, longer pause still holds
+    assert api.times("D") == [4.5]
+
+
+def test_simultaneous_429s_from_two_chats_pause_the_bot() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        api = FakeApi(fake)
+        api.fail["a"] = [retry_after(2, "A")]
+        api.fail["b"] = [retry_after(2, "B")]
+
+        async def late() -> str:
+            await fake.sleep(0.5)
+            return await throttle.send("C", api.message("C", "c"))
+
+        await asyncio.gather(throttle.send("A", api.message("A", "a")),
+                             throttle.send("B", api.message("B", "b")), late())
+        return api
+
+    api = run_virtual(main)
+    assert api.times("A") == api.times("B") == api.times("C") == [2.0]
+
+
+def test_a_429_after_the_first_chats_pause_ended_is_charged_to_its_own_chat() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        api = FakeApi(fake)
+        api.fail["a"] = [retry_after(2, "A")]
+        api.fail["b"] = [retry_after(2, "B")]
+
+        async def at(when: float, chat: str, label: str) -> str:
+            await fake.sleep(when)
+            return await throttle.send(chat, api.message(chat, label))
+
+        await asyncio.gather(at(0.0, "A", "a"), at(3.0, "B", "b"), at(3.5, "C", "c"))
+        return api
+
+    api = run_virtual(main)
+    assert api.times("A") == [2.0]
+    assert api.times("B") == [5.0]
+    assert api.times("C") == [3.5]  # B's 429 came after A's pause: B's alone
+
+
+def test_a_429_during_a_bot_wide_pause_extends_it() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep, max_retries=0)
+        api = FakeApi(fake)
+        api.fail["a"] = [retry_after(1, "A")]
+        api.fail["b"] = [retry_after(5, "B")]
+
+        async def in_flight() -> None:  # started before the bot-wide pause, answered in it
+            await fake.sleep(0.4)
+
+            async def slow_429() -> str:
+                await asyncio.sleep(1.0)
+                raise retry_after(6, "C")
+
+            with pytest.raises(TelegramRetryAfter):
+                await throttle.send("C", slow_429)
+
+        async def at(when: float, chat: str, label: str) -> None:
+            await fake.sleep(when)
+            with contextlib.suppress(TelegramRetryAfter):
+                await throttle.send(chat, api.message(chat, label))
+
+        await asyncio.gather(
+            at(0.0, "A", "a"),  # A's own pause, until 1
+            at(0.5, "B", "b"),  # inside it: bot-wide, until 5.5
+            in_flight(),  # its 429 at 1.4, after A's pause but inside the bot's: until 7.4
+            at(2.0, "E", "e"),
+        )
+        return api
+
+    api = run_virtual(main)
+    assert api.times("E") == [pytest.approx(7.4)]
+
+
+def test_order_within_a_chat_is_kept_through_chat_and_bot_pauses() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        api = FakeApi(fake)
+        api.fail["a0"] = [retry_after(2, "A"), retry_after(1, "A")]
+        api.fail["a2"] = [retry_after(3, "A")]
+        api.fail["b1"] = [retry_after(4, "B")]
+        chat_a = [throttle.send("A", api.message("A", f"a{i}")) for i in range(5)]
+        chat_b = [throttle.send("B", api.message("B", f"b{i}")) for i in range(3)]
+        await asyncio.gather(*chat_a, *chat_b)
+        return api
+
+    api = run_virtual(main)
+    assert api.labels("A") == [f"a{i}" for i in range(5)]
+    assert api.labels("B") == [f"b{i}" for i in range(3)]
+    assert [label for _, c, label in api.attempts if c == "A"] == [
+        "a0", "a0", "a0", "a1", "a2", "a2", "a3", "a4"]
+    assert_spaced(api.times("A"))
+    assert_spaced(api.times("B"))
+    # b1's 429 at 1 came inside A's first pause (until 2): the whole bot waited until 5.
+    assert api.times("B") == [0.0, 5.0, 6.0]
+    assert min(t for t, c, _ in api.attempts if c == "A" and t > 1.0) >= 5.0
 
 
 def test_429_is_retried_up_to_max_retries_then_raised() -> None:
@@ -188,6 +356,31 @@ def test_429_is_retried_up_to_max_retries_then_raised() -> None:
     assert failed_at == 3.0
     assert api.labels(7) == ["next"]  # the chat is not stuck after a give-up
     assert api.times(7) == [4.0]
+
+
+def test_max_retries_raises_while_other_chats_go_on() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep, max_retries=2)
+        api = FakeApi(fake)
+        api.fail["doomed"] = [retry_after(2, 7) for _ in range(10)]
+
+        async def doomed() -> None:
+            with pytest.raises(TelegramRetryAfter):
+                await throttle.send(7, api.message(7, "doomed"))
+            assert fake.now == 4.0
+            await throttle.send(7, api.message(7, "next"))
+
+        async def other() -> None:
+            for i in range(6):
+                await throttle.send(8, api.message(8, f"o{i}"))
+
+        await asyncio.gather(doomed(), other())
+        return api
+
+    api = run_virtual(main)
+    assert [t for t, _, label in api.attempts if label == "doomed"] == [0.0, 2.0, 4.0]
+    assert api.times(7) == [6.0]  # the last 429's pause holds the chat's next send too
+    assert api.times(8) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_429_with_no_retries_allowed_raises_at_once() -> None:
@@ -308,6 +501,26 @@ def test_state_is_kept_while_senders_wait() -> None:
         assert throttle.tracked_chats == 1
 
     run_virtual(main)
+
+
+def test_a_paused_chat_is_not_pruned_while_paused() -> None:
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep, max_retries=0)
+        api = FakeApi(fake)
+        api.fail["a"] = [retry_after(30, 1)]
+        with pytest.raises(TelegramRetryAfter):  # nobody waits on chat 1 afterwards
+            await throttle.send(1, api.message(1, "a"))
+        await fake.sleep(10.0)
+        await throttle.send(2, api.message(2, "x"))  # prunes what it can
+        assert throttle.tracked_chats == 2  # chat 1 is idle but paused: kept
+        await throttle.send(1, api.message(1, "b"))
+        assert fake.now == 30.0  # its pause was remembered
+        await fake.sleep(1.0)
+        await throttle.send(3, api.message(3, "x"))
+        assert throttle.tracked_chats == 1  # pause and spacing over: dropped
+        return api
+
+    assert run_virtual(main).times(1) == [30.0]
 
 
 @pytest.mark.parametrize(
