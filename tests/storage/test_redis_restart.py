@@ -27,6 +27,7 @@ from app.metrics import Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app, redis_check
 from flows.engine import Engine
+from flows.ports import StoreUnavailable
 from flows.types import Event, Session, SessionKey
 from storage.sessions import RedisSessionStore, redis_store_from_url, warn_without_persistence
 from tests.conftest import WebClient
@@ -287,3 +288,30 @@ async def test_the_start_up_check_never_refuses_an_unreachable_redis(
     caplog.set_level(logging.WARNING, logger="storage.sessions")
     assert await warn_without_persistence(store) is None
     assert any("unreachable" in r.getMessage() for r in caplog.records)
+
+
+# --- the channels' inbox -------------------------------------------------------------------
+
+
+async def test_an_inbox_put_fails_while_redis_is_down_and_works_after_the_restart(
+        own_redis: OwnRedis, store: RedisSessionStore) -> None:
+    inbox = store.inbox()
+    chat = "7007"
+    number, token = (await inbox.put(chat, '{"text": "before"}', 1))[:2]
+    assert number == 1 and token is not None
+    own_redis.kill()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="the inbox failed") as failed:
+        await inbox.put(chat, '{"text": "during the outage"}', 2)
+    assert "outage" not in str(failed.value) and chat not in str(failed.value)
+    assert time.monotonic() - started < 1.5, "one quick retry, no retry loop"
+    with pytest.raises(StoreUnavailable):
+        await inbox.next(chat, token)
+    own_redis.start()
+    # A stale pooled connection and scripts the new server never saw: neither costs the put.
+    number, again = (await inbox.put(chat, '{"text": "after"}', 3))[:2]
+    assert number == 3 and again is not None, "the restart lost the old turn with its queue"
+    assert await inbox.next(chat, token) is None, "the old token serves nothing"
+    assert await inbox.next(chat, again) == (3, '{"text": "after"}')
+    assert await inbox.next(chat, again, done=3) is None
+    assert await inbox.pending(chat) == 0
