@@ -120,7 +120,7 @@ def whatsapp_channel(config: WhatsAppConfig, built: Runtime, metrics: Metrics) -
     """The WhatsApp channel on the runtime's engine (its one construction site)."""
     return WhatsAppChannel.create(config, serve=built.engine.serve, sessions=built.store,
                                   ports=built.ports, metrics=metrics, catalog=built.catalog,
-                                  ttl_for=built.engine.ttl_for)
+                                  inbox=built.inbox, ttl_for=built.engine.ttl_for)
 
 
 def whatsapp_config(settings: WhatsAppSettings) -> WhatsAppConfig:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from app.metrics import Metrics
 from flows.ports import PortUnavailable, StoreUnavailable
+from storage.inbox import Put
 
 __all__ = ["PATIENCE", "RETRY_DELAYS", "Handle", "Inbox", "Mailroom"]
 
@@ -46,10 +47,9 @@ class Inbox(Protocol):
     (:mod:`storage.inbox`). Every method raises :class:`StoreUnavailable` when the backend
     cannot be reached."""
 
-    async def put(self, chat: str, payload: str, seq: int | None = None,
-                  ) -> tuple[int, str | None]:
-        """Queue the update: its sequence number, and a turn token when the caller now
-        holds the chat's turn."""
+    async def put(self, chat: str, payload: str, seq: int | None = None) -> Put:
+        """Queue the update: its sequence number; a turn token when the caller now holds
+        the chat's turn; whether the update is the first queued (the turn starts with it)."""
         ...
 
     async def next(self, chat: str, token: str, done: int | None = None,
@@ -127,6 +127,12 @@ class Mailroom:
         """Updates received by this process and not served yet."""
         return len(self._parsed)
 
+    def waiting(self, chat: Hashable) -> int:
+        """Updates of ``chat`` received by this process and not served yet (the one being
+        served included)."""
+        name = str(chat)
+        return sum(1 for key in self._parsed if key[0] == name)
+
     @property
     def running(self) -> int:
         """Chats whose turn this process holds."""
@@ -142,23 +148,27 @@ class Mailroom:
             return False
         self.start()
         name = str(chat)
-        number, token = await self.inbox.put(name, payload, seq)
-        if token is not None or name in self._turns:  # served here: skip parsing it again
-            self._parsed[(name, number)] = parsed
-        if token is not None:
-            self._start(name, token)
+        put = await self.inbox.put(name, payload, seq)
+        if put.token is not None and self._closing:  # a drain began meanwhile: kept, and
+            await self._hand_back(name, put.token)  # left for the next runner
+            return True
+        if put.token is not None or name in self._turns:  # served here: not parsed again
+            self._parsed[(name, put.seq)] = parsed
+        if put.token is not None:
+            self._start(name, put.token, (put.seq, payload) if put.first else None)
         return True
 
-    def _start(self, chat: str, token: str) -> None:
+    def _start(self, chat: str, token: str, first: tuple[int, str] | None = None) -> None:
         turn = _Turn(token)
         self._turns[chat] = turn
-        turn.task = asyncio.create_task(self._run(chat, turn))
+        turn.task = asyncio.create_task(self._run(chat, turn, first))
 
-    async def _run(self, chat: str, turn: _Turn) -> None:
+    async def _run(self, chat: str, turn: _Turn, first: tuple[int, str] | None) -> None:
         done: int | None = None
         try:
             while True:
-                item = await self._next(chat, turn.token, done)
+                item = first or await self._next(chat, turn.token, done)
+                first = None
                 if item is None:
                     return
                 number, payload = item
@@ -184,7 +194,7 @@ class Mailroom:
             try:
                 return await self.inbox.next(chat, token, done)
             except StoreUnavailable:
-                if delay is None or self._closing:
+                if delay is None:
                     log.warning("a %s chat's queue is unreachable; left for the sweeper",
                                 self._channel)
                     return None
@@ -192,15 +202,15 @@ class Mailroom:
         return None  # pragma: no cover - the loop returns
 
     async def _serve(self, chat: str, number: int, payload: str) -> bool:
-        """Serve one update, trying again while its serving cannot start; false when the
-        process stops before it was served (it stays queued)."""
+        """Serve one update, trying again while its serving cannot start (a drain's timeout
+        cuts the tries short: the update stays queued); false when it was not served."""
         parsed = self._parsed.get((chat, number))  # counted in the backlog until served
         try:
             for delay in (*self._delays, None):
                 if await self._handle(chat, number, payload, parsed, delay is None):
                     return True
                 self._metrics.errors.labels("requeued").inc()
-                if delay is None or self._closing:
+                if delay is None:
                     return False
                 await self._sleep(delay)
             return False  # pragma: no cover - the loop returns
@@ -254,7 +264,7 @@ class Mailroom:
         """Renew and sweep until cancelled (one task per process)."""
         ticks = 0
         while True:
-            await self._sleep(sweep_every)
+            await asyncio.sleep(sweep_every)  # real time, whatever sleep the retries use
             ticks += 1
             if ticks * sweep_every >= renew_every:
                 ticks = 0

@@ -19,13 +19,14 @@ import secrets
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import redis.asyncio
 from redis.exceptions import RedisError
 
 from flows.ports import StoreUnavailable
 
-__all__ = ["LEASE", "QUEUE_TTL", "MemoryInbox", "RedisInbox"]
+__all__ = ["LEASE", "QUEUE_TTL", "MemoryInbox", "Put", "RedisInbox"]
 
 LEASE = 30.0  # a runner's turn lasts this long unless renewed
 QUEUE_TTL = 24 * 3600.0  # a chat's queue expires this long after its last update
@@ -46,9 +47,10 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[7])
 if redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4])
   or redis.call('GET', KEYS[3]) == ARGV[3] then
-  return {1, seq}
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  return {1, seq, first == seq and 1 or 0}
 end
-return {0, seq}"""
+return {0, seq, 0}"""
 # KEYS: queue, payloads, runner, active; ARGV: token, done seq (''), lease ms, now ms, chat.
 # -1: the turn is not the caller's; 0: nothing queued (the turn is released); else
 # {seq, payload} of the lowest queued update. Safe to retry: removing ``done`` is idempotent.
@@ -117,6 +119,17 @@ _FORGET = """redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return redis.call('ZREM', KEYS[5], ARGV[1])"""
 
 
+class Put(NamedTuple):
+    """What :meth:`RedisInbox.put` did: the update's sequence number; a token when the caller
+    now holds the chat's turn (``None``: another runner holds it and will serve this update
+    too); and whether this update is the first queued, so the new turn starts with it (no
+    :meth:`RedisInbox.next` needed)."""
+
+    seq: int
+    token: str | None
+    first: bool
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -152,18 +165,16 @@ class RedisInbox:
         tag = f"{self._prefix}{{{chat}}}"
         return [f"{tag}:queue", f"{tag}:payloads", f"{tag}:runner", f"{tag}:seq"]
 
-    async def put(self, chat: str, payload: str, seq: int | None = None) -> tuple[int, str | None]:
-        """Queue ``payload`` for ``chat`` (under ``seq``, else the chat's next number): its
-        sequence number, and a token when the caller now holds the chat's turn (``None``:
-        another runner holds it and will serve this update too). The update is stored when
-        this returns; :class:`StoreUnavailable` when it is not."""
+    async def put(self, chat: str, payload: str, seq: int | None = None) -> Put:
+        """Queue ``payload`` for ``chat`` (under ``seq``, else the chat's next number). The
+        update is stored when this returns; :class:`StoreUnavailable` when it is not."""
         token = secrets.token_hex(12)
         with _unavailable():
-            held, number = await self._put(
+            held, number, first = await self._put(
                 [*self._keys(chat), self._active],
                 [payload, "" if seq is None else str(seq), token, self._lease_ms, self._ttl_ms,
                  _now_ms(), chat])
-        return int(number), token if held == 1 else None
+        return Put(int(number), token if held == 1 else None, held == 1 and first == 1)
 
     async def next(self, chat: str, token: str, done: int | None = None,
                    ) -> tuple[int, str] | None:
@@ -234,7 +245,7 @@ class MemoryInbox:
     def __init__(self) -> None:
         self._chats: dict[str, _Queue] = {}
 
-    async def put(self, chat: str, payload: str, seq: int | None = None) -> tuple[int, str | None]:
+    async def put(self, chat: str, payload: str, seq: int | None = None) -> Put:
         """See :meth:`RedisInbox.put`."""
         queue = self._chats.setdefault(chat, _Queue())
         if seq is None:
@@ -242,9 +253,9 @@ class MemoryInbox:
             seq = queue.counter
         queue.items.setdefault(seq, payload)
         if queue.runner is not None:
-            return seq, None
+            return Put(seq, None, False)
         queue.runner = secrets.token_hex(12)
-        return seq, queue.runner
+        return Put(seq, queue.runner, min(queue.items) == seq)
 
     async def next(self, chat: str, token: str, done: int | None = None,
                    ) -> tuple[int, str] | None:

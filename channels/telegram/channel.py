@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from app.metrics import Metrics
 from app.web import MalformedBody, parse_json
 from channels.core import APOLOGY, Serve, Tasks, Updates, describe
-from channels.inbox import Inbox, Mailroom
+from channels.inbox import RETRY_DELAYS, Inbox, Mailroom
 from channels.telegram.chats import BlockedChats, ChatView
 from channels.telegram.keyboards import commands, verify
 from channels.telegram.render import CHANNEL, TelegramRenderer
@@ -85,6 +85,7 @@ class TelegramChannel:
     def __init__(self, bot: Bot, *, serve: Serve, ports: Ports, throttle: SendThrottle,
                  metrics: Metrics, catalog: Catalog,
                  on_group_update: GroupHook | None = None, inbox: Inbox | None = None,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS,
                  concurrency: int = CONCURRENCY, max_backlog: int = MAX_BACKLOG) -> None:
         if concurrency < 1 or max_backlog < 1:
             raise ValueError("concurrency and max_backlog must be at least 1")
@@ -104,7 +105,7 @@ class TelegramChannel:
             from storage.inbox import MemoryInbox  # the embedded default: one process
             inbox = MemoryInbox()
         self.mailroom = Mailroom(inbox, self._handle_queued, channel=CHANNEL, metrics=metrics,
-                                 max_backlog=max_backlog)
+                                 max_backlog=max_backlog, retry_delays=retry_delays)
         self._tasks = Tasks()  # updates without a chat, handled in background
         self._polled = Tasks()  # updates fed to the dispatcher directly
         self._stopped = asyncio.Event()

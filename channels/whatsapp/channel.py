@@ -1,22 +1,23 @@
 """The WhatsApp channel on the Cloud API: Meta's webhook in, :meth:`Engine.serve`, the Graph
 API out.
 
-A webhook post is answered 200 at once (after its signature checked out) and each member
-message is served in a background task that shutdown awaits, through the skeleton every
-channel shares (:class:`channels.core.Updates`). The channel keeps the same promises as
-Telegram's, in the same two session-store round trips per message and no store call of its
-own:
+A webhook post is answered 200 once its signature checked out and each of its member messages
+is kept in the inbox (:mod:`channels.inbox`: Redis in production), from where the chat's
+runner, in whatever process, serves the chat's messages in their order of arrival, through
+the skeleton every channel shares (:class:`channels.core.Updates`); 503 when the inbox cannot
+keep them (Meta delivers the notification again). The channel keeps the same promises as
+Telegram's, in the same two session-store round trips per message besides the inbox's two:
 
 * **once**: a repeated message id is dropped (``Engine.serve`` remembers it for a day, in the
   round trip that locks the chat);
-* **in order**: one chat's messages are served first come, first served in this process and,
-  through the chat's session lock held until the last reply is sent, across processes;
+* **in order**: one chat's messages are served one after another, in their order of arrival,
+  by the one runner that holds the chat's turn, whatever process received them;
 * **always answered**: a fault is logged (never the text or the number) and the member gets an
   apology in the chat's language.
 
 **Bounded**: at most ``config.concurrency`` messages are served at once (no more than the Graph
 API client's connections), the others wait in arrival order; beyond ``config.max_backlog``
-messages taken and not finished, :meth:`WhatsAppChannel.accept` takes nothing and the webhook
+messages received and not finished, :meth:`WhatsAppChannel.take` takes nothing and the webhook
 answers 503, so Meta delivers the notification again later.
 
 Each member message is marked as read after its replies, outside its slot, by at most
@@ -37,13 +38,14 @@ window is closed (error 131047), otherwise recorded.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from app.metrics import Metrics
 from channels.core import APOLOGY, Serve, Tasks, Updates, describe, open_view
+from channels.inbox import RETRY_DELAYS, Inbox, Mailroom
 from channels.whatsapp.chats import WINDOW, ChatView, SentTurns, Turn, WhatsAppCounters
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.graph import (
@@ -72,7 +74,7 @@ from channels.whatsapp.render import (
     render,
     render_template,
 )
-from flows.engine import View, session_ttl
+from flows.engine import NotServed, View, session_ttl
 from flows.flow import Ports
 from flows.i18n import DEFAULT_LOCALE, LOCALES, Catalog
 from flows.ports import SessionStore
@@ -100,7 +102,8 @@ class WhatsAppChannel:
 
     def __init__(self, config: WhatsAppConfig, *, graph: Graph, serve: Serve,
                  sessions: SessionStore, ports: Ports, metrics: Metrics, catalog: Catalog,
-                 limiter: OutboundLimiter | None = None,
+                 limiter: OutboundLimiter | None = None, inbox: Inbox | None = None,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS,
                  ttl_for: Callable[[Session], float | None] = session_ttl) -> None:
         self.config = config
         self._graph = graph
@@ -118,23 +121,26 @@ class WhatsAppChannel:
         self._updates: Updates[str] = Updates(CHANNEL, serve, metrics,
                                               platform_errors=(GraphError,),
                                               concurrency=concurrency)
-        self._tasks = Tasks()  # failed replies resent as the template
-        self._messages = Tasks()  # member messages taken from the webhook, not finished
-        self._pending: Counter[str] = Counter()  # of those, per chat
+        self._tasks = Tasks()  # failed replies resent as the template, receipts
+        if inbox is None:
+            from storage.inbox import MemoryInbox  # the embedded default: one process
+            inbox = MemoryInbox()
+        self.mailroom = Mailroom(inbox, self._handle_queued, channel=CHANNEL, metrics=metrics,
+                                 max_backlog=config.max_backlog, retry_delays=retry_delays)
         self._unread: dict[str, str] = {}  # chat -> its newest message awaiting a receipt
         self._readers = 0  # receipt senders running
         self._turns = SentTurns()
 
     @classmethod
     def create(cls, config: WhatsAppConfig, *, serve: Serve, sessions: SessionStore,
-               ports: Ports, metrics: Metrics, catalog: Catalog,
+               ports: Ports, metrics: Metrics, catalog: Catalog, inbox: Inbox | None = None,
                ttl_for: Callable[[Session], float | None] = session_ttl) -> WhatsAppChannel:
         """The channel with the Graph API client on ``config.api_base``."""
         graph = GraphClient(token=config.token, phone_number_id=config.phone_number_id,
                             api_base=config.api_base,
                             connections=config.concurrency + RECEIPT_SENDERS)
         return cls(config, graph=graph, serve=serve, sessions=sessions, ports=ports,
-                   metrics=metrics, catalog=catalog, ttl_for=ttl_for)
+                   metrics=metrics, catalog=catalog, inbox=inbox, ttl_for=ttl_for)
 
     # --- the webhook ----------------------------------------------------------------------
 
@@ -151,27 +157,40 @@ class WhatsAppChannel:
 
     @property
     def backlog(self) -> int:
-        """Member messages taken and not finished yet."""
-        return len(self._messages)
+        """Member messages received by this process and not finished yet."""
+        return self.mailroom.backlog
 
-    def accept(self, notification: Notification) -> bool:
-        """Record the statuses now (a failed reply may be resent in the background); serve
-        each message in the background. False, and nothing taken (statuses included), when a
-        notification with messages comes while ``max_backlog`` messages are waiting: memory
-        stays bounded and Meta, answered 503, delivers the notification again later."""
-        if notification.messages and len(self._messages) >= self.config.max_backlog:
+    async def take(self, notification: Notification) -> bool:
+        """Record the statuses now (a failed reply may be resent in the background); keep
+        each message in the inbox for its chat's turn. False, and nothing taken (statuses
+        included), when a notification with messages comes while ``max_backlog`` messages are
+        waiting: memory stays bounded and Meta, answered 503, delivers the notification again
+        later. :class:`~flows.ports.StoreUnavailable` when the inbox is unreachable (messages
+        kept before the fault are served; their redelivery is dropped as a repeat)."""
+        if notification.messages and self.mailroom.backlog >= self.config.max_backlog:
             self._metrics.errors.labels("overload").inc()
             return False
+        for message in notification.messages:
+            if not await self.mailroom.put(message.wa_id, json.dumps(asdict(message)),
+                                           message):
+                return False
         for status in notification.statuses:
             self._record(status)
-        for message in notification.messages:
-            self._pending[message.wa_id] += 1
-            self._messages.spawn(self._one(message))
         return True
 
+    def start(self) -> None:
+        """Start the inbox's keeper (renewing turns, taking up stranded chats)."""
+        self.mailroom.reopen()
+        self.mailroom.start()
+
     async def drain(self, timeout: float = 30.0) -> None:
-        """Wait for messages in progress; cancel those still running after ``timeout``."""
-        await self._messages.drain(timeout)
+        """Wait for messages in progress, taking no more meanwhile; hand back the chats still
+        running after ``timeout`` (their messages stay in the inbox). Messages are taken
+        again afterwards."""
+        try:
+            await self.mailroom.drain(timeout)
+        finally:
+            self.mailroom.reopen()
         await self._tasks.drain(timeout)  # the receipts and resends they started
 
     async def close(self) -> None:
@@ -198,11 +217,27 @@ class WhatsAppChannel:
 
     # --- one member message ----------------------------------------------------------------
 
-    async def _one(self, message: Inbound) -> None:
+    async def _handle_queued(self, chat: str, seq: int, payload: str,
+                             parsed: Inbound | None, last: bool) -> bool:
+        """Serve one message of the inbox (:data:`channels.inbox.Handle`)."""
+        message = parsed
+        if message is None:
+            try:
+                message = Inbound(**json.loads(payload))
+            except (TypeError, ValueError):
+                log.error("a whatsapp message in the inbox is unreadable; dropped")
+                return True
+        try:
+            await self._one(message, requeue=not last)
+        except NotServed:
+            return False
+        return True
+
+    async def _one(self, message: Inbound, *, requeue: bool = False) -> None:
         chat = ChatView()  # what deliver learns of the chat; the apology's language
 
         async def work() -> None:
-            await self._answer(message, chat)
+            await self._answer(message, chat, requeue=requeue)
 
         async def apologise(_: Exception) -> None:
             chat.wrote(message.sent_at, self._now())
@@ -210,14 +245,9 @@ class WhatsAppChannel:
             text = self._catalog.render(Text(APOLOGY), locale)
             await self._send(message.wa_id, [Reply(text, locale=locale)], chat)
 
-        try:
-            await self._updates.run(message.wa_id, _ref(message), work, apologise)
-        finally:
-            self._pending[message.wa_id] -= 1
-            if not self._pending[message.wa_id]:
-                del self._pending[message.wa_id]
+        await self._updates.run(message.wa_id, _ref(message), work, apologise)
 
-    async def _answer(self, message: Inbound, chat: ChatView) -> None:
+    async def _answer(self, message: Inbound, chat: ChatView, *, requeue: bool = False) -> None:
         event = self._event(message)
         if isinstance(event, Words):  # "use another number": the member will type it
             self._metrics.updates.labels(CHANNEL).inc()
@@ -242,7 +272,8 @@ class WhatsAppChannel:
                 chat.save(kept)
 
         key = SessionKey(CHANNEL, message.wa_id)
-        await self._updates.serve(key, replace(event, update_id=_ref(message)), deliver)
+        await self._updates.serve(key, replace(event, update_id=_ref(message)), deliver,
+                                  requeue=requeue)
         if answered:  # a repeat is neither answered nor marked again
             self._mark_read(message)  # after the replies
 
@@ -273,7 +304,7 @@ class WhatsAppChannel:
     def _mark_read(self, message: Inbound) -> None:
         """Blue ticks for ``message`` and the chat's earlier ones, sent in the background,
         unless a later message of the chat is waiting (its receipt covers this one)."""
-        if self._pending[message.wa_id] > 1:
+        if self.mailroom.waiting(message.wa_id) > 1:
             return
         self._unread.pop(message.wa_id, None)  # an older one not sent yet: this one covers it
         self._unread[message.wa_id] = message.id

@@ -7,8 +7,10 @@ under ``WHATSAPP_APP_SECRET`` is checked first (missing or wrong: 401, nothing r
 What is malformed is then refused before anything is processed (``app.web``'s rules, no stack
 trace logged): 415 to another content type than ``application/json``, 400 to a body that is
 not UTF-8 JSON nested at most 64 deep; a body over ``client_max_size`` (1 MiB) is 413 before
-its signature can be checked. Anything else is 200 at once with the messages handled in the
-background (awaited at shutdown).
+its signature can be checked. Anything else is 200 once its messages are kept in the
+channel's inbox (served in their chats' turns; awaited at shutdown), or 503 with
+``Retry-After`` when they are not (the backlog is full, or the inbox is unreachable): Meta
+delivers the notification again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from aiohttp import web
 from app.web import json_type_ok, parse_json
 from channels.whatsapp.channel import CHANNEL, WhatsAppChannel
 from channels.whatsapp.inbound import SIGNATURE_HEADER, signature_ok
+from flows.ports import StoreUnavailable
 from flows.types import Reply, SessionKey
 
 __all__ = ["WHATSAPP_PATH", "WhatsAppOutbox", "add_whatsapp_routes"]
@@ -35,9 +38,13 @@ def add_whatsapp_routes(app: web.Application, channel: WhatsAppChannel, *,
     app.router.add_get(path, _handshake(channel))
     app.router.add_post(path, _notifications(channel))
 
+    async def start(_: web.Application) -> None:
+        channel.start()
+
     async def drain(_: web.Application) -> None:
         await channel.drain()
 
+    app.on_startup.append(start)
     app.on_shutdown.append(drain)
 
 
@@ -66,7 +73,12 @@ def _notifications(channel: WhatsAppChannel) -> _Route:
             notification = channel.parse(parse_json(body))
         except ValueError:  # MalformedBody included
             return web.json_response({"error": "not a notification"}, status=400)
-        if channel.accept(notification) is False:  # overloaded: Meta delivers it again later
+        try:
+            kept = await channel.take(notification)
+        except StoreUnavailable:  # not kept: Meta delivers the notification again
+            return web.json_response({"error": "unavailable"}, status=503,
+                                     headers={"Retry-After": "5"})
+        if not kept:  # overloaded or stopping: Meta delivers it again later
             return web.json_response({"error": "busy"}, status=503,
                                      headers={"Retry-After": "1"})
         return web.json_response({"ok": True})

@@ -33,7 +33,8 @@ class Engine:
         self.outcome = outcome
         self.served: list[str] = []
 
-    async def serve(self, key: SessionKey, event: Event, deliver: Deliver) -> Served:
+    async def serve(self, key: SessionKey, event: Event, deliver: Deliver, *,
+                    requeue: bool = False) -> Served:
         await asyncio.sleep(0)
         self.served.append(event.text)
         if self.outcome is not Served.REPEAT:

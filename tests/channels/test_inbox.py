@@ -310,11 +310,6 @@ async def test_drain_waits_for_running_turns_within_its_timeout(rooms: Rooms) ->
     assert handle.served[-1] == (CHAT, 3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Mailroom.put checks _closing only before awaiting inbox.put: a put in flight when drain "
-    "starts (aiohttp runs on_shutdown while webhook handlers still run) starts a runner that "
-    "drain never saw, still running after drain returned. Fix: after inbox.put, when "
-    "_closing and a token came back, hand the turn back (release) and return True."))
 async def test_a_put_in_flight_when_drain_starts_leaves_no_runner_behind(
         rooms: Rooms) -> None:
     """A webhook request still in ``put`` when the shutdown drains: the update is kept (200),

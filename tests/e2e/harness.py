@@ -27,6 +27,7 @@ from app.compose import build_engine, build_ports, inbox_for, open_database
 from app.metrics import CountingOtpSender, Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app, database_check, kv_check
+from channels.inbox import RETRY_DELAYS
 from channels.telegram.channel import GroupHook, Serve, TelegramChannel
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
@@ -42,6 +43,8 @@ from tests.flows.conftest import SECRET, ManualClock
 TOKEN = "123456:TEST-telegram-token"
 WEBHOOK_SECRET = "webhook-secret_42"
 FAST = {"per_bot": 1000.0, "per_chat": 1000.0}  # flood control out of the way
+
+QUICK_RETRIES = tuple(d / 20 for d in RETRY_DELAYS[:2])  # two tries more, then the apology
 
 
 @dataclass
@@ -202,7 +205,7 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
                               ports=ports,
                               throttle=throttle or SendThrottle(**FAST), metrics=metrics,
                               catalog=catalog, on_group_update=on_group_update,
-                              inbox=inbox_for(store), **limits)
+                              inbox=inbox_for(store), retry_delays=QUICK_RETRIES, **limits)
     world = Harness(fake, bot, channel, engine, store, accounts, database, metrics, outbox, clock)
     try:
         yield world

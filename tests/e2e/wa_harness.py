@@ -19,12 +19,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.compose import build_engine, build_ports, open_database
+from app.compose import build_engine, build_ports, inbox_for, open_database
 from app.metrics import Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app
 from channels.console.desk import ConsoleDesk
 from channels.core import Serve
+from channels.inbox import RETRY_DELAYS
 from channels.whatsapp.channel import WhatsAppChannel, classify
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.graph import GraphClient
@@ -44,6 +45,7 @@ from tests.fakes.graph_api import FakeGraphApi, GraphCall
 from tests.fakes.graph_webhooks import button_reply, list_reply, signed, text_message
 from tests.flows.conftest import SECRET, ManualClock
 
+QUICK_RETRIES = tuple(d / 20 for d in RETRY_DELAYS[:2])  # two tries more, then the apology
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "meatyhamhock"  # the fixture's verify token
 TEMPLATE = "balas_petugas"
@@ -187,12 +189,13 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
 
     inner = wrap(engine.serve) if wrap is not None else engine.serve
 
-    async def serve(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+    async def serve(key: SessionKey, event: Event, deliver: Deliver, *,
+                    requeue: bool = False) -> Served:
         async def recorded(replies: list[Reply], view: View) -> None:
             handled.append((key, event))
             await deliver(replies, view)
 
-        return await inner(key, event, recorded)
+        return await inner(key, event, recorded, requeue=requeue)
 
     config = WhatsAppConfig(token=graph.token, phone_number_id=graph.phone_number_id,
                             verify_token=VERIFY_TOKEN, app_secret=APP_SECRET,
@@ -202,7 +205,8 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
                              api_base=config.api_base)
     channel = WhatsAppChannel(config, graph=client_graph, serve=serve, sessions=store,
                               ports=ports, metrics=metrics, catalog=catalog,
-                              limiter=limiter or fast_limiter(), ttl_for=engine.ttl_for)
+                              limiter=limiter or fast_limiter(), ttl_for=engine.ttl_for,
+                              inbox=inbox_for(store), retry_delays=QUICK_RETRIES)
     desk = DeskService(engine=engine, tickets=tickets, outbox=WhatsAppOutbox(channel),
                        clock=clock)
     app = create_web_app(metrics=metrics, checks={})

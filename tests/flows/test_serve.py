@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from flows.engine import UNKNOWN_VIEW, Engine, Served, View
+from flows.engine import UNKNOWN_VIEW, Engine, NotServed, Served, View
 from flows.i18n import Catalog
 from flows.ports import SessionSlot, StoreUnavailable
 from flows.types import Event, Reply, SessionKey
@@ -83,6 +83,29 @@ async def test_a_store_fault_delivers_an_apology(world: World) -> None:
     assert await engine.serve(KEY, event, screen) is Served.STORE_FAULT
     assert [r.text for r in screen.replies] == [
         "Sorry, the service is busy right now. Please try again in a few minutes."]
+
+
+async def test_a_store_fault_before_delivery_is_not_served_when_the_caller_keeps_the_update(
+        world: World) -> None:
+    engine = Engine(sessions=DownSessionStore(), ports=world.engine._ports,  # noqa: SLF001
+                    catalog=Catalog(strict=True), strict=True)
+    screen = Screen()
+    with pytest.raises(NotServed):  # nothing ran, nothing was sent: the queue tries again
+        await engine.serve(KEY, _update(Event.message("cek saldo"), "5"), screen, requeue=True)
+    assert screen.replies == []
+
+
+async def test_a_store_fault_after_delivery_is_apologised_for_even_when_kept(
+        world: World) -> None:
+    engine = Engine(sessions=SaveFails(MemorySessionStore()),
+                    ports=world.engine._ports,  # noqa: SLF001
+                    catalog=Catalog(strict=True), strict=True)
+    screen = Screen()
+    event = _update(Event.message("menu", language_code="en"), "6")
+    assert await engine.serve(KEY, event, screen, requeue=True) is Served.STORE_FAULT
+    answer, apology = screen.replies[0], screen.replies[-1]
+    assert answer.text.startswith("I can show your JHT balance")  # the answer went out
+    assert apology.text.startswith("Sorry, the service is busy")  # served: not tried again
 
 
 # --- the chat's links decide at once ----------------------------------------------------

@@ -59,7 +59,8 @@ async def test_a_typed_number_picks_from_the_last_choices_only(tmp_path: Path,
 async def test_a_fault_is_answered_with_an_apology_and_logged_without_data(
         tmp_path: Path, graph: FakeGraphApi, caplog: pytest.LogCaptureFixture) -> None:
     def broken(serve: Serve) -> Serve:
-        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver, *,
+                          requeue: bool = False) -> Served:
             raise RuntimeError(f"boom for {key.chat_id}")
 
         return wrapped
@@ -91,8 +92,9 @@ async def test_a_store_outage_still_gets_an_answer(tmp_path: Path, graph: FakeGr
     async with wa_harness(tmp_path, graph=graph, store=FlakyStore()) as wa:
         assert "Apa yang ingin Anda lakukan?" in await wa.member().say("halo")
     async with wa_harness(tmp_path / "down", graph=graph, store=DownSessionStore()) as wa:
-        await wa.member().say("halo")
+        await wa.member().say("halo")  # tried three times, then apologised for
         assert graph.texts(SITI_WA)[-1].startswith("Maaf, layanan sedang sibuk")
+        assert await wa.metric("bot_errors_total", kind="requeued") == 2
         assert await wa.metric("bot_errors_total", kind="store") == 1
         assert await wa.metric("bot_updates_total", channel="whatsapp") == 1
 
@@ -102,10 +104,11 @@ async def test_the_webhook_answers_at_once_and_shutdown_awaits_the_work(
     started, release = asyncio.Event(), asyncio.Event()
 
     def slow(serve: Serve) -> Serve:
-        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver, *,
+                          requeue: bool = False) -> Served:
             started.set()
             await release.wait()
-            return await serve(key, event, deliver)
+            return await serve(key, event, deliver, requeue=requeue)
 
         return wrapped
 
@@ -231,10 +234,11 @@ async def test_without_a_template_an_unknown_window_still_tries_free_text(
 def _held(started: asyncio.Event, release: asyncio.Event) -> Callable[[Serve], Serve]:
     """``Engine.serve`` waiting for ``release`` (``started`` set when the first one waits)."""
     def wrap(serve: Serve) -> Serve:
-        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver, *,
+                          requeue: bool = False) -> Served:
             started.set()
             await release.wait()
-            return await serve(key, event, deliver)
+            return await serve(key, event, deliver, requeue=requeue)
 
         return wrapped
 
@@ -296,12 +300,13 @@ async def test_a_slow_graph_api_times_out_and_the_channel_answers_afterwards(
     serving, most = 0, 0
 
     def counted(serve: Serve) -> Serve:
-        async def wrapped(key: SessionKey, event: Event, deliver: Deliver) -> Served:
+        async def wrapped(key: SessionKey, event: Event, deliver: Deliver, *,
+                          requeue: bool = False) -> Served:
             nonlocal serving, most
             serving += 1
             most = max(most, serving)
             try:
-                return await serve(key, event, deliver)
+                return await serve(key, event, deliver, requeue=requeue)
             finally:
                 serving -= 1
 

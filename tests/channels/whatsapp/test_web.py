@@ -18,6 +18,7 @@ from app.web import MAX_BODY, MAX_DEPTH, create_web_app
 from channels.whatsapp.channel import WhatsAppChannel
 from channels.whatsapp.inbound import SIGNATURE_HEADER, Notification, parse_notification, sign
 from channels.whatsapp.web import WHATSAPP_PATH, add_whatsapp_routes
+from flows.ports import StoreUnavailable
 from tests.conftest import WebClient
 from tests.fakes.graph_webhooks import button_reply, text_message
 from tests.fakes.loopback import raw_post
@@ -47,9 +48,17 @@ class StubChannel:
         self.payloads.append(payload)
         return parse_notification(payload)
 
-    def accept(self, notification: Notification) -> bool:
+    down: bool = False
+    started: int = 0
+
+    async def take(self, notification: Notification) -> bool:
+        if self.down:
+            raise StoreUnavailable("the inbox is down")
         self.accepted.append(notification)
         return True
+
+    def start(self) -> None:
+        self.started += 1
 
     async def drain(self, timeout: float = 30.0) -> None:
         return None
@@ -150,6 +159,19 @@ async def test_a_deep_but_allowed_body_and_a_utf8_charset_are_taken(
                                    headers=_headers(body, content_type))
         assert response.status == 200, content_type
     assert [len(n.messages) for n in channel.accepted] == [1, 1]
+
+
+async def test_an_unreachable_inbox_is_503_and_meta_delivers_again(
+        web_client: WebClient, channel: StubChannel) -> None:
+    http = await web_client(_app(channel))
+    channel.down = True
+    response = await http.post(WHATSAPP_PATH, data=BODY, headers=_headers(BODY))
+    assert response.status == 503 and response.headers["Retry-After"] == "5"
+    assert channel.accepted == []
+    channel.down = False
+    again = await http.post(WHATSAPP_PATH, data=BODY, headers=_headers(BODY))
+    assert again.status == 200 and len(channel.accepted) == 1
+    assert channel.started == 1
 
 
 async def test_lone_surrogates_are_replaced_before_the_channel_sees_them(
