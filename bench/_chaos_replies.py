@@ -136,6 +136,7 @@ class Reply:
 class Attribution:
     """What :func:`attribute` concluded."""
 
+    total: int = 0  # replies seen
     unattributed: int = 0  # a reply before any update of its chat was posted
     apologies: int = 0  # apology messages
     others: int = 0  # messages no calibration knows (and no apology)
@@ -155,6 +156,7 @@ def attribute(updates: list[Update], replies: Iterable[Reply],
         chat_updates.sort(key=lambda u: u.index)
     last_unexpected: dict[int, float] = {}
     for reply in sorted(replies, key=lambda r: r.at):
+        result.total += 1
         posted = [u for u in by_chat.get(reply.chat, []) if u.posted_at <= reply.at]
         cls, locale = classifier.classify(reply.text)
         if locale is not None:

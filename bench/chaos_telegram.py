@@ -422,7 +422,8 @@ def figures(run: Run, updates: list[Update], attribution: Attribution, *, starte
         "undelivered": deliveries.undelivered, "duplicates": deliveries.duplicates,
         "duplicates_to_other_process": deliveries.duplicates_elsewhere,
         "send_calls": run.fake.calls_total, "send_429": run.fake.calls_429,
-        "replies": len(run.fake.sent),
+        "replies": attribution.total,
+        "first_reply_seconds": latency(updates),
         "redis_killed_at_s": None if outage.killed is None else round(outage.killed - started,
                                                                      1),
         "redis_restarted_at_s": None if outage.restarted is None
@@ -432,6 +433,16 @@ def figures(run: Run, updates: list[Update], attribution: Attribution, *, starte
         "serve_metrics": metrics,
         "mix": dict(Counter(u.kind for u in updates).most_common()),
     }
+
+
+def latency(updates: list[Update]) -> dict[str, float]:
+    """Seconds from an update's first delivery to its first reply: median, p95, max."""
+    waits = sorted(u.first_reply - u.posted_at for u in updates if u.first_reply is not None)
+    if not waits:
+        return {}
+    return {"p50": round(waits[len(waits) // 2], 2),
+            "p95": round(waits[min(len(waits) - 1, int(len(waits) * 0.95))], 2),
+            "max": round(waits[-1], 2)}
 
 
 def head_commit() -> str:
@@ -482,7 +493,9 @@ def table(f: dict[str, Any]) -> None:
                                            in f["unexpected_texts"].items())),
         ("Redis outage", "none" if f["redis_killed_at_s"] is None else
          f"SIGKILL at {f['redis_killed_at_s']} s, back at {f['redis_restarted_at_s']} s"),
-        ("duration", f"{f['duration_s']} s (first update to last reply)"),
+        ("duration", f"{f['duration_s']} s (first update to last reply); first reply after "
+                     + ", ".join(f"{k} {v} s" for k, v in f["first_reply_seconds"].items())
+                     + f"; {f['replies']:,} replies"),
         ("serve logs", ", ".join(f"{k}: {v}" for k, v in f["serve_log"].items()
                                  if k != "top")),
         ("serve counters", ", ".join(f"{k}: {v:g}" for k, v in f["serve_metrics"].items())),
