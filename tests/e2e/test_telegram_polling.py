@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import pytest
+
+from channels.inbox import Inbox
+from flows.ports import StoreUnavailable
+from storage.inbox import Put
 from tests.e2e.harness import Harness
 from tests.fakes.bot_api import FakeBotApi
 
@@ -61,3 +67,35 @@ async def test_stopping_polling_waits_for_the_update_in_progress(tg: Harness,
     async with polling(tg):
         await _until(lambda: len(fake.calls("sendMessage")) == 1)
     assert fake.sent_to(CHAT) == ["Apa yang ingin Anda lakukan?"]  # drained, not cut off
+
+
+class DownInbox:
+    """The channel's inbox, unreachable while ``down`` (Redis gone)."""
+
+    def __init__(self, inner: Inbox) -> None:
+        self.inner = inner
+        self.down = True
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, chat: str, payload: str, seq: int | None = None) -> Put:
+        if self.down:
+            self.refused += 1
+            raise StoreUnavailable("Redis failed (ConnectionError)")
+        return await self.inner.put(chat, payload, seq)
+
+
+async def test_an_update_the_inbox_cannot_keep_is_not_confirmed_until_it_is_kept(
+        tg: Harness, fake: FakeBotApi, caplog: pytest.LogCaptureFixture) -> None:
+    inbox = DownInbox(tg.channel.mailroom.inbox)
+    tg.channel.mailroom.inbox = inbox
+    fake.push_update(fake.message_update(CHAT, "/menu"))
+    async with polling(tg):
+        await _until(lambda: inbox.refused >= 2)  # asked again, not confirmed
+        assert fake.pending_updates == 1 and fake.sent_to(CHAT) == []
+        inbox.down = False  # Redis is back
+        await _until(lambda: fake.sent_to(CHAT) == ["Apa yang ingin Anda lakukan?"])
+        await _until(lambda: fake.pending_updates == 0)  # confirmed once kept
+    assert "the inbox is unreachable" in caplog.text
