@@ -76,6 +76,17 @@ class OtpSettings(StorageSettings):
 
     otp_outbox: str = ""
     otp_secret: SecretStr = SecretStr("")
+    otp_channels: str = ""  # e.g. "whatsapp,sms,email"; empty: every configured sender
+    smtp_url: SecretStr = SecretStr("")  # smtp://user:pass@host:587 (STARTTLS), smtps://..:465
+    otp_email_from: str = ""
+    smtp_timeout: float = 10.0
+    sms_gateway: str = ""  # the provider: "twilio"
+    sms_gateway_url: str = ""  # the provider's API base (a fake's in tests)
+    sms_gateway_token: SecretStr = SecretStr("")  # twilio: "<account sid>:<auth token>"
+    sms_sender: str = ""  # the sender id or number the SMS comes from
+    sms_timeout: float = 10.0
+    whatsapp_otp_template: str = ""  # an approved authentication template with a copy button
+    whatsapp_otp_template_languages: str = "id,en"
 
     def secret(self) -> bytes:
         """``OTP_SECRET``; in the embedded setup a random one kept under ``DATA_DIR``.

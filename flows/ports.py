@@ -298,19 +298,31 @@ class BalanceService(Protocol):
 
 
 class OtpDeliveryFailed(PortUnavailable):
-    """The OTP could not be handed to the SMS gateway or mail server."""
+    """The OTP could not be handed to the SMS gateway, the mail server or WhatsApp.
+
+    ``reason`` is a short label for metrics and logs, never an address or a code:
+    ``auth`` (credentials refused), ``refused`` (connection refused or reset), ``timeout``,
+    ``rejected`` (the recipient or message refused for good: an invalid number or address),
+    ``throttled`` (the provider asks to slow down), ``server`` (the provider's own fault,
+    5xx), ``template`` (a WhatsApp template missing or not approved), ``error`` (else)."""
+
+    def __init__(self, message: str = "the code could not be sent", *,
+                 reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
 class OtpDestination:
-    """Where an OTP goes: ``kind`` is ``"sms"`` or ``"email"``; ``address`` the number or mail."""
+    """Where an OTP goes: ``kind`` is ``"sms"``, ``"whatsapp"`` (both to a phone number on
+    file) or ``"email"``; ``address`` the number or the mail address."""
 
     kind: str
     address: str
 
     def masked(self) -> str:
         """The address as it may be shown: ``0812****7890`` or ``s***@example.com``."""
-        return mask_phone(self.address) if self.kind == "sms" else mask_email(self.address)
+        return mask_email(self.address) if self.kind == "email" else mask_phone(self.address)
 
 
 class OtpSender(Protocol):
