@@ -19,6 +19,13 @@ Read receipts (``{"status": "read", "message_id": ...}`` on the same path) are a
 with ``known_reads_only`` a message id the member never sent (see
 :meth:`FakeGraphApi.member_sent`) is refused with error 100; :meth:`FakeGraphApi.fail_reads`
 refuses the next ones.
+
+Authentication templates (names in :attr:`FakeGraphApi.authentication`, languages in
+``templates`` as for any template) must carry the code as Meta documents for copy-code
+templates: one body text parameter and one ``button`` component (``sub_type`` ``url``,
+``index`` ``"0"``) with the same text, at most 15 characters; else error 132000. ``GET
+/{version}/{phone_number_id}`` answers the number's profile (counted in
+:attr:`FakeGraphApi.lookups`), 190 with a wrong token.
 """
 
 from __future__ import annotations
@@ -45,7 +52,10 @@ TITLES = {
     131000: "Something went wrong",
     131009: "Parameter value is not valid",
     100: "Invalid parameter",
+    132000: "Number of parameters does not match the expected number of params",
     132001: "Template name does not exist in the translation",
+    132015: "Template is Paused",
+    132016: "Template is Disabled",
     190: "Invalid OAuth access token",
 }
 
@@ -119,6 +129,8 @@ class FakeGraphApi(LoopbackServer):
         default_factory=lambda: {"balas_petugas": {"id", "en_US"}})
     window_seconds: float = 24 * 3600.0
     known_reads_only: bool = False  # refuse read receipts for ids not given to member_sent
+    authentication: set[str] = field(default_factory=set)  # copy-code authentication templates
+    lookups: int = field(default=0, init=False)  # GET of the phone number id answered
     calls: list[GraphCall] = field(default_factory=list, init=False)
     reads: list[str] = field(default_factory=list, init=False)  # message ids marked read
     refused_reads: list[str] = field(default_factory=list, init=False)
@@ -131,9 +143,10 @@ class FakeGraphApi(LoopbackServer):
     # --- the server -----------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        """``POST /{version}/{phone_number_id}/messages``."""
+        """``POST /{version}/{phone_number_id}/messages``, ``GET /{version}/{phone_number_id}``."""
         app = web.Application()
         app.router.add_post("/{version}/{phone_id}/messages", self._handle)
+        app.router.add_get("/{version}/{phone_id}", self._phone)
         return app
 
     @property
@@ -201,6 +214,16 @@ class FakeGraphApi(LoopbackServer):
             answer["messages"][0]["message_status"] = "accepted"
         return web.json_response(answer)
 
+    async def _phone(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(190, 401)
+        if request.match_info["phone_id"] != self.phone_number_id:
+            return _error(100, 400)
+        self.lookups += 1
+        return web.json_response({"id": self.phone_number_id, "verified_name": "BPJS Test",
+                                  "display_phone_number": "+62 21 5000 000",
+                                  "quality_rating": "GREEN"})
+
     def _read(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         ident = str(body.get("message_id", ""))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -242,6 +265,8 @@ class FakeGraphApi(LoopbackServer):
             template = call.body["template"]
             if template["language"]["code"] not in self.templates.get(template["name"], set()):
                 return 132001, 404
+            if template["name"] in self.authentication and not _copy_code(template):
+                return 132000, 400
             return None, 200
         if self.enforce_window and not self._window_open(call.to):
             return 131047, 400
@@ -261,6 +286,21 @@ def _valid(call: GraphCall) -> bool:
     if call.type == "interactive":
         return _valid_interactive(body["interactive"])
     return call.type == "template"
+
+
+def _copy_code(template: dict[str, Any]) -> bool:
+    """The code as a body parameter and as the copy-code (``url``) button's parameter."""
+    components = template.get("components", [])
+    if len(components) != 2:
+        return False
+    body, button = components
+    texts = [p.get("text") for c in components for p in c.get("parameters", [])
+             if p.get("type") == "text"]
+    return (body.get("type") == "body" and len(body.get("parameters", [])) == 1
+            and button.get("type") == "button" and button.get("sub_type") == "url"
+            and button.get("index") == "0" and len(button.get("parameters", [])) == 1
+            and len(texts) == 2 and texts[0] == texts[1]
+            and isinstance(texts[0], str) and 0 < len(texts[0]) <= 15)
 
 
 def _valid_interactive(interactive: dict[str, Any]) -> bool:
