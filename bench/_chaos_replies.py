@@ -179,12 +179,17 @@ def attribute(updates: list[Update], replies: Iterable[Reply],
 
 
 def _unexpected(posted: list[Update], reply: Reply, cls: str, result: Attribution) -> None:
-    """An apology or an unknown text: it answers the earliest update with no reply yet."""
+    """An apology or an unknown text: it answers the earliest update with no reply yet (an
+    unknown text, the earliest such press on a button, when there is one)."""
     if cls == APOLOGY:
         result.apologies += 1
     else:
         result.others += 1
-    target = next((u for u in posted if not u.replies), None)
+    unanswered = [u for u in posted if not u.replies]
+    # An unknown text is most likely "that button has expired": it answers a press.
+    presses = [u for u in unanswered if u.kind.startswith("press")] if cls == OTHER else []
+    candidates = presses or unanswered
+    target = candidates[0] if candidates else None
     if target is None:  # every posted update has a reply already: a second one
         target = posted[-1]
         target.doubled = True

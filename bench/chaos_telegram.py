@@ -64,8 +64,9 @@ time:
    is; when none waits for it, it repeats an answer already given: the newest such update is
    *doubled*, unless it follows an unexpected reply of the chat within 3 s (the menu after
    "that menu has expired"). An apology (or an unknown text) goes to the earliest posted
-   update with no reply yet, which then awaits nothing more (with none, the newest is
-   doubled). Two updates of one class three or more apart can swap their answers: the counts
+   update with no reply yet (an unknown text to the earliest such button press, if any),
+   which then awaits nothing more (with none, the newest is doubled). Two updates of one
+   class three or more apart can swap their answers: the counts
    of lost and doubled stay right, the order of those two is taken as sent.
 
 Figures: *lost*, updates with no reply at all once the run settled (no new message for
