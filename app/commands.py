@@ -35,8 +35,8 @@ async def run_console(settings: Settings, write: Callable[[str], None] = print) 
     from flows.types import SessionKey
 
     catalog = Catalog()
-    sender = otp_sender_for(settings, [ConsoleOtpSender(catalog, write)])
-    async with runtime(settings, sender, catalog=catalog, desk=ConsoleDesk(write)) as built:
+    delivery = otp_sender_for(settings, [ConsoleOtpSender(catalog, write)])
+    async with runtime(settings, delivery, catalog=catalog, desk=ConsoleDesk(write)) as built:
         desk = support_desk(settings, built, ConsoleOutbox(write))
         agent = AgentConsole(desk=desk.service, tickets=built.tickets,
                              key=SessionKey("console", "local"), write=write)

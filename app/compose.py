@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import SystemClock
-from app.metrics import CountingTicketStore, Metrics
-from app.otp_delivery import FanOutOtpSender, OutboxOtpSender
+from app.metrics import CountingOtpSender, CountingTicketStore, Metrics
+from app.otp_delivery import ChannelSender, FanOutOtpSender, OutboxOtpSender, RoutedOtpSender
 from app.settings import BalanceSettings, OtpSettings, Settings, StorageSettings
 from balance.cache import CachedBalanceService
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
@@ -60,9 +60,10 @@ from storage.tickets import SqlTicketStore
 from support.desk import DeskService
 from support.sweeper import Sweeper, SweepPolicy
 
-__all__ = ["Runtime", "SupportDesk", "background", "balance_service", "bootstrap_database",
-           "build_engine", "build_ports", "database_for", "inbox_for", "open_database",
-           "otp_sender_for", "runtime", "session_store", "support_desk", "with_ports"]
+__all__ = ["NO_OTP_SENDER", "OtpDelivery", "Runtime", "SupportDesk", "background",
+           "balance_service", "bootstrap_database", "build_engine", "build_ports",
+           "database_for", "inbox_for", "open_database", "otp_delivery", "otp_sender_for",
+           "runtime", "session_store", "support_desk", "with_ports"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Runtime:
     tickets: TicketStore
     catalog: Catalog
     inbox: Inbox
+    otp: OtpDelivery
 
 
 # ---------------------------------------------------------------------------- the database
@@ -129,7 +131,8 @@ def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
                 database: AsyncEngine | None = None, accounts: AccountStore | None = None,
                 balance: BalanceService | None = None, clock: Clock | None = None,
                 tickets: TicketStore | None = None, desk: AgentDesk | None = None,
-                hours: BusinessHours | None = None) -> Ports:
+                hours: BusinessHours | None = None,
+                otp_channels: tuple[str, ...] = ("sms", "email")) -> Ports:
     """The engine's ports. Accounts and the balance service default to the SQL store and the
     reference service on ``database``; the clock to the system clock; tickets and the desk to
     none (no handoff); hours to the default business hours. Tests pass fakes by name."""
@@ -143,7 +146,7 @@ def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
                  tickets=tickets, desk=desk,
                  hours=hours if hours is not None else BusinessHours(),
                  otp_guard=SqlOtpGuardStore(database) if database is not None
-                 else MemoryOtpGuardStore())
+                 else MemoryOtpGuardStore(), otp_channels=otp_channels)
 
 
 def with_ports(ports: Ports, **parts: Any) -> Ports:
@@ -200,24 +203,117 @@ async def balance_service(settings: BalanceSettings, database: AsyncEngine,
     return client
 
 
-def otp_sender_for(settings: OtpSettings, senders: Sequence[OtpSender]) -> OtpSender:
-    """``senders`` plus the ``OTP_OUTBOX`` file when set; refused when there is none."""
-    chosen = list(senders)
-    if settings.otp_outbox:
-        chosen.append(OutboxOtpSender(Path(settings.otp_outbox)))
-    if not chosen:
-        raise SystemExit("No OTP delivery is configured: set OTP_OUTBOX for this channel.")
-    return chosen[0] if len(chosen) == 1 else FanOutOtpSender(chosen)
+OTP_KINDS = ("whatsapp", "sms", "email")  # every way a code can travel, the default order
+
+
+@dataclass(frozen=True)
+class OtpDelivery:
+    """How codes travel: the sender the flows use, the kinds they try in order
+    (``Ports.otp_channels``), and the real senders (for ``/healthz`` and closing)."""
+
+    sender: OtpSender
+    channels: tuple[str, ...] = ("sms", "email")
+    senders: tuple[ChannelSender, ...] = ()
+
+    def describe(self) -> str:
+        """The start-up line: which ways codes travel, in order."""
+        if not self.senders:
+            return "OTP codes: " + ("written to OTP_OUTBOX" if isinstance(
+                self.sender, OutboxOtpSender) else "shown here (simulated)")
+        return "OTP codes by " + ", then ".join(self.channels)
+
+
+def real_otp_senders(settings: Settings) -> list[ChannelSender]:
+    """The senders the settings configure (each module imported only when it is)."""
+    senders: list[ChannelSender] = []
+    if settings.whatsapp_otp_template:
+        from channels.whatsapp.otp import WhatsAppOtpSender
+
+        try:
+            whatsapp = WhatsAppOtpSender.from_settings(settings, settings)
+        except ValueError as exc:  # a setting missing or malformed, named in the message
+            raise SystemExit(str(exc)) from None
+        if whatsapp is not None:
+            senders.append(whatsapp)
+    if settings.sms_gateway:
+        from app.otp_sms import SmsOtpSender
+
+        sms = SmsOtpSender.from_settings(settings)
+        if sms is not None:
+            senders.append(sms)
+    if settings.smtp_url.get_secret_value():
+        from app.otp_email import SmtpOtpSender
+
+        email = SmtpOtpSender.from_settings(settings)
+        if email is not None:
+            senders.append(email)
+    return senders
+
+
+def otp_order(settings: OtpSettings, configured: Sequence[str]) -> tuple[str, ...]:
+    """``OTP_CHANNELS`` checked against what is configured (each name known, and configured
+    when real senders are); by default every configured kind in the default order."""
+    if not settings.otp_channels.strip():
+        return tuple(kind for kind in OTP_KINDS if kind in configured) or ("sms", "email")
+    names = tuple(dict.fromkeys(n.strip().lower() for n in settings.otp_channels.split(",")
+                                if n.strip()))
+    unknown = [n for n in names if n not in OTP_KINDS]
+    if unknown:
+        raise SystemExit(f"OTP_CHANNELS names {', '.join(unknown)}: use whatsapp, sms, email.")
+    missing = [n for n in names if configured and n not in configured]
+    if missing:
+        raise SystemExit(f"OTP_CHANNELS names {', '.join(missing)}, which is not configured "
+                         "(WHATSAPP_OTP_TEMPLATE, SMS_GATEWAY, SMTP_URL).")
+    return names
+
+
+def otp_delivery(settings: Settings, fallback: Sequence[OtpSender] = ()) -> OtpDelivery | None:
+    """The real senders in ``OTP_CHANNELS`` order (``OTP_OUTBOX``, when also set, records a
+    copy of each code); else ``fallback`` (the console's simulated message) and the
+    ``OTP_OUTBOX`` file; ``None`` when there is nothing at all."""
+    real = real_otp_senders(settings)
+    outbox = OutboxOtpSender(Path(settings.otp_outbox)) if settings.otp_outbox else None
+    if real:
+        order = otp_order(settings, [s.kind for s in real])
+        by_kind = {s.kind: s for s in real}
+        chosen = [by_kind[kind] for kind in order]
+        return OtpDelivery(RoutedOtpSender(chosen, tap=outbox), order, tuple(real))
+    chosen_fallback = [*fallback, *([outbox] if outbox is not None else [])]
+    if not chosen_fallback:
+        return None
+    sender = (chosen_fallback[0] if len(chosen_fallback) == 1
+              else FanOutOtpSender(chosen_fallback))
+    return OtpDelivery(sender, otp_order(settings, []))
+
+
+def otp_sender_for(settings: Settings, senders: Sequence[OtpSender]) -> OtpDelivery:
+    """:func:`otp_delivery`; refused when there is none."""
+    delivery = otp_delivery(settings, senders)
+    if delivery is None:
+        raise SystemExit(NO_OTP_SENDER)
+    return delivery
+
+
+NO_OTP_SENDER = ("No way to send OTP codes is configured. Set one or more of: "
+                 "WHATSAPP_OTP_TEMPLATE (with WHATSAPP_TOKEN), SMS_GATEWAY with SMS_GATEWAY_TOKEN "
+                 "and SMS_SENDER, SMTP_URL with OTP_EMAIL_FROM; or OTP_OUTBOX (a file, for "
+                 "demos and tests).")
 
 
 @asynccontextmanager
-async def runtime(settings: Settings, otp_sender: OtpSender, *, catalog: Catalog | None = None,
+async def runtime(settings: Settings, otp: OtpSender | OtpDelivery, *,
+                  catalog: Catalog | None = None,
                   desk: AgentDesk | None = None, metrics: Metrics | None = None,
                   clock: Clock | None = None) -> AsyncIterator[Runtime]:
     """The engine and its ports on the backends the settings name (the database migrated and
     seeded once); closes them on exit."""
     catalog = catalog if catalog is not None else Catalog()
+    delivery = otp if isinstance(otp, OtpDelivery) else OtpDelivery(otp)
+    otp_sender: OtpSender = (CountingOtpSender(delivery.sender, metrics) if metrics is not None
+                             else delivery.sender)
     async with AsyncExitStack() as stack:
+        for sender in delivery.senders:
+            stack.push_async_callback(sender.aclose)
         store = await session_store(settings, stack)
         database = await stack.enter_async_context(database_for(settings))
         secret = settings.secret()
@@ -227,11 +323,11 @@ async def runtime(settings: Settings, otp_sender: OtpSender, *, catalog: Catalog
             tickets = CountingTicketStore(tickets, metrics)
         ports = build_ports(kv=store, database=database, secret=secret, balance=balance,
                             otp_sender=otp_sender, clock=clock, tickets=tickets, desk=desk,
-                            hours=settings.hours())
+                            hours=settings.hours(), otp_channels=delivery.channels)
         engine = build_engine(store, ports, catalog=catalog,
                               flow_timeout=settings.flow_timeout_seconds)
         yield Runtime(engine, store, ports, database, balance, tickets, catalog,
-                      inbox_for(store))
+                      inbox_for(store), delivery)
 
 
 # ------------------------------------------------------------------------ the agent desk

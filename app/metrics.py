@@ -53,9 +53,11 @@ class Metrics:
                               registry=reg)
         self.duplicates = Counter("bot_duplicates", "Repeated deliveries of an update, dropped.",
                                   registry=reg)
-        self.otp_sent = Counter("bot_otp_sent", "OTP codes handed to a sender.", registry=reg)
-        self.otp_failed = Counter("bot_otp_failed", "OTP codes that could not be sent.",
-                                  registry=reg)
+        self.otp_sent = Counter("bot_otp_sent", "OTP codes handed to a sender, by channel.",
+                                ["channel"], registry=reg)
+        self.otp_failed = Counter("bot_otp_failed",
+                                  "OTP codes a channel could not send, by channel and reason.",
+                                  ["channel", "reason"], registry=reg)
         self.handoffs = Counter("bot_handoffs", "Conversations handed to a human agent.",
                                 registry=reg)
         self.update_seconds = Histogram("bot_update_seconds",
@@ -73,7 +75,9 @@ class Metrics:
 
 
 class CountingOtpSender:
-    """An :class:`~flows.ports.OtpSender` that counts sent and failed codes around another."""
+    """An :class:`~flows.ports.OtpSender` that counts sent and failed codes around another:
+    ``bot_otp_sent_total{channel}`` and ``bot_otp_failed_total{channel,reason}``, the
+    channel being the destination's kind (``sms``, ``whatsapp``, ``email``)."""
 
     def __init__(self, inner: OtpSender, metrics: Metrics) -> None:
         self._inner = inner
@@ -83,10 +87,10 @@ class CountingOtpSender:
         """Send through the wrapped sender and count the outcome."""
         try:
             await self._inner.send(to, code, locale)
-        except OtpDeliveryFailed:
-            self._metrics.otp_failed.inc()
+        except OtpDeliveryFailed as exc:
+            self._metrics.otp_failed.labels(to.kind, exc.reason).inc()
             raise
-        self._metrics.otp_sent.inc()
+        self._metrics.otp_sent.labels(to.kind).inc()
 
     async def warn(self, to: OtpDestination) -> None:
         """Pass an OTP lock notice on to the wrapped sender, when it can send one."""

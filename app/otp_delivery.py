@@ -1,17 +1,23 @@
-"""OTP delivery for the embedded default: a simulated SMS on the console and an outbox file.
+"""OTP delivery: the embedded default (a simulated message on the console, an outbox file)
+and the router over the real senders.
 
-``OTP_OUTBOX=path`` appends one JSON line per code, ``{"to": ..., "code": ..., "sent_at": ...}``,
-so scripts and tests can read codes. Production sends through an SMS gateway or SMTP behind the
-same ``OtpSender`` port.
+``OTP_OUTBOX=path`` appends one JSON line per code, ``{"to": ..., "via": ..., "code": ...,
+"sent_at": ...}``, so scripts and tests can read codes. Production sends through WhatsApp's
+authentication template (:mod:`channels.whatsapp.otp`), an SMS gateway (:mod:`app.otp_sms`)
+and SMTP (:mod:`app.otp_email`), one sender per way a code travels, behind
+:class:`RoutedOtpSender`: the flow tries the contacts on file in the order of ``OTP_CHANNELS``
+and falls through to the next when one fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from flows.i18n import N_, Catalog
 from flows.ports import OtpDeliveryFailed, OtpDestination, OtpSender, OtpWarner
@@ -41,14 +47,12 @@ class ConsoleOtpSender:
         """Show the message the member would receive."""
         where = to.masked()
         body = self._catalog.render(Text(OTP_SMS, {"code": code}), locale)
-        label = "SIMULATED SMS" if to.kind == "sms" else "SIMULATED EMAIL"
-        self._write(f"\n  ┌── {label} to {where} ──\n  │ {body}\n  └──\n")
+        self._write(f"\n  ┌── {_label(to)} to {where} ──\n  │ {body}\n  └──\n")
 
     async def warn(self, to: OtpDestination) -> None:
         """Show the lock notice the member would receive on the contact on file."""
-        label = "SIMULATED SMS" if to.kind == "sms" else "SIMULATED EMAIL"
         body = lock_notice(self._catalog).replace("\n", "\n  │ ")
-        self._write(f"\n  ┌── {label} to {to.masked()} ──\n  │ {body}\n  └──\n")
+        self._write(f"\n  ┌── {_label(to)} to {to.masked()} ──\n  │ {body}\n  └──\n")
 
 
 class OutboxOtpSender:
@@ -58,8 +62,8 @@ class OutboxOtpSender:
         self._path = path
 
     async def send(self, to: OtpDestination, code: str, locale: str) -> None:
-        """Append ``{"to", "code", "sent_at"}`` as one line."""
-        line = json.dumps({"to": to.address, "code": code,
+        """Append ``{"to", "via", "code", "sent_at"}`` as one line."""
+        line = json.dumps({"to": to.address, "via": to.kind, "code": code,
                            "sent_at": datetime.now(UTC).isoformat()})
         try:
             await asyncio.to_thread(self._append, line)
@@ -109,3 +113,68 @@ class FanOutOtpSender:
                 failures += 1
         if warners and failures == len(warners):
             raise OtpDeliveryFailed("no OTP sender could send the lock notice")
+
+
+def _label(to: OtpDestination) -> str:
+    return {"sms": "SIMULATED SMS", "whatsapp": "SIMULATED WHATSAPP"}.get(to.kind,
+                                                                        "SIMULATED EMAIL")
+
+
+class ChannelSender(OtpSender, Protocol):
+    """A sender of one way a code travels (``kind``: ``sms``, ``whatsapp``, ``email``), with
+    a health check for ``/healthz``."""
+
+    @property
+    def kind(self) -> str:
+        """``sms``, ``whatsapp`` or ``email``."""
+        ...
+
+    async def check(self) -> None:
+        """Raise :class:`OtpDeliveryFailed` when the service cannot be reached."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close its connections."""
+        ...
+
+
+class RoutedOtpSender:
+    """Sends each code by the sender of its destination's kind (the flow picks the kind, in
+    the order of :attr:`kinds`, and falls through on :class:`OtpDeliveryFailed`). ``tap``,
+    when given (``OTP_OUTBOX`` beside real senders), records every code sent as well."""
+
+    def __init__(self, senders: Sequence[ChannelSender], *, tap: OtpSender | None = None) -> None:
+        self._senders = {sender.kind: sender for sender in senders}
+        self._tap = tap
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds served, in the order given."""
+        return tuple(self._senders)
+
+    @property
+    def senders(self) -> tuple[ChannelSender, ...]:
+        """The senders, in order."""
+        return tuple(self._senders.values())
+
+    async def send(self, to: OtpDestination, code: str, locale: str) -> None:
+        """Send by the sender of ``to.kind``."""
+        sender = self._senders.get(to.kind)
+        if sender is None:
+            raise OtpDeliveryFailed(f"no {to.kind} sender is configured", reason="error")
+        await sender.send(to, code, locale)
+        if self._tap is not None:  # the code went out; the copy is for staging only
+            with contextlib.suppress(OtpDeliveryFailed):
+                await self._tap.send(to, code, locale)
+
+    async def warn(self, to: OtpDestination) -> None:
+        """The lock notice by the sender of ``to.kind``, when it sends notices."""
+        sender = self._senders.get(to.kind)
+        if not isinstance(sender, OtpWarner):
+            raise OtpDeliveryFailed(f"no {to.kind} sender sends notices", reason="error")
+        await sender.warn(to)
+
+    async def aclose(self) -> None:
+        """Close every sender."""
+        for sender in self._senders.values():
+            await sender.aclose()

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.token import TokenValidationError
 
-from app.compose import Runtime, SupportDesk, background, runtime, support_desk
-from app.metrics import CountingOtpSender, Metrics, TicketGauges
-from app.otp_delivery import OutboxOtpSender
+from app.compose import Runtime, SupportDesk, background, otp_sender_for, runtime, support_desk
+from app.metrics import Metrics, TicketGauges
 from app.outbox import OutboxRouter
 from app.settings import Settings, TelegramSettings, WhatsAppSettings
 from app.tuning import settle_heap
@@ -68,10 +66,7 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
     """The channels asked for on one engine, the agent desk when ``AGENT_CHAT_ID`` is set, and
     the background tasks (ticket timers, ticket metrics), stopped on exit. Every setting is
     checked before anything is touched."""
-    if not settings.otp_outbox:
-        raise SystemExit("OTP_OUTBOX must be set for Telegram and WhatsApp: there is no SMS "
-                         "gateway yet, and codes shown on the console would reach nobody. "
-                         "Codes are appended to that file.")
+    delivery = otp_sender_for(settings, [])  # refused, naming the settings, when none
     wa_config = whatsapp_config(settings) if whatsapp else None
     agent_chat = settings.agent_chat()
     if agent_chat is not None and not telegram:
@@ -79,7 +74,6 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
                          "group through the bot.")
     bot = telegram_bot(settings) if telegram else None
     catalog = Catalog()
-    sender = CountingOtpSender(OutboxOtpSender(Path(settings.otp_outbox)), metrics)
     throttle = SendThrottle(per_bot=settings.telegram_messages_per_second)
     async with AsyncExitStack() as stack:
         if bot is not None:
@@ -87,7 +81,8 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
         forum = (TelegramForumDesk(bot, throttle, agent_chat, secret=settings.secret())
                  if bot is not None and agent_chat is not None else None)
         built = await stack.enter_async_context(
-            runtime(settings, sender, catalog=catalog, desk=forum, metrics=metrics))
+            runtime(settings, delivery, catalog=catalog, desk=forum, metrics=metrics))
+        print(delivery.describe(), flush=True)
         routes: dict[str, MemberOutbox] = {}
         wa = None
         if wa_config is not None:
@@ -207,7 +202,7 @@ async def run_serve(settings: Settings, host: str | None = None, port: int | Non
 
 def health_checks(settings: Settings, built: Runtime) -> dict[str, HealthCheck]:
     """What ``/healthz`` probes: the database, Redis when set (and its persistence: a warning),
-    the balance service."""
+    the balance service, and each OTP sender (the SMTP server, the SMS gateway, WhatsApp)."""
     checks = {"database": database_check(built.database)}
     if isinstance(built.store, RedisSessionStore):
         checks["redis"] = redis_check(built.store)  # a warning without AOF or a replica
@@ -222,4 +217,6 @@ def health_checks(settings: Settings, built: Runtime) -> dict[str, HealthCheck]:
             reference = reference.inner
         if isinstance(reference, ReferenceBalanceService):
             checks["balance_service"] = reference.ping
+    for sender in built.otp.senders:  # each caches its answer: no load on the provider
+        checks[f"otp_{sender.kind}"] = sender.check
     return checks

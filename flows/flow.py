@@ -45,6 +45,9 @@ class Ports:
     desk: AgentDesk | None = None
     hours: BusinessHours = field(default_factory=BusinessHours)
     otp_guard: OtpGuardStore = field(default_factory=MemoryOtpGuardStore)  # SQL when wired
+    # The ways a code can travel, in the order they are tried (OTP_CHANNELS): "whatsapp" and
+    # "sms" to the phone on file, "email" to the mail on file.
+    otp_channels: tuple[str, ...] = ("sms", "email")
 
 
 @dataclass(frozen=True, slots=True)

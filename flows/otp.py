@@ -38,7 +38,7 @@ class OtpState(StrEnum):
 
 AWAIT = OtpState.AWAIT_CODE.value
 _RESEND = "otp:resend"
-_RESEND_ROW = (option("Send a new code", _RESEND),)
+_RESEND_ROW = (option("Code didn't arrive?", _RESEND),)
 _CODE_DELETED = N_("I deleted your message with the code from this chat to keep it safe.")
 _WIB = ZoneInfo("Asia/Jakarta")
 
@@ -105,42 +105,75 @@ def lock_line(ctx: Context, wait: float) -> Text:
                 {"until": until(ctx, wait)})
 
 
-async def send_first(ctx: Context, kpj: str, destination: OtpDestination,
+def contacts_on_file(ctx: Context, phone: str, email: str) -> list[OtpDestination]:
+    """Where a code may go, in the order of ``OTP_CHANNELS``: only the contacts on file at
+    BPJS, never a number the member typed."""
+    address = {"whatsapp": phone, "sms": phone, "email": email}
+    return [OtpDestination(kind, address[kind]) for kind in ctx.ports.otp_channels
+            if address.get(kind)]
+
+
+def _contacts(ctx: Context) -> list[OtpDestination]:
+    kept = ctx.data.get("contacts")
+    if isinstance(kept, list):
+        return [OtpDestination(str(kind), str(address)) for kind, address in kept]
+    if ctx.data.get("dest"):  # a session saved before the code had several ways to go
+        return [OtpDestination(str(ctx.data.get("dest_kind", "sms")), str(ctx.data["dest"]))]
+    return []
+
+
+async def send_first(ctx: Context, kpj: str, contacts: Sequence[OtpDestination],
                      before: tuple[Say, ...] = ()) -> Outcome:
-    """Issue and deliver the first code, then wait for it."""
-    data = {"kpj": kpj, "dest_kind": destination.kind, "dest": destination.address}
-    outcome = await _deliver(ctx, kpj, destination)
+    """Issue and deliver the first code by the first way that works, then wait for it."""
+    data = {"kpj": kpj, "contacts": [[c.kind, c.address] for c in contacts], "via": -1}
+    outcome = await _deliver(replace(ctx, session=replace(ctx.session, data=data)), kpj,
+                             contacts, 0)
     if outcome.state != AWAIT:
         return outcome
-    return Outcome(AWAIT, (*before, *outcome.says), data=data)
+    return replace(outcome, says=(*before, *outcome.says),
+                   data=outcome.data if outcome.data is not None else data)
 
 
-async def _deliver(ctx: Context, kpj: str, destination: OtpDestination) -> Outcome:
+_SENT = {
+    "sms": N_("I sent a 6-digit code by SMS to {to}. Type it here; it is valid for 5 minutes."),
+    "whatsapp": N_("I sent a 6-digit code by WhatsApp to {to}. Type it here; it is valid for 5 "
+                   "minutes."),
+    "email": N_("I sent a 6-digit code by email to {to}. Type it here; it is valid for 5 "
+                "minutes."),
+}
+
+
+async def _deliver(ctx: Context, kpj: str, contacts: Sequence[OtpDestination],
+                   start: int) -> Outcome:
+    """Issue a code and send it by the first way that works, from ``contacts[start]`` on
+    (round the list: "Code didn't arrive?" tries the next way first). When none works the
+    step is kept, with the other ways to reach BPJS."""
     issued = await _book(ctx).issue(kpj, ctx.tag("otp"), ctx.now.timestamp())
     if issued.refusal is not None:
         return _refused(ctx, issued)
-    try:
-        await ctx.ports.otp_sender.send(destination, issued.code, ctx.session.locale)
-    except OtpDeliveryFailed:
-        return Outcome(AWAIT, (say("Sorry, the code could not be sent just now. Please tap "
-                                   "\"Send a new code\" in a minute.",
-                                   _RESEND_ROW),))
-    await ctx.ports.accounts.audit(ctx.key, "otp_sent", ctx.now, destination.kind)
-    text = (N_("I sent a 6-digit code by SMS to {to}. Type it here; it is valid for 5 minutes.")
-            if destination.kind == "sms" else
-            N_("I sent a 6-digit code by email to {to}. Type it here; it is valid for 5 "
-               "minutes."))
-    return Outcome(AWAIT, (say(text, _RESEND_ROW,
-                               to=destination.masked()),))
+    for step_ in range(len(contacts)):
+        index = (start + step_) % len(contacts)
+        destination = contacts[index]
+        try:
+            await ctx.ports.otp_sender.send(destination, issued.code, ctx.session.locale)
+        except OtpDeliveryFailed:
+            continue
+        await ctx.ports.accounts.audit(ctx.key, "otp_sent", ctx.now, destination.kind)
+        return Outcome(AWAIT, (say(_SENT.get(destination.kind, _SENT["sms"]), _RESEND_ROW,
+                                   to=destination.masked()),),
+                       data={**ctx.data, "via": index})
+    return Outcome(AWAIT, (say("Sorry, I could not send a code to your contacts on file just "
+                               "now. Please tap \"Code didn't arrive?\" in a minute. You can "
+                               "also use the JMO app, or call 175.", _RESEND_ROW),))
 
 
 def _refused(ctx: Context, issued: Issue) -> Outcome:
     if issued.refusal is Refusal.TOO_SOON:
         return Outcome(AWAIT, (replace(say_plural(
             "A code was sent less than a minute ago. Please wait {n} second, then tap "
-            "\"Send a new code\".",
+            "\"Code didn't arrive?\".",
             "A code was sent less than a minute ago. Please wait {n} seconds, then tap "
-            "\"Send a new code\".", math.ceil(issued.wait)), options=(_RESEND_ROW,)),))
+            "\"Code didn't arrive?\".", math.ceil(issued.wait)), options=(_RESEND_ROW,)),))
     if issued.refusal is Refusal.HOURLY_LIMIT:
         return Outcome(AWAIT, (say("You have reached the limit of codes for this hour. You can "
                                    "ask for a new code at {time} WIB.",
@@ -158,7 +191,7 @@ def _day(ctx: Context, seconds: float) -> date:
 
 
 async def _with_resend(ctx: Context, kpj: str, first: Say) -> tuple[Say, ...]:
-    """``first``, then the "Send a new code" button if the rules allow one now, or when they
+    """``first``, then the "Code didn't arrive?" button if the rules allow one now, or when they
     will (seconds, or the time once this hour's codes are used up)."""
     refusal = await _book(ctx).refusal(kpj, ctx.tag("otp"), ctx.now.timestamp())
     if refusal is None:
@@ -181,17 +214,16 @@ async def await_code(ctx: Context) -> Outcome:
     """Check a typed code; a button asks for a new one."""
     event = ctx.event
     kpj = str(ctx.data.get("kpj", ""))
-    destination = OtpDestination(str(ctx.data.get("dest_kind", "sms")),
-                                 str(ctx.data.get("dest", "")))
-    if not kpj or not destination.address:
+    contacts = _contacts(ctx)
+    if not kpj or not contacts:
         return back_to_menu(say("Your registration step has expired. Please start again "
                                 "with /register."))
-    if event.kind is EventKind.BUTTON and event.data == _RESEND:
-        return await _deliver(ctx, kpj, destination)
+    if event.kind is EventKind.BUTTON and event.data == _RESEND:  # by the next way first
+        return await _deliver(ctx, kpj, contacts, int(ctx.data.get("via", -1)) + 1)
     if event.kind is not EventKind.TEXT or not any(ch.isdigit() for ch in event.text):
         return Outcome(AWAIT, await _with_resend(ctx, kpj, say(
             "Please type the 6-digit code you received. /cancel stops the registration.")))
-    return await _check(ctx, kpj, event.text, destination)
+    return await _check(ctx, kpj, event.text, contacts)
 
 
 async def _not_a_code(ctx: Context, kpj: str, text: str) -> Outcome:
@@ -205,7 +237,8 @@ async def _not_a_code(ctx: Context, kpj: str, text: str) -> Outcome:
                       "received."))))
 
 
-async def _check(ctx: Context, kpj: str, text: str, destination: OtpDestination) -> Outcome:
+async def _check(ctx: Context, kpj: str, text: str,
+                 contacts: Sequence[OtpDestination]) -> Outcome:
     code = find_otp(text)
     if code is None:
         return await _not_a_code(ctx, kpj, text)
@@ -227,7 +260,7 @@ async def _check(ctx: Context, kpj: str, text: str, destination: OtpDestination)
     await ctx.ports.accounts.audit(ctx.key, "otp_locked", ctx.now,
                                    f"{_minutes(result.wait)} min")
     if result.notify:
-        await _warn(ctx, destination)
+        await _warn(ctx, contacts)
     day = _later_day(ctx, result.wait)
     if day is not None:
         return back_to_menu(cleanup, say(
@@ -240,18 +273,20 @@ async def _check(ctx: Context, kpj: str, text: str, destination: OtpDestination)
         "until {time} WIB.", _minutes(result.wait), time=clock_time(ctx, result.wait)))
 
 
-async def _warn(ctx: Context, destination: OtpDestination) -> None:
+async def _warn(ctx: Context, contacts: Sequence[OtpDestination]) -> None:
     """Tell the contact on file, without a code, that the membership's verification was
-    locked (someone may be trying to link a chat to it). Best effort: a failed notice does
-    not change the answer."""
+    locked (someone may be trying to link a chat to it), by the first way that can. Best
+    effort: a failed notice does not change the answer."""
     sender = ctx.ports.otp_sender
     if not isinstance(sender, OtpWarner):
         return
-    try:
-        await sender.warn(destination)
-    except OtpDeliveryFailed:
+    for destination in contacts:
+        try:
+            await sender.warn(destination)
+        except OtpDeliveryFailed:
+            continue
+        await ctx.ports.accounts.audit(ctx.key, "otp_lock_notice", ctx.now, destination.kind)
         return
-    await ctx.ports.accounts.audit(ctx.key, "otp_lock_notice", ctx.now, destination.kind)
 
 
 FLOW = Flow("otp", {AWAIT: step(await_code, AWAIT, MENU)}, digits=frozenset({AWAIT}))

@@ -39,7 +39,7 @@ from flows.identifiers import (
 )
 from flows.menu import MENU, back_to_menu
 from flows.messages import EXAMPLES, NIK_DELETED, problem_message
-from flows.ports import IdentityMatch, OtpDestination
+from flows.ports import IdentityMatch
 from flows.types import EventKind, Option, Say, SayKind, Text
 
 
@@ -223,8 +223,8 @@ async def ask_phone(ctx: Context) -> Outcome:
         return Outcome(S.ASK_PHONE, (problem_message("phone", typed), _ask_phone()))
     match = IdentityMatch(str(ctx.data.get("kpj", "")), "", str(ctx.data.get("phone", "")),
                           str(ctx.data.get("email", "")))
-    destination = _destination(match)
-    if destination is None:
+    contacts = otp.contacts_on_file(ctx, match.phone, match.email)
+    if not contacts:
         return back_to_menu(say("There is no phone number or email on file for this "
                                 "membership, so I cannot send a code. Please update your "
                                 "data in JMO or at a branch office, or call 175."))
@@ -232,15 +232,7 @@ async def ask_phone(ctx: Context) -> Outcome:
         "This number differs from the one on file at BPJS Ketenagakerjaan, so the code goes "
         "to the contact on file. If you no longer use it, update your data in JMO or at a "
         "branch office."),)
-    return await otp.send_first(ctx, match.kpj, destination, notice)
-
-
-def _destination(match: IdentityMatch) -> OtpDestination | None:
-    if match.phone:
-        return OtpDestination("sms", match.phone)
-    if match.email:
-        return OtpDestination("email", match.email)
-    return None
+    return await otp.send_first(ctx, match.kpj, contacts, notice)
 
 
 def _yes_no(ctx: Context) -> bool | None:

@@ -120,7 +120,7 @@ async def test_console_registers_the_demo_member_end_to_end(tmp_path: Path) -> N
             await console.type(line)
         await console.read_until("SMS ke 0812****7890")
         sent = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
-        assert len(sent) == 1 and set(sent[0]) == {"to", "code", "sent_at"}
+        assert len(sent) == 1 and set(sent[0]) == {"to", "via", "code", "sent_at"}
         assert sent[0]["to"] == "+6281234567890" and len(sent[0]["code"]) == 6
         await console.type(sent[0]["code"])
         await console.read_until("123*****901")

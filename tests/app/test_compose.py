@@ -123,14 +123,20 @@ async def test_build_ports_defaults_and_overrides(tmp_path: Path) -> None:
 
 
 def test_otp_delivery_is_chosen_from_the_settings(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="No OTP delivery is configured: set OTP_OUTBOX"):
+    with pytest.raises(SystemExit, match="No way to send OTP codes is configured"):
         otp_sender_for(_settings(tmp_path), [])
     console = OutboxOtpSender(tmp_path / "console.jsonl")
-    assert otp_sender_for(_settings(tmp_path), [console]) is console
+    alone = otp_sender_for(_settings(tmp_path), [console])
+    assert alone.sender is console and alone.channels == ("sms", "email")
+    assert alone.senders == () and "OTP_OUTBOX" in alone.describe()  # an outbox stands in
     both = otp_sender_for(_settings(tmp_path, otp_outbox=str(tmp_path / "o.jsonl")), [console])
-    assert isinstance(both, FanOutOtpSender)
-    assert isinstance(otp_sender_for(_settings(tmp_path, otp_outbox="o.jsonl"), []),
-                      OutboxOtpSender)
+    assert isinstance(both.sender, FanOutOtpSender)
+    outbox = otp_sender_for(_settings(tmp_path, otp_outbox="o.jsonl", otp_channels="email,sms"),
+                            [])
+    assert isinstance(outbox.sender, OutboxOtpSender)
+    assert outbox.channels == ("email", "sms") and "OTP_OUTBOX" in outbox.describe()
+    with pytest.raises(SystemExit, match="OTP_CHANNELS names fax: use whatsapp, sms, email"):
+        otp_sender_for(_settings(tmp_path, otp_outbox="o.jsonl", otp_channels="sms,fax"), [])
 
 
 def test_the_wiring_lives_in_one_place() -> None:

@@ -17,7 +17,7 @@ class Sender:
 
     async def send(self, to: OtpDestination, code: str, locale: str) -> None:
         if self.fail:
-            raise OtpDeliveryFailed("gateway down")
+            raise OtpDeliveryFailed("gateway down", reason="server")
         self.sent.append(code)
 
 
@@ -33,7 +33,7 @@ def test_every_metric_is_exposed_with_its_name() -> None:
     for line in ('bot_updates_total{channel="telegram"} 1.0',
                  'bot_replies_total{channel="telegram"} 2.0',
                  'bot_errors_total{kind="internal"} 1.0', "bot_duplicates_total 1.0",
-                 "bot_handoffs_total 1.0", "bot_otp_sent_total 0.0", "bot_otp_failed_total 0.0",
+                 "bot_handoffs_total 1.0",
                  'bot_update_seconds_bucket{channel="telegram",le="0.025"} 1.0',
                  'bot_update_seconds_count{channel="telegram"} 1.0'):
         assert line in text
@@ -51,13 +51,15 @@ async def test_the_counting_sender_counts_sent_codes() -> None:
     metrics, inner = Metrics(), Sender()
     await CountingOtpSender(inner, metrics).send(TO, "123456", "id")
     assert inner.sent == ["123456"]
-    assert metrics.value("bot_otp_sent_total") == 1.0
-    assert metrics.value("bot_otp_failed_total") == 0.0
+    assert metrics.value("bot_otp_sent_total", channel="sms") == 1.0
+    assert metrics.value("bot_otp_failed_total", channel="sms", reason="server") == 0.0
+    assert 'bot_otp_sent_total{channel="sms"} 1.0' in metrics.render().decode()
 
 
 async def test_the_counting_sender_counts_and_reraises_failures() -> None:
     metrics = Metrics()
     with pytest.raises(OtpDeliveryFailed):
         await CountingOtpSender(Sender(fail=True), metrics).send(TO, "123456", "id")
-    assert metrics.value("bot_otp_failed_total") == 1.0
-    assert metrics.value("bot_otp_sent_total") == 0.0
+    assert metrics.value("bot_otp_failed_total", channel="sms", reason="server") == 1.0
+    assert metrics.value("bot_otp_sent_total", channel="sms") == 0.0
+    assert 'bot_otp_failed_total{channel="sms",reason="server"} 1.0' in metrics.render().decode()

@@ -108,8 +108,9 @@ async def test_telegram_polls_for_updates_and_stops_on_a_signal(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("run", "settings", "message"), [
-    (run_telegram, {"otp_outbox": ""}, "OTP_OUTBOX must be set for Telegram"),
-    (run_serve, {"otp_outbox": ""}, "OTP_OUTBOX must be set for Telegram"),
+    (run_telegram, {"otp_outbox": ""}, "No way to send OTP codes is configured"),
+    (run_serve, {"otp_outbox": ""}, "SMS_GATEWAY with SMS_GATEWAY_TOKEN and SMS_SENDER"),
+    (run_serve, {"otp_channels": "pigeon"}, "OTP_CHANNELS names pigeon"),
     (run_serve, {"telegram_bot_token": ""}, "TELEGRAM_BOT_TOKEN must be set"),
     (run_serve, {"telegram_webhook_secret": ""}, "TELEGRAM_WEBHOOK_SECRET must be set"),
     (run_serve, {"telegram_webhook_secret": "has spaces"}, "TELEGRAM_WEBHOOK_SECRET must be"),

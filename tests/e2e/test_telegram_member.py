@@ -53,7 +53,7 @@ async def test_a_member_registers_by_sharing_their_own_contact_and_typing_the_co
     assert done[1].startswith("Verifikasi berhasil!")
     assert _deleted(tg.fake) == [nik_message, code_message]
     assert await tg.accounts.linked_kpjs(SessionKey("telegram", str(CHAT))) == [SITI["kpj"]]
-    assert tg.metrics.value("bot_otp_sent_total") == 1.0
+    assert tg.metrics.value("bot_otp_sent_total", channel="sms") == 1.0
     removed = [c.params["text"] for c in tg.fake.calls("sendMessage")
                if c.params.get("reply_markup") == {"remove_keyboard": True}]
     # The contact keyboard goes away with the first plain reply after it. (The first plain

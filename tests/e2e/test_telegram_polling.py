@@ -56,8 +56,11 @@ async def test_polling_handles_a_redelivered_update_once(tg: Harness,
         fake.push_update(dict(update))
         await _until(lambda: len(fake.sent_to(CHAT)) == 1)
         fake.push_update(dict(update))  # as after a crash before the offset was confirmed
-        await _until(lambda: tg.metrics.value("bot_duplicates_total") == 1.0)
+        await _until(lambda: fake.pending_updates == 0)  # taken and confirmed
+        await tg.channel.drain()  # served: dropped by the engine as a repeat, or absorbed
+        # by the inbox while the first delivery was still queued under the same update id
     assert fake.sent_to(CHAT) == ["Apa yang ingin Anda lakukan?"]
+    assert tg.metrics.value("bot_duplicates_total") <= 1.0
 
 
 async def test_stopping_polling_waits_for_the_update_in_progress(tg: Harness,

@@ -185,4 +185,4 @@ async def test_the_notice_is_bilingual_and_holds_no_code(tmp_path: Path) -> None
     assert "+62812****7890" not in text and not re.search(r"\d{6}", text.replace("+62", ""))
     [line] = (tmp_path / "outbox.jsonl").read_text().splitlines()
     assert json.loads(line)["notice"] == "otp_locked" and "code" not in json.loads(line)
-    assert metrics.value("bot_otp_sent_total") == 0  # a notice is not a code
+    assert metrics.value("bot_otp_sent_total", channel="sms") == 0  # a notice is not a code
