@@ -23,7 +23,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.compose import build_engine, build_ports, inbox_for, open_database
+from app.compose import build_engine, build_ports, inbox_for, open_database, with_ports
 from app.metrics import CountingOtpSender, Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app, database_check, kv_check
@@ -34,7 +34,7 @@ from channels.telegram.throttle import SendThrottle
 from channels.telegram.web import TELEGRAM_PATH, add_telegram_routes
 from flows.engine import Engine
 from flows.i18n import Catalog
-from flows.ports import SessionBackend
+from flows.ports import OtpSender, SessionBackend
 from storage.accounts import SqlAccountStore
 from storage.sessions import MemorySessionStore
 from tests.fakes.bot_api import FakeBotApi
@@ -186,18 +186,24 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
                   database_url: str | None = None, throttle: SendThrottle | None = None,
                   wrap: Callable[[Serve], Serve] | None = None,
                   on_group_update: GroupHook | None = None,
+                  otp_sender: OtpSender | None = None,
+                  otp_channels: tuple[str, ...] | None = None,
                   **limits: int) -> AsyncIterator[Harness]:
     """One bot process. Processes sharing ``store`` (a Redis URL) and ``database_url`` behave
     like ``serve`` processes behind a load balancer. ``wrap`` decorates ``Engine.serve``
     (to record events or inject faults); ``limits`` are the channel's ``concurrency`` and
-    ``max_backlog``."""
+    ``max_backlog``. ``otp_sender`` replaces the ``OTP_OUTBOX`` file (then :meth:`Harness.codes`
+    stays empty), counted in the harness's metrics as ``serve`` counts it; ``otp_channels``
+    is the order of the ways a code travels (``OTP_CHANNELS``, default ``build_ports``'s)."""
     database = await open_database(database_url or f"sqlite:///{tmp_path / 'bot.db'}")
     store = store if store is not None else MemorySessionStore()
     metrics, clock, outbox = Metrics(), ManualClock(), tmp_path / "outbox.jsonl"
     accounts = SqlAccountStore(database, SECRET)
+    sender = otp_sender if otp_sender is not None else OutboxOtpSender(outbox)
     ports = build_ports(kv=store, database=database, accounts=accounts, secret=SECRET,
-                        otp_sender=CountingOtpSender(OutboxOtpSender(outbox), metrics),
-                        clock=clock)
+                        otp_sender=CountingOtpSender(sender, metrics), clock=clock)
+    if otp_channels is not None:
+        ports = with_ports(ports, otp_channels=otp_channels)
     catalog = Catalog(strict=True)
     engine = build_engine(store, ports, catalog=catalog, strict=True)
     bot = Bot(TOKEN, session=JsonAiohttpSession(api=TelegramAPIServer.from_base(fake.api_base)))
