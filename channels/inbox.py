@@ -229,20 +229,22 @@ class Mailroom:
 
     # --- keeping turns alive, taking up stranded chats, stopping ------------------------
 
-    async def renew(self) -> None:
-        """Extend the leases of this process's turns; a lost turn's runner is stopped (its
-        update stays queued for the chat's new runner)."""
+    async def renew(self) -> int:
+        """Extend the leases of this process's turns: how many were lost (a Redis restart
+        without persistence loses them all). A runner whose turn was lost finishes the
+        update in hand, which the chat's session lock keeps apart from another runner's,
+        and stops at its next :meth:`Inbox.next`: cancelling it mid-update would lose that
+        update when the restart also lost the queue."""
         turns = {chat: turn.token for chat, turn in self._turns.items()}
         try:
             lost = await self.inbox.renew(turns)
         except PortUnavailable:
             log.warning("could not renew the %s chats' turns", self._channel)
-            return
-        for chat in lost:
-            turn = self._turns.get(chat)
-            if turn is not None and turn.token == turns[chat] and turn.task is not None:
-                log.warning("a %s chat's turn was lost; its runner stops", self._channel)
-                turn.task.cancel()
+            return 0
+        if lost:
+            log.warning("%d %s chats' turns were lost; their runners stop after the update "
+                        "in hand", len(lost), self._channel)
+        return len(lost)
 
     async def sweep(self, idle: float = STRANDED_AFTER) -> int:
         """Take up chats left with queued updates and no runner: how many."""

@@ -124,7 +124,7 @@ class Engine:
                 session, replies = await self._turn(key, event, stored)
                 self._keep(slot, session, stored.view if stored is not None else {}, replies)
         except (StoreUnavailable, SessionBusy) as exc:
-            return [self._store_fault(key, event, exc)]
+            return [await self._store_fault(key, event, exc)]
         log.info("handled %s update %s in %.1f ms", key.channel, event.update_id or "-",
                  (time.perf_counter() - started) * 1000)
         return replies
@@ -168,7 +168,7 @@ class Engine:
                 log.warning("%s update %s not served, kept for another try: %s", key.channel,
                             event.update_id or "-", type(exc).__name__)
                 raise NotServed(type(exc).__name__) from exc
-            await deliver([self._store_fault(key, event, exc)], {})
+            await deliver([await self._store_fault(key, event, exc)], {})
             return Served.STORE_FAULT
         if failure is not None:
             raise failure
@@ -190,10 +190,13 @@ class Engine:
                                shown=shown_buttons(replies))
         slot.ttl = self.ttl_for(session)
 
-    def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
+    async def _store_fault(self, key: SessionKey, event: Event, exc: Exception) -> Reply:
+        """The apology when the session (and its language) cannot be read: in the language
+        the chat chose, kept in SQL, else its client's."""
         log.warning("session store fault on %s update %s: %s", key.channel,
                     event.update_id or "-", type(exc).__name__)
-        return self._plain(fault_message(exc) or _FAULT_DEFAULT, pick_locale(event.language_code))
+        return self._plain(fault_message(exc) or _FAULT_DEFAULT,
+                           await self._chosen_locale(key, event))
 
     async def _turn(self, key: SessionKey, event: Event,
                     stored: Session | None) -> tuple[Session, list[Reply]]:

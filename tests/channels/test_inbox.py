@@ -389,19 +389,23 @@ async def test_a_handle_that_raises_hands_the_chat_back_with_its_update(
     assert [chat for chat, _ in await inbox.stranded(idle=0)] == [CHAT], "handed back"
 
 
-async def test_renew_stops_the_runner_of_a_lost_turn(rooms: Rooms) -> None:
+async def test_a_lost_turn_finishes_the_update_in_hand_then_stops(rooms: Rooms) -> None:
+    """As after a Redis restart without persistence: the turn (and the queue) are gone;
+    the runner still answers the update it holds, then stops instead of serving more."""
     handle = FakeHandle()
-    handle.gate(CHAT, 1)  # never opened: the runner is mid-update when its turn is lost
+    gate = handle.gate(CHAT, 1)  # the runner is mid-update when its turn is lost
     inbox = MemoryInbox()
     room = rooms.make(inbox, handle)
     await room.put(CHAT, "p1", None, seq=1)
     await room.put(OTHER, "q1", None, seq=1)
     await asyncio.wait_for(handle.entered(CHAT, 1).wait(), WAIT)
     await until(lambda: room.running == 1)  # OTHER was served
-    await inbox.forget(CHAT)  # as a lease that ran out: the turn is not ours any more
-    await room.renew()
+    await inbox.forget(CHAT)  # the turn is not ours any more
+    assert await room.renew() == 1
+    gate.set()
     await idle(room)
-    assert room.backlog == 0
+    assert (CHAT, 1) in handle.served, "the update in hand was answered, not cancelled"
+    assert room.backlog == 0 and room.running == 0
 
 
 async def test_renew_and_sweep_survive_an_unreachable_inbox(rooms: Rooms) -> None:

@@ -85,6 +85,18 @@ async def test_a_store_fault_delivers_an_apology(world: World) -> None:
         "Sorry, the service is busy right now. Please try again in a few minutes."]
 
 
+async def test_the_apology_during_a_store_outage_speaks_the_language_the_chat_chose(
+        world: World) -> None:
+    await world.accounts.set_language(KEY, "en", world.clock.now())  # kept in SQL
+    engine = Engine(sessions=DownSessionStore(), ports=world.engine._ports,  # noqa: SLF001
+                    catalog=Catalog(strict=True), strict=True)
+    screen = Screen()
+    event = _update(Event.message("cek saldo", language_code="id"), "8")  # an Indonesian phone
+    assert await engine.serve(KEY, event, screen) is Served.STORE_FAULT
+    assert [r.text for r in screen.replies] == [
+        "Sorry, the service is busy right now. Please try again in a few minutes."]
+
+
 async def test_a_store_fault_before_delivery_is_not_served_when_the_caller_keeps_the_update(
         world: World) -> None:
     engine = Engine(sessions=DownSessionStore(), ports=world.engine._ports,  # noqa: SLF001
