@@ -28,6 +28,13 @@ class SlidingWindow:
         self._used: deque[float] = deque()  # start times of the calls still holding a slot
         self._lock = asyncio.Lock()
 
+    def recent(self) -> int:
+        """Calls started within the last window (the last second at most)."""
+        now = self._clock()
+        while self._used and self._used[0] + self._window <= now:
+            self._used.popleft()
+        return len(self._used)
+
     async def acquire(self, paused: Callable[[], float]) -> None:
         """Wait for a slot and take it."""
         async with self._lock:

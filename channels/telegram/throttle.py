@@ -52,11 +52,15 @@ class SendThrottle:
         on. This holds even when the call is then given up, so the chat's next message also
         waits out the pause.
       - A 429 is the bot's limit, and pauses every chat for its ``retry_after``, when a
-        *different* chat's own 429 pause is still running, or when a bot-wide pause is. Two
-        chats refused within one pause is what a bot-wide limit looks like (Telegram refuses
-        every chat until the pause ends), and it is unlikely for two chats' own limits,
-        which the per-chat spacing keeps them under. A 429 arriving during a bot-wide pause
-        comes from a call started before it, in the same burst.
+        *different* chat's own 429 pause is still running while this process is sending at
+        half its ``per_bot`` rate or more, or when a bot-wide pause is running. Two chats
+        refused within one pause is what a bot-wide limit looks like (Telegram refuses every
+        chat until the pause ends) when the bot is sending near that limit; a bot far below
+        its rate cannot have hit it (``per_bot`` is this process's share of the bot's ~30/s),
+        so there two chats refused are two chats' own limits (a chat's 429s under load from
+        many chats at once, as the chaos bench's bursts showed, would otherwise pause the bot
+        nearly all the time). A 429 arriving during a bot-wide pause comes from a call
+        started before it, in the same burst.
 
       The cost of a wrong guess decides the rule. A bot-wide 429 taken for one chat's costs
       at most one more 429: the next call to another chat is refused and the bot pauses. A
@@ -64,7 +68,7 @@ class SendThrottle:
       ``retry_after``, which for a group's 20-a-minute limit (the agents' forum group) runs to
       tens of seconds. So the bot is paused only on that second chat's evidence, never on the
       fill of the bot-wide window alone: with several processes sharing one bot token (the
-      scale-out), this process's window is not the bot's count anyway.
+      scale-out), this process's window is only its share of the bot's count.
     * Memory: a chat's state is dropped once nothing waits on it and its spacing and any 429
       pause of its own have passed (checked on every :meth:`send`, oldest first), so only
       recently active or paused chats are held. The check stops at the first chat it must
@@ -85,6 +89,7 @@ class SendThrottle:
         if per_bot <= 0 or per_chat <= 0 or max_retries < 0:
             raise ValueError("per_bot and per_chat must be positive, max_retries not negative")
         self._bot = SlidingWindow(per_bot, clock=clock, sleep=sleep)
+        self._per_bot = per_bot
         self._spacing = 1.0 / per_chat
         self._clock = clock
         self._sleep = sleep
@@ -139,7 +144,8 @@ class SendThrottle:
         resume = now + retry_after
         chat.next_at = max(chat.next_at, resume)  # also keeps the chat from being pruned
         other, other_until = self._chat_pause
-        if now < self._paused_until or (other != key and now < other_until):
+        busy = self._bot.recent() * 2 >= self._per_bot
+        if now < self._paused_until or (busy and other != key and now < other_until):
             self._paused_until = max(self._paused_until, resume)
         elif other == key:
             self._chat_pause = (key, max(other_until, resume))

@@ -219,7 +219,7 @@ def test_repeated_429s_from_one_chat_never_pause_the_bot() -> None:
 
 def test_429s_from_two_chats_within_one_pause_pause_every_chat() -> None:
     async def main(fake: FakeTime) -> FakeApi:
-        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        throttle = SendThrottle(per_bot=2, clock=fake.clock, sleep=fake.sleep)
         api = FakeApi(fake)
         api.fail["a"] = [retry_after(5, "A")]
         api.fail["b"] = [retry_after(3, "B")]
@@ -232,7 +232,7 @@ def test_429s_from_two_chats_within_one_pause_pause_every_chat() -> None:
             at(0.0, "A", "a"),  # A's own pause, until 5
             at(1.0, "B", "b"),  # a second chat inside A's pause: the bot's limit, until 4
             at(2.0, "C", "c"),  # held by the bot-wide pause
-            at(4.5, "D", "d"),  # after it: at once
+            at(5.5, "D", "d"),  # after it: at once
         )
         return api
 
@@ -240,12 +240,33 @@ def test_429s_from_two_chats_within_one_pause_pause_every_chat() -> None:
     assert api.times("B") == [4.0]
     assert api.times("C") == [4.0]
     assert api.times("A") == [5.0]  # its own, longer pause still holds
-    assert api.times("D") == [4.5]
+    assert api.times("D") == [5.5]
+
+
+def test_429s_from_two_chats_far_below_the_bot_rate_pause_only_those_chats() -> None:
+    """Two chats' own limits at once (many chats under load), not the bot's: the process sends
+    far below its share of the bot's rate, so every other chat goes on."""
+    async def main(fake: FakeTime) -> FakeApi:
+        throttle = SendThrottle(per_bot=30, clock=fake.clock, sleep=fake.sleep)
+        api = FakeApi(fake)
+        api.fail["a"] = [retry_after(5, "A")]
+        api.fail["b"] = [retry_after(3, "B")]
+
+        async def at(when: float, chat: str, label: str) -> str:
+            await fake.sleep(when)
+            return await throttle.send(chat, api.message(chat, label))
+
+        await asyncio.gather(at(0.0, "A", "a"), at(1.0, "B", "b"), at(2.0, "C", "c"))
+        return api
+
+    api = run_virtual(main)
+    assert api.times("A") == [5.0] and api.times("B") == [4.0]  # each its own pause
+    assert api.times("C") == [2.0]  # not held: the bot's limit was not what refused them
 
 
 def test_simultaneous_429s_from_two_chats_pause_the_bot() -> None:
     async def main(fake: FakeTime) -> FakeApi:
-        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        throttle = SendThrottle(per_bot=3, clock=fake.clock, sleep=fake.sleep)
         api = FakeApi(fake)
         api.fail["a"] = [retry_after(2, "A")]
         api.fail["b"] = [retry_after(2, "B")]
@@ -284,7 +305,7 @@ def test_a_429_after_the_first_chats_pause_ended_is_charged_to_its_own_chat() ->
 
 def test_a_429_during_a_bot_wide_pause_extends_it() -> None:
     async def main(fake: FakeTime) -> FakeApi:
-        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep, max_retries=0)
+        throttle = SendThrottle(per_bot=2, clock=fake.clock, sleep=fake.sleep, max_retries=0)
         api = FakeApi(fake)
         api.fail["a"] = [retry_after(1, "A")]
         api.fail["b"] = [retry_after(5, "B")]
@@ -318,7 +339,7 @@ def test_a_429_during_a_bot_wide_pause_extends_it() -> None:
 
 def test_order_within_a_chat_is_kept_through_chat_and_bot_pauses() -> None:
     async def main(fake: FakeTime) -> FakeApi:
-        throttle = SendThrottle(clock=fake.clock, sleep=fake.sleep)
+        throttle = SendThrottle(per_bot=2, clock=fake.clock, sleep=fake.sleep)
         api = FakeApi(fake)
         api.fail["a0"] = [retry_after(2, "A"), retry_after(1, "A")]
         api.fail["a2"] = [retry_after(3, "A")]
