@@ -29,6 +29,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _loadgen import reply_screen, stop  # noqa: E402
+
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 from tests.fakes.bot_api_wire import too_many_requests  # noqa: E402
 
@@ -244,15 +246,8 @@ async def start_serve(name: str, env: dict[str, str], logs: Path,
 
 async def stop_serve(served: ServeProcess, timeout: float = 60.0) -> int | None:
     """SIGTERM (the app drains its background work), SIGKILL after ``timeout``."""
-    process = served.process
-    if process.returncode is None:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-    return process.returncode
+    await stop(served.process, timeout)
+    return served.process.returncode
 
 
 # --- the fake Bot API ---------------------------------------------------------------------
@@ -306,12 +301,7 @@ class ChaosBotApi(FakeBotApi):
                     raise too_many_requests(self.retry_after)
             at = time.monotonic()
             result = inner(params)
-            message_id = (int(params["message_id"]) if method == "editMessageText"
-                          else int(result["message_id"]))
-            markup = params.get("reply_markup")
-            rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
-            buttons = {str(b["callback_data"])[1:].rpartition("|")[0]: str(b["callback_data"])
-                       for row in rows for b in row if "callback_data" in b}
+            message_id, buttons = reply_screen(method, params, result)
             sent = Sent(int(params["chat_id"]), str(params.get("text", "")), at, method,
                         message_id, buttons)
             self.sent.append(sent)

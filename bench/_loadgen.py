@@ -375,6 +375,18 @@ def machine(redis_server: str, *, detail: str, libraries: Sequence[str]) -> str:
 
 # --- processes ----------------------------------------------------------------------------
 
+def reply_screen(method: str, params: dict[str, Any], result: Any) -> tuple[int, dict[str, str]]:
+    """What a reply the fake Bot API accepted shows: its message id, and its buttons' data
+    (without the signature) mapped to the signed data a press sends back."""
+    message_id = (int(params["message_id"]) if method == "editMessageText"
+                  else int(result["message_id"]))
+    markup = params.get("reply_markup")
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    buttons = {str(b["callback_data"])[1:].rpartition("|")[0]: str(b["callback_data"])
+               for row in rows for b in row if "callback_data" in b}
+    return message_id, buttons
+
+
 async def stop(process: asyncio.subprocess.Process, timeout: float) -> None:
     """SIGTERM, then SIGKILL when it has not exited after ``timeout`` s."""
     if process.returncode is not None:

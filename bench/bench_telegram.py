@@ -113,13 +113,7 @@ class Tracker:
     def _saw(self, method: str, params: dict[str, Any], result: Any, at: float) -> None:
         chat = int(params["chat_id"])
         self.replies[chat].append(at)
-        message_id = (int(params["message_id"]) if method == "editMessageText"
-                      else int(result["message_id"]))
-        markup = params.get("reply_markup")
-        rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
-        buttons = {str(b["callback_data"])[1:].rpartition("|")[0]: str(b["callback_data"])
-                   for row in rows for b in row if "callback_data" in b}
-        self.screen[chat] = (message_id, buttons)
+        self.screen[chat] = lg.reply_screen(method, params, result)
 
     def use(self, bot: str) -> None:
         """The next replies come from ``bot``: show and record its screens."""
