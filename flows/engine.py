@@ -141,6 +141,12 @@ class Engine:
         once the session is saved: the step is kept. The store keeps the lock alive while
         ``deliver`` waits (a reply held back by flood control).
 
+        When only the save fails, after the replies went out, the member is apologised to
+        only if the turn changed the chat's step or language, or what a step in progress
+        holds (a half-finished registration would otherwise read the next message in the old
+        step); an answer at the menu that left it there (a balance, an FAQ; the menu's own
+        follow-up context is not worth an apology) stands alone.
+
         ``requeue``: the caller keeps the update (a queue) and would rather try it again
         than apologise: when the store fails before anything was delivered (the lock or the
         load), :class:`NotServed` is raised instead of the apology."""
@@ -148,10 +154,14 @@ class Engine:
         started = time.perf_counter()
         failure: Exception | None = None
         delivered = False
+        moved = True  # the turn changed the chat's step: losing its save matters
         try:
             async with self._sessions.chat(key, once=event.update_id or None) as slot:
                 stored = slot.session
                 session, replies = await self._turn(key, event, stored)
+                moved = stored is None or (session.state, session.locale) != (
+                    stored.state, stored.locale) or (session.state != MENU
+                                                     and session.data != stored.data)
                 view = dict(stored.view) if stored is not None else dict(UNKNOWN_VIEW)
                 delivered = True
                 try:
@@ -168,6 +178,10 @@ class Engine:
                 log.warning("%s update %s not served, kept for another try: %s", key.channel,
                             event.update_id or "-", type(exc).__name__)
                 raise NotServed(type(exc).__name__) from exc
+            if delivered and not moved:  # answered, and the step is what the store holds
+                log.warning("%s update %s answered; its save failed (nothing changed): %s",
+                            key.channel, event.update_id or "-", type(exc).__name__)
+                return Served.ANSWERED
             await deliver([await self._store_fault(key, event, exc)], {})
             return Served.STORE_FAULT
         if failure is not None:

@@ -120,6 +120,17 @@ async def test_a_store_fault_after_delivery_is_apologised_for_even_when_kept(
     assert apology.text.startswith("Sorry, the service is busy")  # served: not tried again
 
 
+async def test_a_failed_save_after_an_answer_that_changed_nothing_adds_no_apology(
+        world: World, chat: Chat) -> None:
+    await chat.say("menu")  # a session at the menu exists
+    engine = Engine(sessions=SaveFails(world.store), ports=world.engine._ports,  # noqa: SLF001
+                    catalog=Catalog(strict=True), strict=True)
+    screen = Screen()
+    event = _update(Event.message("/bantuan", language_code="id"), "9")  # stays at the menu
+    assert await engine.serve(KEY, event, screen, requeue=True) is Served.ANSWERED
+    assert screen.replies and not any("sibuk" in r.text for r in screen.replies)
+
+
 # --- the chat's links decide at once ----------------------------------------------------
 
 
