@@ -241,6 +241,8 @@ class Mailroom:
         except PortUnavailable:
             log.warning("could not renew the %s chats' turns", self._channel)
             return 0
+        lost = {chat for chat in lost  # a turn that ended meanwhile was released, not lost
+                if (turn := self._turns.get(chat)) is not None and turn.token == turns[chat]}
         if lost:
             log.warning("%d %s chats' turns were lost; their runners stop after the update "
                         "in hand", len(lost), self._channel)
