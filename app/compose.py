@@ -77,8 +77,11 @@ class Runtime:
     balance: BalanceService
     tickets: TicketStore
     catalog: Catalog
-    inbox: Inbox
     otp: OtpDelivery
+
+    def inbox(self, channel: str) -> Inbox:
+        """``channel``'s inbox (:func:`inbox_for`)."""
+        return inbox_for(self.store, channel)
 
 
 # ---------------------------------------------------------------------------- the database
@@ -177,10 +180,11 @@ async def session_store(settings: StorageSettings, stack: AsyncExitStack) -> Ses
     return store
 
 
-def inbox_for(store: SessionBackend) -> Inbox:
-    """The channels' inbox beside the session store: in Redis when the store is, shared by
-    every process; else in this process."""
-    return store.inbox() if isinstance(store, RedisSessionStore) else MemoryInbox()
+def inbox_for(store: SessionBackend, channel: str) -> Inbox:
+    """``channel``'s inbox beside the session store: in Redis when the store is, shared by
+    every process; else in this process. One per channel: a sweeper takes up only its own
+    channel's chats."""
+    return store.inbox(channel) if isinstance(store, RedisSessionStore) else MemoryInbox()
 
 
 async def balance_service(settings: BalanceSettings, database: AsyncEngine,
@@ -326,8 +330,7 @@ async def runtime(settings: Settings, otp: OtpSender | OtpDelivery, *,
                             hours=settings.hours(), otp_channels=delivery.channels)
         engine = build_engine(store, ports, catalog=catalog,
                               flow_timeout=settings.flow_timeout_seconds)
-        yield Runtime(engine, store, ports, database, balance, tickets, catalog,
-                      inbox_for(store), delivery)
+        yield Runtime(engine, store, ports, database, balance, tickets, catalog, delivery)
 
 
 # ------------------------------------------------------------------------ the agent desk

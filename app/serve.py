@@ -18,6 +18,7 @@ from aiogram.utils.token import TokenValidationError
 
 from app.compose import Runtime, SupportDesk, background, otp_sender_for, runtime, support_desk
 from app.metrics import Metrics, TicketGauges
+from app.otp_delivery import ChannelSender
 from app.outbox import OutboxRouter
 from app.settings import Settings, TelegramSettings, WhatsAppSettings
 from app.tuning import settle_heap
@@ -44,7 +45,7 @@ from channels.whatsapp.channel import WhatsAppChannel
 from channels.whatsapp.config import WhatsAppConfig, parse_languages
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.i18n import Catalog
-from flows.ports import MemberOutbox
+from flows.ports import MemberOutbox, OtpDeliveryFailed
 from storage.sessions import RedisSessionStore
 
 __all__ = ["Served", "run_serve", "run_telegram", "serving", "telegram_channel"]
@@ -103,7 +104,7 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
                                       concurrency=settings.telegram_concurrency,
                                       max_backlog=settings.telegram_max_backlog,
                                       ports=built.ports, throttle=throttle, metrics=metrics,
-                                      catalog=catalog, inbox=built.inbox,
+                                      catalog=catalog, inbox=built.inbox(TELEGRAM),
                                       on_group_update=group.handle if group else None)
         gauges = TicketGauges(metrics, built.tickets, built.ports.clock)
         await stack.enter_async_context(background(
@@ -115,7 +116,7 @@ def whatsapp_channel(config: WhatsAppConfig, built: Runtime, metrics: Metrics) -
     """The WhatsApp channel on the runtime's engine (its one construction site)."""
     return WhatsAppChannel.create(config, serve=built.engine.serve, sessions=built.store,
                                   ports=built.ports, metrics=metrics, catalog=built.catalog,
-                                  inbox=built.inbox, ttl_for=built.engine.ttl_for)
+                                  inbox=built.inbox(WHATSAPP), ttl_for=built.engine.ttl_for)
 
 
 def whatsapp_config(settings: WhatsAppSettings) -> WhatsAppConfig:
@@ -151,7 +152,7 @@ def telegram_bot(settings: TelegramSettings) -> Bot:
 @asynccontextmanager
 async def telegram_channel(settings: Settings,
                            metrics: Metrics) -> AsyncIterator[tuple[TelegramChannel, Runtime]]:
-    """The Telegram channel on the engine the settings name (codes go to ``OTP_OUTBOX``),
+    """The Telegram channel on the engine the settings name (codes by the configured senders),
     with the agent desk when ``AGENT_CHAT_ID`` is set."""
     async with serving(settings, metrics, telegram=True, whatsapp=False) as served:
         assert served.telegram is not None
@@ -200,9 +201,23 @@ async def run_serve(settings: Settings, host: str | None = None, port: int | Non
             flush=True))
 
 
+def otp_check(sender: ChannelSender) -> HealthCheck:
+    """A sender that cannot be reached is a warning, not a fault: codes fall through to the
+    next way, and a load balancer must not take every process out for it."""
+    async def check() -> str | None:
+        try:
+            await sender.check()
+        except OtpDeliveryFailed as exc:
+            return f"{sender.kind} sender unreachable ({exc.reason})"
+        return None
+
+    return check
+
+
 def health_checks(settings: Settings, built: Runtime) -> dict[str, HealthCheck]:
     """What ``/healthz`` probes: the database, Redis when set (and its persistence: a warning),
-    the balance service, and each OTP sender (the SMTP server, the SMS gateway, WhatsApp)."""
+    the balance service, and each OTP sender (the SMTP server, the SMS gateway, WhatsApp: a
+    warning, as a code falls through to the next way)."""
     checks = {"database": database_check(built.database)}
     if isinstance(built.store, RedisSessionStore):
         checks["redis"] = redis_check(built.store)  # a warning without AOF or a replica
@@ -218,5 +233,5 @@ def health_checks(settings: Settings, built: Runtime) -> dict[str, HealthCheck]:
         if isinstance(reference, ReferenceBalanceService):
             checks["balance_service"] = reference.ping
     for sender in built.otp.senders:  # each caches its answer: no load on the provider
-        checks[f"otp_{sender.kind}"] = sender.check
+        checks[f"otp_{sender.kind}"] = otp_check(sender)
     return checks

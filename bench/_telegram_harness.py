@@ -214,7 +214,7 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     throttle = SwitchableThrottle(
         SendThrottle(per_bot=args.per_bot, per_chat=args.per_chat),
         SendThrottle(per_bot=args.per_bot, per_chat=args.unpaced_per_chat))
-    channel = TelegramChannel(bot, serve=engine.serve, ports=ports, inbox=store.inbox(),
+    channel = TelegramChannel(bot, serve=engine.serve, ports=ports, inbox=store.inbox("telegram"),
                               throttle=throttle, metrics=metrics, catalog=catalog)
     app = create_web_app(metrics=metrics,
                          checks={"database": database_check(database), "redis": kv_check(store),

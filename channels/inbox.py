@@ -35,6 +35,7 @@ from storage.inbox import Put
 __all__ = ["PATIENCE", "RETRY_DELAYS", "Handle", "Inbox", "Mailroom"]
 
 log = logging.getLogger(__name__)
+_GONE = object()
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # between tries of an update not served
 PATIENCE = sum(RETRY_DELAYS)  # then the engine's apology answers it (about 16 s)
 RENEW_EVERY = 10.0  # a third of the inbox's lease
@@ -112,7 +113,8 @@ class Mailroom:
         self._delays = retry_delays
         self._sleep = sleep
         self._turns: dict[str, _Turn] = {}
-        self._parsed: dict[tuple[str, int], Any] = {}  # received here, not yet served
+        self._parsed: dict[str, dict[int, Any]] = {}  # received here, not yet served
+        self._backlog = 0
         self._closing = False
         self._keeper: asyncio.Task[None] | None = None
 
@@ -125,13 +127,13 @@ class Mailroom:
     @property
     def backlog(self) -> int:
         """Updates received by this process and not served yet."""
-        return len(self._parsed)
+        return self._backlog
 
     def waiting(self, chat: Hashable) -> int:
         """Updates of ``chat`` received by this process and not served yet (the one being
         served included)."""
         name = str(chat)
-        return sum(1 for key in self._parsed if key[0] == name)
+        return len(self._parsed.get(name, ()))
 
     @property
     def running(self) -> int:
@@ -143,7 +145,7 @@ class Mailroom:
         """Keep the update (``payload``, and ``parsed`` for this process's runner) and serve
         it in the chat's turn. False, nothing kept, when the backlog is full or the process is
         stopping; :class:`StoreUnavailable` when the inbox could not keep it."""
-        if self._closing or len(self._parsed) >= self._max_backlog:
+        if self._closing or self._backlog >= self._max_backlog:
             self._metrics.errors.labels("overload").inc()
             return False
         self.start()
@@ -153,7 +155,10 @@ class Mailroom:
             await self._hand_back(name, put.token)  # left for the next runner
             return True
         if put.token is not None or name in self._turns:  # served here: not parsed again
-            self._parsed[(name, put.seq)] = parsed
+            held = self._parsed.setdefault(name, {})
+            if put.seq not in held:
+                held[put.seq] = parsed
+                self._backlog += 1
         if put.token is not None:
             self._start(name, put.token, (put.seq, payload) if put.first else None)
         return True
@@ -204,7 +209,7 @@ class Mailroom:
     async def _serve(self, chat: str, number: int, payload: str) -> bool:
         """Serve one update, trying again while its serving cannot start (a drain's timeout
         cuts the tries short: the update stays queued); false when it was not served."""
-        parsed = self._parsed.get((chat, number))  # counted in the backlog until served
+        parsed = self._parsed.get(chat, {}).get(number)  # in the backlog until served
         try:
             for delay in (*self._delays, None):
                 if await self._handle(chat, number, payload, parsed, delay is None):
@@ -215,17 +220,25 @@ class Mailroom:
                 await self._sleep(delay)
             return False  # pragma: no cover - the loop returns
         finally:
-            self._parsed.pop((chat, number), None)
+            self._forget_parsed(chat, number)
 
     async def _hand_back(self, chat: str, token: str) -> None:
         with contextlib.suppress(PortUnavailable):  # else the lease runs out: a sweeper
             await self.inbox.release(chat, token)  # takes the chat up
 
+    def _forget_parsed(self, chat: str, number: int) -> None:
+        held = self._parsed.get(chat)
+        if held is not None and held.pop(number, _GONE) is not _GONE:
+            self._backlog -= 1
+            if not held:
+                del self._parsed[chat]
+
     def _drop_parsed(self, chat: str) -> None:
         if chat in self._turns:
             return
-        for key in [k for k in self._parsed if k[0] == chat]:
-            del self._parsed[key]
+        held = self._parsed.pop(chat, None)
+        if held:
+            self._backlog -= len(held)
 
     # --- keeping turns alive, taking up stranded chats, stopping ------------------------
 

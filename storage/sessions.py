@@ -66,7 +66,12 @@ if ARGV[2] then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 else redis.call('DEL', KEYS[2]) end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', 60000)
 return redis.call('DEL', KEYS[1])"""
-_RELEASE = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+# KEYS: lock[, seen]; ARGV: token. Also forgets ``seen`` when it is this token's: a lock
+# call whose reply was lost must not leave the update marked as handled.
+_RELEASE = """if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])"""
 # KEYS: lock; ARGV: token, lock ttl ms. Extends a lock that is still ours.
 _EXTEND = """if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -296,10 +301,10 @@ class RedisSessionStore:
     def _kv(self, name: str) -> str:
         return f"{self._prefix}kv:{name}"
 
-    def inbox(self, **options: float) -> RedisInbox:
-        """The channels' inbox on this store's client, under its prefix
-        (:class:`storage.inbox.RedisInbox`)."""
-        return RedisInbox(self._client, prefix=self._prefix, **options)
+    def inbox(self, channel: str, **options: float) -> RedisInbox:
+        """``channel``'s inbox on this store's client, under its prefix and the channel's
+        name (:class:`storage.inbox.RedisInbox`): each channel sweeps only its own chats."""
+        return RedisInbox(self._client, prefix=f"{self._prefix}{channel}:", **options)
 
     @asynccontextmanager
     async def chat(self, key: SessionKey, *,
@@ -346,13 +351,15 @@ class RedisSessionStore:
             with _unavailable():
                 return await self._enter(keys, args)
         except BaseException:
-            # The script may have taken the lock before the failure or cancellation hit us.
-            await self._unlock_quietly(key, token)
+            # The script may have taken the lock (and marked the update seen) before the
+            # failure or cancellation hit us: undo both, so a retry serves the update.
+            await self._unlock_quietly(key, token, keys[2:])
             raise
 
-    async def _unlock_quietly(self, key: SessionKey, token: str) -> None:
+    async def _unlock_quietly(self, key: SessionKey, token: str,
+                              seen: list[str] | None = None) -> None:
         try:
-            await self._release(self._keys(key)[:1], [token])
+            await self._release([*self._keys(key)[:1], *(seen or [])], [token])
         except (RedisError, OSError):
             _log.warning("could not unlock a %s chat; the lock will expire", key.channel)
 

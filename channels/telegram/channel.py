@@ -162,7 +162,9 @@ class TelegramChannel:
         while not self._stopped.is_set():
             try:
                 updates = await self._until_stopped(self.bot(ask, request_timeout=int(wait)))
-            except TelegramAPIError as exc:
+            except Exception as exc:  # noqa: BLE001 - an API error, a proxy's HTML page, an
+                # update aiogram cannot read: wait and ask again (its message may quote
+                # members' texts: only its class and place are logged)
                 log.warning("getUpdates failed: %s", describe(exc))
                 await self._pause(failures)
                 failures += 1
@@ -241,16 +243,18 @@ class TelegramChannel:
         self.mailroom.reopen()
         self.mailroom.start()
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 30.0, *, reopen: bool = True) -> None:
         """Wait for the updates in progress, taking no more meanwhile (answered 503); hand
         back the chats still running after ``timeout`` (their updates stay in the inbox for
-        another process or the next start). Updates are taken again afterwards (a process
-        that stops has stopped its server or its polling first)."""
+        another process or the next start). Updates are taken again afterwards unless
+        ``reopen`` is false (the web app's shutdown: a request still arriving on a kept-alive
+        connection is answered 503, and delivered again elsewhere)."""
         try:
             await asyncio.gather(self.mailroom.drain(timeout), self._tasks.drain(timeout),
                                  self._polled.drain(timeout))
         finally:
-            self.mailroom.reopen()
+            if reopen:
+                self.mailroom.reopen()
 
     async def is_blocked(self, chat_id: int | str) -> bool:
         """True when the member blocked the bot (recorded for 30 days or until they write)."""

@@ -96,8 +96,8 @@ class SendThrottle:
         self._max_retries = max_retries
         self._paused_until = -math.inf  # the bot-wide pause
         # The chat whose own 429 pause came last, and its end: a 429 from another chat before
-        # then is the bot's limit. One slot is enough, since while that pause runs any other
-        # chat's 429 pauses the bot instead of becoming a chat's own pause.
+        # then, while this process is busy, is the bot's limit; while it is not, that chat's
+        # own pause takes the slot (its chat keeps its pause in its own ``next_at``).
         self._chat_pause: tuple[str, float] = ("", -math.inf)
         self._chats: OrderedDict[str, _Chat] = OrderedDict()  # least recently started first
 

@@ -13,6 +13,7 @@ the process is stopping, or the inbox is unreachable): Telegram delivers it agai
 from __future__ import annotations
 
 import hmac
+from functools import partial
 from typing import Protocol
 
 from aiogram.types import Update
@@ -43,8 +44,9 @@ class WebhookChannel(Protocol):
         """Start the background work (the inbox's keeper)."""
         ...
 
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Wait for the background work to finish."""
+    async def drain(self, timeout: float = 30.0, *, reopen: bool = True) -> None:
+        """Wait for the background work to finish (taking nothing more when not
+        ``reopen``)."""
         ...
 
 
@@ -60,7 +62,7 @@ def add_telegram_routes(app: web.Application, channel: WebhookChannel, *, secret
         channel.start()
 
     app.on_startup.append(start)
-    drain_on_shutdown(app, channel.drain)
+    drain_on_shutdown(app, partial(channel.drain, reopen=False))
 
 
 def _webhook(channel: WebhookChannel, secret: str) -> Route:

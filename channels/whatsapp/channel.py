@@ -183,14 +183,15 @@ class WhatsAppChannel:
         self.mailroom.reopen()
         self.mailroom.start()
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 30.0, *, reopen: bool = True) -> None:
         """Wait for messages in progress, taking no more meanwhile; hand back the chats still
         running after ``timeout`` (their messages stay in the inbox). Messages are taken
         again afterwards."""
         try:
             await self.mailroom.drain(timeout)
         finally:
-            self.mailroom.reopen()
+            if reopen:  # not at the web app's shutdown: late requests are answered 503
+                self.mailroom.reopen()
         await self._tasks.drain(timeout)  # the receipts and resends they started
 
     async def close(self) -> None:

@@ -42,7 +42,7 @@ def add_whatsapp_routes(app: web.Application, channel: WhatsAppChannel, *,
         channel.start()
 
     async def drain(_: web.Application) -> None:
-        await channel.drain()
+        await channel.drain(reopen=False)
 
     app.on_startup.append(start)
     app.on_shutdown.append(drain)

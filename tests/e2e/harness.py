@@ -211,7 +211,8 @@ async def harness(tmp_path: Path, *, fake: FakeBotApi, store: SessionBackend | N
                               ports=ports,
                               throttle=throttle or SendThrottle(**FAST), metrics=metrics,
                               catalog=catalog, on_group_update=on_group_update,
-                              inbox=inbox_for(store), retry_delays=QUICK_RETRIES, **limits)
+                              inbox=inbox_for(store, "telegram"), retry_delays=QUICK_RETRIES,
+                              **limits)
     world = Harness(fake, bot, channel, engine, store, accounts, database, metrics, outbox, clock)
     try:
         yield world

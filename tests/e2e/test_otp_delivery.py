@@ -407,17 +407,19 @@ async def test_healthz_reports_each_otp_sender_ok_when_its_service_answers(
         assert twilio.fetches == 1 and graph.lookups == 1
 
 
-async def test_healthz_shows_a_stopped_smtp_server_as_an_error_for_otp_email(
+async def test_healthz_warns_of_a_stopped_smtp_server_and_stays_healthy(
         tmp_path: Path, twilio: FakeTwilio, graph: FakeGraphApi) -> None:
+    """Codes fall through to the next way: a load balancer must not take every process out
+    because one OTP provider is down."""
     async with smtp_server() as stopped:
         pass  # started and stopped: nothing listens on its port any more
     settings = _settings(tmp_path, **_email(stopped), **_sms(twilio), **_whatsapp(graph))
     async with healthz(settings) as client:
         response = await client.get("/healthz")
         body = await response.json()
-        assert response.status == 503, body
-        assert body["status"] == "unavailable"
-        assert body["otp_email"] == "unreachable"  # refused at once: not a timeout
+        assert response.status == 200, body
+        assert body["status"] == "ok"
+        assert body["warnings"]["otp_email"] == "email sender unreachable (refused)"
         assert (body["otp_sms"], body["otp_whatsapp"]) == ("ok", "ok")
 
 

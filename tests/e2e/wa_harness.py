@@ -206,7 +206,7 @@ async def wa_harness(tmp_path: Path, *, graph: FakeGraphApi, template: str = TEM
     channel = WhatsAppChannel(config, graph=client_graph, serve=serve, sessions=store,
                               ports=ports, metrics=metrics, catalog=catalog,
                               limiter=limiter or fast_limiter(), ttl_for=engine.ttl_for,
-                              inbox=inbox_for(store), retry_delays=QUICK_RETRIES)
+                              inbox=inbox_for(store, "whatsapp"), retry_delays=QUICK_RETRIES)
     desk = DeskService(engine=engine, tickets=tickets, outbox=WhatsAppOutbox(channel),
                        clock=clock)
     app = create_web_app(metrics=metrics, checks={})

@@ -295,7 +295,7 @@ async def test_the_start_up_check_never_refuses_an_unreachable_redis(
 
 async def test_an_inbox_put_fails_while_redis_is_down_and_works_after_the_restart(
         own_redis: OwnRedis, store: RedisSessionStore) -> None:
-    inbox = store.inbox()
+    inbox = store.inbox("telegram")
     chat = "7007"
     number, token = (await inbox.put(chat, '{"text": "before"}', 1))[:2]
     assert number == 1 and token is not None

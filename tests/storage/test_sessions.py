@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from flows.ports import AlreadySeen, SessionBusy, StoreUnavailable
@@ -555,3 +556,28 @@ async def test_a_slot_ttl_overrides_the_default(backend: Backend) -> None:
         slot.ttl = 0.2
     await asyncio.sleep(0.3)
     assert await load(store) is None
+
+
+async def test_a_lock_whose_reply_was_lost_leaves_the_update_unmarked(
+        redis_backend: Backend) -> None:
+    """The lock script ran in Redis (lock taken, update marked seen), but its reply never
+    came back: the retry of that update must be served, not dropped as a repeat."""
+    store = redis_backend.make()
+    assert isinstance(store, RedisSessionStore)
+    real = store._enter  # noqa: SLF001
+
+    class LostReply:
+        async def __call__(self, keys: list[str], args: list[str | int]) -> object:
+            await real(keys, args)  # it ran...
+            raise RedisConnectionError("connection reset")  # ...the reply was lost
+
+    store._enter = LostReply()  # type: ignore[assignment]  # noqa: SLF001
+    with pytest.raises(StoreUnavailable):
+        async with store.chat(KEY, once="update-7"):
+            pass
+    store._enter = real  # noqa: SLF001
+    async with store.chat(KEY, once="update-7") as slot:  # served, not AlreadySeen
+        slot.session = None
+    with pytest.raises(AlreadySeen):  # and now it is remembered
+        async with store.chat(KEY, once="update-7"):
+            pass

@@ -63,7 +63,7 @@ class StubChannel:
         await self.release.wait()
         self.finished.append(update_id)
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 30.0, *, reopen: bool = True) -> None:
         self.release.set()
         await asyncio.gather(*self.tasks)
 

@@ -60,7 +60,7 @@ class StubChannel:
     def start(self) -> None:
         self.started += 1
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 30.0, *, reopen: bool = True) -> None:
         return None
 
 
