@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from channels.core import Serve
 from channels.telegram.throttle import SendThrottle
-from flows.engine import Deliver, Served
-from flows.types import Event, SessionKey
+from flows.types import SessionKey
 from storage.sessions import redis_store_from_url
 from tests.e2e.harness import Harness, harness
 from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.held_serve import held
 from tests.flows.conftest import SITI
 
 CHAT = 9990001
@@ -116,18 +115,11 @@ async def test_a_later_update_on_a_fast_process_waits_for_the_earlier_one_on_a_s
     update is slow (its first answer waits): the later one is still answered after it."""
     gate = asyncio.Event()
 
-    def slow(serve: Serve) -> Serve:
-        async def held(key: SessionKey, event: Event, deliver: Deliver, *,
-                       requeue: bool = False) -> Served:
-            await gate.wait()
-            return await serve(key, event, deliver, requeue=requeue)
-        return held
-
     store_a = redis_store_from_url(redis_url, prefix=unique_prefix)
     store_b = redis_store_from_url(redis_url, prefix=unique_prefix)
     try:
         async with harness(tmp_path, fake=fake, store=store_a, database_url=database_url,
-                           wrap=slow) as a, \
+                           wrap=held(gate)) as a, \
                 harness(tmp_path, fake=fake, store=store_b, database_url=database_url) as b:
             url_a, url_b = await a.use_webhook(), await b.serve()
             first, later = (fake.message_update(CHAT, "/menu"),

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import aiohttp
 
-from channels.core import Serve
-from flows.engine import Deliver, Served
-from flows.types import Event, SessionKey
 from tests.e2e.harness import WEBHOOK_SECRET, Harness, harness
 from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.held_serve import held
 
 CHAT = 6660001
 COMMANDS = ["/bantuan", "/faq", "/petugas", "/menu", "/saldo", "/bantuan", "/faq"]
@@ -89,14 +87,8 @@ async def test_a_full_backlog_answers_503_and_a_redelivery_is_served(
         tmp_path: Path, fake: FakeBotApi) -> None:
     gate = asyncio.Event()
 
-    def hold(serve: Serve) -> Serve:
-        async def held(key: SessionKey, event: Event, deliver: Deliver, *,
-                       requeue: bool = False) -> Served:
-            await gate.wait()  # the first update stays unfinished
-            return await serve(key, event, deliver, requeue=requeue)
-        return held
-
-    async with harness(tmp_path, fake=fake, wrap=hold, max_backlog=1) as tg:  # holds one
+    # the first update stays unfinished: the channel holds one
+    async with harness(tmp_path, fake=fake, wrap=held(gate), max_backlog=1) as tg:
         await tg.use_webhook()
         first, second = (fake.message_update(CHAT, "/menu"),
                          fake.message_update(CHAT + 1, "/menu"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from tests.e2e.wa_harness import APP_SECRET, SITI_WA, TEMPLATE, wa_harness
 from tests.fakes.down_store import DownSessionStore
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.graph_webhooks import signed, text_message
+from tests.fakes.held_serve import held
 
 HOUR = 3600.0
 
@@ -102,17 +103,7 @@ async def test_a_store_outage_still_gets_an_answer(tmp_path: Path, graph: FakeGr
 async def test_the_webhook_answers_at_once_and_shutdown_awaits_the_work(
         tmp_path: Path, graph: FakeGraphApi) -> None:
     started, release = asyncio.Event(), asyncio.Event()
-
-    def slow(serve: Serve) -> Serve:
-        async def wrapped(key: SessionKey, event: Event, deliver: Deliver, *,
-                          requeue: bool = False) -> Served:
-            started.set()
-            await release.wait()
-            return await serve(key, event, deliver, requeue=requeue)
-
-        return wrapped
-
-    async with wa_harness(tmp_path, graph=graph, wrap=slow) as wa:
+    async with wa_harness(tmp_path, graph=graph, wrap=held(release, started)) as wa:
         graph.member_wrote(SITI_WA)
         body, headers = signed(text_message(SITI_WA, "halo", at=wa.clock.now()), APP_SECRET)
         response = await wa.client.post(WHATSAPP_PATH, data=body, headers=headers)
@@ -231,20 +222,6 @@ async def test_without_a_template_an_unknown_window_still_tries_free_text(
 # --- load -------------------------------------------------------------------------------------
 
 
-def _held(started: asyncio.Event, release: asyncio.Event) -> Callable[[Serve], Serve]:
-    """``Engine.serve`` waiting for ``release`` (``started`` set when the first one waits)."""
-    def wrap(serve: Serve) -> Serve:
-        async def wrapped(key: SessionKey, event: Event, deliver: Deliver, *,
-                          requeue: bool = False) -> Served:
-            started.set()
-            await release.wait()
-            return await serve(key, event, deliver, requeue=requeue)
-
-        return wrapped
-
-    return wrap
-
-
 def _message_id(payload: dict[str, Any]) -> str:
     return str(payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
 
@@ -252,7 +229,7 @@ def _message_id(payload: dict[str, Any]) -> str:
 async def test_a_full_backlog_is_refused_with_503_and_taken_when_meta_redelivers(
         tmp_path: Path, graph: FakeGraphApi) -> None:
     started, release = asyncio.Event(), asyncio.Event()
-    async with wa_harness(tmp_path, graph=graph, wrap=_held(started, release)) as wa:
+    async with wa_harness(tmp_path, graph=graph, wrap=held(release, started)) as wa:
         wa.channel.config = replace(wa.channel.config, max_backlog=2)
         members = [f"6281100000{n:03d}" for n in range(3)]
         payloads = [text_message(m, "halo", at=wa.clock.now()) for m in members]
@@ -276,7 +253,7 @@ async def test_a_full_backlog_is_refused_with_503_and_taken_when_meta_redelivers
 async def test_only_the_newest_waiting_message_of_a_chat_is_marked_read(
         tmp_path: Path, graph: FakeGraphApi) -> None:
     started, release = asyncio.Event(), asyncio.Event()
-    async with wa_harness(tmp_path, graph=graph, wrap=_held(started, release)) as wa:
+    async with wa_harness(tmp_path, graph=graph, wrap=held(release, started)) as wa:
         graph.member_wrote(SITI_WA)
         first = text_message(SITI_WA, "halo", at=wa.clock.now())
         second = text_message(SITI_WA, "/faq", at=wa.clock.now())
