@@ -22,9 +22,11 @@ from flows.ports import (
     AgentDesk,
     BalanceService,
     Clock,
+    DocumentMaker,
     KeyValueStore,
     OtpGuardStore,
     OtpSender,
+    StatementIssueStore,
     TicketStore,
 )
 from flows.types import Event, Option, Say, SayKind, Session, SessionKey, Text
@@ -48,6 +50,12 @@ class Ports:
     # The ways a code can travel, in the order they are tried (OTP_CHANNELS): "whatsapp" and
     # "sms" to the phone on file, "email" to the mail on file.
     otp_channels: tuple[str, ...] = ("sms", "email")
+    # Statements and charts (issue 17): none means the balance card offers neither.
+    documents: DocumentMaker | None = None
+    statements: StatementIssueStore | None = None
+    # The yearly JHT development rate a projection assumes (JHT_DEVELOPMENT_RATE; by default
+    # the average of the configured years' rates, set by the composition root).
+    development_rate: float = 0.06
 
 
 @dataclass(frozen=True, slots=True)

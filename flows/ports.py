@@ -12,10 +12,15 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from flows.identifiers import mask_email, mask_phone
 from flows.types import Reply, Session, SessionKey
+
+if TYPE_CHECKING:  # the pure document package; flows need only its types
+    from statements.chart import YearBar
+    from statements.data import StatementData
+    from statements.projection import Projection
 
 
 class PortUnavailable(Exception):
@@ -547,4 +552,71 @@ class OtpWarner(Protocol):
 
     async def warn(self, to: OtpDestination) -> None:
         """Send the short bilingual notice of a locked verification to ``to``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRecord:
+    """What is kept of an issued statement and shown by ``/verify/<code>``: no more than its
+    holder already has (name initials, masked KPJ, the period ``"YYYY-MM"`` to ``"YYYY-MM"``,
+    the total in Rupiah, the aware issue time)."""
+
+    code: str
+    initials: str
+    kpj_masked: str
+    period_from: str
+    period_to: str
+    total: int
+    issued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedStatement:
+    """A signed contribution statement: its verification ``code``, the ``pdf`` and what
+    ``/verify/<code>`` shows of it (``summary``)."""
+
+    code: str
+    pdf: bytes
+    summary: StatementRecord
+
+
+class DocumentMaker(Protocol):
+    """Makes the member's documents (a signed PDF statement, a PNG chart) off the event loop.
+    Raises :class:`DocumentsUnavailable` when it cannot."""
+
+    async def statement(self, data: StatementData, *, locale: str,
+                        issued_at: datetime) -> IssuedStatement:
+        """The statement of ``data`` in ``locale``, signed with its issue time."""
+        ...
+
+    async def chart(self, bars: Sequence[YearBar], *, locale: str,
+                    projection: Projection | None) -> bytes:
+        """The balance chart (PNG), with the projection's line when given."""
+        ...
+
+
+class DocumentsUnavailable(PortUnavailable):
+    """A document could not be made just now (the renderer failed or is overloaded)."""
+
+
+class StatementIssueStore(Protocol):
+    """Every statement issued, by its verification code (``/verify``, ``/datasaya``,
+    ``/hapusdata``). Chats are named by a keyed pseudonym, never a chat id. Raises
+    :class:`DatabaseUnavailable`."""
+
+    async def record(self, key: SessionKey, issued: StatementRecord) -> None:
+        """Remember a statement issued to the chat (its code once: a repeat is ignored)."""
+        ...
+
+    async def lookup(self, code: str) -> StatementRecord | None:
+        """The statement issued under ``code``, or ``None``."""
+        ...
+
+    async def for_subject(self, key: SessionKey) -> list[StatementRecord]:
+        """The statements issued to the chat, oldest first."""
+        ...
+
+    async def erase(self, key: SessionKey) -> int:
+        """Forget the chat's statements (UU PDP right to erasure); returns how many. Their
+        codes then verify as unknown."""
         ...

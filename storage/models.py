@@ -253,3 +253,24 @@ class OtpGuardRecord(SQLModel, table=True):
     sends: str = Field(default="[]", max_length=400)
     notified_at: float = Field(default=0.0, sa_type=sa.Float)
     expires_at: float = Field(default=0.0, index=True, sa_type=sa.Float)
+
+
+CODE_LENGTH = 16
+INITIALS_LENGTH = 32
+
+
+class StatementIssue(SQLModel, table=True):
+    """A contribution statement issued to a chat, by its verification code. Only what
+    ``/verify`` shows is kept (initials, masked KPJ, period, total, issue time); ``subject``
+    is the chat's keyed pseudonym, never a chat id."""
+
+    __tablename__ = "statement_issues"
+
+    code: str = Field(primary_key=True, max_length=CODE_LENGTH)
+    subject: str = Field(index=True, max_length=PSEUDONYM_LENGTH)
+    initials: str = Field(max_length=INITIALS_LENGTH)
+    kpj_masked: str = Field(max_length=KPJ_LENGTH + 4)
+    period_from: str = Field(max_length=PERIOD_LENGTH)
+    period_to: str = Field(max_length=PERIOD_LENGTH)
+    total: int = Field(sa_type=sa.BigInteger)
+    issued_at: datetime = Field(sa_type=UtcDateTime)
