@@ -1,0 +1,301 @@
+"""The contribution statement as an A4 PDF (fpdf2).
+
+Page 1 opens with the member and the period; then a table of every month (wage, employer and
+employee parts, total, paid date; unpaid months in red), a totals row and the balance with its
+parts. Every page ends with the verification code, the verify URL, its QR code (vector squares)
+and the page number. The same input gives the same bytes: the creation date is the issue time.
+
+The statement's payload (:func:`statements.signing.payload_json`) is embedded as the file
+``statement.json``: a PDF attachment is the standard place for machine-readable data next to
+the printed page (PDF/A-3 and the Factur-X/ZUGFeRD invoices do the same), viewers list it,
+pypdf reads it back, and it needs no escaping as XMP metadata would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from functools import cache
+from typing import Any
+
+from flows.i18n import N_, Catalog
+from flows.types import Money, Month, Text
+from statements import fonts
+from statements.data import StatementData, StatementMonth, utc_seconds
+from statements.signing import PAYLOAD_NAME, payload_json
+
+WIB = timezone(timedelta(hours=7), "WIB")
+"""Western Indonesia Time, the time issue times are printed in (no daylight saving)."""
+
+_MARGIN = 15.0
+_PAGE_W, _PAGE_H = 210.0, 297.0
+_CONTENT_W = _PAGE_W - 2 * _MARGIN
+_FOOTER_TOP = _PAGE_H - 33.0
+_ROW_H = 5.0
+_QR_SIZE = 22.0
+# Table columns: month, wage, employer part, employee part, total, paid on (mm, sum 180).
+_COLUMNS = (34.0, 30.0, 27.0, 27.0, 28.0, 34.0)
+_INK = (33, 37, 41)
+_MUTED = (96, 104, 112)
+_RED = (176, 32, 32)
+_HEAD_FILL = (222, 232, 242)
+_ZEBRA_FILL = (246, 247, 249)
+_UNPAID_FILL = (252, 232, 232)
+_ACCENT = (18, 86, 150)
+
+_SEGMENTS = {"PU": N_("wage earner (PU)"), "BPU": N_("non-wage earner (BPU)"),
+             "PMI": N_("migrant worker (PMI)")}
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The project's catalogs, loaded once (for re-rendering a statement to verify it)."""
+    return Catalog()
+
+
+def render_statement(data: StatementData, *, locale: str, issued_at: datetime, code: str,
+                     verify_url: str, catalog: Catalog) -> bytes:
+    """The statement of ``data`` as A4 PDF bytes, with ``code`` printed and a QR code of
+    ``verify_url + "/" + code`` on every page, carrying its payload for :func:`verify_pdf`
+    (:mod:`statements.signing`). ``issued_at`` must be timezone-aware."""
+    from fpdf import FPDF
+
+    issued = utc_seconds(issued_at)
+    writer = _Writer(catalog, locale)
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    fonts.add_fonts(pdf, data.name + data.employer + data.nik_masked + data.kpj)
+    pdf.set_creation_date(issued)
+    pdf.set_lang("id-ID" if locale == "id" else "en-ID")
+    pdf.set_title(writer.say(N_("JHT contribution statement")))
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
+    pdf.c_margin = 1.5
+    pdf.set_text_color(*_INK)
+    url = verify_url.rstrip("/") + "/" + code
+    pdf.footer = lambda: _footer(pdf, writer, code=code, url=url)  # type: ignore[method-assign]
+    pdf.add_page()
+    _header(pdf, writer, data, issued)
+    _table(pdf, writer, data)
+    _balance(pdf, writer, data)
+    pdf.embed_file(bytes=payload_json(data, issued_at=issued, code=code, locale=locale,
+                                      verify_url=verify_url),
+                   basename=PAYLOAD_NAME, modification_date=issued,
+                   mime_type="application/json", compress=True,
+                   desc=writer.say(N_("Statement data for verification")))
+    return bytes(pdf.output())
+
+
+class _Writer:
+    """Catalog rendering for one locale."""
+
+    def __init__(self, catalog: Catalog, locale: str) -> None:
+        self.catalog, self.locale = catalog, locale
+
+    def say(self, msgid: str, **params: Any) -> str:
+        return self.catalog.render(Text(msgid, params), self.locale)
+
+    def plural(self, msgid: str, plural: str, n: int, **params: Any) -> str:
+        return self.catalog.render(Text(msgid, params, plural=plural, n=n), self.locale)
+
+    def value(self, value: Any) -> str:
+        return self.catalog.format_value(value, self.locale)
+
+    def money(self, rupiah: int) -> str:
+        return self.value(Money(rupiah))
+
+
+def _header(pdf: Any, w: _Writer, data: StatementData, issued: datetime) -> None:
+    pdf.set_font(fonts.FAMILY, "B", 17)
+    pdf.set_text_color(*_ACCENT)
+    pdf.cell(_CONTENT_W, 9, w.say(N_("JHT contribution statement")),
+             new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(fonts.FAMILY, "", 9)
+    pdf.set_text_color(*_MUTED)
+    pdf.cell(_CONTENT_W, 5, w.say(N_("BPJS Ketenagakerjaan · Jaminan Hari Tua (old-age savings)")),
+             new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    period = w.say(N_("{start} to {end}"), start=Month.parse(data.period_label_from),
+                   end=Month.parse(data.period_label_to))
+    local = issued.astimezone(WIB)
+    issued_text = w.say(N_("{date}, {time} WIB"), date=local.date(),
+                        time=f"{local.hour:02d}:{local.minute:02d}")
+    left = ((w.say(N_("Name")), data.name), (w.say(N_("NIK")), data.nik_masked),
+            (w.say(N_("KPJ")), data.kpj),
+            (w.say(N_("Segment")), w.say(_SEGMENTS[data.segment])
+             if data.segment in _SEGMENTS else data.segment))
+    right = ((w.say(N_("Employer")), data.employer or "–"), (w.say(N_("Period")), period),
+             (w.say(N_("Balance as of")), w.value(data.balance_as_of)),
+             (w.say(N_("Issued")), issued_text))
+    top = pdf.get_y()
+    for column, pairs in enumerate((left, right)):
+        x = _MARGIN + column * (_CONTENT_W / 2)
+        for row, (label, value) in enumerate(pairs):
+            pdf.set_xy(x, top + row * 6.0)
+            pdf.set_font(fonts.FAMILY, "", 8.5)
+            pdf.set_text_color(*_MUTED)
+            pdf.cell(26, 6, label)
+            pdf.set_font(fonts.FAMILY, "B", 9.5)
+            pdf.set_text_color(*_INK)
+            pdf.cell(_CONTENT_W / 2 - 27, 6, _fit(pdf, value, _CONTENT_W / 2 - 27))
+    pdf.set_xy(_MARGIN, top + 4 * 6.0 + 5)
+
+
+def _fit(pdf: Any, text: str, width: float) -> str:
+    """``text`` shortened with an ellipsis so it fits ``width`` in the current font."""
+    if pdf.get_string_width(text) <= width - 1:
+        return text
+    while text and pdf.get_string_width(text + "…") > width - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+def _table_head(pdf: Any, w: _Writer) -> None:
+    titles = (w.say(N_("Month")), w.say(N_("Wage")), w.say(N_("Employer part")),
+              w.say(N_("Employee part")), w.say(N_("Total")), w.say(N_("Paid on")))
+    pdf.set_font(fonts.FAMILY, "B", 8.5)
+    pdf.set_fill_color(*_HEAD_FILL)
+    pdf.set_text_color(*_INK)
+    for index, (width, title) in enumerate(zip(_COLUMNS, titles, strict=True)):
+        pdf.cell(width, 7, title, fill=True, align="L" if index in {0, 5} else "R")
+    pdf.ln(7)
+
+
+def _table(pdf: Any, w: _Writer, data: StatementData) -> None:
+    pdf.set_font(fonts.FAMILY, "B", 11)
+    pdf.set_text_color(*_ACCENT)
+    pdf.cell(_CONTENT_W, 7, w.say(N_("Monthly JHT contributions")), new_x="LMARGIN", new_y="NEXT")
+    _table_head(pdf, w)
+    for index, month in enumerate(data.months):
+        if pdf.get_y() + _ROW_H > _FOOTER_TOP - 2:
+            pdf.add_page()
+            _table_head(pdf, w)
+        _row(pdf, w, month, zebra=index % 2 == 1)
+    _ensure_space(pdf, w, 7.0, table=True)
+    pdf.set_draw_color(*_MUTED)
+    pdf.line(_MARGIN, pdf.get_y(), _MARGIN + _CONTENT_W, pdf.get_y())
+    pdf.set_font(fonts.FAMILY, "B", 9)
+    pdf.set_text_color(*_INK)
+    employer = sum(m.employer_part for m in data.months)
+    employee = sum(m.employee_part for m in data.months)
+    cells = (w.say(N_("Total")), "", w.money(employer), w.money(employee),
+             w.money(employer + employee))
+    for index, (width, text) in enumerate(zip(_COLUMNS, cells, strict=False)):
+        pdf.cell(width, 7, text, align="L" if index == 0 else "R")
+    unpaid = data.unpaid_months
+    pdf.set_text_color(*(_RED if unpaid else _MUTED))
+    pdf.set_font(fonts.FAMILY, "B" if unpaid else "", 8.5)
+    note = (w.plural(N_("{n} month not paid"), N_("{n} months not paid"), unpaid) if unpaid
+            else w.say(N_("every month paid")))
+    pdf.cell(_COLUMNS[5], 7, note)
+    pdf.set_text_color(*_INK)
+    pdf.ln(9)
+
+
+def _row(pdf: Any, w: _Writer, month: StatementMonth, *, zebra: bool) -> None:
+    unpaid = month.paid_on is None
+    fill = _UNPAID_FILL if unpaid else _ZEBRA_FILL
+    pdf.set_fill_color(*fill)
+    shade = unpaid or zebra
+    pdf.set_font(fonts.FAMILY, "", 8.5)
+    pdf.set_text_color(*_INK)
+    pdf.cell(_COLUMNS[0], _ROW_H, w.value(Month.parse(month.period)), fill=shade)
+    amounts = (month.wage, month.employer_part, month.employee_part, month.total)
+    for width, amount in zip(_COLUMNS[1:5], amounts, strict=True):
+        text = "–" if unpaid and amount == 0 else w.money(amount)
+        pdf.cell(width, _ROW_H, text, fill=shade, align="R")
+    if month.paid_on is None:
+        pdf.set_text_color(*_RED)
+        pdf.set_font(fonts.FAMILY, "B", 8.5)
+        pdf.cell(_COLUMNS[5], _ROW_H, w.say(N_("Not paid")), fill=shade)
+        pdf.set_text_color(*_INK)
+    else:
+        pdf.cell(_COLUMNS[5], _ROW_H, _short_date(w, month.paid_on), fill=shade)
+    pdf.ln(_ROW_H)
+
+
+def _short_date(w: _Writer, day: date) -> str:
+    return w.value(day)
+
+
+def _ensure_space(pdf: Any, w: _Writer, height: float, *, table: bool = False) -> None:
+    if pdf.get_y() + height > _FOOTER_TOP - 2:
+        pdf.add_page()
+        if table:
+            _table_head(pdf, w)
+
+
+def _balance(pdf: Any, w: _Writer, data: StatementData) -> None:
+    _ensure_space(pdf, w, 44.0)
+    pdf.set_font(fonts.FAMILY, "B", 11)
+    pdf.set_text_color(*_ACCENT)
+    pdf.cell(_CONTENT_W, 7, w.say(N_("JHT balance as of {date}"), date=data.balance_as_of),
+             new_x="LMARGIN", new_y="NEXT")
+    lines = ((N_("Employer contributions"), data.employer_total),
+             (N_("Employee contributions"), data.employee_total),
+             (N_("Development (returns)"), data.development))
+    pdf.set_text_color(*_INK)
+    for label, amount in lines:
+        pdf.set_font(fonts.FAMILY, "", 9.5)
+        pdf.cell(70, 6, w.say(label))
+        pdf.cell(40, 6, w.money(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_draw_color(*_MUTED)
+    pdf.line(_MARGIN, pdf.get_y(), _MARGIN + 110, pdf.get_y())
+    pdf.set_font(fonts.FAMILY, "B", 11)
+    pdf.cell(70, 8, w.say(N_("Total balance")))
+    pdf.cell(40, 8, w.money(data.balance_total), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font(fonts.FAMILY, "", 8)
+    pdf.set_text_color(*_MUTED)
+    pdf.multi_cell(_CONTENT_W, 4, w.say(N_(
+        "Development is credited once a year, on 31 December, for the completed year. "
+        "A month marked \u201cNot paid\u201d has no contribution posted: ask your employer's HR "
+        "first, then BPJS Ketenagakerjaan (call centre 175).")), align="L")
+    pdf.set_text_color(*_INK)
+
+
+def _footer(pdf: Any, w: _Writer, *, code: str, url: str) -> None:
+    top = _FOOTER_TOP
+    pdf.set_draw_color(*_HEAD_FILL)
+    pdf.set_line_width(0.4)
+    pdf.line(_MARGIN, top, _MARGIN + _CONTENT_W, top)
+    pdf.set_line_width(0.2)
+    _qr(pdf, url, x=_MARGIN + _CONTENT_W - _QR_SIZE, y=top + 3, size=_QR_SIZE)
+    text_w = _CONTENT_W - _QR_SIZE - 4
+    pdf.set_xy(_MARGIN, top + 3)
+    pdf.set_font(fonts.FAMILY, "", 8.5)
+    pdf.set_text_color(*_MUTED)
+    pdf.cell(text_w, 5, w.say(N_("Verification code")), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(fonts.FAMILY, "B", 13)
+    pdf.set_text_color(*_INK)
+    pdf.cell(text_w, 7, " ".join((code[:5], code[5:])), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(fonts.FAMILY, "", 8)
+    pdf.set_text_color(*_MUTED)
+    pdf.multi_cell(text_w, 4, w.say(N_("Check this statement at {url} or scan the QR code."),
+                                    url=url))
+    pdf.set_xy(_MARGIN, _PAGE_H - 10)
+    pdf.cell(text_w, 4, w.say(N_("Page {page} of {pages}"), page=str(pdf.page_no()),
+                              pages="{nb}"))
+    pdf.set_text_color(*_INK)
+
+
+def _qr(pdf: Any, content: str, *, x: float, y: float, size: float) -> None:
+    """A QR code of ``content`` drawn as filled rectangles, one per run of dark modules."""
+    import segno
+
+    matrix = segno.make(content, error="m", micro=False).matrix
+    module = size / len(matrix)
+    pdf.set_fill_color(0, 0, 0)
+    for row_index, row in enumerate(matrix):
+        for start, length in _dark_runs(row):
+            pdf.rect(x + start * module, y + row_index * module, length * module, module,
+                     style="F")
+
+
+def _dark_runs(row: Any) -> Iterator[tuple[int, int]]:
+    start = None
+    for index, dark in enumerate((*row, 0)):
+        if dark and start is None:
+            start = index
+        elif not dark and start is not None:
+            yield start, index - start
+            start = None
