@@ -31,12 +31,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import CONTENT_TYPE, Metrics
-from flows.ports import KeyValueStore
+from app.verify_page import HEADERS, normalized_code, page_for, pick_page_locale
+from flows.i18n import Catalog
+from flows.ports import DatabaseUnavailable, KeyValueStore, StatementIssueStore
 from storage.sessions import RedisSessionStore
 
-__all__ = ["MAX_BODY", "MAX_DEPTH", "HealthCheck", "MalformedBody", "Route", "create_web_app",
-           "database_check", "drain_on_shutdown", "http_check", "json_type_ok", "kv_check",
-           "parse_json", "redis_check", "serve_app"]
+__all__ = ["MAX_BODY", "MAX_DEPTH", "VERIFY_PATH", "HealthCheck", "MalformedBody", "Route",
+           "add_verify_route", "create_web_app", "database_check", "drain_on_shutdown",
+           "http_check", "json_type_ok", "kv_check", "parse_json", "redis_check", "serve_app"]
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 1.0  # seconds each health check may take
@@ -63,6 +65,30 @@ def create_web_app(*, metrics: Metrics, checks: Mapping[str, HealthCheck]) -> we
     app.router.add_get("/healthz", _health(checks))
     app.router.add_get("/metrics", _metrics(metrics))
     return app
+
+
+VERIFY_PATH = "/verify"
+
+
+def add_verify_route(app: web.Application, statements: StatementIssueStore,
+                     catalog: Catalog) -> None:
+    """``GET /verify/<code>``: whether a statement with that code was issued (a small HTML
+    page, :mod:`app.verify_page`); 404 when none was; 503 when the database is down."""
+    async def verify(request: web.Request) -> web.Response:
+        raw = request.match_info.get("code", "")
+        locale = pick_page_locale(request.query.get("lang"),
+                                  request.headers.get("Accept-Language"))
+        code = normalized_code(raw)
+        try:
+            record = await statements.lookup(code) if code is not None else None
+        except DatabaseUnavailable:
+            return web.Response(status=503, text="503: try again later",
+                                headers={"Retry-After": "30", **HEADERS})
+        page = page_for(record, code or raw[:64], locale, catalog)
+        return web.Response(status=page.status, text=page.html, content_type="text/html",
+                            charset="utf-8", headers={**HEADERS, "Content-Language": locale})
+
+    app.router.add_get(VERIFY_PATH + "/{code}", verify)
 
 
 def drain_on_shutdown(app: web.Application, drain: Callable[[], Awaitable[None]]) -> None:
