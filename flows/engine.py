@@ -366,7 +366,7 @@ class Engine:
         text = self._catalog.render(item.text, locale) if item.text else ""
         rows = tuple(tuple(Button(self._catalog.render(o.label, locale), o.data) for o in row)
                      for row in item.options)
-        return Reply(text, rows, item.kind, locale)
+        return Reply(text, rows, item.kind, locale, item.attachment)
 
     def _plain(self, msgid: str, locale: str) -> Reply:
         return Reply(self._catalog.render(Text(msgid), locale), locale=locale)

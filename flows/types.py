@@ -135,6 +135,22 @@ class SayKind(StrEnum):
     MESSAGE = "message"
     ASK_CONTACT = "ask_contact"
     DELETE_MEMBER_MESSAGE = "delete_member_message"
+    DOCUMENT = "document"
+    PHOTO = "photo"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a reply carries: its name as the member sees it, its MIME type
+    (``"application/pdf"``, ``"image/png"``) and its bytes. Channels send it and keep nothing."""
+
+    filename: str
+    mime: str
+    content: bytes
+
+    def __repr__(self) -> str:  # the bytes would flood a log line or a test failure
+        return (f"Attachment(filename={self.filename!r}, mime={self.mime!r}, "
+                f"content=<{len(self.content)} bytes>)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +159,14 @@ class Say:
 
     ``options`` are rows of buttons. ``ASK_CONTACT`` asks for the member's own phone number
     (Telegram shows a share-contact button). ``DELETE_MEMBER_MESSAGE`` asks the channel to delete
-    the member's last message because it held a NIK or OTP.
+    the member's last message because it held a NIK or OTP. ``DOCUMENT`` and ``PHOTO`` send
+    ``attachment`` as a file or a picture, ``text`` being its caption.
     """
 
     text: Text | None
     options: tuple[tuple[Option, ...], ...] = ()
     kind: SayKind = SayKind.MESSAGE
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +180,15 @@ class Button:
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What a channel renders: translated text, rows of buttons and the kind of action;
-    ``locale`` is the language it was translated into (for a channel's own words)."""
+    ``locale`` is the language it was translated into (for a channel's own words). A
+    ``DOCUMENT`` or ``PHOTO`` reply carries its file in ``attachment`` (``text`` is the
+    caption)."""
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     kind: SayKind = SayKind.MESSAGE
     locale: str = ""
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)
