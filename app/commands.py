@@ -45,7 +45,8 @@ async def run_console(settings: Settings, write: Callable[[str], None] = print) 
         sweeping = asyncio.create_task(desk.sweeper.run())
         try:
             await ConsoleChannel(built.engine.handle, read=read_stdin, write=write,
-                                 agent=agent.handle).run()
+                                 agent=agent.handle,
+                                 files_dir=settings.data_dir / "files").run()
         finally:
             sweeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -53,14 +54,17 @@ async def run_console(settings: Settings, write: Callable[[str], None] = print) 
 
 
 def run_classify(lines: Iterable[str], write: Callable[[str], None] = print) -> None:
-    """Print ``{"text", "intent", "score"}`` for each input line."""
+    """Print ``{"text", "intent", "score", "runner_up", "ask"}`` for each input line:
+    ``runner_up`` is the second most likely intent, ``ask`` the intent the bot would offer
+    beside ``intent`` in a question back (``null`` when it would not ask)."""
     from flows.intents import classify
 
     for line in lines:
         text = line.rstrip("\r\n")
         intent = classify(text)
         write(json.dumps({"text": text, "intent": intent.name,
-                          "score": round(intent.score, 3)}, ensure_ascii=False))
+                          "score": round(intent.score, 3), "runner_up": intent.runner_up,
+                          "ask": intent.alternative}, ensure_ascii=False))
 
 
 async def run_migrate(settings: Settings) -> int:

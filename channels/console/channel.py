@@ -7,24 +7,31 @@ read as the engine reads them on every channel (:func:`flows.typed_buttons.typed
 label that reads as the typed text wins over a number).
 When the bot asks for the phone number, a typed number stands for a shared contact. The
 console's own words are translated into the language of the replies. ``/quit`` or end of
-input stops.
+input stops. A reply with a file is written to ``files_dir`` (``DATA_DIR/files``) as
+``<UTC timestamp>-<filename>``, and its caption is printed with the file's path: on the
+console the file on disk is the delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path, PurePath
 
 from flows.i18n import DEFAULT_LOCALE, N_, Catalog
 from flows.identifiers import Problem, parse_phone
 from flows.typed_buttons import CONTACT, typed_press
-from flows.types import Button, Event, Reply, SayKind, SessionKey, Text
+from flows.types import Attachment, Button, Event, Reply, SayKind, SessionKey, Text
 
 Handler = Callable[[SessionKey, Event], Awaitable[list[Reply]]]
 QUIT = {"/quit", "/exit", "/q"}
 CONTACT_HINT = N_("(type your phone number to share it)")
 DELETED = N_("(deleted your last message)")
+FILE_SAVED = N_("File saved: {path}")
+FILES_DIR = Path("data") / "files"  # DATA_DIR's default, for a console built without one
 
 
 @cache
@@ -61,7 +68,7 @@ class ConsoleChannel:
                  write: Callable[[str], None], chat_id: str = "local",
                  language_code: str = "",
                  agent: Callable[[str], Awaitable[None]] | None = None,
-                 catalog: Catalog | None = None) -> None:
+                 catalog: Catalog | None = None, files_dir: Path = FILES_DIR) -> None:
         self._handle = handle
         self._agent = agent
         self._read = read
@@ -72,6 +79,7 @@ class ConsoleChannel:
         self._asks_contact = False
         self._locale = ""
         self._catalog = catalog
+        self._files_dir = files_dir
 
     async def run(self) -> None:
         """Converse until end of input or ``/quit``."""
@@ -94,8 +102,20 @@ class ConsoleChannel:
         self._buttons = numbering(replies)
         self._asks_contact = any(r.kind is SayKind.ASK_CONTACT for r in replies)
         self._locale = next((r.locale for r in reversed(replies) if r.locale), self._locale)
-        for text in render_turn(replies, self._catalog):
+        shown = [await self._saved(reply) for reply in replies]
+        for text in render_turn(shown, self._catalog):
             self._write(text)
+
+    async def _saved(self, reply: Reply) -> Reply:
+        """A reply with a file: the file written, the reply's text followed by its path."""
+        if reply.attachment is None:
+            return reply
+        path = await asyncio.to_thread(save_file, self._files_dir, reply.attachment,
+                                       datetime.now(UTC))
+        note = (self._catalog or _default_catalog()).render(
+            Text(FILE_SAVED, {"path": str(path)}), reply.locale or DEFAULT_LOCALE)
+        text = f"{reply.text}\n{note}" if reply.text.strip() else note
+        return replace(reply, text=text, attachment=None)
 
     def event_for(self, line: str) -> Event | None:
         """A typed line as the event it stands for: a button, a shared contact (a phone number
@@ -141,6 +161,27 @@ def render(reply: Reply, numbers: Mapping[str, int] | int = 1,
 def _indent(text: str) -> str:
     return "\n".join("bot> " + line if i == 0 else "     " + line
                      for i, line in enumerate(text.splitlines() or [""]))
+
+
+def save_file(directory: Path, attachment: Attachment, at: datetime) -> Path:
+    """Write ``attachment`` to ``directory`` (created when missing) as
+    ``<YYYYmmddTHHMMSSZ>-<filename>``, never over an existing file (``-2``, ``-3``, ... is
+    added before the extension); returns its path. Only the file name's last part is kept:
+    a name cannot point outside ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = PurePath(attachment.filename.replace("\\", "/")).name or "file"
+    stem = f"{at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{name}"
+    base, dot, extension = stem.rpartition(".") if "." in name else (stem, "", "")
+    for number in range(1, 1000):
+        candidate = stem if number == 1 else f"{base}-{number}{dot}{extension}"
+        path = directory / candidate
+        try:
+            with path.open("xb") as file:
+                file.write(attachment.content)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"too many files named {stem} in {directory}")
 
 
 async def read_stdin(prompt: str = "you> ") -> str | None:

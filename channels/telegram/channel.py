@@ -99,7 +99,7 @@ class TelegramChannel:
         self._metrics = metrics
         self._catalog = catalog
         self._on_group = on_group_update
-        self._renderer = TelegramRenderer(bot, throttle, metrics, ports.secret)
+        self._renderer = TelegramRenderer(bot, throttle, metrics, ports.secret, catalog=catalog)
         self._blocked = BlockedChats(ports.kv, self._audit)
         if inbox is None:
             from storage.inbox import MemoryInbox  # the embedded default: one process

@@ -19,6 +19,7 @@ from channels.telegram.chats import BlockedChats, open_chat_view
 from channels.telegram.render import CHANNEL, TelegramRenderer
 from channels.telegram.throttle import SendThrottle
 from flows.engine import session_ttl
+from flows.i18n import Catalog
 from flows.ports import KeyValueStore, SessionStore
 from flows.types import Reply, Session, SessionKey
 
@@ -30,8 +31,9 @@ class TelegramOutbox:
 
     def __init__(self, bot: Bot, throttle: SendThrottle, *, metrics: Metrics, secret: bytes,
                  sessions: SessionStore, kv: KeyValueStore,
-                 ttl_for: Callable[[Session], float | None] = session_ttl) -> None:
-        self._renderer = TelegramRenderer(bot, throttle, metrics, secret)
+                 ttl_for: Callable[[Session], float | None] = session_ttl,
+                 catalog: Catalog | None = None) -> None:
+        self._renderer = TelegramRenderer(bot, throttle, metrics, secret, catalog=catalog)
         self._sessions = sessions
         self._ttl_for = ttl_for
         self._blocked = BlockedChats(kv)

@@ -4,14 +4,16 @@
 A message with buttons gets an inline keyboard; ``ASK_CONTACT`` a one-time share-contact
 keyboard, which the next plain message removes; ``DELETE_MEMBER_MESSAGE`` deletes the member's
 message (it held a NIK or OTP) and then says why. A page of history edits the message whose
-button was pressed instead of adding a new one.
+button was pressed instead of adding a new one. A reply with a file (``DOCUMENT``, ``PHOTO``)
+is uploaded with its text as the caption and its buttons under it (:mod:`.media`); when the
+upload fails the member is told so, in the reply's language.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from aiogram import Bot
@@ -27,12 +29,14 @@ from aiogram.methods.base import Response
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from app.metrics import Metrics
-from channels.core import split_text
+from channels.core import describe, split_text
 from channels.telegram.chats import CHANNEL, BlockedChats, ChatView
 from channels.telegram.keyboards import contact_keyboard, inline_keyboard
+from channels.telegram.media import FILE_NOT_SENT, UPLOAD_FAILURES, caption_fits, file_method
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
-from flows.types import Reply, SayKind
+from flows.i18n import DEFAULT_LOCALE, Catalog
+from flows.types import Attachment, Reply, SayKind, Text
 
 # aiogram builds Response[...] pydantic models per call; pydantic drops its cached copies at
 # garbage collection and rebuilds them (measured at about 8% of the bot's CPU under load).
@@ -50,11 +54,13 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 class TelegramRenderer:
     """Sends, edits and deletes messages for the engine's replies."""
 
-    def __init__(self, bot: Bot, throttle: SendThrottle, metrics: Metrics, secret: bytes) -> None:
+    def __init__(self, bot: Bot, throttle: SendThrottle, metrics: Metrics, secret: bytes, *,
+                 catalog: Catalog | None = None) -> None:
         self._bot = bot
         self._throttle = throttle
         self._metrics = metrics
         self._secret = secret
+        self._catalog = catalog or _default_catalog()  # the renderer's own words
         # No caller uses a call's result: the project's JSON session does not build one.
         session = bot.session
         self._run: Callable[[TelegramMethod[Any]], Awaitable[object]] = (
@@ -74,6 +80,9 @@ class TelegramRenderer:
             if reply.kind is SayKind.ASK_CONTACT:
                 await self._send(chat_id, reply.text, contact_keyboard(reply.buttons))
                 view.contact_keyboard = True
+            elif reply.attachment is not None:
+                await self._send_file(chat_id, reply, reply.attachment,
+                                      self._markup(chat_id, reply, view, asks_later))
             elif index == 0 and edit is not None and reply.buttons:
                 await self._edit_or_send(chat_id, edit, reply, view, asks_later)
             else:
@@ -119,6 +128,26 @@ class TelegramRenderer:
                 chat_id=chat_id, text=part, reply_markup=markup if number == len(parts) else None))
             self._metrics.replies.labels(CHANNEL).inc()
 
+    async def _send_file(self, chat_id: int, reply: Reply, attachment: Attachment,
+                         markup: Markup | None) -> None:
+        """Upload the reply's file with its text as the caption (a text too long for one
+        goes first as a message); a failed upload is logged, counted and told the member,
+        with the reply's buttons, so a press can ask for the file again."""
+        caption = reply.text
+        if not caption_fits(caption):
+            await self._send(chat_id, caption, None)
+            caption = ""
+        method = file_method(chat_id, attachment, reply.kind, caption, markup)
+        try:
+            await self.call(chat_id, method)
+        except UPLOAD_FAILURES as exc:
+            self._metrics.errors.labels(CHANNEL).inc()
+            log.warning("could not send a file to a member: %s", describe(exc))
+            text = self._catalog.render(Text(FILE_NOT_SENT), reply.locale or DEFAULT_LOCALE)
+            await self._send(chat_id, text, markup)
+            return
+        self._metrics.replies.labels(CHANNEL).inc()
+
     async def _edit_or_send(self, chat_id: int, message_id: int, reply: Reply, view: ChatView,
                             asks_later: bool) -> None:
         markup = self._markup(chat_id, reply, view, asks_later)
@@ -146,3 +175,8 @@ class TelegramRenderer:
     async def call(self, lane: int | str, method: TelegramMethod[Any]) -> None:
         """Run one Bot API method through the throttle; ``lane`` is the chat it paces."""
         await self._throttle.send(lane, partial(self._run, method))
+
+
+@cache
+def _default_catalog() -> Catalog:
+    return Catalog()

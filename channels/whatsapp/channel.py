@@ -33,6 +33,11 @@ language of the last replies (each :class:`~flows.types.Reply` carries its local
 replies (:meth:`WhatsAppChannel.deliver_later`) take the same render and send path under the
 chat's lock. A ``failed`` status for a reply is acted on: resent as the template when the
 window is closed (error 131047), otherwise recorded.
+
+A reply with a file is uploaded (``POST /{phone_number_id}/media``) and sent as a document or
+image message naming the upload, paced and retried like any message; when Meta refuses the
+upload or the file message, the member reads :data:`FILE_NOT_SENT` instead. The bytes are not
+kept: the turns remembered for failed statuses hold the replies without them.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from channels.whatsapp.graph import (
     GraphClient,
     GraphError,
     Outgoing,
+    TextMessage,
 )
 from channels.whatsapp.inbound import (
     Inbound,
@@ -69,22 +75,27 @@ from channels.whatsapp.limiter import Limit, OutboundLimiter
 from channels.whatsapp.render import (
     CONTACT_OTHER,
     CONTACT_OWN,
+    FileMessage,
     Words,
+    carries_file,
     contact_choice,
     render,
     render_template,
 )
 from flows.engine import NotServed, View, session_ttl
 from flows.flow import Ports
-from flows.i18n import DEFAULT_LOCALE, LOCALES, Catalog
+from flows.i18n import DEFAULT_LOCALE, LOCALES, N_, Catalog
 from flows.ports import SessionStore
 from flows.types import Event, Reply, Session, SessionKey, Text
 
-__all__ = ["CHANNEL", "RECEIPT_SENDERS", "WINDOW", "WhatsAppChannel", "classify"]
+__all__ = ["CHANNEL", "FILE_NOT_SENT", "RECEIPT_SENDERS", "WINDOW", "WhatsAppChannel",
+           "classify"]
 
 log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 RECEIPT_SENDERS = 4  # read receipts being sent at once, at most
+FILE_NOT_SENT = N_("Sorry, the file could not be sent just now. Please try again in a few "
+                   "minutes.")  # the same words as Telegram's (one msgid)
 
 
 def classify(exc: BaseException) -> Limit | None:
@@ -339,10 +350,10 @@ class WhatsAppChannel:
         unknown = chat.seen is None and not self.config.template_name  # free text may pass
         if not chat.window_open(self._now()) and not unknown:
             return await self._send_template(wa_id, replies, chat, words)
-        turn = Turn(wa_id, tuple(replies), words.locale, chat.seen, template=False)
+        turn = Turn(wa_id, _without_files(replies), words.locale, chat.seen, template=False)
         for index, message in render(replies, words=words, wa_id=wa_id).messages:
             try:
-                await self._post(wa_id, message, turn)
+                await self._post_any(wa_id, message, turn)
             except GraphError as exc:
                 if exc.code == REENGAGEMENT:  # the window closed after all
                     turn.acted = True
@@ -360,18 +371,50 @@ class WhatsAppChannel:
             log.warning("a whatsapp reply outside the 24-hour window was not sent: "
                         "WHATSAPP_TEMPLATE_NAME is not set")
             return False
-        turn = Turn(wa_id, tuple(replies), words.locale, chat.seen, template=True)
+        turn = Turn(wa_id, _without_files(replies), words.locale, chat.seen, template=True)
+        note = self._file_not_sent(words.locale) if any(map(carries_file, replies)) else ""
         rendered = render_template(replies, name=self.config.template_name,
-                                   language=language, words=words, skip=skip)
+                                   language=language, words=words, skip=skip, file_note=note)
         try:
             for _, message in rendered.messages:
-                await self._post(wa_id, message, turn)
+                await self._post_any(wa_id, message, turn)
         except GraphError as exc:
             if exc.code in (UNDELIVERABLE, REENGAGEMENT):
                 return False
             raise
         self._counters.templates.inc()
         return True
+
+    async def _post_any(self, wa_id: str, message: Outgoing | FileMessage, turn: Turn) -> None:
+        if isinstance(message, FileMessage):
+            await self._post_file(wa_id, message, turn)
+        else:
+            await self._post(wa_id, message, turn)
+
+    async def _post_file(self, wa_id: str, message: FileMessage, turn: Turn) -> None:
+        """Upload the file and send the message naming it; when Meta refuses either (not for
+        a closed window, an unreachable member or a rate limit retried in vain: those are
+        the caller's), the member is told the file could not be sent."""
+        attachment = message.attachment
+
+        async def upload() -> str:
+            return await self._graph.upload_media(attachment.content,
+                                                  filename=attachment.filename,
+                                                  mime=attachment.mime)
+        try:
+            media_id = await self._limiter.send(wa_id, upload)
+            await self._post(wa_id, message.sent_as(media_id), turn)
+        except GraphError as exc:
+            if exc.code in (REENGAGEMENT, UNDELIVERABLE) or classify(exc) is not None:
+                raise
+            self._counters.failures.labels(str(exc.code)).inc()
+            log.warning("whatsapp could not take a file: error %s (%s)", f"{exc.code:_}",
+                        exc.title)
+            await self._post(wa_id, TextMessage(self._file_not_sent(turn.locale)), turn)
+
+    def _file_not_sent(self, locale: str) -> str:
+        # Rendered when needed, not with the channel's other words at start.
+        return self._catalog.render(Text(FILE_NOT_SENT), locale)
 
     async def _post(self, wa_id: str, message: Outgoing, turn: Turn) -> None:
         async def call() -> str:
@@ -425,6 +468,12 @@ class WhatsAppChannel:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+
+def _without_files(replies: Sequence[Reply]) -> tuple[Reply, ...]:
+    """The replies as a turn remembers them: a file's bytes are not kept after sending."""
+    return tuple(replace(r, attachment=None) if r.attachment is not None else r
+                 for r in replies)
 
 
 def _ref(message: Inbound) -> str:

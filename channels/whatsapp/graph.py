@@ -1,9 +1,10 @@
 """Outbound WhatsApp messages and the Graph API client that sends them (aiohttp).
 
 The message types are plain values, so rendering and tests need no HTTP. :class:`GraphClient`
-posts them as Meta's JSON to ``WHATSAPP_API_BASE`` over a bounded aiohttp connection pool.
-Every API error becomes a :class:`GraphError` carrying Meta's error code (0 when the API was
-unreachable or too slow).
+posts them as Meta's JSON to ``WHATSAPP_API_BASE`` over a bounded aiohttp connection pool, and
+uploads files (``POST /{phone_number_id}/media``, multipart) for document and image messages,
+which name the upload by its media id. Every API error becomes a :class:`GraphError` carrying
+Meta's error code (0 when the API was unreachable or too slow).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any, Protocol
 import aiohttp
 from pywa_async.types.templates import TemplateLanguage
 
-__all__ = ["CONNECTIONS", "DEFAULT_API_BASE", "ButtonsMessage", "Graph", "GraphClient",
-           "GraphError", "ListMessage", "Outgoing", "TemplateMessage",
-           "TextMessage", "template_language"]
+__all__ = ["CONNECTIONS", "DEFAULT_API_BASE", "ButtonsMessage", "DocumentMessage", "Graph",
+           "GraphClient", "GraphError", "ImageMessage", "ListMessage", "Outgoing",
+           "TemplateMessage", "TextMessage", "template_language"]
 
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
 CONNECTIONS = 64  # connections to the Graph API open at once, at most
@@ -63,7 +64,27 @@ class TemplateMessage:
     body: str | None = None
 
 
-Outgoing = TextMessage | ButtonsMessage | ListMessage | TemplateMessage
+@dataclass(frozen=True, slots=True)
+class DocumentMessage:
+    """A document uploaded before (``media_id``), shown as ``filename``, with a caption of at
+    most 1,024 characters (empty: none)."""
+
+    media_id: str
+    filename: str
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMessage:
+    """A picture uploaded before (``media_id``), with a caption of at most 1,024 characters
+    (empty: none)."""
+
+    media_id: str
+    caption: str = ""
+
+
+Outgoing = (TextMessage | ButtonsMessage | ListMessage | TemplateMessage | DocumentMessage
+            | ImageMessage)
 
 
 _LANGUAGES = frozenset(str(language.value) for language in TemplateLanguage
@@ -90,6 +111,10 @@ class Graph(Protocol):
 
     async def mark_read(self, message_id: str) -> None:
         """Mark a member's message (and the earlier ones of the chat) as read: blue ticks."""
+        ...
+
+    async def upload_media(self, content: bytes, *, filename: str, mime: str) -> str:
+        """Upload a file for a document or image message; returns its media id."""
         ...
 
 
@@ -124,8 +149,8 @@ class GraphClient:
         if connections < 1 or timeout <= 0 or connect_timeout <= 0:
             raise ValueError("connections and timeouts must be positive")
         self._url = f"{api_base.rstrip('/')}/{phone_number_id}/messages"
-        self._headers = {"Authorization": f"Bearer {token}",
-                         "Content-Type": "application/json"}
+        self._media_url = f"{api_base.rstrip('/')}/{phone_number_id}/media"
+        self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -149,6 +174,21 @@ class GraphClient:
         await self._post({"messaging_product": "whatsapp", "status": "read",
                           "message_id": message_id})
 
+    async def upload_media(self, content: bytes, *, filename: str, mime: str) -> str:
+        """``POST /{phone_number_id}/media`` as multipart form data (``messaging_product``,
+        ``type`` and the ``file`` part): the media id Meta answers, for a
+        :class:`DocumentMessage` or :class:`ImageMessage`; :class:`GraphError` on any API
+        error. The bytes are not kept."""
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime)
+        form.add_field("file", content, filename=filename, content_type=mime)
+        answer = await self._request(self._media_url, form, None)
+        media_id = answer.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise GraphError(0, "no media id in the answer")
+        return media_id
+
     async def close(self) -> None:
         """Close the HTTP client."""
         if self._session is not None:
@@ -165,8 +205,12 @@ class GraphClient:
         return self._session
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._request(self._url, _dumps(payload).encode(), _JSON)
+
+    async def _request(self, url: str, data: bytes | aiohttp.FormData,
+                       headers: dict[str, str] | None) -> dict[str, Any]:
         try:
-            async with self._client().post(self._url, data=_dumps(payload).encode()) as response:
+            async with self._client().post(url, data=data, headers=headers) as response:
                 raw = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:  # unreachable, timed out: code 0
@@ -184,6 +228,9 @@ class GraphClient:
             raise GraphError(code if isinstance(code, int) else 0,
                              str(error.get("message") or f"HTTP {status}"), status)
         return answer
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 def _dumps(value: object) -> str:
@@ -206,6 +253,12 @@ def _payload(to: str, message: Outgoing) -> dict[str, Any]:
                    for ident, title in message.buttons]
         return {**base, "type": "interactive", "interactive": {
             "type": "button", "body": {"text": message.text}, "action": {"buttons": buttons}}}
+    if isinstance(message, DocumentMessage):
+        document = {"id": message.media_id, "filename": message.filename}
+        return {**base, "type": "document", "document": _captioned(document, message.caption)}
+    if isinstance(message, ImageMessage):
+        image = {"id": message.media_id}
+        return {**base, "type": "image", "image": _captioned(image, message.caption)}
     if isinstance(message, ListMessage):
         rows = [{"id": ident, "title": title} for ident, title in message.rows]
         return {**base, "type": "interactive", "interactive": {
@@ -213,3 +266,7 @@ def _payload(to: str, message: Outgoing) -> dict[str, Any]:
             "action": {"button": message.button,
                        "sections": [{"title": message.section, "rows": rows}]}}}
     return {**base, "type": "text", "text": {"body": message.text, "preview_url": False}}
+
+
+def _captioned(media: dict[str, str], caption: str) -> dict[str, str]:
+    return {**media, "caption": caption} if caption.strip() else media

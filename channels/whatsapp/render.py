@@ -13,8 +13,13 @@
   :func:`contact_choice`).
 * ``DELETE_MEMBER_MESSAGE``: the Cloud API cannot delete a member's message, so instead of the
   flows' "I deleted your message" the member is asked to delete it themselves.
+* A reply with a file (``DOCUMENT``, ``PHOTO``): a :class:`FileMessage`, which the channel
+  uploads and sends as a document or image message with the reply's text as the caption (a
+  text over 1,024 characters goes first as text messages); its buttons follow as the usual
+  interactive message, under "Please choose:".
 * Outside the 24-hour window only an approved template may be sent: the replies become its one
-  body parameter (one line, choices numbered).
+  body parameter (one line, choices numbered); a file cannot go in a template, so its caption
+  is followed by the note the channel gives (``file_note``: the file could not be sent).
 
 The channel's few words of its own are message ids in the catalogs (:class:`Words`).
 """
@@ -28,6 +33,8 @@ from dataclasses import dataclass, field
 from channels.core import split_text
 from channels.whatsapp.graph import (
     ButtonsMessage,
+    DocumentMessage,
+    ImageMessage,
     ListMessage,
     Outgoing,
     TemplateMessage,
@@ -36,11 +43,11 @@ from channels.whatsapp.graph import (
 from flows.i18n import N_, Catalog
 from flows.identifiers import mask_phone
 from flows.typed_buttons import label_key
-from flows.types import Button, Reply, SayKind, Text
+from flows.types import Attachment, Button, Reply, SayKind, Text
 
-__all__ = ["CONTACT_OTHER", "CONTACT_OWN", "MAX_BUTTON_TITLE", "MAX_BUTTONS", "MAX_ROW_TITLE",
-           "MAX_ROWS", "Rendered", "Words", "contact_choice", "numbered", "render",
-           "render_template"]
+__all__ = ["CONTACT_OTHER", "CONTACT_OWN", "MAX_BUTTON_TITLE", "MAX_BUTTONS", "MAX_CAPTION",
+           "MAX_ROW_TITLE", "MAX_ROWS", "FileMessage", "Rendered", "Words", "carries_file",
+           "contact_choice", "numbered", "render", "render_template"]
 
 MAX_TEXT = 4096
 MAX_BUTTONS_BODY = 1024
@@ -48,6 +55,7 @@ MAX_BUTTONS = 3
 MAX_BUTTON_TITLE = 20
 MAX_ROWS = 10
 MAX_ROW_TITLE = 24
+MAX_CAPTION = 1024  # a document's or image's caption
 MAX_TEMPLATE_PARAM = 900  # the template's own words must fit beside it in 1,024
 _Build = Callable[[str], Outgoing]
 CONTACT_OWN = "wa:contact:own"
@@ -108,11 +116,31 @@ def contact_choice(text: str, languages: Iterable[Words]) -> tuple[str, Words] |
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class FileMessage:
+    """A reply's file, uploaded by the channel and then sent as :meth:`sent_as` says."""
+
+    attachment: Attachment
+    caption: str
+    photo: bool
+
+    def sent_as(self, media_id: str) -> DocumentMessage | ImageMessage:
+        """The message naming the uploaded file."""
+        if self.photo:
+            return ImageMessage(media_id, self.caption)
+        return DocumentMessage(media_id, self.attachment.filename, self.caption)
+
+
 @dataclass
 class Rendered:
     """The messages to send, in order, each with the index of the reply it renders."""
 
-    messages: list[tuple[int, Outgoing]] = field(default_factory=list)
+    messages: list[tuple[int, Outgoing | FileMessage]] = field(default_factory=list)
+
+
+def carries_file(reply: Reply) -> bool:
+    """Whether ``reply`` is (or was, its bytes dropped after sending) a file."""
+    return reply.attachment is not None or reply.kind in (SayKind.DOCUMENT, SayKind.PHOTO)
 
 
 def numbered(replies: Sequence[Reply]) -> Iterator[tuple[int, list[tuple[int, Button]]]]:
@@ -140,15 +168,17 @@ def render(replies: Sequence[Reply], *, words: Words, wa_id: str) -> Rendered:
 
 
 def render_template(replies: Sequence[Reply], *, name: str, language: str, words: Words,
-                    skip: int = 0) -> Rendered:
+                    skip: int = 0, file_note: str = "") -> Rendered:
     """The replies as one template message whose body parameter holds their text; the first
-    ``skip`` replies (delivered already) only keep the numbering."""
+    ``skip`` replies (delivered already) only keep the numbering. A file's caption is followed
+    by ``file_note``."""
     parts: list[str] = []
     for index, buttons in numbered(replies):
         reply = replies[index]
-        if index < skip or reply.kind is SayKind.DELETE_MEMBER_MESSAGE or not reply.text.strip():
+        if index < skip or reply.kind is SayKind.DELETE_MEMBER_MESSAGE:
             continue
-        parts.append(reply.text)
+        texts = [reply.text, file_note] if carries_file(reply) else [reply.text]
+        parts.extend(text for text in texts if text.strip())
         if buttons:
             choices = ", ".join(f"{n} = {b.label}" for n, b in buttons)
             parts.append(f"{words.numbers} {choices}")
@@ -159,7 +189,9 @@ def render_template(replies: Sequence[Reply], *, name: str, language: str, words
 
 
 def _render_one(reply: Reply, buttons: list[tuple[int, Button]], words: Words,
-                wa_id: str) -> list[Outgoing]:
+                wa_id: str) -> Sequence[Outgoing | FileMessage]:
+    if reply.attachment is not None:
+        return _file(reply, reply.attachment, buttons, words)
     if reply.kind is SayKind.DELETE_MEMBER_MESSAGE:
         return [TextMessage(words.delete_yourself)]
     if reply.kind is SayKind.ASK_CONTACT:
@@ -171,6 +203,20 @@ def _render_one(reply: Reply, buttons: list[tuple[int, Button]], words: Words,
     if not buttons:
         return [TextMessage(part) for part in split_text(reply.text, MAX_TEXT) if part.strip()]
     return _choices(reply.text if reply.text.strip() else words.prompt, buttons, words)
+
+
+def _file(reply: Reply, attachment: Attachment, buttons: list[tuple[int, Button]],
+          words: Words) -> list[Outgoing | FileMessage]:
+    """The file with its caption (a text too long for one goes first), then its buttons."""
+    long = len(reply.text) > MAX_CAPTION
+    out: list[Outgoing | FileMessage] = (
+        [TextMessage(part) for part in split_text(reply.text, MAX_TEXT) if part.strip()]
+        if long else [])
+    out.append(FileMessage(attachment, "" if long else reply.text,
+                           photo=reply.kind is SayKind.PHOTO))
+    if buttons:
+        out.extend(_choices(words.prompt, buttons, words))
+    return out
 
 
 def _choices(text: str, buttons: list[tuple[int, Button]], words: Words) -> list[Outgoing]:

@@ -49,6 +49,7 @@ __all__ = [
     "CallRecord",
     "FakeBotApi",
     "ForumTopicState",
+    "SentFile",
     "UploadedFile",
 ]
 
@@ -64,6 +65,7 @@ SEND_METHODS: Final = frozenset(
     }
 )
 TEXT_METHODS: Final = ("sendMessage", "editMessageText")
+FILE_METHODS: Final = {"sendDocument": "document", "sendPhoto": "photo"}  # -> the file's field
 MARKUP_METHODS: Final = frozenset(
     {"sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto", "sendDocument"}
 )
@@ -88,6 +90,18 @@ class CallRecord:
     def targets(self, chat_id: int | str) -> bool:
         """Whether the call is addressed to ``chat_id``."""
         return str(self.params.get("chat_id")) == str(chat_id)
+
+
+@dataclass(frozen=True)
+class SentFile:
+    """A file the bot sent to a chat and Telegram accepted: ``method`` is ``sendDocument`` or
+    ``sendPhoto``, ``caption`` ``None`` when it had none, ``reply_markup`` as sent."""
+
+    method: str
+    filename: str
+    content: bytes
+    caption: str | None
+    reply_markup: dict[str, Any] | None
 
 
 @dataclass
@@ -207,6 +221,21 @@ class FakeBotApi(LoopbackServer):
             for r in self._records
             if r.ok and r.method in TEXT_METHODS and r.targets(chat_id)
         ]
+
+    def files_to(self, chat_id: int | str) -> list[SentFile]:
+        """Uploads of accepted ``sendDocument`` and ``sendPhoto`` calls to a chat, in order
+        (a file sent by id, not uploaded, is left out)."""
+        found: list[SentFile] = []
+        for record in self._records:
+            if not (record.ok and record.method in FILE_METHODS and record.targets(chat_id)):
+                continue
+            upload = record.params.get(FILE_METHODS[record.method])
+            markup = record.params.get("reply_markup")
+            if isinstance(upload, UploadedFile):
+                found.append(SentFile(record.method, upload.filename, upload.content,
+                                      record.params.get("caption"),
+                                      markup if isinstance(markup, dict) else None))
+        return found
 
     def last_markup(self, chat_id: int | str) -> dict[str, Any] | None:
         """``reply_markup`` of the last accepted message call to a chat (``None``: it had none)."""

@@ -18,6 +18,11 @@ from tests.fakes.bot_api_wire import ApiError, UploadedFile, bad_request
 Handler = Callable[[dict[str, Any]], Any]
 DEFAULT_ICON_COLOR = 0x6FB9F0
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_PHOTO = 10 * 1024 * 1024  # bytes of a photo upload
+MAX_DOCUMENT = 50 * 1024 * 1024  # bytes of any other upload
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF")  # PNG JPEG GIF WebP
+TOO_LARGE = "Request Entity Too Large"
 MAX_CALLBACK_DATA = 64
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the "
@@ -63,6 +68,19 @@ def _file_id(value: Any, kind: str) -> str:
     if isinstance(value, UploadedFile):
         return f"{kind}-{value.filename}-{len(value.content)}"
     return str(value)
+
+
+def _check_upload(params: dict[str, Any], value: Any, *, photo: bool) -> None:
+    """What Telegram refuses of a file message: a caption over 1,024 characters, an upload
+    over the size limit (413), a photo that is no picture."""
+    if len(str(params.get("caption") or "")) > MAX_CAPTION:
+        raise bad_request("message caption is too long")
+    if not isinstance(value, UploadedFile):
+        return
+    if len(value.content) > (MAX_PHOTO if photo else MAX_DOCUMENT):
+        raise ApiError(413, TOO_LARGE)
+    if photo and not value.content.startswith(IMAGE_MAGIC):
+        raise bad_request("IMAGE_PROCESS_FAILED")
 
 
 class Methods:
@@ -169,7 +187,10 @@ class Methods:
     def send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
         """A photo (file id or upload) with an optional caption."""
         chat_id = _require(params, "chat_id", "chat_id is empty")
-        photo = _file_id(_require(params, "photo", "there is no photo in the request"), "photo")
+        raw = _require(params, "photo", "there is no photo in the request")
+        _check_upload(params, raw, photo=True)
+        check_markup(params.get("reply_markup"))
+        photo = _file_id(raw, "photo")
         size = {"file_id": photo, "file_unique_id": photo[:32], "width": 800, "height": 600}
         return self._bot_message(chat_id, params, photo=[size], caption=params.get("caption"))
 
@@ -177,6 +198,8 @@ class Methods:
         """A document (file id or upload) with an optional caption."""
         chat_id = _require(params, "chat_id", "chat_id is empty")
         raw = _require(params, "document", "there is no document in the request")
+        _check_upload(params, raw, photo=False)
+        check_markup(params.get("reply_markup"))
         document: dict[str, Any] = {"file_id": _file_id(raw, "doc"), "file_unique_id": "doc"}
         if isinstance(raw, UploadedFile):
             document["file_name"] = raw.filename

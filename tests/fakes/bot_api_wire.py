@@ -3,14 +3,16 @@
 aiogram's ``AiohttpSession`` posts ``multipart/form-data``: strings as they are, every other
 value JSON-encoded (numbers, booleans, and nested objects such as ``reply_markup``), uploads as
 file parts referenced by ``attach://<key>``. Other clients send JSON bodies, urlencoded forms or a
-query string; all four decode to the same typed ``dict``.
+query string; all four decode to the same typed ``dict``. A multipart body is read part by part
+with aiohttp's multipart reader (no size cap of its own: the methods enforce Telegram's), each
+upload kept as an :class:`UploadedFile` with its bytes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, ClientResponse, MultipartReader, web
@@ -88,10 +90,15 @@ def too_many_requests(retry_after: int) -> ApiError:
 
 @dataclass(frozen=True)
 class UploadedFile:
-    """A file part of a multipart request."""
+    """A file part of a multipart request: its name, bytes and declared type (aiogram sends
+    ``application/octet-stream``; not compared)."""
 
     filename: str
     content: bytes
+    content_type: str = field(default="", compare=False)
+
+    def __repr__(self) -> str:
+        return f"UploadedFile({self.filename!r}, <{len(self.content)} bytes>)"
 
 
 def bad_request(description: str) -> ApiError:
@@ -133,13 +140,14 @@ async def decode_request(request: web.Request) -> dict[str, Any]:
             raise bad_request("request body must be a JSON object")
         params.update(body)
         return params
+    if request.content_type == "multipart/form-data":
+        params.update(await _read_multipart(await request.multipart()))
+        return params
     form = await request.post()
     for key, value in form.items():
-        if isinstance(value, web.FileField):
-            params[key] = UploadedFile(value.filename, value.file.read())
-        elif isinstance(value, str):
+        if isinstance(value, str):
             params[key] = decode_field(key, value)
-    return _resolve_attachments(params)
+    return params
 
 
 def _resolve_attachments(params: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +191,9 @@ async def _read_multipart(reader: MultipartReader) -> dict[str, Any]:
         if not isinstance(part, BodyPartReader) or part.name is None:
             continue
         if part.filename:
-            params[part.name] = UploadedFile(part.filename, await part.read())
+            content_type = part.headers.get("Content-Type", "")
+            params[part.name] = UploadedFile(part.filename, bytes(await part.read()),
+                                             content_type)
         else:
             params[part.name] = decode_field(part.name, await part.text())
     return _resolve_attachments(params)

@@ -20,6 +20,14 @@ with ``known_reads_only`` a message id the member never sent (see
 :meth:`FakeGraphApi.member_sent`) is refused with error 100; :meth:`FakeGraphApi.fail_reads`
 refuses the next ones.
 
+Media: ``POST /{version}/{phone_number_id}/media`` takes a multipart upload (``messaging_product``
+``whatsapp``, ``type`` the MIME type, the ``file`` part of that type), read with aiohttp's
+multipart reader, keeps its bytes in :attr:`FakeGraphApi.uploads` and answers its media id;
+a type Meta does not take, a file over its size limit (images 5 MB, documents 100 MB) or
+:meth:`FakeGraphApi.fail_uploads` answer error 131053 "Media upload error". Document and image
+messages must name an uploaded media id of a fitting type (images: JPEG or PNG) and carry a
+caption of at most 1,024 characters; :meth:`FakeGraphApi.files` gives the files a member got.
+
 Authentication templates (names in :attr:`FakeGraphApi.authentication`, languages in
 ``templates`` as for any template) must carry the code as Meta documents for copy-code
 templates: one body text parameter and one ``button`` component (``sub_type`` ``url``,
@@ -35,11 +43,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tests.fakes.loopback import LoopbackServer
 
-__all__ = ["GraphCall", "FakeGraphApi"]
+__all__ = ["FakeGraphApi", "GraphCall", "ReceivedFile", "Upload"]
 
 TOKEN = "EAAG-test-token"
 PHONE_NUMBER_ID = "106540352242922"
@@ -51,6 +59,7 @@ TITLES = {
     131026: "Message Undeliverable",
     131000: "Something went wrong",
     131009: "Parameter value is not valid",
+    131053: "Media upload error",
     100: "Invalid parameter",
     132000: "Number of parameters does not match the expected number of params",
     132001: "Template name does not exist in the translation",
@@ -58,6 +67,43 @@ TITLES = {
     132016: "Template is Disabled",
     190: "Invalid OAuth access token",
 }
+
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+DOCUMENT_TYPES = frozenset({"application/pdf", "text/plain", "application/msword",
+                            "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+                            "application/vnd.openxmlformats-officedocument.wordprocessingml"
+                            ".document",
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                            "application/vnd.openxmlformats-officedocument.presentationml"
+                            ".presentation"})
+MAX_IMAGE = 5 * 1024 * 1024
+MAX_DOCUMENT = 100 * 1024 * 1024
+MAX_CAPTION = 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file uploaded to ``/media``: the ``type`` field, the file part's name, type and
+    bytes."""
+
+    media_id: str
+    mime: str
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """A file a member got: ``type`` is ``document`` or ``image``; ``filename`` the document's
+    name as shown (the upload's for an image)."""
+
+    type: str
+    filename: str
+    mime: str
+    content: bytes = field(repr=False)
+    caption: str
 
 
 @dataclass
@@ -89,9 +135,12 @@ class GraphCall:
 
     @property
     def text(self) -> str:
-        """What the member reads first: the text, the interactive body, the template param."""
+        """What the member reads first: the text, the interactive body, the template param,
+        a file's caption."""
         if self.type == "text":
             return str(self.body["text"]["body"])
+        if self.type in ("document", "image"):
+            return str(self.body[self.type].get("caption", ""))
         if self.type == "interactive":
             return str(self.body["interactive"]["body"]["text"])
         params = [p.get("text", "") for c in self.body["template"].get("components", [])
@@ -139,6 +188,9 @@ class FakeGraphApi(LoopbackServer):
     _windows: dict[str, float] = field(default_factory=dict, init=False)
     _faults: list[_Fault] = field(default_factory=list, init=False)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), init=False)
+    uploads: dict[str, Upload] = field(default_factory=dict, init=False)  # by media id
+    refused_uploads: int = field(default=0, init=False)
+    _upload_faults: list[_Fault] = field(default_factory=list, init=False)
 
     # --- the server -----------------------------------------------------------------------
 
@@ -146,6 +198,7 @@ class FakeGraphApi(LoopbackServer):
         """``POST /{version}/{phone_number_id}/messages``, ``GET /{version}/{phone_number_id}``."""
         app = web.Application()
         app.router.add_post("/{version}/{phone_id}/messages", self._handle)
+        app.router.add_post("/{version}/{phone_id}/media", self._upload)
         app.router.add_get("/{version}/{phone_id}", self._phone)
         return app
 
@@ -175,6 +228,11 @@ class FakeGraphApi(LoopbackServer):
         """The next ``times`` calls (to ``to`` only, when given) answer error ``code``."""
         self._faults.append(_Fault(code, times, to, status))
 
+    def fail_uploads(self, code: int = 131053, *, times: int | None = 1,
+                     status: int = 400) -> None:
+        """The next ``times`` media uploads answer error ``code``."""
+        self._upload_faults.append(_Fault(code, times, None, status))
+
     def fail_reads(self, times: int = 1) -> None:
         """The next ``times`` read receipts answer error 131000 (500)."""
         self._read_faults += times
@@ -188,6 +246,18 @@ class FakeGraphApi(LoopbackServer):
     def texts(self, wa_id: str) -> list[str]:
         """What the member read, message by message."""
         return [c.text for c in self.sent(wa_id)]
+
+    def files(self, wa_id: str) -> list[ReceivedFile]:
+        """The documents and images the member got, oldest first, with the uploaded bytes."""
+        found = []
+        for call in self.sent(wa_id):
+            if call.type in ("document", "image"):
+                media = call.body[call.type]
+                upload = self.uploads[media["id"]]
+                found.append(ReceivedFile(call.type, str(media.get("filename", upload.filename)),
+                                          upload.mime, upload.content,
+                                          str(media.get("caption", ""))))
+        return found
 
     def last_choices(self, wa_id: str) -> list[tuple[str, str]]:
         """Buttons or rows of the newest interactive message to the member."""
@@ -213,6 +283,24 @@ class FakeGraphApi(LoopbackServer):
         if call.type == "template":
             answer["messages"][0]["message_status"] = "accepted"
         return web.json_response(answer)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(190, 401)
+        fields, file = await _read_upload(request)
+        fault = next((f for f in self._upload_faults if f.times != 0), None)
+        if fault is not None and fault.times is not None:
+            fault.times -= 1
+        code = (fault.code, fault.status) if fault is not None else _check_upload(fields, file)
+        if (request.match_info["phone_id"] != self.phone_number_id
+                or fields.get("messaging_product") != "whatsapp"):
+            code = (100, 400)
+        if code is not None or file is None:
+            self.refused_uploads += 1
+            return _error(*(code or (100, 400)))
+        media_id = f"{next(self._ids):016d}"
+        self.uploads[media_id] = Upload(media_id, fields["type"], *file)
+        return web.json_response({"id": media_id})
 
     async def _phone(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -250,6 +338,8 @@ class FakeGraphApi(LoopbackServer):
             return fault
         if call.phone_number_id != self.phone_number_id or not _valid(call):
             return 131009, 400
+        if call.type in ("document", "image") and not self._valid_media(call):
+            return 131053, 400
         return self._policy(call)
 
     def _injected(self, call: GraphCall) -> tuple[int, int] | None:
@@ -272,6 +362,13 @@ class FakeGraphApi(LoopbackServer):
             return 131047, 400
         return None, 200
 
+    def _valid_media(self, call: GraphCall) -> bool:
+        media = call.body[call.type]
+        upload = self.uploads.get(str(media.get("id", "")))
+        if upload is None or len(str(media.get("caption", ""))) > MAX_CAPTION:
+            return False
+        return call.type == "document" or upload.mime in IMAGE_TYPES
+
     def _window_open(self, wa_id: str) -> bool:
         opened = self._windows.get(wa_id)
         return opened is not None and time.monotonic() - opened < self.window_seconds
@@ -285,7 +382,42 @@ def _valid(call: GraphCall) -> bool:
         return 0 < len(body["text"]["body"]) <= 4096
     if call.type == "interactive":
         return _valid_interactive(body["interactive"])
+    if call.type in ("document", "image"):
+        return isinstance(body.get(call.type), dict) and "id" in body[call.type]
     return call.type == "template"
+
+
+FileParts = tuple[str, str, bytes]  # the file part's name, type and bytes
+
+
+async def _read_upload(request: web.Request) -> tuple[dict[str, str], FileParts | None]:
+    """The form fields and the ``file`` part of a multipart upload."""
+    fields: dict[str, str] = {}
+    file: FileParts | None = None
+    if request.content_type != "multipart/form-data":
+        return fields, None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.name == "file" and part.filename:
+            file = (part.filename, part.headers.get("Content-Type", ""),
+                    bytes(await part.read()))
+        else:
+            fields[part.name] = await part.text()
+    return fields, file
+
+
+def _check_upload(fields: dict[str, str], file: FileParts | None) -> tuple[int, int] | None:
+    """Meta's verdict on an upload: ``None`` when taken, else ``(code, status)``."""
+    mime = fields.get("type", "")
+    if file is None or file[1] != mime:
+        return 100, 400
+    if mime in IMAGE_TYPES:
+        return None if len(file[2]) <= MAX_IMAGE else (131053, 400)
+    if mime in DOCUMENT_TYPES:
+        return None if len(file[2]) <= MAX_DOCUMENT else (131053, 400)
+    return 131053, 400
 
 
 def _copy_code(template: dict[str, Any]) -> bool:
