@@ -1,0 +1,180 @@
+"""Verification codes and the check of a statement PDF: genuine files pass, altered or forged
+ones do not."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+from flows.i18n import Catalog
+from statements.data import StatementData
+from statements.pdf import render_statement
+from statements.signing import (
+    CODE_ALPHABET,
+    PAYLOAD_NAME,
+    normalize_code,
+    statement_code,
+    summary_of,
+    verify_pdf,
+)
+from tests.statements.conftest import render
+from tests.statements.samples import ISSUED_AT, KEY, VERIFY_URL, siti
+
+
+def _content(page: PageObject) -> bytes:
+    contents = page.get_contents()
+    assert contents is not None
+    return contents.get_data()
+
+
+def _drop_payload(writer: PdfWriter) -> None:
+    names = writer.root_object["/Names"]
+    assert isinstance(names, DictionaryObject)
+    del names[NameObject("/EmbeddedFiles")]
+
+
+def test_code_is_ten_unambiguous_characters_and_deterministic() -> None:
+    code = statement_code(siti(), ISSUED_AT, KEY)
+    assert re.fullmatch(f"[{CODE_ALPHABET}]{{10}}", code)
+    assert not set(code) & set("01OI")
+    assert statement_code(siti(), ISSUED_AT, KEY) == code
+    assert set(CODE_ALPHABET).isdisjoint("01OI") and len(set(CODE_ALPHABET)) == 32
+
+
+def test_code_depends_on_key_content_and_issue_time() -> None:
+    code = statement_code(siti(), ISSUED_AT, KEY)
+    assert statement_code(siti(), ISSUED_AT, b"another key") != code
+    assert statement_code(siti(development=1), ISSUED_AT, KEY) != code
+    assert statement_code(siti(), ISSUED_AT + timedelta(seconds=1), KEY) != code
+    assert statement_code(siti(), ISSUED_AT + timedelta(microseconds=5), KEY) == code
+
+
+def test_normalize_code_reads_a_typed_code() -> None:
+    assert normalize_code(" m6t5n-gnx4b ") == "M6T5NGNX4B"
+
+
+def test_summary_holds_only_what_the_holder_has() -> None:
+    summary = summary_of(siti(), ISSUED_AT, "ABCDEFGHJK")
+    assert (summary.initials, summary.kpj_masked) == ("S.R.", "*******8901")
+    assert (summary.period_from, summary.period_to) == ("2025-11", "2026-10")
+    assert summary.total == siti().balance_total
+    assert summary.issued_at == ISSUED_AT
+
+
+def test_genuine_statement_is_accepted(one_year: bytes) -> None:
+    verdict = verify_pdf(one_year, KEY)
+    assert (verdict.genuine, verdict.reason) == (True, "ok")
+    assert verdict.code == statement_code(siti(), ISSUED_AT, KEY)
+    assert verdict.summary == summary_of(siti(), ISSUED_AT, verdict.code)
+
+
+def test_ten_year_statement_in_indonesian_is_accepted(catalog: Catalog) -> None:
+    verdict = verify_pdf(render(catalog, years=10, locale="id"), KEY)
+    assert (verdict.genuine, verdict.reason) == (True, "ok")
+
+
+def test_another_key_is_refused(one_year: bytes) -> None:
+    verdict = verify_pdf(one_year, b"not the bot's key")
+    assert (verdict.genuine, verdict.reason, verdict.summary) == (False, "bad_code", None)
+
+
+def _with_payload(pdf: bytes, edit: dict[str, object]) -> bytes:
+    reader = PdfReader(io.BytesIO(pdf))
+    payload = json.loads(reader.attachments[PAYLOAD_NAME][0])
+    payload["data"].update(edit)
+    writer = PdfWriter(clone_from=reader)
+    _drop_payload(writer)
+    writer.add_attachment(PAYLOAD_NAME, json.dumps(payload).encode())
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_changed_total_in_the_payload_is_refused(one_year: bytes) -> None:
+    forged = _with_payload(one_year, {"balance_total": 99_000_000})
+    assert json.loads(PdfReader(io.BytesIO(forged)).attachments[PAYLOAD_NAME][0])[
+        "data"]["balance_total"] == 99_000_000
+    verdict = verify_pdf(forged, KEY)
+    assert (verdict.genuine, verdict.reason) == (False, "bad_code")
+
+
+def _edit_page(pdf: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    reader = PdfReader(io.BytesIO(pdf))
+    writer = PdfWriter(clone_from=reader)
+    page = writer.pages[0]
+    stream = DecodedStreamObject()
+    stream.set_data(edit(_content(page)))
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_changed_number_on_the_page_is_refused(one_year: bytes) -> None:
+    # After the last switch to bold 11 pt come the label "Total balance" and the amount:
+    # change the amount's last digit's glyph into its first digit's (Rp38,876,797 -> ...793).
+    def change_total(content: bytes) -> bytes:
+        label_end = content.index(b") Tj", content.rindex(b"/F2 11.00 Tf"))
+        opening = content.index(b"(", label_end)
+        show = content.index(b") Tj", opening)
+        glyphs = content[opening + 1:show]
+        first_digit = glyphs[4:6]  # after "R", "p"
+        return content[:show - 2] + first_digit + content[show:]
+
+    tampered = _edit_page(one_year, change_total)
+    before = PdfReader(io.BytesIO(one_year)).pages[0].extract_text()
+    after = PdfReader(io.BytesIO(tampered)).pages[0].extract_text()
+    assert before != after and "Rp38,876,797" in before and "Rp38,876,793" in after
+    verdict = verify_pdf(tampered, KEY)
+    assert (verdict.genuine, verdict.reason) == (False, "altered")
+    assert verdict.code == statement_code(siti(), ISSUED_AT, KEY)
+
+
+def test_hidden_unpaid_mark_is_refused(one_year: bytes) -> None:
+    # Paint the red of "Not paid" in the text colour: same text, different page.
+    red = b"0.6902 0.1255 0.1255 rg"
+    assert red in _content(PdfReader(io.BytesIO(one_year)).pages[0])
+    tampered = _edit_page(one_year, lambda c: c.replace(red, b"0.1294 0.1451 0.1608 rg"))
+    assert (verify_pdf(tampered, KEY).reason) == "altered"
+
+
+def test_statement_of_other_data_with_a_genuine_payload_is_refused(catalog: Catalog) -> None:
+    # The pages of a statement rendered from made-up data, carrying a genuine payload.
+    genuine = siti()
+    made_up: StatementData = replace(genuine, balance_total=genuine.balance_total * 2)
+    code = statement_code(genuine, ISSUED_AT, KEY)
+    forged_pages = render_statement(made_up, locale="en", issued_at=ISSUED_AT, code=code,
+                                    verify_url=VERIFY_URL, catalog=catalog)
+    real = render_statement(genuine, locale="en", issued_at=ISSUED_AT, code=code,
+                            verify_url=VERIFY_URL, catalog=catalog)
+    forged_content = _content(PdfReader(io.BytesIO(forged_pages)).pages[0])
+    tampered = _edit_page(real, lambda _: forged_content)
+    assert verify_pdf(tampered, KEY).reason == "altered"
+
+
+def test_not_a_pdf_or_no_payload() -> None:
+    assert verify_pdf(b"hello", KEY).reason == "no_payload"
+    assert verify_pdf(b"", KEY).reason == "no_payload"
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    plain = io.BytesIO()
+    writer.write(plain)
+    verdict = verify_pdf(plain.getvalue(), KEY)
+    assert (verdict.genuine, verdict.reason, verdict.code) == (False, "no_payload", None)
+
+
+def test_payload_that_is_not_a_statement_is_no_payload(one_year: bytes) -> None:
+    reader = PdfReader(io.BytesIO(one_year))
+    writer = PdfWriter(clone_from=reader)
+    _drop_payload(writer)
+    writer.add_attachment(PAYLOAD_NAME, b"[1, 2, 3]")
+    out = io.BytesIO()
+    writer.write(out)
+    assert verify_pdf(out.getvalue(), KEY).reason == "no_payload"
