@@ -17,7 +17,7 @@ from pathlib import Path
 __all__ = ["COMMANDS", "build_parser", "main", "parse_args"]
 
 COMMANDS = ("console", "classify", "migrate", "balance-service", "purge-transcripts", "import",
-            "telegram", "serve")
+            "telegram", "serve", "verify-statement")
 
 DESCRIPTION = """\
 The BPJS Ketenagakerjaan balance assistant.
@@ -33,6 +33,9 @@ The BPJS Ketenagakerjaan balance assistant.
     uv run run_bot.py balance-service   the reference balance service over HTTP
     uv run run_bot.py import --members M.csv --contributions C.csv [--rates R.csv]
     uv run run_bot.py purge-transcripts delete ticket transcripts past their retention
+    uv run run_bot.py verify-statement FILE.pdf
+                                        whether a contribution statement is genuine and
+                                        unaltered (exit code 0), or not (1)
 """
 
 
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "/healthz, /metrics")
     web.add_argument("--host", help="default: WEB_HOST (0.0.0.0)")
     web.add_argument("--port", type=int, help="default: WEB_PORT (8080)")
+    verify = commands.add_parser("verify-statement", help="check a statement PDF: genuine "
+                                 "and unaltered (exit 0) or not (exit 1)")
+    verify.add_argument("file", type=Path, metavar="FILE.pdf")
     return parser
 
 
@@ -93,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.commands import run_purge
 
         return asyncio.run(run_purge(settings))
+    if command == "verify-statement":
+        from app.verify_cli import run_verify_statement
+
+        return run_verify_statement(settings, args.file, sys.stdout)
     if command == "import":
         from app.commands import run_import
 

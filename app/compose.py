@@ -28,6 +28,7 @@ from app.metrics import CountingOtpSender, CountingTicketStore, Metrics
 from app.otp_delivery import ChannelSender, FanOutOtpSender, OutboxOtpSender, RoutedOtpSender
 from app.settings import BalanceSettings, OtpSettings, Settings, StorageSettings
 from balance.cache import CachedBalanceService
+from balance.demo import DEFAULT_RATES
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
 from channels.inbox import Inbox
 from flows.engine import FLOW_TIMEOUT, Engine
@@ -40,10 +41,12 @@ from flows.ports import (
     AgentDesk,
     BalanceService,
     Clock,
+    DocumentMaker,
     KeyValueStore,
     MemberOutbox,
     OtpSender,
     SessionBackend,
+    StatementIssueStore,
     TicketStore,
 )
 from storage.accounts import SqlAccountStore
@@ -56,14 +59,16 @@ from storage.sessions import (
     redis_store_from_url,
     warn_without_persistence,
 )
+from storage.statements import SqlStatementIssueStore
 from storage.tickets import SqlTicketStore
 from support.desk import DeskService
 from support.sweeper import Sweeper, SweepPolicy
 
 __all__ = ["NO_OTP_SENDER", "OtpDelivery", "Runtime", "SupportDesk", "background",
            "balance_service", "bootstrap_database", "build_engine", "build_ports",
-           "database_for", "inbox_for", "open_database", "otp_delivery", "otp_sender_for",
-           "runtime", "session_store", "support_desk", "with_ports"]
+           "database_for", "development_rate", "document_maker", "inbox_for", "open_database",
+           "otp_delivery", "otp_sender_for", "runtime", "session_store", "support_desk",
+           "verify_url", "with_ports"]
 
 
 @dataclass(frozen=True)
@@ -135,10 +140,15 @@ def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
                 balance: BalanceService | None = None, clock: Clock | None = None,
                 tickets: TicketStore | None = None, desk: AgentDesk | None = None,
                 hours: BusinessHours | None = None,
-                otp_channels: tuple[str, ...] = ("sms", "email")) -> Ports:
+                otp_channels: tuple[str, ...] = ("sms", "email"),
+                documents: DocumentMaker | None = None,
+                statements: StatementIssueStore | None = None,
+                development_rate: float = 0.06) -> Ports:
     """The engine's ports. Accounts and the balance service default to the SQL store and the
     reference service on ``database``; the clock to the system clock; tickets and the desk to
-    none (no handoff); hours to the default business hours. Tests pass fakes by name."""
+    none (no handoff); hours to the default business hours; documents to none (the balance
+    card offers no statement or chart), the issued statements to the SQL store on
+    ``database`` when documents are made. Tests pass fakes by name."""
     if accounts is None or balance is None:
         if database is None:
             raise TypeError("build_ports needs a database for the default accounts or balance")
@@ -149,7 +159,10 @@ def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
                  tickets=tickets, desk=desk,
                  hours=hours if hours is not None else BusinessHours(),
                  otp_guard=SqlOtpGuardStore(database) if database is not None
-                 else MemoryOtpGuardStore(), otp_channels=otp_channels)
+                 else MemoryOtpGuardStore(), otp_channels=otp_channels, documents=documents,
+                 statements=statements if statements is not None or documents is None
+                 or database is None else SqlStatementIssueStore(database, secret),
+                 development_rate=development_rate)
 
 
 def with_ports(ports: Ports, **parts: Any) -> Ports:
@@ -325,12 +338,61 @@ async def runtime(settings: Settings, otp: OtpSender | OtpDelivery, *,
         tickets: TicketStore = SqlTicketStore(database)
         if metrics is not None:
             tickets = CountingTicketStore(tickets, metrics)
+        documents = document_maker(settings, secret, catalog, stack)
         ports = build_ports(kv=store, database=database, secret=secret, balance=balance,
                             otp_sender=otp_sender, clock=clock, tickets=tickets, desk=desk,
-                            hours=settings.hours(), otp_channels=delivery.channels)
+                            hours=settings.hours(), otp_channels=delivery.channels,
+                            documents=documents,
+                            statements=SqlStatementIssueStore(database, secret),
+                            development_rate=await development_rate(settings, database))
         engine = build_engine(store, ports, catalog=catalog,
                               flow_timeout=settings.flow_timeout_seconds)
         yield Runtime(engine, store, ports, database, balance, tickets, catalog, delivery)
+
+
+# ------------------------------------------------------------ statements and charts (issue 17)
+
+
+def verify_url(settings: Settings) -> str:
+    """The public address of ``/verify`` printed and QR-coded on statements:
+    ``STATEMENT_VERIFY_URL`` when set, else the origin of ``TELEGRAM_WEBHOOK_URL`` (the web
+    app's public address), else this machine's ``WEB_PORT``."""
+    configured = str(getattr(settings, "statement_verify_url", "") or "")
+    if configured:
+        return configured.rstrip("/")
+    webhook = settings.telegram_webhook_url
+    if webhook.startswith(("https://", "http://")):
+        scheme, _, rest = webhook.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}/verify"
+    return f"http://localhost:{settings.web_port}/verify"
+
+
+def document_maker(settings: Settings, secret: bytes, catalog: Catalog,
+                   stack: AsyncExitStack) -> DocumentMaker:
+    """Statements and charts made in worker threads (stopped with ``stack``); the renderers
+    are imported here, not when this module is."""
+    from app.documents import ThreadedDocumentMaker
+
+    maker = ThreadedDocumentMaker(secret=secret, verify_url=verify_url(settings),
+                                  catalog=catalog)
+    stack.callback(maker.close)
+    return maker
+
+
+async def development_rate(settings: Settings, database: AsyncEngine) -> float:
+    """The yearly development rate projections assume: ``JHT_DEVELOPMENT_RATE`` when set (a
+    fraction, ``0.06``), else the average of the years configured in the database, else of the
+    published years (:data:`balance.demo.DEFAULT_RATES`)."""
+    configured = getattr(settings, "jht_development_rate", None)
+    if configured:
+        return float(configured)
+    from sqlalchemy import text
+
+    async with database.connect() as conn:
+        average = await conn.scalar(text("SELECT avg(rate_percent) FROM development_rate"))
+    if average is None:
+        average = sum(DEFAULT_RATES.values()) / len(DEFAULT_RATES)
+    return round(float(average) / 100, 6)
 
 
 # ------------------------------------------------------------------------ the agent desk

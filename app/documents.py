@@ -1,0 +1,96 @@
+"""The :class:`~flows.ports.DocumentMaker` of the app: the pure document package
+(:mod:`statements`) run in worker threads, so that a slow PDF never delays another chat.
+
+Statements are signed with a key derived from the process secret (:func:`statement_key`), the
+same in every process that shares the secret, so any of them (and ``run_bot.py
+verify-statement``) can check a statement another issued. Statements and charts have a pool
+each, bounded: a burst of requests queues here instead of taking every core. Nothing of a
+document's content is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from flows.i18n import Catalog
+from flows.ports import DocumentsUnavailable, IssuedStatement, StatementRecord
+from statements.data import StatementData, utc_seconds
+from statements.pdf import render_statement
+from statements.signing import statement_code, summary_of
+
+if TYPE_CHECKING:
+    from statements.chart import YearBar
+    from statements.projection import Projection
+
+__all__ = ["STATEMENT_KEY_LABEL", "ThreadedDocumentMaker", "statement_key"]
+
+log = logging.getLogger(__name__)
+STATEMENT_KEY_LABEL = b"statement-v1"
+
+
+def statement_key(secret: bytes) -> bytes:
+    """The key that signs statements: ``HMAC-SHA256(secret, b"statement-v1")``, so the
+    process secret itself never signs a document."""
+    return hmac.new(secret, STATEMENT_KEY_LABEL, hashlib.sha256).digest()
+
+
+class ThreadedDocumentMaker:
+    """Statements (PDF) and charts (PNG) made in bounded thread pools.
+
+    ``verify_url`` is the public address of ``/verify`` (the QR code adds ``/<code>``);
+    ``catalog`` renders the documents' texts as the chat's messages are rendered."""
+
+    def __init__(self, *, secret: bytes, verify_url: str, catalog: Catalog,
+                 statement_workers: int = 2, chart_workers: int = 1) -> None:
+        self._key = statement_key(secret)
+        self._verify_url = verify_url.rstrip("/")
+        self._catalog = catalog
+        self._statements = ThreadPoolExecutor(statement_workers, "statement")
+        self._charts = ThreadPoolExecutor(chart_workers, "chart")
+
+    async def statement(self, data: StatementData, *, locale: str,
+                        issued_at: datetime) -> IssuedStatement:
+        """The signed statement of ``data`` in ``locale``, issued at ``issued_at`` (kept to
+        the second, in UTC, as the code signs it)."""
+        issued_at = utc_seconds(issued_at)
+        code = statement_code(data, issued_at, self._key)
+        render = partial(render_statement, data, locale=locale, issued_at=issued_at, code=code,
+                         verify_url=self._verify_url, catalog=self._catalog)
+        pdf = await self._run(self._statements, render, "statement")
+        summary = summary_of(data, issued_at, code)
+        return IssuedStatement(code=code, pdf=pdf, summary=StatementRecord(
+            code=summary.code, initials=summary.initials, kpj_masked=summary.kpj_masked,
+            period_from=summary.period_from, period_to=summary.period_to,
+            total=summary.total, issued_at=summary.issued_at))
+
+    async def chart(self, bars: Sequence[YearBar], *, locale: str,
+                    projection: Projection | None) -> bytes:
+        """The balance chart of ``bars`` (PNG), with ``projection``'s line when given."""
+        from statements.chart import render_chart
+
+        render = partial(render_chart, tuple(bars), locale=locale, catalog=self._catalog,
+                         projection=projection)
+        return await self._run(self._charts, render, "chart")
+
+    def close(self) -> None:
+        """Stop the worker threads (documents being made are finished first)."""
+        self._statements.shutdown(wait=True)
+        self._charts.shutdown(wait=True)
+
+    async def _run(self, pool: ThreadPoolExecutor, render: partial[bytes], what: str) -> bytes:
+        """``render`` in ``pool``; any failure (a closed pool included) is
+        :class:`DocumentsUnavailable`, logged by its class only: its message might quote the
+        document's content."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, render)
+        except Exception as exc:
+            log.error("the %s could not be made (%s)", what, type(exc).__name__)
+            raise DocumentsUnavailable(f"the {what} could not be made") from exc
