@@ -77,8 +77,9 @@ def render_chart(bars: Sequence[YearBar], *, locale: str, catalog: Catalog,
                    rate=_percent(projection.rate, locale),
                    growth=_percent(projection.wage_growth, locale))
         figure.text(0.01, 0.01, note, fontsize=7.5, color="#555555")
+    # An explicit y: matplotlib would otherwise measure every tick label to place the title.
     axes.set_title(say(N_("JHT balance by year")), fontsize=13, color=_INK, loc="left",
-                   fontweight="bold")
+                   fontweight="bold", y=1.0, pad=10)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _short_rupiah(value, locale)))
     axes.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
     axes.yaxis.set_major_locator(MaxNLocator(nbins=6))

@@ -14,8 +14,8 @@ pypdf reads it back, and it needs no escaping as XMP metadata would.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
-from functools import cache
+from datetime import datetime, timedelta, timezone
+from functools import cache, lru_cache
 from typing import Any
 
 from flows.i18n import N_, Catalog
@@ -192,29 +192,32 @@ def _table(pdf: Any, w: _Writer, data: StatementData) -> None:
 
 
 def _row(pdf: Any, w: _Writer, month: StatementMonth, *, zebra: bool) -> None:
+    """One month's row. Written with ``text`` at computed positions rather than six ``cell``
+    calls: half the time, and rows are most of a long statement."""
     unpaid = month.paid_on is None
-    fill = _UNPAID_FILL if unpaid else _ZEBRA_FILL
-    pdf.set_fill_color(*fill)
-    shade = unpaid or zebra
+    top = pdf.get_y()
+    if unpaid or zebra:
+        pdf.set_fill_color(*(_UNPAID_FILL if unpaid else _ZEBRA_FILL))
+        pdf.rect(_MARGIN, top, _CONTENT_W, _ROW_H, style="F")
     pdf.set_font(fonts.FAMILY, "", 8.5)
-    pdf.set_text_color(*_INK)
-    pdf.cell(_COLUMNS[0], _ROW_H, w.value(Month.parse(month.period)), fill=shade)
+    baseline = top + _ROW_H / 2 + 0.3 * pdf.font_size
     amounts = (month.wage, month.employer_part, month.employee_part, month.total)
-    for width, amount in zip(_COLUMNS[1:5], amounts, strict=True):
-        text = "–" if unpaid and amount == 0 else w.money(amount)
-        pdf.cell(width, _ROW_H, text, fill=shade, align="R")
+    texts = [w.value(Month.parse(month.period)),
+             *("–" if unpaid and amount == 0 else w.money(amount) for amount in amounts)]
+    x = _MARGIN
+    for index, (width, text) in enumerate(zip(_COLUMNS, texts, strict=False)):
+        left = x + pdf.c_margin if index == 0 else (
+            x + width - pdf.c_margin - pdf.get_string_width(text))
+        pdf.text(left, baseline, text)
+        x += width
     if month.paid_on is None:
         pdf.set_text_color(*_RED)
         pdf.set_font(fonts.FAMILY, "B", 8.5)
-        pdf.cell(_COLUMNS[5], _ROW_H, w.say(N_("Not paid")), fill=shade)
+        pdf.text(x + pdf.c_margin, baseline, w.say(N_("Not paid")))
         pdf.set_text_color(*_INK)
     else:
-        pdf.cell(_COLUMNS[5], _ROW_H, _short_date(w, month.paid_on), fill=shade)
-    pdf.ln(_ROW_H)
-
-
-def _short_date(w: _Writer, day: date) -> str:
-    return w.value(day)
+        pdf.text(x + pdf.c_margin, baseline, w.value(month.paid_on))
+    pdf.set_xy(_MARGIN, top + _ROW_H)
 
 
 def _ensure_space(pdf: Any, w: _Writer, height: float, *, table: bool = False) -> None:
@@ -280,15 +283,20 @@ def _footer(pdf: Any, w: _Writer, *, code: str, url: str) -> None:
 
 def _qr(pdf: Any, content: str, *, x: float, y: float, size: float) -> None:
     """A QR code of ``content`` drawn as filled rectangles, one per run of dark modules."""
-    import segno
-
-    matrix = segno.make(content, error="m", micro=False).matrix
+    matrix = _qr_matrix(content)
     module = size / len(matrix)
     pdf.set_fill_color(0, 0, 0)
     for row_index, row in enumerate(matrix):
         for start, length in _dark_runs(row):
             pdf.rect(x + start * module, y + row_index * module, length * module, module,
                      style="F")
+
+
+@lru_cache(maxsize=64)  # the same code on every page of a statement
+def _qr_matrix(content: str) -> tuple[bytes, ...]:
+    import segno
+
+    return tuple(bytes(row) for row in segno.make(content, error="m", micro=False).matrix)
 
 
 def _dark_runs(row: Any) -> Iterator[tuple[int, int]]:
