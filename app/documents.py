@@ -21,7 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from flows.i18n import Catalog
-from flows.ports import DocumentsUnavailable, IssuedStatement, StatementRecord
+from flows.ports import IssuedStatement, PortUnavailable, StatementRecord
 from statements.data import StatementData, utc_seconds
 from statements.pdf import render_statement
 from statements.signing import statement_code, summary_of
@@ -30,10 +30,16 @@ if TYPE_CHECKING:
     from statements.chart import YearBar
     from statements.projection import Projection
 
-__all__ = ["STATEMENT_KEY_LABEL", "ThreadedDocumentMaker", "statement_key"]
+__all__ = ["STATEMENT_KEY_LABEL", "DocumentsUnavailable", "ThreadedDocumentMaker",
+           "statement_key"]
 
 log = logging.getLogger(__name__)
 STATEMENT_KEY_LABEL = b"statement-v1"
+
+
+class DocumentsUnavailable(PortUnavailable):
+    """A document could not be made just now (the renderer failed, or the process is
+    stopping); the member hears the engine's polite "try again" of a port's failure."""
 
 
 def statement_key(secret: bytes) -> bytes:

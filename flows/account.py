@@ -2,11 +2,12 @@
 the bot stores about them (``/hapusdata``, UU PDP right to erasure). Both ask to confirm
 first, so a member saying "keluar dulu ya" does not lose the link by accident.
 
-Erasure covers the support tickets too: their transcripts are deleted, an open ticket is closed
-(the agents are told why) and what tied a ticket to this chat is cleared. So do the OTP guard
-records of this chat and of its linked memberships (wrong tries, codes sent), except an active
-lock-out: it stays until it ends, for the membership's security (UU PDP allows keeping data for
-security), or erasing would be a way round the lock."""
+Erasure covers the record of the contribution statements issued to the chat (their codes no
+longer verify) and the support tickets too: their transcripts are deleted, an open ticket is
+closed (the agents are told why) and what tied a ticket to this chat is cleared. So do the
+OTP guard records of this chat and of its linked memberships (wrong tries, codes sent),
+except an active lock-out: it stays until it ends, for the membership's security (UU PDP
+allows keeping data for security), or erasing would be a way round the lock."""
 
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ async def confirm_erase(ctx: Context) -> Outcome:
     if not _confirmed(ctx, "acct:erase"):
         return back_to_menu(say("Nothing was erased."))
     await _erase_tickets(ctx)
+    if ctx.ports.statements is not None:  # their codes then verify as unknown
+        await ctx.ports.statements.erase(ctx.key)
     kpjs = await ctx.ports.accounts.linked_kpjs(ctx.key)
     await otp.forget(ctx, kpjs)
     await ctx.ports.accounts.erase(ctx.key, ctx.now)

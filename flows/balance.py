@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from flows import history
+from flows import history, statements
 from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
@@ -60,11 +60,14 @@ async def card(ctx: Context, kpj: str) -> Outcome:
     if summary is None or figures is None:
         return back_to_menu(say("The data of KPJ {kpj} is not available. Please contact the "
                                 "call centre 175.", kpj=mask_kpj(kpj)))
-    return Outcome(S.SHOWN, (_card_text(summary, figures),), data={"kpj": kpj})
+    documents = ctx.ports.documents is not None
+    return Outcome(S.SHOWN, (_card_text(summary, figures, documents=documents),),
+                   data={"kpj": kpj})
 
 
-def _card_text(summary: MemberSummary, figures: JhtBalance) -> Say:
-    """One message: the card, the unpublished years when any, and what to do next."""
+def _card_text(summary: MemberSummary, figures: JhtBalance, *, documents: bool) -> Say:
+    """One message: the card, the unpublished years when any, and what to do next (a
+    statement and the chart too, when this runtime makes documents)."""
     employer: str | Text = summary.employer.name if summary.employer else Text("no employer")
     last = Month.parse(figures.last_period) if figures.last_period else Text("none yet")
     parts = (Text("• Your contributions: {employee_part}", {"employee_part": Money(
@@ -77,6 +80,8 @@ def _card_text(summary: MemberSummary, figures: JhtBalance) -> Say:
         "{parts}\n• Investment returns: {development}\nTotal: {total}\n\n"
         "Last contribution: {last}\nMembership: {status}, {segment}{pending}",
         (option("Contribution history", "bal:history"), option("Refresh", "bal:refresh")),
+        *(((option("Download statement", "bal:statement"), option("See chart", "bal:chart")),)
+          if documents else ()),
         (option("Main menu", "go:menu"),), pending=_pending_note(figures),
         date=figures.as_of, kpj=mask_kpj(figures.kpj), employer=employer,
         parts=parts, development=Money(figures.development), total=Money(figures.total), last=last,
@@ -128,19 +133,25 @@ async def _person_total(ctx: Context, person: Person) -> Say:
 
 
 async def shown(ctx: Context) -> Outcome:
-    """After a balance: refresh it or open its history; anything else starts afresh."""
+    """After a balance: refresh it, open its history, download a statement or see the chart;
+    anything else starts afresh."""
     kpj = str(ctx.data.get("kpj", ""))
     event = ctx.event
     if event.kind is EventKind.BUTTON and kpj and event.data == "bal:refresh":
         return await card(ctx, kpj)
     if event.kind is EventKind.BUTTON and kpj and event.data == "bal:history":
         return await history.show_for(ctx, kpj)
+    if event.kind is EventKind.BUTTON and kpj and event.data == "bal:statement":
+        return await statements.offer_periods(ctx, kpj)
+    if event.kind is EventKind.BUTTON and kpj and event.data == "bal:chart":
+        return await statements.show_chart(ctx, kpj)
     return Outcome(MENU, pass_on=True)
 
 
 ENTRY = step(show_balance, S.CHOOSE_KPJ, S.SHOWN, MENU)
 FLOW = Flow("balance", {
     S.CHOOSE_KPJ: step(choose, S.SHOWN, MENU),
-    S.SHOWN: step(shown, S.SHOWN, history.BROWSE, MENU),
+    S.SHOWN: step(shown, S.SHOWN, history.BROWSE, statements.S.PERIOD, statements.S.CHART,
+                  MENU),
 }, entries={"check_balance": ENTRY}, commands=(
     Command("saldo", "check_balance", english="balance", summary=N_("Check JHT balance")),))

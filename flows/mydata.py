@@ -2,10 +2,11 @@
 (UU PDP No. 27/2022), with the buttons to unlink the chat and to erase the data.
 
 It shows the conversation's language, the linked memberships, the standing consent records,
-an open request for help and an active lock-out of OTP verification (of this chat or of a
-linked membership). Nothing is shown unmasked: a KPJ as ``123*****901``, a name as
-``S*** R*****``. The names come from the balance service; when it cannot be reached the
-memberships are still listed, without names.
+an open request for help, an active lock-out of OTP verification (of this chat or of a
+linked membership) and the contribution statements issued to this chat (their codes).
+Nothing is shown unmasked: a KPJ as ``123*****901``, a name as ``S*** R*****``. The names
+come from the balance service; when it cannot be reached the memberships are still listed,
+without names.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from flows.i18n import N_
 from flows.identifiers import mask_kpj
 from flows.memberships import JAKARTA, group_by_person
 from flows.menu import MENU
-from flows.ports import BalanceServiceUnavailable, ConsentGiven, Ticket, TicketStatus
+from flows.ports import (
+    BalanceServiceUnavailable,
+    ConsentGiven,
+    StatementRecord,
+    Ticket,
+    TicketStatus,
+)
 from flows.types import Option, Text
 
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
@@ -32,8 +39,9 @@ async def show_my_data(ctx: Context) -> Outcome:
     consents = await ctx.ports.accounts.consents(ctx.key)
     ticket = await ctx.ports.tickets.active_for(ctx.key) if ctx.ports.tickets else None
     lock = await otp.lock_of(ctx, linked)
+    issued = await ctx.ports.statements.for_subject(ctx.key) if ctx.ports.statements else []
     language = LANGUAGES.get(ctx.session.locale, ctx.session.locale)
-    if not linked and not consents and ticket is None and lock <= 0:
+    if not linked and not consents and ticket is None and lock <= 0 and not issued:
         return Outcome(MENU, (say(
             "This chat is not linked to any membership, and the bot holds no personal data "
             "about it. It only remembers the language of this conversation: {language}.",
@@ -42,7 +50,8 @@ async def show_my_data(ctx: Context) -> Outcome:
     details = (Text("Language: {language}", {"language": language}),
                await _memberships(ctx, linked), *_consents(consents),
                *((_ticket(ticket),) if ctx.ports.tickets is not None else ()),
-               *((otp.lock_line(ctx, lock),) if lock > 0 else ()))
+               *((otp.lock_line(ctx, lock),) if lock > 0 else ()),
+               *((_statements(issued),) if issued else ()))
     rows: list[tuple[Option, ...]] = [
         (*((option("Unlink this chat", "go:logout"),) if linked else ()),
          option("Erase my data", "go:delete_data")),
@@ -74,6 +83,14 @@ def _consents(consents: Sequence[ConsentGiven]) -> tuple[Text, ...]:
     return tuple(Text("Consent: given on {date} (notice version {version})",
                       {"date": c.accepted_at.astimezone(JAKARTA).date(), "version": c.version})
                  for c in consents)
+
+
+def _statements(issued: Sequence[StatementRecord]) -> Text:
+    """How many statements were issued to this chat, with their codes (what ``/hapusdata``
+    forgets)."""
+    return Text("Contribution statements issued: {n} (codes {codes})",
+                plural="Contribution statements issued: {n} (codes {codes})", n=len(issued),
+                params={"codes": ", ".join(s.code for s in issued)})
 
 
 def _ticket(ticket: Ticket | None) -> Text:

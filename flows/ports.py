@@ -582,7 +582,7 @@ class IssuedStatement:
 
 class DocumentMaker(Protocol):
     """Makes the member's documents (a signed PDF statement, a PNG chart) off the event loop.
-    Raises :class:`DocumentsUnavailable` when it cannot."""
+    Raises a :class:`PortUnavailable` when it cannot."""
 
     async def statement(self, data: StatementData, *, locale: str,
                         issued_at: datetime) -> IssuedStatement:
@@ -593,10 +593,6 @@ class DocumentMaker(Protocol):
                     projection: Projection | None) -> bytes:
         """The balance chart (PNG), with the projection's line when given."""
         ...
-
-
-class DocumentsUnavailable(PortUnavailable):
-    """A document could not be made just now (the renderer failed or is overloaded)."""
 
 
 class StatementIssueStore(Protocol):

@@ -22,6 +22,7 @@ from flows import (
     otp,
     registration,
     start,
+    statements,
 )
 from flows.flow import Command, Flow, Step
 
@@ -66,7 +67,8 @@ def _merge(into: dict[str, T], new: Mapping[str, T], flow: Flow, what: str) -> N
 
 # The order lists the commands: the main menu's actions first, then settings and privacy.
 FLOWS: tuple[Flow, ...] = (balance.FLOW, history.FLOW, registration.FLOW, otp.FLOW, faq.FLOW,
-                           handoff.FLOW, menu.FLOW, start.FLOW, account.FLOW, mydata.FLOW)
+                           handoff.FLOW, menu.FLOW, start.FLOW, account.FLOW, mydata.FLOW,
+                           statements.FLOW)
 ROUTES = Routes.of(FLOWS)
 ENTRIES: Mapping[str, Step] = ROUTES.entries
 COMMANDS: Mapping[str, str] = ROUTES.commands
