@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -69,7 +70,20 @@ class Setup:
 
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
-    database = await open_database(f"sqlite:///{tmp_path / 'bot.db'}")
+    async with setup_on(f"sqlite:///{tmp_path / 'bot.db'}", tmp_path) as built:
+        yield built
+
+
+@pytest.fixture
+async def setup_on_each(database_url: str, tmp_path: Path) -> AsyncIterator[Setup]:
+    """:func:`setup` on a SQLite file and on the real PostgreSQL."""
+    async with setup_on(database_url, tmp_path) as built:
+        yield built
+
+
+@asynccontextmanager
+async def setup_on(url: str, tmp_path: Path) -> AsyncIterator[Setup]:
+    database = await open_database(url)
     store = MemorySessionStore()
     accounts = SqlAccountStore(database, SECRET)
     clock = ManualClock()
@@ -187,7 +201,9 @@ async def test_at_most_three_statements_an_hour(setup: Setup) -> None:
     assert len(await setup.issued.for_subject(chat.key)) == 3
 
 
-async def test_mydata_lists_the_statements_and_erasure_forgets_them(setup: Setup) -> None:
+async def test_mydata_lists_the_statements_and_erasure_forgets_them(setup_on_each: Setup
+                                                                    ) -> None:
+    setup = setup_on_each
     chat = setup.engine_chat
     await card_of(chat)
     await chat.press("bal:statement")
