@@ -90,6 +90,14 @@ class _Writer:
 
     def __init__(self, catalog: Catalog, locale: str) -> None:
         self.catalog, self.locale = catalog, locale
+        self._row_widths: dict[str, float] = {}
+
+    def row_width(self, pdf: Any, text: str) -> float:
+        """The width of ``text`` in the rows' font (amounts recur: measured once each)."""
+        width = self._row_widths.get(text)
+        if width is None:
+            width = self._row_widths[text] = pdf.get_string_width(text)
+        return width
 
     def say(self, msgid: str, **params: Any) -> str:
         return self.catalog.render(Text(msgid, params), self.locale)
@@ -119,32 +127,40 @@ def _header(pdf: Any, w: _Writer, data: StatementData, issued: datetime) -> None
     local = issued.astimezone(WIB)
     issued_text = w.say(N_("{date}, {time} WIB"), date=local.date(),
                         time=f"{local.hour:02d}:{local.minute:02d}")
-    left = ((w.say(N_("Name")), data.name), (w.say(N_("NIK")), data.nik_masked),
-            (w.say(N_("KPJ")), data.kpj),
-            (w.say(N_("Segment")), w.say(_SEGMENTS[data.segment])
-             if data.segment in _SEGMENTS else data.segment))
+    segment = w.say(_SEGMENTS[data.segment]) if data.segment in _SEGMENTS else data.segment
+    # The name has the whole width; below it, the right column holds the longer values.
+    name = ((w.say(N_("Name")), data.name),)
+    left = ((w.say(N_("NIK")), data.nik_masked), (w.say(N_("KPJ")), data.kpj),
+            (w.say(N_("Segment")), segment),
+            (w.say(N_("Balance as of")), w.value(data.balance_as_of)))
     right = ((w.say(N_("Employer")), data.employer or "–"), (w.say(N_("Period")), period),
-             (w.say(N_("Balance as of")), w.value(data.balance_as_of)),
              (w.say(N_("Issued")), issued_text))
     top = pdf.get_y()
-    for column, pairs in enumerate((left, right)):
-        x = _MARGIN + column * (_CONTENT_W / 2)
+    for x, y, column_w, pairs in ((_MARGIN, top, _CONTENT_W, name),
+                                  (_MARGIN, top + 6.0, 78.0, left),
+                                  (_MARGIN + 78.0, top + 6.0, _CONTENT_W - 78.0, right)):
         for row, (label, value) in enumerate(pairs):
-            pdf.set_xy(x, top + row * 6.0)
+            pdf.set_xy(x, y + row * 6.0)
             pdf.set_font(fonts.FAMILY, "", 8.5)
             pdf.set_text_color(*_MUTED)
-            pdf.cell(26, 6, label)
-            pdf.set_font(fonts.FAMILY, "B", 9.5)
+            pdf.cell(24, 6, label)
             pdf.set_text_color(*_INK)
-            pdf.cell(_CONTENT_W / 2 - 27, 6, _fit(pdf, value, _CONTENT_W / 2 - 27))
-    pdf.set_xy(_MARGIN, top + 4 * 6.0 + 5)
+            pdf.cell(column_w - 25, 6, _fit(pdf, value, column_w - 25, size=9.5))
+    pdf.set_xy(_MARGIN, top + 5 * 6.0 + 5)
 
 
-def _fit(pdf: Any, text: str, width: float) -> str:
-    """``text`` shortened with an ellipsis so it fits ``width`` in the current font."""
-    if pdf.get_string_width(text) <= width - 1:
+def _fit(pdf: Any, text: str, width: float, *, size: float, smallest: float = 6.5) -> str:
+    """``text`` in bold at ``size``, or smaller (down to ``smallest``) so it fits ``width``;
+    only past that is it shortened with an ellipsis. Sets the font it is to be written in."""
+    pdf.set_font(fonts.FAMILY, "B", size)
+    room = width - 2 * pdf.c_margin
+    natural = pdf.get_string_width(text)
+    if natural <= room:
         return text
-    while text and pdf.get_string_width(text + "…") > width - 1:
+    pdf.set_font_size(max(smallest, size * room / natural))
+    if pdf.get_string_width(text) <= room:
+        return text
+    while text and pdf.get_string_width(text + "…") > room:
         text = text[:-1]
     return text + "…"
 
@@ -183,10 +199,9 @@ def _table(pdf: Any, w: _Writer, data: StatementData) -> None:
         pdf.cell(width, 7, text, align="L" if index == 0 else "R")
     unpaid = data.unpaid_months
     pdf.set_text_color(*(_RED if unpaid else _MUTED))
-    pdf.set_font(fonts.FAMILY, "B" if unpaid else "", 8.5)
     note = (w.plural(N_("{n} month not paid"), N_("{n} months not paid"), unpaid) if unpaid
             else w.say(N_("every month paid")))
-    pdf.cell(_COLUMNS[5], 7, note)
+    pdf.cell(_COLUMNS[5], 7, _fit(pdf, note, _COLUMNS[5], size=8.5))
     pdf.set_text_color(*_INK)
     pdf.ln(9)
 
@@ -207,7 +222,7 @@ def _row(pdf: Any, w: _Writer, month: StatementMonth, *, zebra: bool) -> None:
     x = _MARGIN
     for index, (width, text) in enumerate(zip(_COLUMNS, texts, strict=False)):
         left = x + pdf.c_margin if index == 0 else (
-            x + width - pdf.c_margin - pdf.get_string_width(text))
+            x + width - pdf.c_margin - w.row_width(pdf, text))
         pdf.text(left, baseline, text)
         x += width
     if month.paid_on is None:
@@ -271,14 +286,22 @@ def _footer(pdf: Any, w: _Writer, *, code: str, url: str) -> None:
     pdf.set_font(fonts.FAMILY, "B", 13)
     pdf.set_text_color(*_INK)
     pdf.cell(text_w, 7, " ".join((code[:5], code[5:])), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(fonts.FAMILY, "", 8)
     pdf.set_text_color(*_MUTED)
-    pdf.multi_cell(text_w, 4, w.say(N_("Check this statement at {url} or scan the QR code."),
-                                    url=url))
+    _one_line(pdf, text_w, 4, w.say(N_("Check this statement at {url} or scan the QR code."),
+                                    url=url), size=8)
     pdf.set_xy(_MARGIN, _PAGE_H - 10)
     pdf.cell(text_w, 4, w.say(N_("Page {page} of {pages}"), page=str(pdf.page_no()),
                               pages="{nb}"))
     pdf.set_text_color(*_INK)
+
+
+def _one_line(pdf: Any, width: float, height: float, text: str, *, size: float) -> None:
+    """``text`` on one line, in a smaller font when it would not fit (a long verify URL)."""
+    pdf.set_font(fonts.FAMILY, "", size)
+    natural = pdf.get_string_width(text)
+    if natural > width - 2 * pdf.c_margin:
+        pdf.set_font_size(max(5.0, size * (width - 2 * pdf.c_margin) / natural))
+    pdf.cell(width, height, text, new_x="LMARGIN", new_y="NEXT")
 
 
 def _qr(pdf: Any, content: str, *, x: float, y: float, size: float) -> None:

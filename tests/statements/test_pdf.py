@@ -135,3 +135,12 @@ def test_qr_code_drawn_on_the_page_is_the_verify_url(one_year: bytes) -> None:
         for k in range(round(w / module)):
             drawn[row][col + k] = 1
     assert drawn == [list(row) for row in expected]
+
+
+def test_a_long_name_is_written_whole_in_a_smaller_font(catalog: Catalog) -> None:
+    name = "Raden Ajeng Siti Nurhaliza Putri Kusumawardhani"
+    data = siti(name=name)
+    pdf = render_statement(data, locale="en", issued_at=ISSUED_AT,
+                           code=statement_code(data, ISSUED_AT, KEY), verify_url=VERIFY_URL,
+                           catalog=catalog)
+    assert name in _text(pdf)
