@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from flows.i18n import N_, Catalog
@@ -48,6 +48,8 @@ def render_chart(bars: Sequence[YearBar], *, locale: str, catalog: Catalog,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    _configure()
 
     def say(msgid: str, **params: Any) -> str:
         return catalog.render(Text(msgid, params), locale)
@@ -91,7 +93,7 @@ def render_chart(bars: Sequence[YearBar], *, locale: str, catalog: Catalog,
     axes.autoscale_view()
     axes.set_ylim(bottom=0)
     axes.margins(x=0.02)
-    axes.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+    _legend(axes, handles)
     # Fixed margins: tight_layout would lay the figure out twice (a third of the time).
     figure.subplots_adjust(left=0.105, right=0.985, top=0.91,
                            bottom=0.12 if projection is not None else 0.07)
@@ -100,6 +102,36 @@ def render_chart(bars: Sequence[YearBar], *, locale: str, catalog: Catalog,
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None},
                    pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
+
+
+def _legend(axes: Any, handles: Sequence[Any]) -> None:
+    """The legend drawn as plain texts and swatches: matplotlib's own legend lays itself out
+    through offset boxes at a fifth of the chart's drawing time."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    for index, handle in enumerate(handles):
+        y = 0.965 - index * 0.052
+        if isinstance(handle, Line2D):
+            axes.add_line(Line2D([0.015, 0.045], [y, y], transform=axes.transAxes,
+                                 color=handle.get_color(), linestyle="--", linewidth=1.6))
+        else:
+            axes.add_patch(Rectangle((0.015, y - 0.014), 0.03, 0.028, transform=axes.transAxes,
+                                     facecolor=handle.get_facecolor(),
+                                     edgecolor=handle.get_edgecolor(),
+                                     hatch=handle.get_hatch(), linewidth=0.8))
+        axes.text(0.055, y, handle.get_label(), transform=axes.transAxes, fontsize=8,
+                  va="center", ha="left")
+
+
+@cache
+def _configure() -> None:
+    """Process-wide matplotlib settings, once. Agg reads text hinting from the global
+    rcParams at draw time (there is no per-figure setting); unhinted text looks the same at
+    this resolution and draws a quarter faster. The bot draws nothing else with matplotlib."""
+    import matplotlib
+
+    matplotlib.rcParams["text.hinting"] = "no_hinting"
 
 
 def _stack(axes: Any, years: Sequence[int], heights: Sequence[int], bottoms: Sequence[int],
