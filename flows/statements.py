@@ -34,7 +34,7 @@ from flows.i18n import N_
 from flows.identifiers import Problem, mask_kpj, parse_birth_date
 from flows.memberships import member_summary, offer_registration, today, visible_kpjs
 from flows.menu import MENU, back_to_menu
-from flows.messages import problem_message
+from flows.messages import EXAMPLES, problem_message
 from flows.otp import until
 from flows.ports import Contribution, JhtBalance, MemberSummary
 from flows.types import Attachment, EventKind, Money, Month, Option, Say, SayKind, Text
@@ -348,8 +348,8 @@ async def chart_shown(ctx: Context) -> Outcome:
     if event.data == "chart:project":
         return Outcome(S.BIRTH, (say(
             "For the projection I need your date of birth, for example {date_example}. It is "
-            "used for this chart only and is not stored.",
-            (option("Main menu", "go:menu"),), date_example="25-06-1987"),), data={"kpj": kpj})
+            "used for this chart only and is not kept after it.",
+            (option("Main menu", "go:menu"),), **EXAMPLES),), data={"kpj": kpj})
     growth = event.data.removeprefix("chart:g:")
     birth = _stored_birth(ctx)
     if event.data.startswith("chart:g:") and growth.isdigit() and int(growth) in WAGE_GROWTHS \
