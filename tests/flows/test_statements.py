@@ -20,15 +20,16 @@ from app.documents import ThreadedDocumentMaker, statement_key
 from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService
 from flows.i18n import Catalog
-from flows.ports import IssuedStatement
+from flows.ports import IssuedStatement, SessionBackend
 from flows.types import Reply, SayKind, SessionKey
 from statements.chart import YearBar
 from statements.data import StatementData
 from statements.projection import Projection
 from statements.signing import verify_pdf
 from storage.accounts import SqlAccountStore
-from storage.sessions import MemorySessionStore
+from storage.sessions import MemorySessionStore, redis_store_from_url
 from storage.statements import SqlStatementIssueStore
+from tests.conftest import delete_prefixed
 from tests.flows.conftest import DEWI, SECRET, SITI, Chat, ManualClock
 
 AGUS = {"nik": "3578031212920002", "kpj": "34567890123", "birth": "12-12-1992",
@@ -81,10 +82,30 @@ async def setup_on_each(database_url: str, tmp_path: Path) -> AsyncIterator[Setu
         yield built
 
 
+@pytest.fixture(params=["memory", "redis"])
+async def setup_on_each_store(request: pytest.FixtureRequest, tmp_path: Path,
+                              unique_prefix: str) -> AsyncIterator[Setup]:
+    """:func:`setup` on the in-process store and on a real Redis (the hourly counters live in
+    the key-value port)."""
+    if request.param == "memory":
+        async with setup_on(f"sqlite:///{tmp_path / 'bot.db'}", tmp_path) as built:
+            yield built
+        return
+    url = str(request.getfixturevalue("redis_url"))
+    store = redis_store_from_url(url, prefix=unique_prefix)
+    try:
+        async with setup_on(f"sqlite:///{tmp_path / 'bot.db'}", tmp_path, store) as built:
+            yield built
+    finally:
+        await store.aclose()
+        await delete_prefixed(url, unique_prefix)
+
+
 @asynccontextmanager
-async def setup_on(url: str, tmp_path: Path) -> AsyncIterator[Setup]:
+async def setup_on(url: str, tmp_path: Path,
+                   store: SessionBackend | None = None) -> AsyncIterator[Setup]:
     database = await open_database(url)
-    store = MemorySessionStore()
+    store = store if store is not None else MemorySessionStore()
     accounts = SqlAccountStore(database, SECRET)
     clock = ManualClock()
     outbox = tmp_path / "outbox.jsonl"
@@ -183,7 +204,8 @@ async def test_an_inactive_members_last_12_months_end_with_the_last_contribution
     assert all(m.paid_on is not None for m in data.months)
 
 
-async def test_at_most_three_statements_an_hour(setup: Setup) -> None:
+async def test_at_most_three_statements_an_hour(setup_on_each_store: Setup) -> None:
+    setup = setup_on_each_store
     chat = setup.engine_chat
     await card_of(chat)
     for minute in range(3):
