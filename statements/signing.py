@@ -92,7 +92,8 @@ def verify_pdf(pdf: bytes, key: bytes) -> Verdict:
     try:
         reader = PdfReader(io.BytesIO(pdf))
         payload = _payload(reader)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError):
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
+            RecursionError):
         return Verdict(genuine=False, reason="no_payload", code=None, summary=None)
     if payload is None:
         return Verdict(genuine=False, reason="no_payload", code=None, summary=None)
@@ -104,7 +105,8 @@ def verify_pdf(pdf: bytes, key: bytes) -> Verdict:
     try:
         same = _pages_match(reader, data, locale=locale, issued_at=issued_at, code=expected,
                             verify_url=verify_url)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError):
         same = False
     if not same:
         return Verdict(genuine=False, reason="altered", code=expected, summary=summary)
@@ -148,9 +150,46 @@ def _pages_match(reader: Any, data: StatementData, *, locale: str, issued_at: da
                for got, want in zip(reader.pages, expected.pages, strict=True))
 
 
-def _drawing(page: Any) -> tuple[bytes, int]:
-    """A page's decoded content stream and its number of annotations."""
+def _drawing(page: Any) -> tuple[bytes, int, str, str]:
+    """What a page draws: its decoded content stream, its number of annotations, and digests
+    of its resources (the embedded font programs with their glyph widths and text maps) and
+    of its boxes, so that a changed glyph or an overlay is seen as well as a changed number."""
     contents = page.get_contents()
     annotations = page.get("/Annots")
     count = len(annotations.get_object()) if annotations is not None else 0
-    return (contents.get_data() if contents is not None else b""), count
+    resources = hashlib.sha256()
+    _feed(resources, page.get("/Resources"), set())
+    boxes = hashlib.sha256()
+    _feed(boxes, [page.get(name) for name in ("/MediaBox", "/CropBox", "/Rotate")], set())
+    return ((contents.get_data() if contents is not None else b""), count,
+            resources.hexdigest(), boxes.hexdigest())
+
+
+def _feed(digest: Any, value: Any, seen: set[int]) -> None:
+    """Feed a canonical form of a PDF object tree into ``digest``: dictionaries by sorted key,
+    streams by their decoded data, indirect objects followed once (object numbers differ
+    between two renderings of the same page; contents do not)."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
+
+    if isinstance(value, IndirectObject):
+        if value.idnum in seen:
+            digest.update(b"<seen>")
+            return
+        seen.add(value.idnum)
+        value = value.get_object()
+    if isinstance(value, StreamObject):
+        digest.update(b"<stream>" + hashlib.sha256(value.get_data()).digest())
+    if isinstance(value, DictionaryObject):
+        digest.update(b"<<")
+        for name in sorted(value.keys()):
+            if name not in {"/Parent", "/Length", "/Filter", "/DecodeParms"}:
+                digest.update(str(name).encode())
+                _feed(digest, value.raw_get(name), seen)
+        digest.update(b">>")
+    elif isinstance(value, ArrayObject | list):  # items stay raw: indirect ones are followed
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item, seen)
+        digest.update(b"]")
+    else:
+        digest.update(repr(value).encode())

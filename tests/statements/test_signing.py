@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject
 
 from flows.i18n import Catalog
 from statements.data import StatementData
@@ -178,3 +178,21 @@ def test_payload_that_is_not_a_statement_is_no_payload(one_year: bytes) -> None:
     out = io.BytesIO()
     writer.write(out)
     assert verify_pdf(out.getvalue(), KEY).reason == "no_payload"
+
+
+def test_swapped_glyph_widths_in_the_font_are_refused(one_year: bytes) -> None:
+    # Same content stream, but the font's width table edited: the page draws differently.
+    reader = PdfReader(io.BytesIO(one_year))
+    writer = PdfWriter(clone_from=reader)
+    resources = writer.pages[0]["/Resources"]
+    assert isinstance(resources, DictionaryObject)
+    font = resources["/Font"]["/F1"]["/DescendantFonts"][0].get_object()  # type: ignore[index]
+    widths = font["/W"]
+    assert isinstance(widths, list) and len(widths) > 1
+    glyph_widths = widths[1]
+    assert isinstance(glyph_widths, list)
+    glyph_widths[2] = NumberObject(int(glyph_widths[2]) + 200)
+    out = io.BytesIO()
+    writer.write(out)
+    assert _content(PdfReader(out).pages[0]) == _content(reader.pages[0])
+    assert verify_pdf(out.getvalue(), KEY).reason == "altered"
