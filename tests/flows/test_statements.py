@@ -321,3 +321,14 @@ def test_a_pdf_of_the_flow_is_not_kept_in_the_records() -> None:
     assert set(StatementRecord.__dataclass_fields__) == {
         "code", "initials", "kpj_masked", "period_from", "period_to", "total", "issued_at"}
 
+
+
+async def test_a_document_that_cannot_be_made_is_a_polite_apology(setup: Setup) -> None:
+    chat = setup.engine_chat
+    await card_of(chat)
+    await chat.press("bal:statement")
+    setup.maker.inner.close()  # the pools are gone, as when the process stops
+    text = await chat.press("stmt:last12")
+    assert not any(r.kind is SayKind.DOCUMENT for r in chat.replies)
+    assert "coba lagi" in text.lower()
+    assert await setup.issued.for_subject(chat.key) == []
