@@ -9,6 +9,7 @@ Meta's error code (0 when the API was unreachable or too slow).
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -182,7 +183,8 @@ class GraphClient:
         form = aiohttp.FormData()
         form.add_field("messaging_product", "whatsapp")
         form.add_field("type", mime)
-        form.add_field("file", content, filename=filename, content_type=mime)
+        # A stream, not the bytes: aiohttp writes a large bytes value in one go on the loop.
+        form.add_field("file", io.BytesIO(content), filename=filename, content_type=mime)
         answer = await self._request(self._media_url, form, None)
         media_id = answer.get("id")
         if not isinstance(media_id, str) or not media_id:

@@ -173,3 +173,11 @@ async def test_a_member_who_blocked_the_bot_is_recorded_not_told(
         CHAT, [Reply("Laporan", kind=SayKind.DOCUMENT, attachment=STATEMENT)], view, blocked)
     assert not delivered and view.blocked
     assert [c.method for c in fake.calls()] == ["sendDocument"]
+
+
+async def test_a_large_document_arrives_whole(fake: FakeBotApi,
+                                              renderer: TelegramRenderer) -> None:
+    large = Attachment("laporan-10-tahun.pdf", "application/pdf", PDF + bytes(3 * 1024 * 1024))
+    await renderer.deliver(CHAT, [Reply("Laporan", kind=SayKind.DOCUMENT, attachment=large)],
+                           ChatView())
+    assert fake.files_to(CHAT)[0].content == large.content

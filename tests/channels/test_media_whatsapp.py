@@ -176,3 +176,14 @@ async def test_an_unreachable_api_is_code_zero() -> None:
         assert refused.value.code == 0
     finally:
         await gone.close()
+
+
+async def test_a_large_document_arrives_and_an_oversized_image_is_refused(
+        graph: FakeGraphApi, client: GraphClient) -> None:
+    large = PDF + bytes(2 * 1024 * 1024)  # beyond aiohttp's default 1 MiB body
+    media_id = await client.upload_media(large, filename="laporan.pdf", mime="application/pdf")
+    assert graph.uploads[media_id].content == large
+    with pytest.raises(GraphError) as refused:
+        await client.upload_media(PNG + bytes(5 * 1024 * 1024), filename="grafik.png",
+                                  mime="image/png")
+    assert refused.value.code == 131053

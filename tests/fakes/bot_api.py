@@ -9,7 +9,10 @@
 It records every call, serves queued updates by ``getUpdates`` (offset and capped long polling)
 or posts them to the webhook registered by ``setWebhook`` with the secret header, and injects
 faults: 429 with ``retry_after`` for a method or a chat, 403 for a chat that blocked the bot,
-any status for a method. Method semantics live in ``bot_api_methods.py``, the wire format in
+any status for a method. Uploads (``sendDocument``, ``sendPhoto``) are read from the multipart
+body and kept with their bytes (:meth:`FakeBotApi.files_to`); Telegram's refusals of them are
+enforced (a caption over 1,024 characters, a photo that is no picture, 413 over the size
+limits). Method semantics live in ``bot_api_methods.py``, the wire format in
 ``bot_api_wire.py``, update builders in ``bot_api_updates.py``, delivery in
 ``bot_api_delivery.py``.
 """
@@ -54,6 +57,7 @@ __all__ = [
 ]
 
 BLOCKED: Final = "Forbidden: bot was blocked by the user"
+MAX_BODY: Final = 64 * 1024 * 1024  # a request the fake reads: a 50 MB document and its fields
 SEND_METHODS: Final = frozenset(
     {
         "sendMessage",
@@ -135,7 +139,7 @@ class FakeBotApi(LoopbackServer):
 
     def app(self) -> web.Application:
         """Every method under ``/bot<token>/``."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY)  # uploads up to Telegram's limits
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         return app
 

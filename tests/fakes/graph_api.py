@@ -196,7 +196,7 @@ class FakeGraphApi(LoopbackServer):
 
     def app(self) -> web.Application:
         """``POST /{version}/{phone_number_id}/messages``, ``GET /{version}/{phone_number_id}``."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_DOCUMENT + 1024 * 1024)  # Meta's limits
         app.router.add_post("/{version}/{phone_id}/messages", self._handle)
         app.router.add_post("/{version}/{phone_id}/media", self._upload)
         app.router.add_get("/{version}/{phone_id}", self._phone)

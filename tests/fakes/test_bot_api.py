@@ -12,6 +12,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
@@ -32,6 +33,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from tests.fakes.bot_api import SECRET_HEADER, FakeBotApi, UploadedFile
+from tests.fakes.media_samples import PDF, PNG
 
 TOKEN = "42:TEST-token"
 MEMBER = 1001
@@ -224,6 +226,28 @@ async def test_uploads_arrive_as_files(bot: Bot, fake: FakeBotApi) -> None:
     params = fake.calls("sendDocument")[0].params
     assert params["document"] == UploadedFile("saldo.pdf", b"%PDF-1.4")
     assert params["caption"] == "Rincian"
+
+
+async def test_uploads_are_kept_for_assertions(bot: Bot, fake: FakeBotApi) -> None:
+    await bot.send_photo(MEMBER, BufferedInputFile(PNG, filename="grafik.png"), caption="Grafik")
+    await bot.send_document(MEMBER, BufferedInputFile(PDF, filename="laporan.pdf"))
+    photo, document = fake.files_to(MEMBER)
+    assert (photo.method, photo.filename, photo.content, photo.caption) == (
+        "sendPhoto", "grafik.png", PNG, "Grafik")
+    assert (document.method, document.content, document.caption) == ("sendDocument", PDF, None)
+    assert fake.files_to(MEMBER + 1) == []
+
+
+async def test_what_telegram_refuses_of_a_file(bot: Bot, fake: FakeBotApi) -> None:
+    with pytest.raises(TelegramBadRequest, match="caption is too long"):
+        await bot.send_document(MEMBER, BufferedInputFile(PDF, filename="laporan.pdf"),
+                                caption="x" * 1025)
+    with pytest.raises(TelegramBadRequest, match="IMAGE_PROCESS_FAILED"):
+        await bot.send_photo(MEMBER, BufferedInputFile(PDF, filename="grafik.png"))
+    with pytest.raises(TelegramEntityTooLarge):
+        await bot.send_photo(MEMBER, BufferedInputFile(PNG + bytes(10 * 1024 * 1024),
+                                                       filename="besar.png"))
+    assert fake.files_to(MEMBER) == []
 
 
 # --- delivery -----------------------------------------------------------------------------
