@@ -1,13 +1,19 @@
-"""Latency of :func:`flows.intents.classify` over the sample and held-out messages.
+"""Speed and size of :func:`flows.intents.classify` (phrase rules plus the trained model).
 
-Usage: ``uv run bench/bench_intents.py [calls]`` (default 20,000 calls). Prints the median and
-95th percentile per call, calls per second, and the same for a cold pass (token cache cleared
-before every message, as for text the process has never seen).
+Usage: ``uv run bench/bench_intents.py [calls]`` (default 20,000 calls). Prints:
+
+- start-up: importing the classifier and loading the model, in a fresh interpreter (median of
+  five), and the memory that adds (peak RSS after loading minus before);
+- the median and 95th percentile per call over the sample, held-out and corpus messages, warm
+  and cold (token cache cleared before every message, as for text never seen), and calls per
+  second; and the same for a 4,000-character message.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 import sys
 import time
 from itertools import cycle, islice
@@ -16,13 +22,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flows import intents  # noqa: E402
-
-FILES = (ROOT.parent / "shared/data/intents-sample.tsv", ROOT / "tests/data/intents-heldout.tsv")
+FILES = (ROOT.parent / "shared/data/intents-sample.tsv", ROOT / "tests/data/intents-heldout.tsv",
+         ROOT / "nlu/corpus/holdout.tsv")
+_STARTUP = """
+import json, resource, time
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+from flows import intent_model, intents
+model = intent_model.load()
+intents.classify("cek saldo")
+took = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": took, "kib": after - before, "features": len(model.weights)}))
+"""
 
 
 def messages() -> list[str]:
-    """Every message text of the sample and held-out files."""
+    """Every message text of the labelled files."""
     texts: list[str] = []
     for path in FILES:
         lines = path.read_text(encoding="utf-8").splitlines()[1:]
@@ -30,8 +46,21 @@ def messages() -> list[str]:
     return texts
 
 
+def startup() -> None:
+    """Print the median start-up time and the memory the model adds, over five fresh runs."""
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _STARTUP], cwd=ROOT, check=True,
+                                      capture_output=True, text=True).stdout)
+            for _ in range(5)]
+    seconds = statistics.median(run["seconds"] for run in runs)
+    mib = statistics.median(run["kib"] for run in runs) / 1024
+    print(f"start-up (import + load model + first call): median {seconds * 1000:.0f} ms, "
+          f"+{mib:.1f} MiB RSS, {runs[0]['features']:,} weighted features")
+
+
 def timings(texts: list[str], *, cold: bool) -> list[float]:
     """Microseconds per classify call, one entry per text."""
+    from flows import intents
+
     result: list[float] = []
     for text in texts:
         if cold:
@@ -52,8 +81,9 @@ def show(label: str, values: list[float]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run the warm and cold benchmarks."""
+    """Run the start-up, warm and cold benchmarks."""
     calls = int(argv[0]) if argv else 20_000
+    startup()
     texts = messages()
     timings(texts, cold=False)
     show("warm", timings(list(islice(cycle(texts), calls)), cold=False))

@@ -326,6 +326,9 @@ class Engine:
         event = ctx.event
         if event.kind is EventKind.TEXT:
             intent = self._classify(event.text)
+            if intent.alternative is not None and "clarify" in self._entries:
+                return await self._enter("clarify", ctx, {"first": intent.name,
+                                                          "second": intent.alternative})
             return await self._enter(intent.name, ctx, intent.slots)
         if event.kind is EventKind.CONTACT:
             return await self._enter("unknown", ctx)

@@ -1,10 +1,15 @@
-"""Intent classification of free text typed by members, in Indonesian or English.
+"""Intent classification of free text typed by members, in Indonesian, English, Javanese and
+Sundanese.
 
 :func:`classify` recognises the SMS 2757 commands members already know (``SALDO``,
-``SALDO <KPJ>``, ``DAFTAR SALDO#NIK#DD-MM-YYYY#KPJ#EMAIL``) exactly, and everything else with
-weighted phrase rules (:mod:`flows.intent_phrases`) over normalised text: lowercased, stripped of
-punctuation and emoji, repeated letters collapsed, informal abbreviations expanded, light
-Indonesian affixes removed and small typos corrected with rapidfuzz. Pure and I/O-free.
+``SALDO <KPJ>``, ``DAFTAR SALDO#NIK#DD-MM-YYYY#KPJ#EMAIL``) exactly. Everything else goes
+through :func:`focus` (what the member says they do not want is dropped), :func:`normalise`
+(lowercased, punctuation and emoji stripped, stretched letters collapsed, slang, abbreviations
+and common Javanese and Sundanese words mapped to one vocabulary, joined words split, light
+affixes removed, small typos corrected with rapidfuzz), the weighted phrase rules
+(:mod:`flows.intent_phrases`) and the trained model (:mod:`flows.intent_model`), which weighs
+the words, character n-grams and rule scores together. When the model is unsure it does not
+guess: the answer carries an ``alternative`` and the bot asks. Pure and I/O-free.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from types import MappingProxyType
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from flows import intent_model
+from flows.intent_model import IntentModel, char_words, features, symbols_of
 from flows.intent_phrases import CANON_PHRASES, COMMON_WORDS, PHRASES, RULES, TOKEN_MAP
 
 UNKNOWN = "unknown"
@@ -48,6 +55,12 @@ class Intent:
     name: str
     score: float
     slots: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    runner_up: str = ""
+    """The second most likely intent ("" when none is in the running)."""
+    alternative: str | None = None
+    """Set when the bot should ask rather than guess: the two best intents are too close to
+    choose (it offers ``name`` and ``alternative``), or the message is ``unknown`` but one
+    intent is half recognised (it offers ``alternative`` alone)."""
 
 
 # --- SMS 2757 commands -------------------------------------------------------------------
@@ -89,7 +102,8 @@ _REDUPLICATED = re.compile(r"([a-z]{3,})2")
 _YEAR = re.compile(r"(?:19|20)\d\d")
 _PREFIXES = ("", "di", "ter", "ber", "ke", "me", "mem", "men", "meng", "pe", "pem", "pen",
              "peng", "per")
-_SUFFIXES = ("", "nya", "ku", "mu", "lah", "kah", "kan", "in", "an", "i")
+_SUFFIXES = ("", "nya", "ku", "mu", "lah", "kah", "kan", "in", "an", "i",
+             "ne", "e", "na", "ipun", "nipun", "keun")
 _NASAL = {"mem": "p", "men": "t", "meny": "s", "meng": "k", "pem": "p", "pen": "t",
           "peny": "s", "peng": "k"}
 
@@ -164,9 +178,31 @@ def _canonical(token: str) -> str:
         return _canonical(reduplicated.group(1))
     skeleton = _BY_SKELETON.get(_RUNS2.sub(r"\1", token))
     found = skeleton or _stem(token)
+    if found is None and token.isalpha() and len(token) >= 6:
+        joined = _split_joined(token)
+        if joined is not None:
+            return joined
     if found is None and token.isalpha() and len(token) >= 4:
         found = _fuzzy(token)
     return token if found is None else _resolve(found)
+
+
+def _known_word(part: str) -> str | None:
+    if part in _KNOWN:
+        return part
+    return _BY_SKELETON.get(_RUNS2.sub(r"\1", part))
+
+
+def _split_joined(token: str) -> str | None:
+    """Two known words typed without a space ("ceksaldoo" -> "cek saldo"), the longest first
+    word winning; ``None`` unless both parts (three letters or more) are known and one of them
+    is a keyword rather than an everyday word."""
+    for cut in range(len(token) - 3, 2, -1):
+        left, right = _known_word(token[:cut]), _known_word(token[cut:])
+        if left is None or right is None or {left, right} <= COMMON_WORDS:
+            continue
+        return " ".join(filter(None, (_resolve(left), _resolve(right))))
+    return None
 
 
 def normalise(text: str) -> str:
@@ -185,6 +221,51 @@ def _rewrite(padded: str, phrases: tuple[tuple[str, str], ...]) -> str:
         if f" {phrase} " in padded:
             padded = padded.replace(f" {phrase} ", f" {replacement} ")
     return padded
+
+
+# --- negation and contrast ----------------------------------------------------------------
+
+_NEGATORS = frozenset({"bukan", "bkn", "gak", "ga", "gk", "nggak", "ngga", "enggak", "engga",
+                       "tidak", "tdk", "tak", "ndak", "nda", "ora", "teu", "jangan", "jgn",
+                       "dont", "don't", "do not", "no", "never"})
+_DENIES_A_THING = frozenset({"bukan", "bkn", "not"})
+_DENIED_THINGS = frozenset({"the", "my", "a", "an", "about", "for", "asking", "to"})
+"""After "not", the words that make it deny a thing ("not the history") rather than a state
+("not updated")."""
+_WANTS = frozenset({"mau", "ingin", "pengen", "pgn", "pingin", "pengin", "kepengen", "usah",
+                    "perlu", "butuh", "minta", "want", "wanna", "need", "badhe", "hoyong",
+                    "arep", "kudu"})
+_CONTRAST = frozenset({"tapi", "tp", "tpi", "tetapi", "melainkan", "but", "instead", "cuma",
+                       "cuman", "hanya", "just", "only", "namung", "mung", "ming", "ngan",
+                       "mending", "rather", "tapine", "nanging"})
+_WORD_KEY = re.compile(r"[^\w']+")
+
+
+def focus(text: str) -> str:
+    """Drop what the member says they do not want: "bukan riwayat, tapi saldo" -> "tapi
+    saldo", "gak mau cek saldo, mau ngobrol sama orang" -> "mau ngobrol sama orang", "not the
+    history, just the total" -> "just the total". A denial ("bukan X", "not X") or a refusal
+    ("gak mau X", "ga usah X", "don't want X") counts only when a contrast follows ("tapi",
+    "cuma", "just", or a new "mau"/"want"): "gak jadi" or "saldo gak mau muncul" stay as
+    typed."""
+    words = text[:_MAX_CHARS].split()
+    keys = [_WORD_KEY.sub("", word.casefold()) for word in words]
+    for index, key in enumerate(keys):
+        if key not in _NEGATORS and key not in _DENIES_A_THING:
+            continue
+        after = keys[index + 1] if index + 1 < len(keys) else ""
+        if after in _CONTRAST:  # "bukan cuma X", "not just X": no denial
+            continue
+        if key in _DENIES_A_THING and (key != "not" or after in _DENIED_THINGS):
+            start = index + 1
+        elif after in _WANTS:
+            start = index + 2
+        else:
+            continue
+        for later in range(start + 1, len(keys)):
+            if keys[later] in _CONTRAST or keys[later] in _WANTS:
+                return " ".join(words[:index] + words[later:])
+    return text
 
 
 # --- scoring -------------------------------------------------------------------------------
@@ -247,22 +328,84 @@ def _slots(name: str, text: str) -> Mapping[str, str]:
 def classify(text: str) -> Intent:
     """Classify one member message; never raises, always returns a name from :data:`INTENTS`.
 
-    SMS 2757 commands score 1.0. Otherwise the score is a confidence in [0, 0.99] that grows
-    with the matched rule weight and shrinks when a second intent comes close. When no intent
-    reaches :data:`THRESHOLD` the result is ``unknown``, scored with that low confidence.
+    SMS 2757 commands score 1.0. Otherwise the trained model (:mod:`flows.intent_model`)
+    weighs the words, character n-grams and phrase rules of the message, and the score is its
+    probability; see :func:`classify_with`. Without a model file the phrase rules decide alone.
     """
+    return classify_with(intent_model.load(), text)
+
+
+def message_features(text: str) -> dict[str, float]:
+    """The model's features of one message (``nlu/build.py`` trains on exactly these)."""
+    focused = focus(text)
+    canonical = normalise(focused)
+    return features(canonical, char_words(focused), score_intents(canonical), symbols_of(text))
+
+
+ANSWER_FROM = 0.8
+"""The probability from which the best intent is answered at once; below it the bot asks."""
+PAIR_FROM = 0.15
+"""When it asks, the second intent is offered beside the first if it has this chance."""
+SUGGEST_FROM = 0.1
+"""A message whose likeliest intent has less than this chance is ``unknown`` (not even
+offered)."""
+RULE_ONLY_SCORE = 3.0
+"""A phrase-rule score that decides alone for an intent the model was not trained on (a new
+FAQ topic works from its phrases before the corpus learns it)."""
+NEVER_ASKED = frozenset({UNKNOWN, "greeting", "thanks", "cancel"})
+"""Intents never offered in a question back: a greeting or thanks is answered anyway, and a
+question about cancelling would only delay it."""
+
+
+def classify_with(model: IntentModel | None, text: str) -> Intent:
+    """:func:`classify` with a given model (``None``: the phrase rules alone)."""
     if not isinstance(text, str):
         return Intent("unknown", 0.0)
     sms = _parse_sms(text[:_MAX_CHARS * 4])
     if sms is not None:
         return sms
-    scores = score_intents(normalise(text))
-    ranked = sorted(scores.items(), key=lambda item: (-item[1], INTENTS.index(item[0])))
+    if model is None:
+        return _by_rules(text)
+    focused = focus(text)
+    canonical = normalise(focused)
+    rules = score_intents(canonical)
+    ranked = model.probabilities(features(canonical, char_words(focused), rules,
+                                          symbols_of(text)))
+    (name, best), (second, _) = ranked[0], ranked[1]
+    ruled = max(rules.items(), key=lambda item: item[1], default=("", 0.0))
+    if ruled[0] not in model.classes and ruled[1] >= RULE_ONLY_SCORE:
+        return Intent(ruled[0], round(_confidence(ruled[1], 0.0), 3), _slots(ruled[0], text),
+                      runner_up=name)
+    if name != UNKNOWN and best >= ANSWER_FROM:
+        return Intent(name, round(min(best, 0.99), 3), _slots(name, text), runner_up=second)
+    return _unsure(ranked, text)
+
+
+def _unsure(ranked: list[tuple[str, float]], text: str) -> Intent:
+    """No intent is likely enough to answer at once: offer the likeliest (and the next, if it
+    is in the running too), or give up with ``unknown``."""
+    (name, best), (second, runner) = ranked[0], ranked[1]
+    likeliest, chance = (second, runner) if name == UNKNOWN else (name, best)
+    other = ranked[2] if name == UNKNOWN else (second, runner)
+    if likeliest in NEVER_ASKED or chance < SUGGEST_FROM:
+        if name != UNKNOWN and name in NEVER_ASKED and best >= 0.5:
+            return Intent(name, round(best, 3), runner_up=second)  # a greeting, thanks...
+        return Intent(UNKNOWN, round(min(chance, 0.99), 3), runner_up=likeliest)
+    if other[0] not in NEVER_ASKED and other[1] >= PAIR_FROM:
+        return Intent(likeliest, round(chance, 3), _slots(likeliest, text),
+                      runner_up=other[0], alternative=other[0])
+    return Intent(UNKNOWN, round(chance, 3), runner_up=likeliest, alternative=likeliest)
+
+
+def _by_rules(text: str) -> Intent:
+    scores = score_intents(normalise(focus(text)))
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], INTENTS.index(item[0])
+                                                      if item[0] in INTENTS else len(INTENTS)))
     if not ranked:
         return Intent("unknown", 0.0)
     name, best = ranked[0]
-    second = ranked[1][1] if len(ranked) > 1 else 0.0
-    confidence = _confidence(best, second)
+    second = ranked[1] if len(ranked) > 1 else ("", 0.0)
+    confidence = _confidence(best, second[1])
     if best < THRESHOLD:
         return Intent("unknown", confidence)
-    return Intent(name, confidence, _slots(name, text))
+    return Intent(name, confidence, _slots(name, text), runner_up=second[0])

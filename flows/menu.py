@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from flows.faq_content import TOPICS
 from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.intents import normalise
@@ -105,6 +106,32 @@ async def not_understood(ctx: Context) -> Outcome:
         data={MISSES: misses})
 
 
+INTENT_LABELS: dict[str, str] = {
+    "check_balance": N_("Check balance"), "history": N_("Contribution history"),
+    "register": N_("Register / link account"), "handoff": N_("Contact an agent"),
+    "help": N_("What the bot can do"), "change_language": N_("Language"),
+    "logout": N_("Unlink this chat from your membership"), "delete_data": N_("Erase your data"),
+    "my_data": N_("See what the bot keeps about this chat"),
+    **{topic.intent: topic.label for topic in TOPICS},
+}
+"""The button label of each intent the bot may offer when it asks which one was meant."""
+
+
+async def clarify(ctx: Context) -> Outcome:
+    """The classifier could not choose: ask which of the two intents the member meant, or
+    whether they meant the one intent it half recognised, with a way out to the menu. An
+    intent without a label (a flow added without one) is not offered."""
+    offered = [name for name in (ctx.slots.get("first", ""), ctx.slots.get("second", ""))
+               if name in INTENT_LABELS]
+    if not offered:
+        return back_to_menu(say("I'm not sure what you mean."))
+    question = (N_("I'm not sure what you mean. Is it one of these?") if len(offered) > 1
+                else N_("I'm not sure what you mean. Is it this?"))
+    return Outcome(MENU, (say(
+        question, *((option(INTENT_LABELS[name], f"go:{name}"),) for name in offered),
+        (option("Something else", "go:menu"),)),), data={})
+
+
 async def unknown_command(ctx: Context) -> Outcome:
     """A ``/command`` the bot does not know."""
     return back_to_menu(say("I don't know that command. Type /help to see what I can do."))
@@ -126,6 +153,7 @@ FLOW = Flow("menu", entries={
     "thanks": step(thank, MENU),
     "cancel": step(cancel, MENU),
     "unknown": step(not_understood, MENU),
+    "clarify": step(clarify, MENU),
     "unknown_command": step(unknown_command, MENU),
     "expired_button": step(expired_button, MENU),
 }, commands=(MENU_COMMAND, HELP, CANCEL))

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.flows.conftest import SITI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +45,7 @@ def test_classify_prints_one_json_line_per_input_line() -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 3
     answers = [json.loads(line) for line in lines]
-    assert all(set(a) == {"text", "intent", "score"} for a in answers)
+    assert all(set(a) == {"text", "intent", "score", "runner_up", "ask"} for a in answers)
     assert [a["text"] for a in answers] == ["cek saldo", "riwayat iuran bulan ini", "halo 😀"]
     assert [a["intent"] for a in answers] == ["check_balance", "history", "greeting"]
     assert all(isinstance(a["score"], float | int) and 0 <= a["score"] <= 1 for a in answers)
@@ -58,6 +60,22 @@ def test_classify_reads_sms_commands_and_empty_lines() -> None:
     assert [a["text"] for a in answers] == ["SALDO 12345678901", "", "qwertyuiop"]
     assert [a["intent"] for a in answers] == ["check_balance", "unknown", "unknown"]
     assert answers[0]["score"] == 1.0
+
+
+def test_classify_prints_the_runner_up_and_the_question_it_would_ask(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.commands import run_classify
+    from flows import intents
+
+    def torn(text: str) -> intents.Intent:
+        return intents.Intent("check_balance", 0.45, runner_up="history", alternative="history")
+
+    monkeypatch.setattr(intents, "classify", torn)
+    printed: list[str] = []
+    run_classify(["saldo atau riwayat"], printed.append)
+    answer = json.loads(printed[0])
+    assert (answer["intent"], answer["runner_up"], answer["ask"]) == (
+        "check_balance", "history", "history")
 
 
 def test_help_lists_the_commands() -> None:

@@ -198,7 +198,8 @@ def test_bpjs_kesehatan_is_pointed_to_its_own_agency(text: str) -> None:
     ("ok", "unknown"), ("ok thanks", "thanks"),
 ])
 def test_the_neighbour_does_not_take_this_agencys_requests(text: str, expected: str) -> None:
-    assert classify(text).name == expected
+    intent = classify(text)  # answered, or offered in a question back ("cara daftar" is vague)
+    assert expected in (intent.name, intent.alternative)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
