@@ -3,7 +3,8 @@
 Babel's built-in Python extractor misses a marker call nested inside another marker call
 (``say("...", (option("Yes", "faq:yes"),))``), which is how flows build buttons. This one walks
 the syntax tree and yields the literal first argument of every marker call, both branches of a
-literal ``a if cond else b``, and singular and plural of ``say_plural``, reported as Babel's own
+literal ``a if cond else b``, and singular and plural of ``say_plural``, ``plural`` and
+``Text(..., plural=...)``, reported as Babel's own
 ``N_`` and ``ngettext`` keywords. ``babel.cfg`` names it.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import IO, Any
 
 MARKERS = frozenset({"N_", "say", "option", "Text", "delete_member_message"})
-PLURAL_MARKERS = frozenset({"say_plural"})
+PLURAL_MARKERS = frozenset({"say_plural", "plural"})
 
 Extracted = tuple[int, str, str | tuple[str, str], list[str]]
 
@@ -30,7 +31,12 @@ def extract(fileobj: IO[bytes], keywords: Mapping[str, Any] | Collection[str],
 
 def _messages(call: ast.Call) -> Iterator[Extracted]:
     name = _name(call.func)
-    if name in MARKERS:
+    plural_kw = next((k.value for k in call.keywords if k.arg == "plural"), None)
+    if name == "Text" and plural_kw is not None:
+        singular, plural = _literals(call.args[0]), _literals(plural_kw)
+        if singular and plural:
+            yield call.lineno, "ngettext", (singular[0], plural[0]), []
+    elif name in MARKERS:
         for text in _literals(call.args[0]):
             yield call.lineno, "N_", text, []
     elif name in PLURAL_MARKERS and len(call.args) >= 2:

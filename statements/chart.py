@@ -163,7 +163,7 @@ def _mark_missing(axes: Any, bars: Sequence[YearBar], catalog: Catalog,
     axes.add_collection(PolyCollection(polygons, facecolors="none", edgecolors=_MISSING,
                                        hatch="///", linewidths=0.8))
     for bar in gaps:
-        label = catalog.render(Text(N_("{n} month unpaid"), plural=N_("{n} months unpaid"),
+        label = catalog.render(Text("{n} month unpaid", plural="{n} months unpaid",
                                     n=bar.missing_months), locale)
         # Right-aligned to the bar's centre: the projection line leaves it to the upper right.
         axes.annotate(label, (bar.year, bar.total), xytext=(3, 3), textcoords="offset points",

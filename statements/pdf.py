@@ -199,7 +199,7 @@ def _table(pdf: Any, w: _Writer, data: StatementData) -> None:
         pdf.cell(width, 7, text, align="L" if index == 0 else "R")
     unpaid = data.unpaid_months
     pdf.set_text_color(*(_RED if unpaid else _MUTED))
-    note = (w.plural(N_("{n} month not paid"), N_("{n} months not paid"), unpaid) if unpaid
+    note = (w.plural("{n} month not paid", "{n} months not paid", unpaid) if unpaid
             else w.say(N_("every month paid")))
     pdf.cell(_COLUMNS[5], 7, _fit(pdf, note, _COLUMNS[5], size=8.5))
     pdf.set_text_color(*_INK)

@@ -42,7 +42,7 @@ def _entries(locale: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], s
 
 def _code_msgids() -> set[str]:
     found: set[str] = set()
-    paths = [path for folder in ("flows", "channels", "app")
+    paths = [path for folder in ("flows", "channels", "app", "statements")
              for path in ROOT.joinpath(folder).rglob("*.py")]
     for path in sorted(paths):
         with path.open("rb") as handle:
