@@ -5,7 +5,9 @@ Statements are signed with a key derived from the process secret (:func:`stateme
 same in every process that shares the secret, so any of them (and ``run_bot.py
 verify-statement``) can check a statement another issued. Statements and charts have a pool
 each, bounded: a burst of requests queues here instead of taking every core. Nothing of a
-document's content is logged.
+document's content is logged. A process's first statement and first chart are slow (the fonts
+cut to size, matplotlib's import and font cache): :meth:`ThreadedDocumentMaker.warm` pays that
+at start-up.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
 from flows.i18n import Catalog
 from flows.ports import IssuedStatement, PortUnavailable, StatementRecord
-from statements.data import StatementData, utc_seconds
+from statements.data import StatementData, StatementMonth, utc_seconds
 from statements.pdf import render_statement
-from statements.signing import statement_code, summary_of
+from statements.signing import sign_statement, statement_code, summary_of
 
 if TYPE_CHECKING:
     from statements.chart import YearBar
@@ -68,8 +71,9 @@ class ThreadedDocumentMaker:
         the second, in UTC, as the code signs it)."""
         issued_at = utc_seconds(issued_at)
         code = statement_code(data, issued_at, self._key)
-        render = partial(render_statement, data, locale=locale, issued_at=issued_at, code=code,
-                         verify_url=self._verify_url, catalog=self._catalog)
+        render = partial(_signed_statement, data, locale=locale, issued_at=issued_at,
+                         code=code, verify_url=self._verify_url, catalog=self._catalog,
+                         key=self._key)
         pdf = await self._run(self._statements, render, "statement")
         summary = summary_of(data, issued_at, code)
         return IssuedStatement(code=code, pdf=pdf, summary=StatementRecord(
@@ -86,6 +90,34 @@ class ThreadedDocumentMaker:
                          projection=projection)
         return await self._run(self._charts, render, "chart")
 
+    async def warm(self) -> float:
+        """Make one small statement and one chart (with a projection) in the pools and throw
+        them away, so that the first member's document does not pay the process's one-off
+        costs (seconds: fonts cut to size, matplotlib's import and font cache). Returns the
+        seconds it took; a failure is logged by its class and leaves the maker as it was
+        (documents are then slow once, not refused)."""
+        from statements.chart import YearBar
+        from statements.projection import project
+
+        started = time.perf_counter()
+        bar = YearBar(_WARM_DAY.year, employer=1_000_000, employee=540_000, development=60_000,
+                      missing_months=1)
+        projection = project(balance=bar.total, monthly_wage=5_000_000,
+                             birth_date=date(1990, 1, 1), today=_WARM_DAY, rate=0.06,
+                             wage_growth=0.05)
+        results = await asyncio.gather(
+            self.statement(_WARM_STATEMENT, locale="id", issued_at=datetime.now(UTC)),
+            self.chart((bar,), locale="id", projection=projection),
+            return_exceptions=True)
+        elapsed = time.perf_counter() - started
+        failed = [type(result).__name__ for result in results if isinstance(result, Exception)]
+        if failed:
+            log.warning("document warm-up incomplete after %.2f s (%s)", elapsed,
+                        ", ".join(failed))
+        else:
+            log.info("documents warmed up in %.2f s", elapsed)
+        return elapsed
+
     def close(self) -> None:
         """Stop the worker threads (documents being made are finished first)."""
         self._statements.shutdown(wait=True)
@@ -100,3 +132,21 @@ class ThreadedDocumentMaker:
         except Exception as exc:
             log.error("the %s could not be made (%s)", what, type(exc).__name__)
             raise DocumentsUnavailable(f"the {what} could not be made") from exc
+
+
+def _signed_statement(data: StatementData, *, locale: str, issued_at: datetime, code: str,
+                      verify_url: str, catalog: Catalog, key: bytes) -> bytes:
+    """The statement rendered and sealed (:func:`statements.signing.sign_statement`)."""
+    return sign_statement(render_statement(data, locale=locale, issued_at=issued_at, code=code,
+                                           verify_url=verify_url, catalog=catalog), key)
+
+
+_WARM_DAY = date(2026, 1, 15)
+_WARM_STATEMENT = StatementData(
+    name="Warm Up", nik_masked="", kpj="00000000000", segment="PU", employer="PT Warm Up",
+    period_label_from="2025-11", period_label_to="2025-12",
+    months=(StatementMonth("2025-11", 5_000_000, 185_000, 100_000, date(2025, 12, 10)),
+            StatementMonth("2025-12", 0, 0, 0, None)),
+    balance_as_of=_WARM_DAY, employer_total=185_000, employee_total=100_000, development=0,
+    balance_total=285_000)
+"""A statement of made-up data (no member's), rendered by :meth:`ThreadedDocumentMaker.warm`."""

@@ -8,14 +8,16 @@ and the page number. The same input gives the same bytes: the creation date is t
 The statement's payload (:func:`statements.signing.payload_json`) is embedded as the file
 ``statement.json``: a PDF attachment is the standard place for machine-readable data next to
 the printed page (PDF/A-3 and the Factur-X/ZUGFeRD invoices do the same), viewers list it,
-pypdf reads it back, and it needs no escaping as XMP metadata would.
+pypdf reads it back, and it needs no escaping as XMP metadata would. A rendered statement is
+issued once sealed (:func:`statements.signing.sign_statement`), which vouches for its payload
+and its pages together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from flows.i18n import N_, Catalog
@@ -43,21 +45,19 @@ _ZEBRA_FILL = (246, 247, 249)
 _UNPAID_FILL = (252, 232, 232)
 _ACCENT = (18, 86, 150)
 
+SELF_PAYING = frozenset({"BPU", "PMI"})
+"""The segments whose members pay their own contributions (no employer pays a part)."""
 _SEGMENTS = {"PU": N_("wage earner (PU)"), "BPU": N_("non-wage earner (BPU)"),
              "PMI": N_("migrant worker (PMI)")}
-
-
-@cache
-def default_catalog() -> Catalog:
-    """The project's catalogs, loaded once (for re-rendering a statement to verify it)."""
-    return Catalog()
 
 
 def render_statement(data: StatementData, *, locale: str, issued_at: datetime, code: str,
                      verify_url: str, catalog: Catalog) -> bytes:
     """The statement of ``data`` as A4 PDF bytes, with ``code`` printed and a QR code of
-    ``verify_url + "/" + code`` on every page, carrying its payload for :func:`verify_pdf`
-    (:mod:`statements.signing`). ``issued_at`` must be timezone-aware."""
+    ``verify_url + "/" + code`` on every page, carrying its payload; it is issued once sealed
+    by :func:`statements.signing.sign_statement`. ``issued_at`` must be timezone-aware. A
+    statement whose ``nik_masked`` is empty (the balance service gives no NIK) has no NIK row;
+    the note under the balance fits the member's ``segment`` (:data:`SELF_PAYING`)."""
     from fpdf import FPDF
 
     issued = utc_seconds(issued_at)
@@ -130,8 +130,8 @@ def _header(pdf: Any, w: _Writer, data: StatementData, issued: datetime) -> None
     segment = w.say(_SEGMENTS[data.segment]) if data.segment in _SEGMENTS else data.segment
     # The name has the whole width; below it, the right column holds the longer values.
     name = ((w.say(N_("Name")), data.name),)
-    left = ((w.say(N_("NIK")), data.nik_masked), (w.say(N_("KPJ")), data.kpj),
-            (w.say(N_("Segment")), segment),
+    nik = ((w.say(N_("NIK")), data.nik_masked),) if data.nik_masked else ()
+    left = (*nik, (w.say(N_("KPJ")), data.kpj), (w.say(N_("Segment")), segment),
             (w.say(N_("Balance as of")), w.value(data.balance_as_of)))
     right = ((w.say(N_("Employer")), data.employer or "–"), (w.say(N_("Period")), period),
              (w.say(N_("Issued")), issued_text))
@@ -264,11 +264,24 @@ def _balance(pdf: Any, w: _Writer, data: StatementData) -> None:
     pdf.ln(2)
     pdf.set_font(fonts.FAMILY, "", 8)
     pdf.set_text_color(*_MUTED)
-    pdf.multi_cell(_CONTENT_W, 4, w.say(N_(
+    pdf.multi_cell(_CONTENT_W, 4, _note(w, data.segment), align="L")
+    pdf.set_text_color(*_INK)
+
+
+def _note(w: _Writer, segment: str) -> str:
+    """The note under the balance: when development is credited, and whom to ask about a month
+    marked unpaid: the employer's HR for a wage earner, the member's own payment otherwise."""
+    if segment in SELF_PAYING:
+        return w.say(N_(
+            "Development is credited once a year, on 31 December, for the completed year. "
+            "A month marked \u201cNot paid\u201d has no contribution posted: you pay your own "
+            "contributions, through the official channels (the JMO app, banks or retail "
+            "partners) by the 15th of the following month. If you paid and the month is still "
+            "marked, call BPJS Ketenagakerjaan (call centre 175)."))
+    return w.say(N_(
         "Development is credited once a year, on 31 December, for the completed year. "
         "A month marked \u201cNot paid\u201d has no contribution posted: ask your employer's HR "
-        "first, then BPJS Ketenagakerjaan (call centre 175).")), align="L")
-    pdf.set_text_color(*_INK)
+        "first, then BPJS Ketenagakerjaan (call centre 175)."))
 
 
 def _footer(pdf: Any, w: _Writer, *, code: str, url: str) -> None:

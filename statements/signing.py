@@ -1,10 +1,13 @@
-"""Verification codes and the check of a statement PDF.
+"""Verification codes, the seal of a statement PDF and its check.
 
 A code is the HMAC-SHA256 (keyed like the bot's other secrets) of the statement's canonical JSON
 (:func:`statements.data.canonical_json`: the data and the issue time in UTC seconds), cut to 50
 bits and written as 10 characters of an alphabet without 0/O and 1/I, so it can be read aloud
-and typed. The PDF carries its payload (:mod:`statements.pdf`); :func:`verify_pdf` reads it
-back, recomputes the code, and renders the payload again to compare what the pages draw.
+and typed. The PDF carries its payload (:mod:`statements.pdf`) and, once issued
+(:func:`sign_statement`), a seal: an HMAC over the payload and a digest of what its pages draw
+(:func:`pages_digest`). :func:`verify_pdf` reads the payload back, recomputes the code, computes
+the digest of the file as it is and checks the seal. It renders nothing, so a genuine statement
+stays genuine when the catalogs' texts, fpdf2 or the fonts change after it was issued.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: no 0, O, 1 or 
 CODE_LENGTH = 10
 PAYLOAD_NAME = "statement.json"
 """The name of the file embedded in each statement PDF that holds its payload."""
+SEAL_ENTRY = "/StatementSeal"
+"""The document information entry that holds the seal (:func:`sign_statement`)."""
+_SEAL_LABEL = b"statement-seal-v1\x00"
+_INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+_READ_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
+                RecursionError)
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class VerifiedSummary:
 class Verdict:
     """The outcome of :func:`verify_pdf`. ``reason`` is ``"ok"``, ``"no_payload"`` (not a PDF,
     or no statement payload), ``"bad_code"`` (payload altered or signed with another key) or
-    ``"altered"`` (the pages do not draw what the payload says)."""
+    ``"altered"`` (the seal is missing, or the pages or payload are not what was sealed)."""
 
     genuine: bool
     reason: str
@@ -83,47 +92,91 @@ def summary_of(data: StatementData, issued_at: datetime, code: str) -> VerifiedS
 def verify_pdf(pdf: bytes, key: bytes) -> Verdict:
     """Whether ``pdf`` is a statement issued with ``key`` and left unaltered.
 
-    Reads the embedded payload, recomputes its code (``bad_code`` when it differs), then
-    renders the payload again and compares every page's drawing operators with the file's
-    (``altered`` when any differ, or when the page count or annotations differ)."""
+    Reads the embedded payload and recomputes its code (``bad_code`` when it differs), then
+    computes the digest of what the pages draw, as the file holds them now, and checks the seal
+    over payload and digest (``altered`` when it is missing or differs). Nothing is rendered:
+    a statement stays genuine after the texts of the catalogs, fpdf2 or the fonts change."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(pdf))
         payload = _payload(reader)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
-            RecursionError):
+    except (*_READ_ERRORS, PyPdfError):
         return Verdict(genuine=False, reason="no_payload", code=None, summary=None)
     if payload is None:
         return Verdict(genuine=False, reason="no_payload", code=None, summary=None)
-    data, issued_at, claimed, locale, verify_url = payload
+    data, issued_at, claimed = payload
     expected = statement_code(data, issued_at, key)
     if not hmac.compare_digest(expected, claimed):
         return Verdict(genuine=False, reason="bad_code", code=claimed, summary=None)
     summary = summary_of(data, issued_at, expected)
     try:
-        same = _pages_match(reader, data, locale=locale, issued_at=issued_at, code=expected,
-                            verify_url=verify_url)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError):
-        same = False
-    if not same:
+        sealed = _seal_in(reader)
+        digest = pages_digest(reader)
+    except (*_READ_ERRORS, PyPdfError):
+        sealed = digest = None
+    if sealed is None or digest is None or not hmac.compare_digest(
+            sealed, _seal(key, canonical_json(data, issued_at), digest)):
         return Verdict(genuine=False, reason="altered", code=expected, summary=summary)
     return Verdict(genuine=True, reason="ok", code=expected, summary=summary)
+
+
+def sign_statement(pdf: bytes, key: bytes) -> bytes:
+    """``pdf`` (as :func:`statements.pdf.render_statement` made it) sealed with ``key``: the
+    seal, an HMAC of the payload's canonical JSON and of :func:`pages_digest`, is written as
+    the document information entry ``/StatementSeal`` in an incremental update appended to
+    the file (the rendered bytes stay as they are). Raises :class:`ValueError` for a PDF
+    without statement payload, or whose cross-reference is not a classic table."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    payload = _payload(reader)
+    if payload is None:
+        raise ValueError("not a statement: no payload")
+    data, issued_at, _ = payload
+    seal = _seal(key, canonical_json(data, issued_at), pages_digest(reader))
+    return _append_info_entry(pdf, reader, SEAL_ENTRY, seal)
+
+
+def pages_digest(reader: Any) -> bytes:
+    """SHA-256 of what the pages of ``reader`` draw: their number, then for each page its
+    decoded content, its inheritable attributes (resources with the embedded font programs,
+    their glyph widths and text maps, boxes, rotation) and the rest of its dictionary
+    (annotations included), in a canonical form that does not depend on object numbers or
+    stream compression. So a changed glyph, colour or overlay changes it; re-saving the file
+    with another tool does not."""
+    digest = hashlib.sha256(b"pages:%d" % len(reader.pages))
+    streams: dict[int, bytes] = {}
+    for page in reader.pages:
+        seen = {page.indirect_reference.idnum} if page.indirect_reference is not None else set()
+        contents = page.get_contents()
+        digest.update(b"<page><contents>" + hashlib.sha256(
+            contents.get_data() if contents is not None else b"").digest())
+        for name in _INHERITABLE:
+            digest.update(name.encode())
+            _feed(digest, _inherited(page, name), seen, streams)
+        digest.update(b"<dict>")
+        for name in sorted(page.keys()):
+            if name not in {"/Parent", "/Contents", *_INHERITABLE}:
+                digest.update(str(name).encode())
+                _feed(digest, page.raw_get(name), seen, streams)
+        digest.update(b"</page>")
+    return digest.digest()
 
 
 def payload_json(data: StatementData, *, issued_at: datetime, code: str, locale: str,
                  verify_url: str) -> bytes:
     """The JSON a statement PDF embeds: the signed document (:func:`canonical_json`) with the
-    code, and the locale and verify URL it was rendered with (needed to render it again)."""
+    code, and the locale and verify URL it was rendered with (for the record: verifying needs
+    neither)."""
     document: dict[str, Any] = json.loads(canonical_json(data, issued_at))
     document.update(code=code, locale=locale, verify_url=verify_url)
     return json.dumps(document, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode("utf-8")
 
 
-def _payload(reader: Any) -> tuple[StatementData, datetime, str, str, str] | None:
+def _payload(reader: Any) -> tuple[StatementData, datetime, str] | None:
     contents = reader.attachments.get(PAYLOAD_NAME)
     if not contents:
         return None
@@ -131,65 +184,122 @@ def _payload(reader: Any) -> tuple[StatementData, datetime, str, str, str] | Non
     if not isinstance(raw, dict):
         return None
     issued_at = datetime.strptime(str(raw["issued_at"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return (data_from_json_dict(raw["data"]), issued_at, str(raw["code"]), str(raw["locale"]),
-            str(raw["verify_url"]))
+    return data_from_json_dict(raw["data"]), issued_at, str(raw["code"])
 
 
-def _pages_match(reader: Any, data: StatementData, *, locale: str, issued_at: datetime,
-                 code: str, verify_url: str) -> bool:
-    from pypdf import PdfReader
-
-    from statements.pdf import default_catalog, render_statement
-
-    fresh = render_statement(data, locale=locale, issued_at=issued_at, code=code,
-                             verify_url=verify_url, catalog=default_catalog())
-    expected = PdfReader(io.BytesIO(fresh))
-    if len(expected.pages) != len(reader.pages):
-        return False
-    return all(_drawing(got) == _drawing(want)
-               for got, want in zip(reader.pages, expected.pages, strict=True))
+def _seal(key: bytes, canonical: bytes, digest: bytes) -> str:
+    """The seal of a statement: ``v1:`` and the HMAC-SHA256 in hex of a label (so that a seal
+    is never a code), the payload's canonical JSON and the pages' digest."""
+    mac = hmac.new(key, _SEAL_LABEL + len(canonical).to_bytes(8, "big") + canonical + digest,
+                   hashlib.sha256)
+    return "v1:" + mac.hexdigest()
 
 
-def _drawing(page: Any) -> tuple[bytes, int, str, str]:
-    """What a page draws: its decoded content stream, its number of annotations, and digests
-    of its resources (the embedded font programs with their glyph widths and text maps) and
-    of its boxes, so that a changed glyph or an overlay is seen as well as a changed number."""
-    contents = page.get_contents()
-    annotations = page.get("/Annots")
-    count = len(annotations.get_object()) if annotations is not None else 0
-    resources = hashlib.sha256()
-    _feed(resources, page.get("/Resources"), set())
-    boxes = hashlib.sha256()
-    _feed(boxes, [page.get(name) for name in ("/MediaBox", "/CropBox", "/Rotate")], set())
-    return ((contents.get_data() if contents is not None else b""), count,
-            resources.hexdigest(), boxes.hexdigest())
+def _seal_in(reader: Any) -> str | None:
+    info = reader.trailer.get("/Info")
+    if info is None:
+        return None
+    value = info.get_object().get(SEAL_ENTRY)
+    return str(value) if value is not None else None
 
 
-def _feed(digest: Any, value: Any, seen: set[int]) -> None:
+def _append_info_entry(pdf: bytes, reader: Any, name: str, value: str) -> bytes:
+    """``pdf`` with an incremental update that sets ``name`` to ``value`` in the document
+    information dictionary (a new revision of that one object, a cross-reference section for
+    it and a trailer pointing back to the previous one, as PDF viewers read any edited file)."""
+    from pypdf.generic import DictionaryObject, NameObject, NumberObject, TextStringObject
+
+    previous = _last_xref_offset(pdf)
+    if not pdf.startswith(b"xref", previous):
+        raise ValueError("only a classic cross-reference table can be updated")
+    trailer = reader.trailer
+    size = int(trailer["/Size"])
+    info_ref = trailer.raw_get("/Info") if "/Info" in trailer else None
+    number, generation = ((info_ref.idnum, info_ref.generation) if info_ref is not None
+                          else (size, 0))
+    info = DictionaryObject(info_ref.get_object() if info_ref is not None else {})
+    info[NameObject(name)] = TextStringObject(value)
+    out = io.BytesIO()
+    out.write(pdf if pdf.endswith(b"\n") else pdf + b"\n")
+    offset = out.tell()
+    out.write(b"%d %d obj\n" % (number, generation))
+    info.write_to_stream(out)
+    out.write(b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n%d 1\n%010d %05d n\r\n" % (number, offset, generation))
+    new_trailer = DictionaryObject({
+        NameObject(k): v for k, v in trailer.items() if k in {"/Root", "/ID", "/Encrypt"}})
+    new_trailer[NameObject("/Root")] = trailer.raw_get("/Root")
+    new_trailer[NameObject("/Size")] = NumberObject(max(size, number + 1))
+    new_trailer[NameObject("/Info")] = info_ref if info_ref is not None else _reference(
+        number, generation, reader)
+    new_trailer[NameObject("/Prev")] = NumberObject(previous)
+    out.write(b"trailer\n")
+    new_trailer.write_to_stream(out)
+    out.write(b"\nstartxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+def _reference(number: int, generation: int, reader: Any) -> Any:
+    from pypdf.generic import IndirectObject
+
+    return IndirectObject(number, generation, reader)
+
+
+def _last_xref_offset(pdf: bytes) -> int:
+    """The offset the last ``startxref`` of ``pdf`` names."""
+    at = pdf.rfind(b"startxref", max(0, len(pdf) - 1024))
+    if at < 0:
+        raise ValueError("no startxref")
+    return int(pdf[at + len(b"startxref"):].split()[0])
+
+
+def _inherited(page: Any, name: str) -> Any:
+    """The attribute ``name`` of ``page``, or of the nearest page tree node above it."""
+    node = page
+    for _ in range(64):  # a page tree is shallow; a cycle ends here
+        if name in node:
+            return node.raw_get(name)
+        parent = node.get("/Parent")
+        if parent is None:
+            return None
+        node = parent.get_object()
+    return None
+
+
+def _feed(digest: Any, value: Any, seen: set[int], streams: dict[int, bytes]) -> None:
     """Feed a canonical form of a PDF object tree into ``digest``: dictionaries by sorted key,
-    streams by their decoded data, indirect objects followed once (object numbers differ
-    between two renderings of the same page; contents do not)."""
+    streams by their decoded data, indirect objects followed once (their numbers do not
+    count: another tool may renumber them). ``streams`` keeps the digest of each stream's data
+    read so far (the font programs are shared by every page)."""
     from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
+    number = None
     if isinstance(value, IndirectObject):
         if value.idnum in seen:
             digest.update(b"<seen>")
             return
-        seen.add(value.idnum)
+        number = value.idnum
+        seen.add(number)
         value = value.get_object()
     if isinstance(value, StreamObject):
-        digest.update(b"<stream>" + hashlib.sha256(value.get_data()).digest())
+        data = streams.get(number) if number is not None else None
+        if data is None:
+            data = hashlib.sha256(value.get_data()).digest()
+            if number is not None:
+                streams[number] = data
+        digest.update(b"<stream>" + data)
     if isinstance(value, DictionaryObject):
         digest.update(b"<<")
         for name in sorted(value.keys()):
             if name not in {"/Parent", "/Length", "/Filter", "/DecodeParms"}:
                 digest.update(str(name).encode())
-                _feed(digest, value.raw_get(name), seen)
+                _feed(digest, value.raw_get(name), seen, streams)
         digest.update(b">>")
     elif isinstance(value, ArrayObject | list):  # items stay raw: indirect ones are followed
         digest.update(b"[")
         for item in value:
-            _feed(digest, item, seen)
+            _feed(digest, item, seen, streams)
         digest.update(b"]")
     else:
         digest.update(repr(value).encode())

@@ -7,7 +7,7 @@ import pytest
 
 from flows.i18n import Catalog
 from statements.pdf import render_statement
-from statements.signing import statement_code
+from statements.signing import sign_statement, statement_code
 from tests.statements.samples import ISSUED_AT, KEY, VERIFY_URL, siti, ten_years
 
 
@@ -19,11 +19,11 @@ def catalog() -> Catalog:
 
 
 def render(catalog: Catalog, *, years: int = 1, locale: str = "en", key: bytes = KEY) -> bytes:
-    """Siti's statement, signed with ``key``."""
+    """Siti's statement, coded and sealed with ``key`` as issued."""
     data = siti() if years == 1 else ten_years()
-    return render_statement(data, locale=locale, issued_at=ISSUED_AT,
-                            code=statement_code(data, ISSUED_AT, key), verify_url=VERIFY_URL,
-                            catalog=catalog)
+    return sign_statement(render_statement(data, locale=locale, issued_at=ISSUED_AT,
+                                           code=statement_code(data, ISSUED_AT, key),
+                                           verify_url=VERIFY_URL, catalog=catalog), key)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from pypdf import PdfReader
 
 from flows.i18n import Catalog
+from statements.data import StatementData
 from statements.pdf import render_statement
 from statements.signing import PAYLOAD_NAME, statement_code
 from tests.statements.conftest import render
@@ -144,3 +148,31 @@ def test_a_long_name_is_written_whole_in_a_smaller_font(catalog: Catalog) -> Non
                            code=statement_code(data, ISSUED_AT, KEY), verify_url=VERIFY_URL,
                            catalog=catalog)
     assert name in _text(pdf)
+
+
+def _rendered(catalog: Catalog, data: StatementData, locale: str = "en") -> str:
+    return _text(render_statement(data, locale=locale, issued_at=ISSUED_AT,
+                                  code=statement_code(data, ISSUED_AT, KEY),
+                                  verify_url=VERIFY_URL, catalog=catalog))
+
+
+def test_no_nik_row_when_the_nik_is_unknown(catalog: Catalog, one_year: bytes) -> None:
+    assert "NIK 317101********01" in _text(one_year)
+    text = _rendered(catalog, replace(siti(), nik_masked=""))
+    assert "NIK" not in text
+    assert "KPJ 12345678901" in text
+
+
+@pytest.mark.parametrize("segment", ["BPU", "PMI"])
+def test_a_member_paying_their_own_is_told_to_pay_not_to_ask_hr(catalog: Catalog,
+                                                                segment: str) -> None:
+    text = " ".join(_rendered(catalog, replace(siti(), segment=segment, employer="")).split())
+    assert "you pay your own contributions, through the official channels" in text
+    assert "JMO app" in text and "call centre 175" in text
+    assert "HR" not in text
+
+
+def test_a_wage_earner_is_told_to_ask_the_employers_hr(one_year: bytes) -> None:
+    text = " ".join(_text(one_year).split())
+    assert "ask your employer's HR first, then BPJS Ketenagakerjaan (call centre 175)" in text
+    assert "JMO app" not in text

@@ -6,26 +6,39 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+from pypdf.generic import (
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+    TextStringObject,
+)
 
 from flows.i18n import Catalog
+from flows.types import Text
 from statements.data import StatementData
 from statements.pdf import render_statement
 from statements.signing import (
     CODE_ALPHABET,
     PAYLOAD_NAME,
+    SEAL_ENTRY,
     normalize_code,
+    pages_digest,
+    sign_statement,
     statement_code,
     summary_of,
     verify_pdf,
 )
 from tests.statements.conftest import render
-from tests.statements.samples import ISSUED_AT, KEY, VERIFY_URL, siti
+from tests.statements.samples import ISSUED_AT, KEY, VERIFY_URL, siti, ten_years
 
 
 def _content(page: PageObject) -> bytes:
@@ -155,7 +168,7 @@ def test_statement_of_other_data_with_a_genuine_payload_is_refused(catalog: Cata
     real = render_statement(genuine, locale="en", issued_at=ISSUED_AT, code=code,
                             verify_url=VERIFY_URL, catalog=catalog)
     forged_content = _content(PdfReader(io.BytesIO(forged_pages)).pages[0])
-    tampered = _edit_page(real, lambda _: forged_content)
+    tampered = _edit_page(sign_statement(real, KEY), lambda _: forged_content)
     assert verify_pdf(tampered, KEY).reason == "altered"
 
 
@@ -196,3 +209,103 @@ def test_swapped_glyph_widths_in_the_font_are_refused(one_year: bytes) -> None:
     writer.write(out)
     assert _content(PdfReader(out).pages[0]) == _content(reader.pages[0])
     assert verify_pdf(out.getvalue(), KEY).reason == "altered"
+
+
+def _rewritten(pdf: bytes, edit: Callable[[PdfWriter], None] = lambda _: None) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    edit(writer)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_the_seal_is_an_incremental_update_after_the_rendered_bytes(catalog: Catalog) -> None:
+    data = siti()
+    rendered = render_statement(data, locale="en", issued_at=ISSUED_AT,
+                                code=statement_code(data, ISSUED_AT, KEY),
+                                verify_url=VERIFY_URL, catalog=catalog)
+    sealed = sign_statement(rendered, KEY)
+    assert sealed.startswith(rendered) and sealed.count(b"%%EOF") == 2
+    reader = PdfReader(io.BytesIO(sealed))
+    assert reader.metadata is not None
+    assert str(reader.metadata[SEAL_ENTRY]).startswith("v1:")
+    assert str(reader.metadata["/CreationDate"]) == "D:20261120030405Z"  # the rest is kept
+    assert pages_digest(reader) == pages_digest(PdfReader(io.BytesIO(rendered)))
+    assert verify_pdf(rendered, KEY).reason == "altered"  # rendered but never issued
+
+
+def test_a_statement_saved_again_by_another_tool_is_still_genuine(one_year: bytes) -> None:
+    # Other object numbers, other compression, same pages: still what was issued.
+    def recompress(writer: PdfWriter) -> None:
+        for page in writer.pages:
+            page.compress_content_streams(level=1)
+
+    resaved = _rewritten(one_year, recompress)
+    assert resaved != one_year
+    assert verify_pdf(resaved, KEY).reason == "ok"
+
+
+def test_a_statement_without_its_seal_or_with_another_seal_is_refused(one_year: bytes) -> None:
+    def unseal(writer: PdfWriter) -> None:
+        del writer._info[NameObject(SEAL_ENTRY)]  # type: ignore[union-attr]
+
+    assert verify_pdf(_rewritten(one_year, unseal), KEY).reason == "altered"
+    other = sign_statement(render(Catalog(), years=10), KEY)
+    other_seal = PdfReader(io.BytesIO(other)).metadata[SEAL_ENTRY]  # type: ignore[index]
+
+    def reseal(writer: PdfWriter) -> None:
+        writer.add_metadata({SEAL_ENTRY: TextStringObject(other_seal)})
+
+    assert verify_pdf(_rewritten(one_year, reseal), KEY).reason == "altered"
+
+
+def test_pages_of_one_genuine_statement_with_the_payload_of_another_are_refused(
+        one_year: bytes, catalog: Catalog) -> None:
+    ten = render(catalog, years=10)
+    ten_payload = PdfReader(io.BytesIO(ten)).attachments[PAYLOAD_NAME][0]
+
+    def swap(writer: PdfWriter) -> None:
+        _drop_payload(writer)
+        writer.add_attachment(PAYLOAD_NAME, ten_payload)
+
+    verdict = verify_pdf(_rewritten(one_year, swap), KEY)
+    assert (verdict.reason, verdict.code) == ("altered", statement_code(ten_years(), ISSUED_AT,
+                                                                        KEY))
+
+
+def test_a_genuine_statement_stays_genuine_when_a_label_changes(
+        one_year: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The catalog now says "Saldo total" for "Total balance": a statement rendered today
+    # draws other pages, the one issued before is still genuine.
+    original = Catalog.render
+
+    def relabelled(self: Catalog, text: Text, locale: str) -> str:
+        return "Saldo total" if text.msgid == "Total balance" else original(self, text, locale)
+
+    monkeypatch.setattr(Catalog, "render", relabelled)
+    today = render(Catalog())
+    assert "Saldo total" in PdfReader(io.BytesIO(today)).pages[0].extract_text()
+    assert pages_digest(PdfReader(io.BytesIO(today))) != pages_digest(
+        PdfReader(io.BytesIO(one_year)))
+    assert verify_pdf(one_year, KEY).reason == "ok"
+
+
+def test_verifying_needs_no_renderer(one_year: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if fpdf2 (or its fonts) had changed beyond recognition: neither can be imported.
+    for module in ("fpdf", "fontTools", "matplotlib", "statements.pdf", "statements.fonts"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError):
+        import statements.pdf  # noqa: F401
+    verdict = verify_pdf(one_year, KEY)
+    assert (verdict.genuine, verdict.reason) == (True, "ok")
+    assert verify_pdf(_edit_page(one_year, lambda c: c.replace(b"Tj", b"TJ", 1)),
+                      KEY).reason == "altered"
+
+
+def test_only_a_statement_can_be_sealed() -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    plain = io.BytesIO()
+    writer.write(plain)
+    with pytest.raises(ValueError, match="no payload"):
+        sign_statement(plain.getvalue(), KEY)
