@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from pypdf import PdfReader
 
 from flows.i18n import Catalog

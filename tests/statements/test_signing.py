@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-
 from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import (
     DecodedStreamObject,

@@ -1,0 +1,90 @@
+"""The app's document maker: statements issued sealed and verifiable, and the warm-up that
+makes a process's first statement and chart in its pools at start-up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+import app.documents
+import statements.chart
+from app.documents import DocumentsUnavailable, ThreadedDocumentMaker, statement_key
+from flows.i18n import Catalog
+from statements.signing import verify_pdf
+from tests.statements.samples import siti
+
+SECRET = b"documents-test-secret-0123456789"
+
+
+@pytest.fixture
+async def maker() -> AsyncIterator[ThreadedDocumentMaker]:
+    made = ThreadedDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify/",
+                                 catalog=Catalog())
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+async def test_a_statement_is_issued_sealed_and_verifies(maker: ThreadedDocumentMaker) -> None:
+    issued = await maker.statement(siti(), locale="en",
+                                   issued_at=datetime(2026, 11, 20, 3, 4, 5, 678, tzinfo=UTC))
+    verdict = verify_pdf(issued.pdf, statement_key(SECRET))
+    assert (verdict.genuine, verdict.code) == (True, issued.code)
+    assert verify_pdf(issued.pdf, statement_key(b"another secret")).reason == "bad_code"
+
+
+async def test_warm_makes_a_statement_and_a_chart_in_their_pools(
+        maker: ThreadedDocumentMaker, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    threads: dict[str, str] = {}
+    real_statement, real_chart = app.documents._signed_statement, statements.chart.render_chart
+
+    def statement(*args: object, **kwargs: object) -> bytes:
+        threads["statement"] = threading.current_thread().name
+        return real_statement(*args, **kwargs)  # type: ignore[arg-type]
+
+    def chart(*args: object, **kwargs: object) -> bytes:
+        threads["chart"] = threading.current_thread().name
+        return real_chart(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.documents, "_signed_statement", statement)
+    monkeypatch.setattr(statements.chart, "render_chart", chart)
+    with caplog.at_level(logging.INFO, logger="app.documents"):
+        seconds = await maker.warm()
+    assert seconds > 0
+    assert threads["statement"].startswith("statement_")
+    assert threads["chart"].startswith("chart_")
+    assert "documents warmed up in" in caplog.text
+    assert "Warm Up" not in caplog.text
+
+
+async def test_warm_up_statement_is_a_genuine_statement(maker: ThreadedDocumentMaker,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[bytes] = []
+    real = app.documents._signed_statement
+
+    def keep(*args: object, **kwargs: object) -> bytes:
+        made.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(app.documents, "_signed_statement", keep)
+    await maker.warm()
+    assert len(made) == 1 and verify_pdf(made[0], statement_key(SECRET)).genuine
+
+
+async def test_warm_of_a_closed_maker_logs_and_does_not_raise(
+        caplog: pytest.LogCaptureFixture) -> None:
+    closed = ThreadedDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
+                                   catalog=Catalog())
+    closed.close()
+    with caplog.at_level(logging.INFO, logger="app.documents"):
+        assert await closed.warm() >= 0
+    assert "document warm-up incomplete" in caplog.text
+    assert "DocumentsUnavailable" in caplog.text
+    with pytest.raises(DocumentsUnavailable):
+        await closed.statement(siti(), locale="en", issued_at=datetime.now(UTC))
