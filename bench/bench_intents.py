@@ -33,7 +33,7 @@ model = intent_model.load()
 intents.classify("cek saldo")
 took = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": took, "kib": after - before, "features": len(model.weights)}))
+print(json.dumps({"seconds": took, "kib": after - before, "features": model.features}))
 """
 
 

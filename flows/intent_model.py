@@ -11,19 +11,21 @@ features into probabilities with a softmax. Pure and I/O-free but for loading th
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import math
 import re
+import sys
 import unicodedata
+from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 MODEL_PATH = Path(__file__).resolve().parents[1] / "nlu" / "model" / "intents.json.gz"
-FORMAT = 1
+FORMAT = 2
 _CHAR_SIZES = (3, 4, 5)
 _CANON_SIZES = (3, 4)
 _NON_WORD = re.compile(r"[^\w]+")
@@ -82,21 +84,54 @@ def symbols_of(text: str) -> str:
                                  and not 0x1F3FB <= ord(ch) <= 0x1F3FF))
 
 
-@dataclass(frozen=True)
 class IntentModel:
-    """A softmax over linear scores: ``intercepts[c] + sum(value * weight[c])`` per class."""
+    """A softmax over linear scores: ``intercepts[c] + sum(value * weight[c])`` per class.
 
-    classes: tuple[str, ...]
-    intercepts: tuple[float, ...]
-    weights: Mapping[str, tuple[tuple[int, float], ...]]
-    version: str = ""
+    The weights are kept in three flat arrays (feature ``i`` owns the entries from
+    ``starts[i]`` to ``starts[i + 1]``: a class index and a 32-bit weight each), a few MiB for
+    the whole model where tuples of Python floats took tens."""
+
+    def __init__(self, classes: Sequence[str], intercepts: Sequence[float],
+                 weights: Mapping[str, Sequence[tuple[int, float]]], version: str = "") -> None:
+        self.classes = tuple(classes)
+        self.intercepts = tuple(float(b) for b in intercepts)
+        self.version = version
+        names = sorted(weights)
+        self._index = {name: number for number, name in enumerate(names)}
+        self._starts, self._rows, self._values = array("I", [0]), array("B"), array("f")
+        for name in names:
+            for row, weight in weights[name]:
+                self._rows.append(row)
+                self._values.append(weight)
+            self._starts.append(len(self._rows))
+
+    @property
+    def weights(self) -> dict[str, tuple[tuple[int, float], ...]]:
+        """Each feature's (class index, weight) pairs, weights as stored (32-bit)."""
+        return {name: tuple((self._rows[k], self._values[k])
+                            for k in range(self._starts[i], self._starts[i + 1]))
+                for name, i in self._index.items()}
+
+    @property
+    def features(self) -> int:
+        """How many features carry a weight."""
+        return len(self._index)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, IntentModel) and self.to_json() == other.to_json())
+
+    __hash__ = None  # type: ignore[assignment]
 
     def probabilities(self, found: Mapping[str, float]) -> list[tuple[str, float]]:
         """Each class with its probability, the most likely first (ties in class order)."""
         scores = list(self.intercepts)
+        index, starts, rows, values = self._index, self._starts, self._rows, self._values
         for name, value in found.items():
-            for index, weight in self.weights.get(name, ()):
-                scores[index] += value * weight
+            number = index.get(name)
+            if number is None:
+                continue
+            for k in range(starts[number], starts[number + 1]):
+                scores[rows[k]] += value * values[k]
         top = max(scores)
         exps = [math.exp(score - top) for score in scores]
         total = sum(exps)
@@ -104,21 +139,43 @@ class IntentModel:
         return [(self.classes[i], exps[i] / total) for i in ranked]
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form :meth:`from_json` reads (weights rounded to 4 decimals)."""
+        """The JSON form :meth:`from_json` reads: names in order, and the three arrays as
+        base64 of their little-endian bytes (weights rounded to 4 decimals first)."""
+        values = array("f", (round(v, 4) for v in self._values))
         return {"format": FORMAT, "version": self.version, "classes": list(self.classes),
                 "intercepts": [round(b, 4) for b in self.intercepts],
-                "weights": {name: [[i, round(w, 4)] for i, w in pairs]
-                            for name, pairs in sorted(self.weights.items())}}
+                "features": sorted(self._index, key=self._index.__getitem__),
+                "starts": _pack(self._starts), "rows": _pack(self._rows),
+                "values": _pack(values)}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> IntentModel:
         """Rebuild a model written by :meth:`to_json`; a file of another format is refused."""
         if raw.get("format") != FORMAT:
             raise ValueError(f"intent model format {raw.get('format')!r}, expected {FORMAT}")
-        return cls(tuple(raw["classes"]), tuple(float(b) for b in raw["intercepts"]),
-                   {name: tuple((int(i), float(w)) for i, w in pairs)
-                    for name, pairs in raw["weights"].items()},
-                   str(raw.get("version", "")))
+        model = cls(raw["classes"], raw["intercepts"], {}, str(raw.get("version", "")))
+        model._index = {name: number for number, name in enumerate(raw["features"])}
+        model._starts = _unpack("I", raw["starts"])
+        model._rows = _unpack("B", raw["rows"])
+        model._values = _unpack("f", raw["values"])
+        if len(model._starts) != len(model._index) + 1 or len(model._rows) != len(model._values):
+            raise ValueError("intent model arrays do not match its features")
+        return model
+
+
+def _pack(values: array[Any]) -> str:
+    data = values if sys.byteorder == "little" else array(values.typecode, values)
+    if sys.byteorder != "little":
+        data.byteswap()
+    return base64.b64encode(data.tobytes()).decode("ascii")
+
+
+def _unpack(typecode: str, text: str) -> array[Any]:
+    values = array(typecode)
+    values.frombytes(base64.b64decode(text))
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
 
 
 def save(model: IntentModel, path: Path = MODEL_PATH) -> None:

@@ -126,8 +126,9 @@ def difference(one: object, other: object) -> float | None:
     if one.classes != other.classes or one.version != other.version:
         return None
     gap = max(abs(a - b) for a, b in zip(one.intercepts, other.intercepts, strict=True))
-    for name in one.weights.keys() | other.weights.keys():
-        mine, theirs = dict(one.weights.get(name, ())), dict(other.weights.get(name, ()))
+    ones, others = one.weights, other.weights
+    for name in ones.keys() | others.keys():
+        mine, theirs = dict(ones.get(name, ())), dict(others.get(name, ()))
         for index in mine.keys() | theirs.keys():
             gap = max(gap, abs(mine.get(index, 0.0) - theirs.get(index, 0.0)))
     return gap
@@ -181,7 +182,7 @@ def main(argv: Sequence[str] = ()) -> int:
               f"difference {gap:.5f})")
         return 0
     save(model)
-    print(f"wrote {MODEL_PATH}: {len(model.classes)} intents, {len(model.weights)} features, "
+    print(f"wrote {MODEL_PATH}: {len(model.classes)} intents, {model.features} features, "
           f"{len(rows)} lines, version {model.version}")
     return 0
 
