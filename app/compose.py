@@ -357,7 +357,7 @@ def verify_url(settings: Settings) -> str:
     """The public address of ``/verify`` printed and QR-coded on statements:
     ``STATEMENT_VERIFY_URL`` when set, else the origin of ``TELEGRAM_WEBHOOK_URL`` (the web
     app's public address), else this machine's ``WEB_PORT``."""
-    configured = str(getattr(settings, "statement_verify_url", "") or "")
+    configured = settings.statement_verify_url
     if configured:
         return configured.rstrip("/")
     webhook = settings.telegram_webhook_url
@@ -383,7 +383,7 @@ async def development_rate(settings: Settings, database: AsyncEngine) -> float:
     """The yearly development rate projections assume: ``JHT_DEVELOPMENT_RATE`` when set (a
     fraction, ``0.06``), else the average of the years configured in the database, else of the
     published years (:data:`balance.demo.DEFAULT_RATES`)."""
-    configured = getattr(settings, "jht_development_rate", None)
+    configured = settings.jht_development_rate
     if configured:
         return float(configured)
     from sqlalchemy import text

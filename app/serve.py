@@ -24,6 +24,7 @@ from app.settings import Settings, TelegramSettings, WhatsAppSettings
 from app.tuning import settle_heap
 from app.web import (
     HealthCheck,
+    add_verify_route,
     create_web_app,
     database_check,
     http_check,
@@ -194,6 +195,9 @@ async def run_serve(settings: Settings, host: str | None = None, port: int | Non
         if served.whatsapp is not None:
             add_whatsapp_routes(app, served.whatsapp)
             routes.append(f"WhatsApp webhook at {WHATSAPP_PATH}")
+        if served.runtime.ports.statements is not None:
+            add_verify_route(app, served.runtime.ports.statements, served.runtime.catalog)
+            routes.append("statement verification at /verify/<code>")
         host, port = host or settings.web_host, port or settings.web_port
         settle_heap()
         await serve_app(app, host, port, started=lambda: print(

@@ -69,6 +69,11 @@ class BalanceSettings(BaseSettings):
     balance_service_token: SecretStr = SecretStr("")
     balance_service_timeout: float = Field(default=3.0, gt=0)
     balance_cache_seconds: float = Field(default=60.0, ge=0)  # in-process service; 0: off
+    # Statements and charts: the yearly development rate projections assume (a fraction,
+    # 0.06; unset: the average of the configured years) and the public /verify address
+    # printed and QR-coded on statements (unset: derived from TELEGRAM_WEBHOOK_URL).
+    jht_development_rate: float | None = Field(default=None, gt=0, lt=1)
+    statement_verify_url: str = ""
 
 
 class OtpSettings(StorageSettings):

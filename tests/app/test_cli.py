@@ -95,5 +95,5 @@ def test_every_command_is_in_the_parser_and_the_help() -> None:
     text = parser.format_help()
     for command in COMMANDS:
         assert command in text
-        assert parse_args([command, *(["--rates", "r.csv"] if command == "import" else [])]
-                          ).command == command
+        extra = {"import": ["--rates", "r.csv"], "verify-statement": ["s.pdf"]}
+        assert parse_args([command, *extra.get(command, [])]).command == command
