@@ -2,13 +2,16 @@
 
     uv run python bench/bench_statements.py [--runs 50]
 
-Renders Siti's 10-year statement (120 months, 3 pages) and an 11-year chart with the projection
-to age 56, ``--runs`` times each after a warm-up (the warm-up pays once per process for the
-fonts cut to size, matplotlib's font cache and the catalogs). Prints the median, p99 and minimum
-of wall time and the median and p99 of CPU time (on a busy machine the minimum and the CPU time
-are the fairer figures; the load average is printed first), the peak Python memory of
-one run (tracemalloc), the process's peak RSS and the PDF and PNG sizes, and the time to verify a
-statement. The issue's targets: a statement under 150 ms median, a chart under 100 ms.
+Issues Siti's 10-year statement (120 months, 3 pages: rendered and sealed, as the bot does) and
+renders an 11-year chart with the projection to age 56, ``--runs`` times each after a first run
+(which pays once per process for the fonts cut to size, matplotlib's import and font cache and
+the catalogs; its time is printed: it is what ``ThreadedDocumentMaker.warm`` spares the first
+member). Prints the median, p99 and minimum of wall time and the median and p99 of CPU time (on
+a busy machine the minimum and the CPU time are the fairer figures; the load average is printed
+first), the peak Python memory of one run (tracemalloc), the process's peak RSS and the PDF and
+PNG sizes, and the time to verify a statement (its code, and its seal against the pages as they
+are: nothing is rendered again). The issue's targets: a statement under 150 ms median, a chart
+under 100 ms.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from flows.i18n import Catalog  # noqa: E402
 from statements.chart import YearBar, render_chart  # noqa: E402
 from statements.pdf import render_statement  # noqa: E402
 from statements.projection import project  # noqa: E402
-from statements.signing import statement_code, verify_pdf  # noqa: E402
+from statements.signing import sign_statement, statement_code, verify_pdf  # noqa: E402
 from tests.statements.samples import ISSUED_AT, KEY, VERIFY_URL, ten_years  # noqa: E402
 
 STATEMENT_TARGET_MS = 150.0
@@ -58,7 +61,9 @@ def chart_bars() -> list[YearBar]:
 
 def measure(label: str, work: Callable[[], bytes], runs: int, target_ms: float | None) -> bytes:
     """Run ``work`` ``runs`` times and print its timings and memory; returns its last output."""
-    output = work()  # warm-up
+    first = time.perf_counter()
+    output = work()  # the first run pays the process's one-off costs
+    first_ms = (time.perf_counter() - first) * 1000
     walls: list[float] = []
     cpus: list[float] = []
     for _ in range(runs):
@@ -77,7 +82,8 @@ def measure(label: str, work: Callable[[], bytes], runs: int, target_ms: float |
     print(f"{label}: wall median {statistics.median(walls):.1f} ms, p99 {_p99(walls):.1f} ms, "
           f"min {min(walls):.1f} ms; "
           f"cpu median {statistics.median(cpus):.1f} ms, p99 {_p99(cpus):.1f} ms; "
-          f"peak Python memory {peak / 1e6:.1f} MB; output {len(output) / 1000:.1f} kB{verdict}")
+          f"peak Python memory {peak / 1e6:.1f} MB; output {len(output) / 1000:.1f} kB; "
+          f"first run {first_ms:.0f} ms{verdict}")
     return output
 
 
@@ -95,11 +101,12 @@ def main() -> None:
     data = ten_years()
     code = statement_code(data, ISSUED_AT, KEY)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; {args.runs} runs")
-    pdf = measure(
-        f"statement, {len(data.months)} months",
-        lambda: render_statement(data, locale="id", issued_at=ISSUED_AT, code=code,
-                                 verify_url=VERIFY_URL, catalog=catalog),
-        args.runs, STATEMENT_TARGET_MS)
+    def issue() -> bytes:
+        return sign_statement(render_statement(data, locale="id", issued_at=ISSUED_AT, code=code,
+                                               verify_url=VERIFY_URL, catalog=catalog), KEY)
+
+    pdf = measure(f"statement, {len(data.months)} months (render and seal)", issue, args.runs,
+                  STATEMENT_TARGET_MS)
     bars = chart_bars()
     projection = project(balance=bars[-1].total, monthly_wage=6_758_000,
                          birth_date=date(1990, 1, 5), today=date(2026, 11, 20), rate=0.06,
@@ -110,8 +117,7 @@ def main() -> None:
     def verify() -> bytes:
         return verify_pdf(pdf, KEY).reason.encode()
 
-    measure("verify a 10-year statement (re-render and compare)", verify,
-            max(10, args.runs // 5), None)
+    measure("verify a 10-year statement (code and seal, no re-render)", verify, args.runs, None)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000
     print(f"process peak RSS {peak_rss:.0f} MB (Python, fonts, matplotlib, pypdf loaded)")
 
