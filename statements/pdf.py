@@ -146,7 +146,7 @@ def _header(pdf: Any, w: _Writer, data: StatementData, issued: datetime) -> None
             pdf.cell(24, 6, label)
             pdf.set_text_color(*_INK)
             pdf.cell(column_w - 25, 6, _fit(pdf, value, column_w - 25, size=9.5))
-    pdf.set_xy(_MARGIN, top + 5 * 6.0 + 5)
+    pdf.set_xy(_MARGIN, top + (1 + max(len(left), len(right))) * 6.0 + 5)
 
 
 def _fit(pdf: Any, text: str, width: float, *, size: float, smallest: float = 6.5) -> str:
