@@ -90,12 +90,14 @@ class ThreadedDocumentMaker:
                          projection=projection)
         return await self._run(self._charts, render, "chart")
 
-    async def warm(self) -> float:
+    async def warm(self) -> None:
         """Make one small statement and one chart (with a projection) in the pools and throw
         them away, so that the first member's document does not pay the process's one-off
-        costs (seconds: fonts cut to size, matplotlib's import and font cache). Returns the
-        seconds it took; a failure is logged by its class and leaves the maker as it was
-        (documents are then slow once, not refused)."""
+        costs (seconds: fonts cut to size, matplotlib's import and font cache). The time it
+        took is logged; a failure is logged by its class and leaves the maker as it was
+        (documents are then slow once, not refused). Meant to run as a background task at
+        start-up (``app.compose.background``): members' documents made meanwhile queue
+        behind it in the pools, no longer than they would have waited anyway."""
         from statements.chart import YearBar
         from statements.projection import project
 
@@ -116,7 +118,6 @@ class ThreadedDocumentMaker:
                         ", ".join(failed))
         else:
             log.info("documents warmed up in %.2f s", elapsed)
-        return elapsed
 
     def close(self) -> None:
         """Stop the worker threads (documents being made are finished first)."""

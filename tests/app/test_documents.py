@@ -55,8 +55,7 @@ async def test_warm_makes_a_statement_and_a_chart_in_their_pools(
     monkeypatch.setattr(app.documents, "_signed_statement", statement)
     monkeypatch.setattr(statements.chart, "render_chart", chart)
     with caplog.at_level(logging.INFO, logger="app.documents"):
-        seconds = await maker.warm()
-    assert seconds > 0
+        await maker.warm()
     assert threads["statement"].startswith("statement_")
     assert threads["chart"].startswith("chart_")
     assert "documents warmed up in" in caplog.text
@@ -83,7 +82,7 @@ async def test_warm_of_a_closed_maker_logs_and_does_not_raise(
                                    catalog=Catalog())
     closed.close()
     with caplog.at_level(logging.INFO, logger="app.documents"):
-        assert await closed.warm() >= 0
+        await closed.warm()
     assert "document warm-up incomplete" in caplog.text
     assert "DocumentsUnavailable" in caplog.text
     with pytest.raises(DocumentsUnavailable):
