@@ -109,9 +109,8 @@ async def not_understood(ctx: Context) -> Outcome:
 INTENT_LABELS: dict[str, str] = {
     "check_balance": N_("Check balance"), "history": N_("Contribution history"),
     "register": N_("Register / link account"), "handoff": N_("Contact an agent"),
-    "help": N_("What the bot can do"), "change_language": N_("Language"),
-    "logout": N_("Unlink this chat from your membership"), "delete_data": N_("Erase your data"),
-    "my_data": N_("See what the bot keeps about this chat"),
+    "help": N_("Help"), "change_language": N_("Language"), "logout": N_("Unlink account"),
+    "delete_data": N_("Erase your data"), "my_data": N_("My data"),
     **{topic.intent: topic.label for topic in TOPICS},
 }
 """The button label of each intent the bot may offer when it asks which one was meant."""

@@ -30,12 +30,13 @@ from channels.whatsapp.render import (
     render,
     render_template,
 )
+from flows import menu
 from flows.i18n import LOCALES, Catalog, placeholders
 from flows.types import Button, Reply, SayKind, Text
 
 WA = "6281234567890"
 FLOWS = Path(__file__).resolve().parents[3] / "flows"
-SAMPLES = {"n": 5, "kpj": "123*****901", "year": "2026", "name": "D*** L******"}
+SAMPLES = {"n": 5, "kpj": "123*****901", "year": "2026", "name": "D*** L******", "growth": "8"}
 # Longer than a reply button allows: shown as a one-row list where offered alone (none today:
 # "Register / link account" reads "Daftar / Hubungkan" and "Register / link" to fit).
 LIST_ONLY: set[str] = set()
@@ -260,11 +261,15 @@ def option_labels() -> set[str]:
                 found.add(arg.value)
             elif isinstance(arg, ast.Name) and isinstance(getattr(module, arg.id, None), str):
                 found.add(getattr(module, arg.id))
+            elif (isinstance(arg, ast.IfExp) and isinstance(arg.body, ast.Constant)
+                  and isinstance(arg.orelse, ast.Constant)):
+                found |= {str(arg.body.value), str(arg.orelse.value)}
             elif arg is not None:
                 unresolved.add(f"{path.stem}:{ast.unparse(arg)}")
-    # option()'s own body and the FAQ list reading TOPICS (whose labels are found above)
-    assert unresolved == {"flow:label", "faq:t.label"}
-    return found
+    # option()'s own body, the FAQ list reading TOPICS (whose labels are found above) and the
+    # question back reading INTENT_LABELS (added here)
+    assert unresolved == {"flow:label", "faq:t.label", "menu:INTENT_LABELS[name]"}
+    return found | set(menu.INTENT_LABELS.values())
 
 
 def _label_argument(node: ast.AST) -> ast.expr | None:
