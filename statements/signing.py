@@ -126,8 +126,9 @@ def sign_statement(pdf: bytes, key: bytes) -> bytes:
     """``pdf`` (as :func:`statements.pdf.render_statement` made it) sealed with ``key``: the
     seal, an HMAC of the payload's canonical JSON and of :func:`pages_digest`, is written as
     the document information entry ``/StatementSeal`` in an incremental update appended to
-    the file (the rendered bytes stay as they are). Raises :class:`ValueError` for a PDF
-    without statement payload, or whose cross-reference is not a classic table."""
+    the file (the rendered bytes stay as they are; a file whose last cross-reference is a
+    stream, which fpdf2 does not write, is written again whole instead). Raises
+    :class:`ValueError` for a PDF without statement payload."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(pdf))
@@ -211,7 +212,7 @@ def _append_info_entry(pdf: bytes, reader: Any, name: str, value: str) -> bytes:
 
     previous = _last_xref_offset(pdf)
     if not pdf.startswith(b"xref", previous):
-        raise ValueError("only a classic cross-reference table can be updated")
+        return _rewritten_with_info_entry(reader, name, value)
     trailer = reader.trailer
     size = int(trailer["/Size"])
     info_ref = trailer.raw_get("/Info") if "/Info" in trailer else None
@@ -240,6 +241,19 @@ def _append_info_entry(pdf: bytes, reader: Any, name: str, value: str) -> bytes:
     return out.getvalue()
 
 
+def _rewritten_with_info_entry(reader: Any, name: str, value: str) -> bytes:
+    """The whole file written again by pypdf, with ``name`` set in its information dictionary
+    (object numbers change; :func:`pages_digest` does not depend on them)."""
+    from pypdf import PdfWriter
+    from pypdf.generic import TextStringObject
+
+    writer = PdfWriter(clone_from=reader)
+    writer.add_metadata({name: TextStringObject(value)})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def _reference(number: int, generation: int, reader: Any) -> Any:
     from pypdf.generic import IndirectObject
 
@@ -247,10 +261,10 @@ def _reference(number: int, generation: int, reader: Any) -> Any:
 
 
 def _last_xref_offset(pdf: bytes) -> int:
-    """The offset the last ``startxref`` of ``pdf`` names."""
+    """The offset the last ``startxref`` of ``pdf`` names (-1 when there is none)."""
     at = pdf.rfind(b"startxref", max(0, len(pdf) - 1024))
     if at < 0:
-        raise ValueError("no startxref")
+        return -1
     return int(pdf[at + len(b"startxref"):].split()[0])
 
 

@@ -308,3 +308,22 @@ def test_only_a_statement_can_be_sealed() -> None:
     writer.write(plain)
     with pytest.raises(ValueError, match="no payload"):
         sign_statement(plain.getvalue(), KEY)
+
+
+def test_a_file_ending_in_a_cross_reference_stream_is_sealed_whole(catalog: Catalog) -> None:
+    # fpdf2 writes a classic cross-reference table; should it write a stream one day, the
+    # seal is still written (the file is written again by pypdf) and checks.
+    data = siti()
+    rendered = render_statement(data, locale="en", issued_at=ISSUED_AT,
+                                code=statement_code(data, ISSUED_AT, KEY),
+                                verify_url=VERIFY_URL, catalog=catalog)
+    writer = PdfWriter(PdfReader(io.BytesIO(rendered)), incremental=True)
+    writer.add_metadata({"/Subject": "JHT"})
+    updated = io.BytesIO()
+    writer.write(updated)
+    streamed = updated.getvalue()
+    last_xref = int(streamed[streamed.rindex(b"startxref") + 9:].split()[0])
+    assert not streamed.startswith(b"xref", last_xref)
+    sealed = sign_statement(streamed, KEY)
+    assert not sealed.startswith(rendered)
+    assert verify_pdf(sealed, KEY).reason == "ok"
