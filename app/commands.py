@@ -9,8 +9,6 @@ web app.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -27,7 +25,7 @@ __all__ = ["run_balance_service", "run_classify", "run_console", "run_import", "
 
 async def run_console(settings: Settings, write: Callable[[str], None] = print) -> None:
     """Chat in the terminal; ``@agent`` lines play the support agent."""
-    from app.compose import otp_sender_for, runtime, support_desk
+    from app.compose import background, otp_sender_for, runtime, support_desk, warm_documents
     from app.otp_delivery import ConsoleOtpSender
     from channels.console.channel import ConsoleChannel, read_stdin
     from channels.console.desk import AgentConsole, ConsoleDesk, ConsoleOutbox
@@ -42,15 +40,10 @@ async def run_console(settings: Settings, write: Callable[[str], None] = print) 
                              key=SessionKey("console", "local"), write=write)
         write("BPJS Ketenagakerjaan balance assistant (console). Type /quit to leave. Lines "
               "starting with @agent play the support agent.\n")
-        sweeping = asyncio.create_task(desk.sweeper.run())
-        try:
+        async with background(desk.sweeper.run(), warm_documents(built.ports)):
             await ConsoleChannel(built.engine.handle, read=read_stdin, write=write,
                                  agent=agent.handle,
                                  files_dir=settings.data_dir / "files").run()
-        finally:
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
 
 
 def run_classify(lines: Iterable[str], write: Callable[[str], None] = print) -> None:

@@ -379,6 +379,14 @@ def document_maker(settings: Settings, secret: bytes, catalog: Catalog,
     return maker
 
 
+def warm_documents(ports: Ports) -> Coroutine[Any, Any, None] | None:
+    """The document maker's warm-up (one statement and one chart made in its pools, so the
+    first member does not wait seconds for fonts and matplotlib), to run in the background;
+    ``None`` when the runtime makes no documents."""
+    warm = getattr(ports.documents, "warm", None)
+    return warm() if warm is not None else None
+
+
 async def development_rate(settings: Settings, database: AsyncEngine) -> float:
     """The yearly development rate projections assume: ``JHT_DEVELOPMENT_RATE`` when set (a
     fraction, ``0.06``), else the average of the years configured in the database, else of the

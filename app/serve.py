@@ -16,7 +16,15 @@ from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.token import TokenValidationError
 
-from app.compose import Runtime, SupportDesk, background, otp_sender_for, runtime, support_desk
+from app.compose import (
+    Runtime,
+    SupportDesk,
+    background,
+    otp_sender_for,
+    runtime,
+    support_desk,
+    warm_documents,
+)
 from app.metrics import Metrics, TicketGauges
 from app.otp_delivery import ChannelSender
 from app.outbox import OutboxRouter
@@ -109,7 +117,8 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
                                       on_group_update=group.handle if group else None)
         gauges = TicketGauges(metrics, built.tickets, built.ports.clock)
         await stack.enter_async_context(background(
-            desk.sweeper.run() if forum is not None else None, gauges.run()))
+            desk.sweeper.run() if forum is not None else None, gauges.run(),
+            warm_documents(built.ports)))
         yield Served(built, desk, channel, wa)
 
 
