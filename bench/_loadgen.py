@@ -74,6 +74,7 @@ class Member(Generic[K]):
     registering: bool
     person: Person
     step: int = 0
+    asks_statements: bool = False  # ``bench_telegram.py --statements``: see _statement_mix
 
 
 def make_members(count: int, first: int, chat: Callable[[int], K]) -> list[Member[K]]:
@@ -479,6 +480,8 @@ def schedule(contenders: Sequence[C], args: argparse.Namespace) -> Iterator[tupl
     for round_number in range(1, args.rounds + 1):
         order = contenders if round_number % 2 else contenders[::-1]
         for saturate in (False, True):
+            if saturate and args.sat_duration <= 0:
+                continue  # no saturation passes
             for contender in order:
                 label = f"{contender.name} #{round_number}"
                 if saturate:

@@ -186,6 +186,7 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     from bench_engine import CommandCounter
 
     from app.compose import build_engine, build_ports
+    from app.documents import ThreadedDocumentMaker
     from app.metrics import CountingOtpSender, Metrics
     from app.otp_delivery import OutboxOtpSender
     from app.web import create_web_app, database_check, kv_check
@@ -198,6 +199,7 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     from storage.accounts import SqlAccountStore
     from storage.db import create_engine
     from storage.sessions import redis_store_from_url
+    from storage.statements import SqlStatementIssueStore
 
     database = create_engine(f"sqlite:///{args.db}")  # made by ``prepare``
     accounts = SqlAccountStore(database, SECRET)
@@ -207,8 +209,18 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     reference = ReferenceBalanceService(database)
     balance = (CachedBalanceService(reference, ttl=args.balance_cache)  # as run_bot.py does
                if args.balance_cache > 0 else reference)
+    # Statements and charts in worker threads, as ``app.compose.runtime`` wires them for serve
+    # (``--statement-pool process``: the statements in worker processes instead).
+    threaded = ThreadedDocumentMaker(secret=SECRET, verify_url="http://localhost/verify",
+                                     catalog=catalog)
+    documents: Any = threaded
+    if args.statement_pool == "process":
+        from _statement_mix import ProcessDocumentMaker
+
+        documents = ProcessDocumentMaker(threaded)
     ports = build_ports(kv=store, accounts=accounts, balance=balance, secret=SECRET,
-                        otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics))
+                        otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics),
+                        documents=documents, statements=SqlStatementIssueStore(database, SECRET))
     engine = build_engine(store, ports, catalog=catalog)
     bot = bot_for(args.api_base, json_bodies=True)
     throttle = SwitchableThrottle(
@@ -252,6 +264,7 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
             await until_terminated()
     finally:
         await channel.close()
+        documents.close()
         await forget(store._client, args.prefix)  # noqa: SLF001
         await store.aclose()
         await database.dispose()
@@ -307,6 +320,8 @@ def main() -> None:
     parser.add_argument("--per-bot", type=float, default=30.0)
     parser.add_argument("--per-chat", type=float, default=1.0)
     parser.add_argument("--unpaced-per-chat", type=float, default=1000.0)
+    parser.add_argument("--statement-pool", choices=("thread", "process"), default="thread",
+                        help="ours: statements made in threads (as serve) or processes")
     args = parser.parse_args()
     log_warnings()
     if args.bot == "prepare":

@@ -2,6 +2,7 @@
 
     uv run python bench/bench_telegram.py [--members 1000] [--rate 200] [--duration 20]
                                           [--rounds 3] [--redis redis://127.0.0.1:6379/15]
+                                          [--statements 0.05] [--statement-pool thread]
 
 N simulated members chat a realistic mix (60% "cek saldo", 20% history - "riwayat", or the
 "older" button when a history page is on screen -, 15% FAQ questions, 5% registration steps:
@@ -46,6 +47,17 @@ in the paced pass (members write every ``members / rate`` s, 5 s by default, so 
 up a first reply) and is lifted in the saturation pass (``--sat-per-chat``), where members
 write more often.
 
+Statements (``--statements 0.05``, issue 17): two processes of ours, identical (both with the
+documents port wired as ``serve`` wires it: statements and charts made in worker threads), one
+getting the usual mix, the other with that share of all updates being the "Last 12 months"
+press that makes, signs and uploads a PDF statement; the statement members also send the steps
+before it (the card, "Download statement"), three times that share of the load, taken from
+members who otherwise chat as the rest (``bench/_statement_mix.py``). The others are the same
+chats in both bots, so their p50/p95/p99 with and without statements compare directly; the
+statement replies' own latency (the press to the ``sendDocument`` upload) is shown too. Only
+paced passes, no echo bot. ``--statement-pool process`` makes the statements in a process pool
+instead (a variant of the bench, not of the app).
+
 Profile the bot process with ``BENCH_PROFILE=/tmp/profile.txt`` (pyinstrument) or
 ``BENCH_PROFILE=/tmp/profile.pstats`` (cProfile: exact call counts).
 """
@@ -57,6 +69,7 @@ import asyncio
 import gc
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -72,6 +85,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _loadgen as lg  # noqa: E402
+import _statement_mix as sm  # noqa: E402
 import aiohttp  # noqa: E402
 import redis.asyncio  # noqa: E402
 from _loadgen import WARMUP_SECONDS, Load  # noqa: E402
@@ -81,7 +95,7 @@ from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 
 HARNESS = Path(__file__).with_name("_telegram_harness.py")
 FIRST_CHAT = 100_000
-REPLY_METHODS = ("sendMessage", "editMessageText")
+REPLY_METHODS = ("sendMessage", "editMessageText", "sendDocument")
 IDLE_TIMEOUT = 60.0
 
 
@@ -138,11 +152,23 @@ class Generator(lg.Mix[int, dict[str, Any]]):
     what the bot last showed them; ``echo``: as text messages only."""
 
     def __init__(self, fake: FakeBotApi, tracker: Tracker, outbox: Path, rng: random.Random,
-                 *, echo: bool = False) -> None:
+                 *, echo: bool = False, statements: sm.StatementCycle | None = None) -> None:
         super().__init__(outbox, rng)
         self.fake = fake
         self.tracker = tracker
         self.echo = echo
+        self.statements = statements  # the statement members' cycle (``--statements``)
+        self.group = sm.OTHERS  # of the newest update (see ``_statement_mix.group_of``)
+
+    def next(self, member: Member) -> dict[str, Any]:
+        """The member's next update; a statement member's from the statement cycle when this
+        bot's mix has one (else the usual mix, counted apart all the same)."""
+        if self.statements is not None and member.asks_statements:
+            update = self.statements.next(self, member)
+        else:
+            update = super().next(member)
+        self.group = sm.group_of(member, self.statements)
+        return update
 
     def message(self, member: Member, text: str) -> dict[str, Any]:
         """A text message."""
@@ -213,7 +239,8 @@ async def bot_process(name: str, arguments: list[str],
 
 
 async def prepare_database(path: Path, members: int) -> None:
-    """The bot's database, made by a process of its own (see the harness's ``prepare``)."""
+    """The bot's database, made by a process of its own (see the harness's ``prepare``):
+    ``members`` chats from ``FIRST_CHAT`` linked, each to a membership of its own."""
     await lg.prepare_database(HARNESS, "--db", str(path), "--first-chat", str(FIRST_CHAT),
                               "--linked", str(members))
 
@@ -229,6 +256,8 @@ class Figures(lg.PassFigures):
     redis_per_update: float | None = None
     cache_hit_rate: float | None = None
     collections: list[float] = field(default_factory=list)  # full GC pauses of the pass, ms
+    groups: dict[str, list[float]] = field(  # latencies (ms) by ``_statement_mix`` group
+        default_factory=lambda: defaultdict(list))
     gc_share: float = 0.0  # of the bot's CPU time, all collections
 
 
@@ -251,15 +280,17 @@ class Run:
 
     async def post_all(self, rate: float, duration: float, *, limit: int,
                        saturate: bool, unfinished: Callable[[int], float],
-                       ) -> tuple[list[tuple[int, float]], float, float | None]:
+                       ) -> tuple[list[tuple[int, float, str]], float, float | None]:
         """Post updates open-loop (:func:`_loadgen.open_loop`). Returns ``(chat, posted
-        at)`` per update, the largest lag behind the schedule (s), and when a paced pass
-        stopped (s after its start) or ``None``."""
-        posts: list[tuple[int, float]] = []
+        at, group)`` per update, the largest lag behind the schedule (s), and when a paced
+        pass stopped (s after its start) or ``None``."""
+        posts: list[tuple[int, float, str]] = []
 
         async def post(member: Member) -> int:
             update = self.generator.next(member)
-            posts.append((member.chat, time.monotonic()))
+            chat = int(update.get("message", update.get("callback_query", {}).get(
+                "message", {})).get("chat", {}).get("id", member.chat))
+            posts.append((chat, time.monotonic(), self.generator.group))
             return await self.fake.post_to_webhook(update, url=self.bot.url + TELEGRAM_PATH)
 
         _, max_lag, stopped = await lg.open_loop(
@@ -328,7 +359,7 @@ class Run:
         replies = sum(len(times) for times in self.tracker.replies.values())
         figures.replies_per_update = replies / max(1, len(posts))
         first_replies = self._pair(posts, figures)
-        first_post = min(t for _, t in posts)
+        first_post = min(t for _, t, _ in posts)
         # Saturated (unpaced): the last reply ends the pass. Paced: the first reply to the
         # last update does (the later ones are spaced by the per-chat limit).
         end = self.tracker.last_reply() if saturate else max(first_replies, default=first_post)
@@ -340,23 +371,24 @@ class Run:
             progress["completed"] = (await self.bot.stats(full=False))["completed"]
             await asyncio.sleep(0.1)
 
-    def _pair(self, posts: list[tuple[int, float]], figures: Figures) -> list[float]:
+    def _pair(self, posts: list[tuple[int, float, str]], figures: Figures) -> list[float]:
         """Latency of each update: its post to the chat's first reply after it."""
-        by_chat: dict[int, list[float]] = defaultdict(list)
-        for chat, posted in posts:
-            by_chat[chat].append(posted)
+        by_chat: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        for chat, posted, group in posts:
+            by_chat[chat].append((posted, group))
         firsts = []
-        start = min((posted for _, posted in posts), default=0.0)
+        start = min((posted for _, posted, _ in posts), default=0.0)
         for chat, posted_times in by_chat.items():
             replies = self.tracker.replies.get(chat, [])
             j = 0
-            for posted in sorted(posted_times):
+            for posted, group in sorted(posted_times):
                 while j < len(replies) and replies[j] < posted:
                     j += 1
                 if j == len(replies):
                     figures.unanswered += 1
                     continue
                 figures.latencies_ms.append((replies[j] - posted) * 1000)
+                figures.groups[group].append((replies[j] - posted) * 1000)
                 figures.timed.append((posted - start, (replies[j] - posted) * 1000))
                 firsts.append(replies[j])
         return firsts
@@ -373,7 +405,7 @@ async def measure_rounds(contenders: list[Contender], args: argparse.Namespace) 
     async def one_pass(contender: Contender, load: Load) -> Figures:
         run = contender.run
         run.tracker.use(contender.name)
-        if contender.name == "ours" and load.kind != "warm-up":
+        if contender.name.startswith("ours") and load.kind != "warm-up":
             await run.bot.limiter("unpaced" if load.saturate else "paced")
         return await run.measure(load)
 
@@ -423,6 +455,12 @@ def parse_args() -> argparse.Namespace:
                              "ours is, app.tuning.settle_heap), or both, as two baselines")
     parser.add_argument("--balance-cache", type=float, default=60.0,
                         help="seconds the in-process balance cache keeps an answer; 0: none")
+    parser.add_argument("--statements", type=float, default=0.0,
+                        help="share of updates that are a press making a PDF statement (e.g. "
+                             "0.05): ours with that mix against ours without, same chats; no "
+                             "echo bot and no saturation pass then")
+    parser.add_argument("--statement-pool", choices=("thread", "process"), default="thread",
+                        help="statements made in threads (as serve does) or in processes")
     parser.add_argument("--bots", default="ours,echo", help=argparse.SUPPRESS)  # for profiling
     return parser.parse_args()
 
@@ -430,6 +468,8 @@ def parse_args() -> argparse.Namespace:
 async def main() -> None:
     """Both bots, paced and saturated; the ratios."""
     args = parse_args()
+    if args.statements > 0:
+        args.sat_duration = 0.0  # the paced passes' latencies are the question
 
     redis_client = redis.asyncio.Redis.from_url(args.redis)
     redis_version = await lg.redis_version(redis_client, args.redis)
@@ -458,7 +498,11 @@ async def main() -> None:
                 AsyncExitStack() as processes:
             tracker = Tracker(fake)
             outbox = workdir / "outbox.jsonl"
-            if "ours" in args.bots:
+            if args.statements > 0:
+                contenders = await statement_contenders(
+                    args, fake, tracker, http, processes, workdir=workdir, prefix=prefix,
+                    redis_client=redis_client)
+            elif "ours" in args.bots:
                 await prepare_database(workdir / "bench.db", args.members)
                 ours = await processes.enter_async_context(bot_process("ours", [
                     "--api-base", fake.api_base, "--redis", args.redis, "--prefix", prefix,
@@ -474,7 +518,8 @@ async def main() -> None:
             echoes: dict[str, list[str]] = {"echo": [], "echo+heap": ["--settle-heap"]}
             if args.echo_heap != "both":
                 echoes = {"echo": echoes["echo" if args.echo_heap == "default" else "echo+heap"]}
-            for name, heap in echoes.items() if "echo" in args.bots else ():
+            for name, heap in echoes.items() if "echo" in args.bots and not contenders_only(
+                    args) else ():
                 echo = await processes.enter_async_context(bot_process(
                     "echo", ["--api-base", fake.api_base, "--loop", args.loop, *heap], http))
                 generator = Generator(fake, tracker, outbox, random.Random(7), echo=True)
@@ -483,13 +528,98 @@ async def main() -> None:
                     None)))
             await measure_rounds(contenders, args)
     await redis_client.aclose()
-    lg.print_mix(contenders[0].run.generator.kinds if contenders else Counter())
+    lg.print_mix(contenders[-1 if args.statements > 0 else 0].run.generator.kinds
+                 if contenders else Counter())
     print("columns: upd/s achieved; latency from POST to the first reply at the fake server; "
           "msg/up replies per update; redis = commands of the bot's client per update; errs = "
           "bot errors + unanswered updates; CPU as share of one core (bot process, this "
           "harness process, redis-server); RSS = bot's peak; lag = generator behind schedule")
-    if len(contenders) > 1 and contenders[0].name == "ours":
+    if args.statements > 0:
+        statement_report(contenders, args)
+    elif len(contenders) > 1 and contenders[0].name == "ours":
         report(*contenders)
+
+
+# --- statements in the mix (``--statements``) -------------------------------------------------
+
+def contenders_only(args: argparse.Namespace) -> bool:
+    """With ``--statements``, ours with and without them are the only bots."""
+    return bool(args.statements > 0)
+
+
+async def statement_contenders(args: argparse.Namespace, fake: FakeBotApi, tracker: Tracker,
+                               http: aiohttp.ClientSession, processes: AsyncExitStack, *,
+                               workdir: Path, prefix: str,
+                               redis_client: redis.asyncio.Redis) -> list[Contender]:
+    """Two processes of ours, identical but for the mix they get: ``ours`` the usual one,
+    ``ours+stmt`` with ``--statements`` of the updates making a PDF. Both have the same
+    members marked as statement members (``ours`` gives them the usual mix), so that the
+    others are the same chats; the statement members' chats come from a pool of linked chats
+    after the members'."""
+    askers = sm.choose_askers(make_members(args.members), args.statements)
+    pool = sm.pool_size(askers, args.statements, args.rate,
+                        WARMUP_SECONDS + args.rounds * args.duration)
+    linked = args.members + pool
+    await prepare_database(workdir / "ours.db", linked)
+    shutil.copyfile(workdir / "ours.db", workdir / "ours+stmt.db")
+    print(f"statements: {args.statements:.1%} of the updates ask for a PDF statement of the "
+          f"last 12 months ({args.statements * args.rate:.1f}/s), made in a "
+          f"{args.statement_pool} pool; {askers} statement members ({3 * args.statements:.0%} of "
+          f"the updates: card, \"Download statement\", period), a chat of {pool} linked chats "
+          f"for each statement; the others are the same chats in both bots\n", flush=True)
+    contenders = []
+    for name, cycle in (("ours", None),
+                        ("ours+stmt", sm.StatementCycle(range(FIRST_CHAT + args.members,
+                                                              FIRST_CHAT + linked)))):
+        outbox = workdir / f"{name}.outbox.jsonl"
+        process = await processes.enter_async_context(bot_process("ours", [
+            "--api-base", fake.api_base, "--redis", args.redis, "--prefix", f"{prefix}{name}:",
+            "--db", str(workdir / f"{name}.db"), "--outbox", str(outbox),
+            "--first-chat", str(FIRST_CHAT), "--linked", str(linked),
+            "--per-bot", str(args.per_bot), "--per-chat", str(args.per_chat),
+            "--unpaced-per-chat", str(args.sat_per_chat),
+            "--balance-cache", str(args.balance_cache), "--loop", args.loop,
+            "--statement-pool", args.statement_pool], http))
+        members = make_members(args.members)
+        sm.choose_askers(members, args.statements)
+        generator = Generator(fake, tracker, outbox, random.Random(7), statements=cycle)
+        contenders.append(Contender(name, Run(process, fake, tracker, generator,
+                                              lg.in_order(members), redis_client)))
+    return contenders
+
+
+def group_cells(f: Figures, group: str) -> str:
+    """p50, p95, p99, max and count of one group's latencies."""
+    values = f.groups.get(group, [])
+    if not values:
+        return f"{'-':>7} {'-':>7} {'-':>7} {'-':>7} {0:>5}"
+    return " ".join(f"{lg.nearest_rank(values, q):>7.1f}" for q in (0.5, 0.95, 0.99, 1.0)) \
+        + f" {len(values):>5}"
+
+
+def statement_report(contenders: list[Contender], args: argparse.Namespace) -> None:
+    """Per paced pass, the others' latencies with and without statements in the mix, and
+    the statement replies' own; then the medians over the rounds."""
+    heads = f"{'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} {'n':>5}"
+    print(f"\nlatency (ms) at {args.rate:g}/s, statements {args.statements:.1%} of the "
+          f"updates in ours+stmt (made in a {args.statement_pool} pool)")
+    print(f"{'pass':<14} | others (same chats)           {'':>4}| PDF statement replies")
+    print(f"{'':<14} | {heads} | {heads}")
+    for contender in contenders:
+        for f in contender.paced:
+            print(f"{f.label:<14} | {group_cells(f, sm.OTHERS)} | {group_cells(f, sm.PDF)}")
+    for contender in contenders:
+        merged = Figures(contender.name, "")
+        for f in contender.paced:
+            for group, values in f.groups.items():
+                merged.groups[group].extend(values)
+        print(f"{contender.name + ' all':<14} | {group_cells(merged, sm.OTHERS)} | "
+              f"{group_cells(merged, sm.PDF)}")
+    for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        medians = [statistics.median(lg.nearest_rank(f.groups.get(sm.OTHERS, []), q)
+                                     for f in c.paced) for c in contenders]
+        print(f"others' {name}, median of the rounds: " + ", ".join(
+            f"{c.name} {m:.1f} ms" for c, m in zip(contenders, medians, strict=True)))
 
 
 def report(ours: Contender, echo: Contender, *stricter: Contender) -> None:
