@@ -28,7 +28,7 @@ from enum import StrEnum
 
 from babel.numbers import format_percent
 
-from domain.gaps import ContributionRecord, Period
+from domain.gaps import ContributionRecord, Period, due_date
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import Problem, mask_kpj, parse_birth_date
@@ -180,10 +180,13 @@ def statement_window(record: ContributionRecord, day: date,
                      year: int | None) -> tuple[Period, Period]:
     """The first and last month of a statement: a calendar year, or the last 12 months.
 
-    It ends with last month (the running month is not owed yet), or later when contributions
-    were paid in advance; an inactive membership's last 12 months end with its last
-    contribution. Months before the first contribution are left out."""
+    It ends with the last month whose contribution is owed (last month once its due date, the
+    15th, has passed; the month before until then), or later when contributions were paid in
+    advance; an inactive membership's last 12 months end with its last contribution. Months
+    before the first contribution are left out."""
     end = Period.of(day).shifted(-1)
+    if day <= due_date(end):  # last month is not owed yet: not listed as unpaid
+        end = end.shifted(-1)
     if record.last is not None and (record.last > end or not record.active):
         end = record.last
     if year is not None:

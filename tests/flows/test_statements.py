@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,10 @@ from app.compose import build_engine, build_ports, open_database
 from app.documents import ThreadedDocumentMaker, statement_key
 from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService
+from domain.gaps import ContributionRecord, Period
 from flows.i18n import Catalog
 from flows.ports import IssuedStatement, SessionBackend
+from flows.statements import statement_window
 from flows.types import Reply, SayKind, SessionKey
 from statements.chart import YearBar
 from statements.data import StatementData
@@ -332,3 +334,19 @@ async def test_a_document_that_cannot_be_made_is_a_polite_apology(setup: Setup) 
     assert not any(r.kind is SayKind.DOCUMENT for r in chat.replies)
     assert "coba lagi" in text.lower()
     assert await setup.issued.for_subject(chat.key) == []
+
+
+@pytest.mark.parametrize(("day", "paid_to", "end"), [
+    (date(2026, 12, 4), "2026-10", "2026-10"),   # November not owed until 15 December
+    (date(2026, 12, 15), "2026-10", "2026-10"),  # the due date itself: still not late
+    (date(2026, 12, 16), "2026-10", "2026-11"),  # late from the 16th: listed as not paid
+    (date(2026, 12, 4), "2026-11", "2026-11"),   # paid before its due date: listed
+])
+def test_the_last_12_months_end_with_the_last_month_owed(day: date, paid_to: str,
+                                                          end: str) -> None:
+    periods = [f"2025-{m:02d}" for m in range(1, 13)] + [
+        f"2026-{m:02d}" for m in range(1, int(paid_to[5:]) + 1)]
+    record = ContributionRecord.of(periods, "PU", "active")
+    first, last = statement_window(record, day, None)
+    assert str(last) == end
+    assert str(first) == str(Period.parse(end).shifted(-11))
