@@ -279,7 +279,7 @@ async def year_bars(ctx: Context, kpj: str, record: ContributionRecord, figures:
     year), in its parts, with the months of the year that have no contribution."""
     if record.first is None:
         return []
-    missing = [m.year for m in record.missing(day)]
+    missing = [m.year for m in record.missing(day) if day > due_date(m)]  # late ones only
     bars: list[YearBar] = []
     for year in range(max(record.first.year, day.year - MAX_BARS + 1), day.year + 1):
         at_end = figures if year == day.year else await ctx.ports.balance.jht_balance(
