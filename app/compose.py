@@ -369,12 +369,12 @@ def verify_url(settings: Settings) -> str:
 
 def document_maker(settings: Settings, secret: bytes, catalog: Catalog,
                    stack: AsyncExitStack) -> DocumentMaker:
-    """Statements and charts made in worker threads (stopped with ``stack``); the renderers
-    are imported here, not when this module is."""
-    from app.documents import ThreadedDocumentMaker
+    """Statements and charts made in ``DOCUMENT_WORKERS`` worker processes (threads when 0),
+    stopped with ``stack``; the renderers are imported here, not when this module is."""
+    from app.documents import PooledDocumentMaker
 
-    maker = ThreadedDocumentMaker(secret=secret, verify_url=verify_url(settings),
-                                  catalog=catalog)
+    maker = PooledDocumentMaker(secret=secret, verify_url=verify_url(settings),
+                                catalog=catalog, processes=settings.document_workers)
     stack.callback(maker.close)
     return maker
 

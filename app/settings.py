@@ -74,6 +74,9 @@ class BalanceSettings(BaseSettings):
     # printed and QR-coded on statements (unset: derived from TELEGRAM_WEBHOOK_URL).
     jht_development_rate: float | None = Field(default=None, gt=0, lt=1)
     statement_verify_url: str = ""
+    # Worker processes making statements and charts (0: threads in the bot's own process,
+    # which slows every other chat while a PDF is made).
+    document_workers: int = Field(default=2, ge=0, le=32)
 
 
 class OtpSettings(StorageSettings):

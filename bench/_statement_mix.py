@@ -11,24 +11,20 @@ member moves on to the next chat of a pool of linked chats (each with a membersh
 years of contributions, as every member's) after each statement; the pool is large enough for
 no chat to reach the limit in a run.
 
-:class:`ProcessDocumentMaker` makes the statements in a process pool instead of threads (the
-``--statement-pool process`` variant), to tell GIL contention from the rest.
+The documents are made as ``serve`` makes them, in worker processes
+(:class:`app.documents.PooledDocumentMaker`); ``--statement-pool thread`` makes them in threads
+of the bot's own process instead, to show what the interpreter lock costs the other chats.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from app.documents import ThreadedDocumentMaker
-    from flows.ports import IssuedStatement
-    from statements.data import StatementData
+    pass
 
 STEPS = 3  # card, "Download statement", the period
 CARD, ASK, PERIOD = "cek saldo", "bal:statement", "stmt:last12"
@@ -125,80 +121,3 @@ def group_of(member: Asker, cycle: StatementCycle | None) -> str:
     if not member.asks_statements:
         return OTHERS
     return PDF if cycle is not None and cycle.last_was_pdf else STATEMENT_CHATS
-
-
-# --- the process-pool variant ---------------------------------------------------------------
-
-def _render_in_worker(data: StatementData, locale: str, issued_at: datetime, code: str,
-                      verify_url: str) -> bytes:
-    """A statement rendered in a worker process (its own catalog, loaded once)."""
-    from statements.pdf import render_statement
-
-    return render_statement(data, locale=locale, issued_at=issued_at, code=code,
-                            verify_url=verify_url, catalog=_worker_catalog())
-
-
-_CATALOG: list[Any] = []
-
-
-def _worker_catalog() -> Any:
-    if not _CATALOG:
-        from flows.i18n import Catalog
-
-        _CATALOG.append(Catalog())
-    return _CATALOG[0]
-
-
-def _warm() -> None:
-    """Import the renderer and load the catalog in a worker before the load starts."""
-    import statements.pdf  # noqa: F401
-
-    _worker_catalog()
-
-
-class ProcessDocumentMaker:
-    """The app's document maker with its statements rendered in a process pool (charts, and
-    signing and recording, as the threaded maker does them)."""
-
-    def __init__(self, threaded: ThreadedDocumentMaker, *, workers: int = 2) -> None:
-        import multiprocessing
-
-        self._threaded = threaded
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(
-            "forkserver"))
-        for future in [self._pool.submit(_warm) for _ in range(workers)]:
-            future.result()
-
-    async def statement(self, data: StatementData, *, locale: str,
-                        issued_at: datetime) -> IssuedStatement:
-        """As :meth:`ThreadedDocumentMaker.statement`, the PDF made in another process."""
-        import asyncio
-
-        from app.documents import DocumentsUnavailable
-        from flows.ports import IssuedStatement, StatementRecord
-        from statements.data import utc_seconds
-        from statements.signing import statement_code, summary_of
-
-        threaded = self._threaded
-        issued_at = utc_seconds(issued_at)
-        code = statement_code(data, issued_at, threaded._key)  # noqa: SLF001
-        render = partial(_render_in_worker, data, locale, issued_at, code,
-                         threaded._verify_url)  # noqa: SLF001
-        try:
-            pdf = await asyncio.get_running_loop().run_in_executor(self._pool, render)
-        except Exception as exc:
-            raise DocumentsUnavailable("the statement could not be made") from exc
-        summary = summary_of(data, issued_at, code)
-        return IssuedStatement(code=code, pdf=pdf, summary=StatementRecord(
-            code=summary.code, initials=summary.initials, kpj_masked=summary.kpj_masked,
-            period_from=summary.period_from, period_to=summary.period_to,
-            total=summary.total, issued_at=summary.issued_at))
-
-    async def chart(self, bars: Any, *, locale: str, projection: Any) -> bytes:
-        """The threaded maker's chart."""
-        return await self._threaded.chart(bars, locale=locale, projection=projection)
-
-    def close(self) -> None:
-        """Stop the workers."""
-        self._pool.shutdown(wait=True)
-        self._threaded.close()

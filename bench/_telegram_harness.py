@@ -186,7 +186,7 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     from bench_engine import CommandCounter
 
     from app.compose import build_engine, build_ports
-    from app.documents import ThreadedDocumentMaker
+    from app.documents import PooledDocumentMaker
     from app.metrics import CountingOtpSender, Metrics
     from app.otp_delivery import OutboxOtpSender
     from app.web import create_web_app, database_check, kv_check
@@ -209,15 +209,13 @@ async def serve_ours(args: argparse.Namespace) -> None:  # noqa: PLR0915 - one w
     reference = ReferenceBalanceService(database)
     balance = (CachedBalanceService(reference, ttl=args.balance_cache)  # as run_bot.py does
                if args.balance_cache > 0 else reference)
-    # Statements and charts in worker threads, as ``app.compose.runtime`` wires them for serve
-    # (``--statement-pool process``: the statements in worker processes instead).
-    threaded = ThreadedDocumentMaker(secret=SECRET, verify_url="http://localhost/verify",
-                                     catalog=catalog)
-    documents: Any = threaded
+    # Statements and charts in worker processes, as ``app.compose.runtime`` wires them for
+    # serve (``--statement-pool thread``: in threads of the bot's process, for comparison).
+    documents = PooledDocumentMaker(secret=SECRET, verify_url="http://localhost/verify",
+                                    catalog=catalog,
+                                    processes=2 if args.statement_pool == "process" else 0)
     if args.statement_pool == "process":
-        from _statement_mix import ProcessDocumentMaker
-
-        documents = ProcessDocumentMaker(threaded)
+        await documents.warm()
     ports = build_ports(kv=store, accounts=accounts, balance=balance, secret=SECRET,
                         otp_sender=CountingOtpSender(OutboxOtpSender(Path(args.outbox)), metrics),
                         documents=documents, statements=SqlStatementIssueStore(database, SECRET))
@@ -320,7 +318,7 @@ def main() -> None:
     parser.add_argument("--per-bot", type=float, default=30.0)
     parser.add_argument("--per-chat", type=float, default=1.0)
     parser.add_argument("--unpaced-per-chat", type=float, default=1000.0)
-    parser.add_argument("--statement-pool", choices=("thread", "process"), default="thread",
+    parser.add_argument("--statement-pool", choices=("thread", "process"), default="process",
                         help="ours: statements made in threads (as serve) or processes")
     args = parser.parse_args()
     log_warnings()

@@ -459,7 +459,7 @@ def parse_args() -> argparse.Namespace:
                         help="share of updates that are a press making a PDF statement (e.g. "
                              "0.05): ours with that mix against ours without, same chats; no "
                              "echo bot and no saturation pass then")
-    parser.add_argument("--statement-pool", choices=("thread", "process"), default="thread",
+    parser.add_argument("--statement-pool", choices=("thread", "process"), default="process",
                         help="statements made in threads (as serve does) or in processes")
     parser.add_argument("--bots", default="ours,echo", help=argparse.SUPPRESS)  # for profiling
     return parser.parse_args()

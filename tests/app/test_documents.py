@@ -12,7 +12,7 @@ import pytest
 
 import app.documents
 import statements.chart
-from app.documents import DocumentsUnavailable, ThreadedDocumentMaker, statement_key
+from app.documents import DocumentsUnavailable, PooledDocumentMaker, statement_key
 from flows.i18n import Catalog
 from statements.signing import verify_pdf
 from tests.statements.samples import siti
@@ -21,8 +21,8 @@ SECRET = b"documents-test-secret-0123456789"
 
 
 @pytest.fixture
-async def maker() -> AsyncIterator[ThreadedDocumentMaker]:
-    made = ThreadedDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify/",
+async def maker() -> AsyncIterator[PooledDocumentMaker]:
+    made = PooledDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify/",
                                  catalog=Catalog())
     try:
         yield made
@@ -30,7 +30,7 @@ async def maker() -> AsyncIterator[ThreadedDocumentMaker]:
         made.close()
 
 
-async def test_a_statement_is_issued_sealed_and_verifies(maker: ThreadedDocumentMaker) -> None:
+async def test_a_statement_is_issued_sealed_and_verifies(maker: PooledDocumentMaker) -> None:
     issued = await maker.statement(siti(), locale="en",
                                    issued_at=datetime(2026, 11, 20, 3, 4, 5, 678, tzinfo=UTC))
     verdict = verify_pdf(issued.pdf, statement_key(SECRET))
@@ -39,7 +39,7 @@ async def test_a_statement_is_issued_sealed_and_verifies(maker: ThreadedDocument
 
 
 async def test_warm_makes_a_statement_and_a_chart_in_their_pools(
-        maker: ThreadedDocumentMaker, monkeypatch: pytest.MonkeyPatch,
+        maker: PooledDocumentMaker, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     threads: dict[str, str] = {}
     real_statement, real_chart = app.documents._signed_statement, statements.chart.render_chart
@@ -62,7 +62,7 @@ async def test_warm_makes_a_statement_and_a_chart_in_their_pools(
     assert "Warm Up" not in caplog.text
 
 
-async def test_warm_up_statement_is_a_genuine_statement(maker: ThreadedDocumentMaker,
+async def test_warm_up_statement_is_a_genuine_statement(maker: PooledDocumentMaker,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[bytes] = []
     real = app.documents._signed_statement
@@ -78,7 +78,7 @@ async def test_warm_up_statement_is_a_genuine_statement(maker: ThreadedDocumentM
 
 async def test_warm_of_a_closed_maker_logs_and_does_not_raise(
         caplog: pytest.LogCaptureFixture) -> None:
-    closed = ThreadedDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
+    closed = PooledDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
                                    catalog=Catalog())
     closed.close()
     with caplog.at_level(logging.INFO, logger="app.documents"):
@@ -87,3 +87,21 @@ async def test_warm_of_a_closed_maker_logs_and_does_not_raise(
     assert "DocumentsUnavailable" in caplog.text
     with pytest.raises(DocumentsUnavailable):
         await closed.statement(siti(), locale="en", issued_at=datetime.now(UTC))
+
+
+async def test_worker_processes_make_statements_and_charts_off_the_bots_process() -> None:
+    from statements.chart import YearBar
+
+    made = PooledDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
+                               catalog=Catalog(), processes=1)
+    try:
+        await made.warm()
+        issued = await made.statement(siti(), locale="id",
+                                      issued_at=datetime(2026, 11, 20, 3, 4, 5, tzinfo=UTC))
+        chart = await made.chart((YearBar(2025, 1_000_000, 540_000, 60_000, 0),),
+                                 locale="en", projection=None)
+    finally:
+        made.close()
+    assert verify_pdf(issued.pdf, statement_key(SECRET)).genuine
+    assert chart.startswith(b"\x89PNG")
+    assert not any(t.name.startswith(("statement", "chart")) for t in threading.enumerate())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main, parse_args
-from app.documents import ThreadedDocumentMaker, statement_key
+from app.documents import PooledDocumentMaker, statement_key
 from app.settings import OtpSettings
 from app.verify_cli import run_verify_statement, verdict_line
 from flows.i18n import Catalog
@@ -34,7 +34,7 @@ def data() -> StatementData:
 
 
 async def statement(secret: str) -> bytes:
-    maker = ThreadedDocumentMaker(secret=secret.encode(), verify_url="https://bot.example/verify",
+    maker = PooledDocumentMaker(secret=secret.encode(), verify_url="https://bot.example/verify",
                                   catalog=Catalog())
     try:
         issued = await maker.statement(data(), locale="id", issued_at=ISSUED_AT)

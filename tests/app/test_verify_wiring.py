@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app.compose import development_rate, open_database, runtime, verify_url
-from app.documents import ThreadedDocumentMaker
+from app.documents import PooledDocumentMaker
 from app.otp_delivery import OutboxOtpSender
 from app.settings import Settings
 from balance.demo import DEFAULT_RATES, DEMO_RATES
@@ -31,7 +31,7 @@ def _settings(tmp_path: Path, **values: object) -> Settings:
 
 async def test_the_runtime_makes_documents_and_records_statements(tmp_path: Path) -> None:
     async with runtime(_settings(tmp_path), OutboxOtpSender(tmp_path / "o.jsonl")) as built:
-        assert isinstance(built.ports.documents, ThreadedDocumentMaker)
+        assert isinstance(built.ports.documents, PooledDocumentMaker)
         assert isinstance(built.ports.statements, SqlStatementIssueStore)
         rates = [*DEFAULT_RATES.values(), *DEMO_RATES.values()]
         expected = float(sum(rates) / len(rates)) / 100

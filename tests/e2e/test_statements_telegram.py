@@ -17,7 +17,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from app.compose import build_engine, build_ports, inbox_for, open_database
-from app.documents import ThreadedDocumentMaker, statement_key
+from app.documents import PooledDocumentMaker, statement_key
 from app.metrics import CountingOtpSender, Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import add_verify_route, create_web_app
@@ -48,7 +48,7 @@ async def tg(tmp_path: Path, fake: FakeBotApi) -> AsyncIterator[tuple[Harness,
     outbox = tmp_path / "outbox.jsonl"
     accounts = SqlAccountStore(database, SECRET)
     catalog = Catalog()
-    maker = ThreadedDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
+    maker = PooledDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
                                   catalog=catalog)
     issued = SqlStatementIssueStore(database, SECRET)
     ports = build_ports(kv=store, database=database, accounts=accounts, secret=SECRET,

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
 from app.compose import build_engine, build_ports, inbox_for, open_database
-from app.documents import ThreadedDocumentMaker, statement_key
+from app.documents import PooledDocumentMaker, statement_key
 from app.metrics import Metrics
 from app.otp_delivery import OutboxOtpSender
 from app.web import create_web_app
@@ -61,7 +61,7 @@ async def wa(tmp_path: Path, graph: FakeGraphApi) -> AsyncIterator[WaHarness]:
     outbox, desk_lines = tmp_path / "outbox.jsonl", list[str]()
     tickets, accounts = SqlTicketStore(database), SqlAccountStore(database, SECRET)
     catalog = Catalog()
-    maker = ThreadedDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
+    maker = PooledDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
                                   catalog=catalog)
     ports = build_ports(kv=store, database=database, accounts=accounts, secret=SECRET,
                         otp_sender=OutboxOtpSender(outbox), clock=clock, tickets=tickets,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.compose import build_engine, build_ports, open_database
-from app.documents import ThreadedDocumentMaker, statement_key
+from app.documents import PooledDocumentMaker, statement_key
 from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService
 from domain.gaps import ContributionRecord, Period
@@ -42,7 +42,7 @@ AGUS = {"nik": "3578031212920002", "kpj": "34567890123", "birth": "12-12-1992",
 class RecordingMaker:
     """The real document maker, keeping what the flow asked it to make."""
 
-    inner: ThreadedDocumentMaker
+    inner: PooledDocumentMaker
     statements: list[StatementData] = field(default_factory=list)
     charts: list[tuple[tuple[YearBar, ...], Projection | None]] = field(default_factory=list)
 
@@ -112,7 +112,7 @@ async def setup_on(url: str, tmp_path: Path,
     clock = ManualClock()
     outbox = tmp_path / "outbox.jsonl"
     catalog = Catalog()
-    maker = RecordingMaker(ThreadedDocumentMaker(secret=SECRET, catalog=catalog,
+    maker = RecordingMaker(PooledDocumentMaker(secret=SECRET, catalog=catalog,
                                                  verify_url="https://bot.example/verify"))
     issued = SqlStatementIssueStore(database, SECRET)
     ports = build_ports(kv=store, database=database, accounts=accounts,
