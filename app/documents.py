@@ -33,7 +33,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from flows.i18n import Catalog
-from flows.ports import IssuedStatement, PortUnavailable, StatementRecord
+from flows.ports import IssuedStatement, PortUnavailable
 from statements.data import StatementData, StatementMonth, utc_seconds
 from statements.pdf import render_statement
 from statements.signing import sign_statement, statement_code, summary_of
@@ -97,11 +97,7 @@ class PooledDocumentMaker:
                          code=code, verify_url=self._verify_url, catalog=self._catalog,
                          key=self._key)
         pdf = await self._run(self._statements, render, "statement")
-        summary = summary_of(data, issued_at, code)
-        return IssuedStatement(code=code, pdf=pdf, summary=StatementRecord(
-            code=summary.code, initials=summary.initials, kpj_masked=summary.kpj_masked,
-            period_from=summary.period_from, period_to=summary.period_to,
-            total=summary.total, issued_at=summary.issued_at))
+        return IssuedStatement(code=code, pdf=pdf, summary=summary_of(data, issued_at, code))
 
     async def chart(self, bars: Sequence[YearBar], *, locale: str,
                     projection: Projection | None) -> bytes:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from flows.ports import StatementRecord
 from statements.data import (
     StatementData,
     canonical_json,
@@ -41,17 +42,9 @@ _READ_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, OSE
                 RecursionError)
 
 
-@dataclass(frozen=True)
-class VerifiedSummary:
-    """What a verifier may show about a statement: no more than its holder already has."""
-
-    code: str
-    initials: str
-    kpj_masked: str
-    period_from: str
-    period_to: str
-    total: int
-    issued_at: datetime
+VerifiedSummary = StatementRecord
+"""What a verifier may show about a statement: no more than its holder already has; the same
+record the bot keeps of each statement it issues (:class:`flows.ports.StatementRecord`)."""
 
 
 @dataclass(frozen=True)

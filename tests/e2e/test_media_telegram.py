@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,13 +24,13 @@ from channels.telegram.media import FILE_NOT_SENT
 from channels.telegram.outbox import TelegramOutbox
 from channels.telegram.session import JsonAiohttpSession
 from channels.telegram.throttle import SendThrottle
-from flows.engine import Deliver, Served
 from flows.flow import Ports
 from flows.i18n import Catalog
-from flows.types import Attachment, Button, Event, EventKind, Reply, SayKind, SessionKey, Text
+from flows.types import Attachment, Button, EventKind, Reply, SayKind, SessionKey, Text
 from storage.sessions import MemorySessionStore
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.media_samples import PDF, png
+from tests.fakes.scripted import Scripted
 
 TOKEN = "123456:TEST-telegram-token"
 SECRET = b"media-e2e-secret"
@@ -40,20 +40,6 @@ CHART_PNG = png(64, 48, (200, 30, 30))
 STATEMENT = Attachment("laporan-iuran-2025.pdf", "application/pdf", PDF)
 CHART = Attachment("grafik-saldo.png", "image/png", CHART_PNG)
 AGAIN = ((Button("Unduh lagi", "stmt:again"), Button("Lihat grafik", "stmt:chart")),)
-
-
-@dataclass
-class Scripted:
-    """``Engine.serve`` standing in: every update is answered with ``replies``."""
-
-    replies: list[Reply] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    async def __call__(self, key: SessionKey, event: Event, deliver: Deliver, *,
-                       requeue: bool = False) -> Served:
-        self.events.append(event)
-        await deliver(list(self.replies), {})
-        return Served.ANSWERED
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,13 @@ from channels.whatsapp.graph import GraphClient
 from channels.whatsapp.limiter import OutboundLimiter
 from channels.whatsapp.render import Words
 from channels.whatsapp.web import WHATSAPP_PATH, add_whatsapp_routes
-from flows.engine import Deliver, Served
 from flows.i18n import Catalog
-from flows.types import Attachment, Button, Event, Reply, SayKind, SessionKey, Text
+from flows.types import Attachment, Button, Reply, SayKind, Text
 from storage.sessions import MemorySessionStore
 from tests.fakes.graph_api import FakeGraphApi, GraphCall
 from tests.fakes.graph_webhooks import signed, status_update, text_message
 from tests.fakes.media_samples import PDF, png
+from tests.fakes.scripted import Scripted
 from tests.flows.conftest import ManualClock
 
 APP_SECRET = "media-app-secret"
@@ -43,20 +43,6 @@ CHART_PNG = png(64, 48, (20, 90, 200))
 STATEMENT = Attachment("laporan-iuran-2025.pdf", "application/pdf", PDF)
 CHART = Attachment("grafik-saldo.png", "image/png", CHART_PNG)
 AGAIN = ((Button("Unduh lagi", "stmt:again"), Button("Lihat grafik", "stmt:chart")),)
-
-
-@dataclass
-class Scripted:
-    """``Engine.serve`` standing in: every message is answered with ``replies``."""
-
-    replies: list[Reply] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    async def __call__(self, key: SessionKey, event: Event, deliver: Deliver, *,
-                       requeue: bool = False) -> Served:
-        self.events.append(event)
-        await deliver(list(self.replies), {})
-        return Served.ANSWERED
 
 
 @dataclass
