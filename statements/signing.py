@@ -101,18 +101,44 @@ def verify_pdf(pdf: bytes, key: bytes) -> Verdict:
         return Verdict(genuine=False, reason="no_payload", code=None, summary=None)
     data, issued_at, claimed = payload
     expected = statement_code(data, issued_at, key)
-    if not hmac.compare_digest(expected, claimed):
+    if not _same(expected, claimed):
         return Verdict(genuine=False, reason="bad_code", code=claimed, summary=None)
     summary = summary_of(data, issued_at, expected)
     try:
         sealed = _seal_in(reader)
-        digest = pages_digest(reader)
+        digest = None if _acts_on_opening(reader) else pages_digest(reader)
     except (*_READ_ERRORS, PyPdfError):
         sealed = digest = None
-    if sealed is None or digest is None or not hmac.compare_digest(
+    if sealed is None or digest is None or not _same(
             sealed, _seal(key, canonical_json(data, issued_at), digest)):
         return Verdict(genuine=False, reason="altered", code=expected, summary=summary)
     return Verdict(genuine=True, reason="ok", code=expected, summary=summary)
+
+
+_ACTIVE_ENTRIES = ("/AA", "/AcroForm", "/OCProperties")
+"""Document catalog entries that can change what a reader shows without touching the pages
+(actions, form fields or XFA drawn over them, layers hiding parts): a statement never has
+them, so one added later makes the file ``altered``; so does an ``/OpenAction`` that is an
+action (a script) rather than the page to open at, which is all fpdf2 writes there."""
+
+
+def _acts_on_opening(reader: Any) -> bool:
+    catalog = reader.trailer["/Root"].get_object()
+    names = catalog.get("/Names")
+    names = names.get_object() if names is not None else {}
+    opening = catalog.get("/OpenAction")
+    opening = opening.get_object() if opening is not None else None
+    return (any(entry in catalog for entry in _ACTIVE_ENTRIES) or "/JavaScript" in names
+            or (opening is not None and not isinstance(opening, list)))
+
+
+def _same(expected: str, claimed: object) -> bool:
+    """A constant-time comparison that also answers (no) for a claimed value that is not a
+    string or not ASCII (``hmac.compare_digest`` raises for those)."""
+    if not isinstance(claimed, str):
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"),
+                               claimed.encode("utf-8", "surrogatepass"))
 
 
 def sign_statement(pdf: bytes, key: bytes) -> bytes:

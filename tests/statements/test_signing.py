@@ -327,3 +327,35 @@ def test_a_file_ending_in_a_cross_reference_stream_is_sealed_whole(catalog: Cata
     sealed = sign_statement(streamed, KEY)
     assert not sealed.startswith(rendered)
     assert verify_pdf(sealed, KEY).reason == "ok"
+
+
+def _with_code(pdf: bytes, code: object) -> bytes:
+    reader = PdfReader(io.BytesIO(pdf))
+    payload = json.loads(reader.attachments[PAYLOAD_NAME][0])
+    payload["code"] = code
+    writer = PdfWriter(clone_from=reader)
+    _drop_payload(writer)
+    writer.add_attachment(PAYLOAD_NAME, json.dumps(payload).encode())
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("code", ["ÄBCDEFGHJK", "\ud800", 12345])
+def test_a_code_that_is_not_ascii_text_is_refused_not_a_crash(one_year: bytes,
+                                                               code: object) -> None:
+    verdict = verify_pdf(_with_code(one_year, code), KEY)
+    assert (verdict.genuine, verdict.reason) == (False, "bad_code")
+
+
+@pytest.mark.parametrize("entry", ["/OpenAction", "/AA", "/AcroForm", "/OCProperties"])
+def test_an_entry_that_acts_when_the_file_opens_makes_it_altered(one_year: bytes,
+                                                                 entry: str) -> None:
+    def add(writer: PdfWriter) -> None:
+        writer._root_object[NameObject(entry)] = DictionaryObject(  # noqa: SLF001
+            {NameObject("/S"): NameObject("/JavaScript"),
+             NameObject("/JS"): TextStringObject("this.getField('total').value = 999")})
+
+    assert verify_pdf(_rewritten(one_year), KEY).genuine  # saved again: still genuine
+    verdict = verify_pdf(_rewritten(one_year, add), KEY)
+    assert (verdict.genuine, verdict.reason) == (False, "altered")
