@@ -28,6 +28,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -78,11 +79,10 @@ class PooledDocumentMaker:
         self._statements: Executor
         self._charts: Executor
         self._workers = processes
+        self._closed = False
         if processes > 0:
             self._catalog = None  # each worker loads its own
-            pool = ProcessPoolExecutor(processes, multiprocessing.get_context("forkserver"),
-                                       initializer=_start_worker)
-            self._statements = self._charts = pool
+            self._statements = self._charts = self._process_pool()
         else:
             self._statements = ThreadPoolExecutor(statement_workers, "statement")
             self._charts = ThreadPoolExecutor(chart_workers, "chart")
@@ -139,15 +139,31 @@ class PooledDocumentMaker:
 
     def close(self) -> None:
         """Stop the workers (documents being made are finished first)."""
+        self._closed = True
         self._statements.shutdown(wait=True)
         self._charts.shutdown(wait=True)
+
+    def _process_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self._workers, multiprocessing.get_context("forkserver"),
+                                   initializer=_start_worker)
 
     async def _run(self, pool: Executor, render: partial[bytes], what: str) -> bytes:
         """``render`` in ``pool``; any failure (a closed pool included) is
         :class:`DocumentsUnavailable`, logged by its class only: its message might quote the
-        document's content."""
+        document's content. A worker process that died (killed, out of memory) breaks its
+        whole pool: the pool is replaced and the document tried once more, so one crash does
+        not refuse every document until the bot restarts."""
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, render)
+            try:
+                return await loop.run_in_executor(pool, render)
+            except BrokenProcessPool:
+                if self._closed or pool is not self._statements:
+                    raise
+                log.warning("a document worker process died; starting new ones")
+                self._statements = self._charts = self._process_pool()
+                pool.shutdown(wait=False)
+                return await loop.run_in_executor(self._statements, render)
         except Exception as exc:
             log.error("the %s could not be made (%s)", what, type(exc).__name__)
             raise DocumentsUnavailable(f"the {what} could not be made") from exc

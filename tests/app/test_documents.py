@@ -3,6 +3,7 @@ makes a process's first statement and chart in its pools at start-up."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -105,3 +106,25 @@ async def test_worker_processes_make_statements_and_charts_off_the_bots_process(
     assert verify_pdf(issued.pdf, statement_key(SECRET)).genuine
     assert chart.startswith(b"\x89PNG")
     assert not any(t.name.startswith(("statement", "chart")) for t in threading.enumerate())
+
+
+async def test_a_worker_process_that_dies_is_replaced_and_the_document_made(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import os
+    import signal
+
+    made = PooledDocumentMaker(secret=SECRET, verify_url="https://bot.example/verify",
+                               catalog=Catalog(), processes=1)
+    try:
+        first = await made.statement(siti(), locale="en",
+                                     issued_at=datetime(2026, 11, 20, 3, 4, 5, tzinfo=UTC))
+        pids = list(made._statements._processes)  # type: ignore[attr-defined]  # noqa: SLF001
+        os.kill(pids[0], signal.SIGKILL)
+        await asyncio.sleep(0.5)  # the pool notices its dead worker
+        again = await made.statement(siti(), locale="en",
+                                     issued_at=datetime(2026, 11, 20, 3, 4, 6, tzinfo=UTC))
+    finally:
+        made.close()
+    assert verify_pdf(first.pdf, statement_key(SECRET)).genuine
+    assert verify_pdf(again.pdf, statement_key(SECRET)).genuine
+    assert "a document worker process died; starting new ones" in caplog.text
