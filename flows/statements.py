@@ -310,7 +310,7 @@ def projection_text(ctx: Context, projection: Projection, summary: MemberSummary
     """The projection's figure, its assumptions, and that it is an estimate."""
     locale = _locale(ctx)
     assumptions = (Text("• no new contributions (the membership is inactive)")
-                   if not projection.monthly_contribution else
+                   if summary.status != "active" else
                    Text("• contributions of {amount} a month ({share} of your last wage), "
                         "the wage growing {growth} a year",
                         {"amount": Money(projection.monthly_contribution),
@@ -330,11 +330,9 @@ def _growth_buttons(current: int) -> tuple[Option, ...]:
 
 
 def _reached_claim_age(birth: date, day: date) -> bool:
-    try:
-        birthday = birth.replace(year=birth.year + CLAIM_AGE)
-    except ValueError:  # 29 February
-        birthday = date(birth.year + CLAIM_AGE, 3, 1)
-    return birthday <= day
+    """From the month of the 56th birthday on, nothing is left to project (contributions are
+    counted up to the month before it)."""
+    return (day.year, day.month) >= (birth.year + CLAIM_AGE, birth.month)
 
 
 def _percent(value: float, locale: str) -> str:

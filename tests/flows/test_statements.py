@@ -350,3 +350,14 @@ def test_the_last_12_months_end_with_the_last_month_owed(day: date, paid_to: str
     first, last = statement_window(record, day, None)
     assert str(last) == end
     assert str(first) == str(Period.parse(end).shifted(-11))
+
+
+@pytest.mark.parametrize(("day", "reached"), [
+    (date(2026, 11, 30), False),  # November 2026: contributions until November still count
+    (date(2026, 12, 1), True),    # the birthday month: nothing left to project
+    (date(2027, 3, 1), True),
+])
+def test_the_claim_age_is_reached_in_the_56th_birthday_month(day: date, reached: bool) -> None:
+    from flows.statements import _reached_claim_age
+
+    assert _reached_claim_age(date(1970, 12, 31), day) is reached
