@@ -53,6 +53,9 @@ class StatementState(StrEnum):
 
 S = StatementState
 STATEMENTS_PER_HOUR = 3
+CHARTS_PER_HOUR = 12
+"""Charts (a wage-growth button makes one each) a chat may have an hour: each reads the
+balance once per year shown."""
 WINDOW_SECONDS = 3600.0
 YEAR_BUTTONS = 8
 WAGE_GROWTHS = (0, 3, 5, 8)  # percent a year, one button each
@@ -119,7 +122,7 @@ async def issue(ctx: Context, kpj: str, year: int | None) -> Outcome:
         return back_to_menu(say(UNAVAILABLE))
     if not await _may_see(ctx, kpj):
         return await _not_linked(ctx)
-    wait = await _hourly_limit(ctx)
+    wait = await _hourly_wait(ctx, "stmt", STATEMENTS_PER_HOUR)
     if wait > 0:
         return back_to_menu(say(
             "You have already downloaded {limit} statements in the last hour. Please try again "
@@ -129,6 +132,7 @@ async def issue(ctx: Context, kpj: str, year: int | None) -> Outcome:
         return back_to_menu(say(NOT_AVAILABLE, kpj=mask_kpj(kpj)))
     issued = await documents.statement(data, locale=_locale(ctx), issued_at=ctx.now)
     await issued_store.record(ctx.key, issued.summary)
+    await _count_hourly(ctx, "stmt")
     name = f"statement-{data.period_label_from}-{data.period_label_to}.pdf"
     document = Say(Text(
         "Contribution statement of KPJ {kpj}, {start} to {end}.\nVerification code: {code}",
@@ -139,17 +143,24 @@ async def issue(ctx: Context, kpj: str, year: int | None) -> Outcome:
     return Outcome(MENU, (document,), data={})
 
 
-async def _hourly_limit(ctx: Context) -> float:
-    """Count this statement; the seconds to wait when the chat is over the hourly limit
-    (else 0). The window starts with the first statement of the hour."""
-    tag = ctx.tag("statements")
-    started = str(ctx.now.timestamp())
-    await ctx.ports.kv.put_if_absent(f"stmt:since:{tag}", started, WINDOW_SECONDS)
-    count = await ctx.ports.kv.incr(f"stmt:count:{tag}", WINDOW_SECONDS)
-    if count <= STATEMENTS_PER_HOUR:
+async def _hourly_wait(ctx: Context, what: str, limit: int) -> float:
+    """The seconds to wait when the chat already had ``limit`` documents of ``what`` this
+    hour (else 0). Only documents delivered count (:func:`_count_hourly`): a failure costs the
+    member nothing. A chat's updates are served one at a time, so read-then-count is safe."""
+    tag = ctx.tag(what)
+    count = await ctx.ports.kv.get(f"{what}:count:{tag}")
+    if count is None or int(count) < limit:
         return 0.0
-    since = await ctx.ports.kv.get(f"stmt:since:{tag}") or started
+    since = await ctx.ports.kv.get(f"{what}:since:{tag}") or str(ctx.now.timestamp())
     return max(60.0, float(since) + WINDOW_SECONDS - ctx.now.timestamp())
+
+
+async def _count_hourly(ctx: Context, what: str) -> None:
+    """Count a document made; the window starts with the first of the hour."""
+    tag = ctx.tag(what)
+    await ctx.ports.kv.put_if_absent(f"{what}:since:{tag}", str(ctx.now.timestamp()),
+                                     WINDOW_SECONDS)
+    await ctx.ports.kv.incr(f"{what}:count:{tag}", WINDOW_SECONDS)
 
 
 async def statement_data(ctx: Context, kpj: str, year: int | None) -> StatementData | None:
@@ -238,6 +249,11 @@ async def show_chart(ctx: Context, kpj: str, *, birth: date | None = None,
         return back_to_menu(say(UNAVAILABLE))
     if not await _may_see(ctx, kpj):
         return await _not_linked(ctx)
+    wait = await _hourly_wait(ctx, "chart", CHARTS_PER_HOUR)
+    if wait > 0:
+        return back_to_menu(say(
+            "You have already asked for {limit} charts in the last hour. Please try again "
+            "after {until}.", limit=CHARTS_PER_HOUR, until=until(ctx, wait)))
     summary = await member_summary(ctx, kpj)
     day = today(ctx)
     figures = await ctx.ports.balance.jht_balance(kpj, day)
@@ -251,6 +267,7 @@ async def show_chart(ctx: Context, kpj: str, *, birth: date | None = None,
     projection = (await _projection(ctx, summary, figures, birth=birth, growth=growth)
                   if birth is not None and not _reached_claim_age(birth, day) else None)
     picture = await documents.chart(bars, locale=_locale(ctx), projection=projection)
+    await _count_hourly(ctx, "chart")
     data = {"kpj": kpj, **({"birth": birth.isoformat()} if birth is not None else {})}
     caption = Text("JHT balance of KPJ {kpj} year by year, as of {date}: employer "
                    "contributions, your contributions and development. Years with months "

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.compose import build_engine, build_ports, open_database
-from app.documents import PooledDocumentMaker, statement_key
+from app.documents import DocumentsUnavailable, PooledDocumentMaker, statement_key
 from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService
 from domain.gaps import ContributionRecord, Period
@@ -46,9 +46,13 @@ class RecordingMaker:
     statements: list[StatementData] = field(default_factory=list)
     charts: list[tuple[tuple[YearBar, ...], Projection | None]] = field(default_factory=list)
 
+    failing: bool = False
+
     async def statement(self, data: StatementData, *, locale: str,
                         issued_at: datetime) -> IssuedStatement:
         self.statements.append(data)
+        if self.failing:
+            raise DocumentsUnavailable("the statement could not be made")
         return await self.inner.statement(data, locale=locale, issued_at=issued_at)
 
     async def chart(self, bars: Sequence[YearBar], *, locale: str,
@@ -223,6 +227,22 @@ async def test_at_most_three_statements_an_hour(setup_on_each_store: Setup) -> N
     assert "3" in text and "17.00 WIB" in text.replace(":", ".")  # first at 16.00 WIB
     assert len(setup.maker.statements) == 3
     assert len(await setup.issued.for_subject(chat.key)) == 3
+
+
+async def test_statements_that_failed_do_not_count_against_the_hour(setup: Setup) -> None:
+    chat = setup.engine_chat
+    await card_of(chat)
+    setup.maker.failing = True
+    for _ in range(4):
+        await chat.say("/saldo")
+        await chat.press("bal:statement")
+        await chat.press("stmt:last12")
+        assert not any(r.kind is SayKind.DOCUMENT for r in chat.replies)
+    setup.maker.failing = False
+    await chat.say("/saldo")
+    await chat.press("bal:statement")
+    await chat.press("stmt:last12")
+    attached(chat, SayKind.DOCUMENT)
 
 
 async def test_mydata_lists_the_statements_and_erasure_forgets_them(setup_on_each: Setup
