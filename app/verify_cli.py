@@ -1,9 +1,10 @@
 """``run_bot.py verify-statement FILE.pdf``: whether a statement PDF is genuine and unaltered.
 
 The file carries its content and verification code; the code is checked with the key every
-process derives from ``OTP_SECRET`` (:func:`app.documents.statement_key`), and the pages are
-compared with the content rendered again (:func:`statements.signing.verify_pdf`). One line is
-printed; the exit code is 0 for a genuine statement, 1 for anything else.
+process derives from ``OTP_SECRET`` (:func:`app.documents.statement_key`), and the seal, an HMAC
+of that content and of what the pages show, with the pages as the file holds them
+(:func:`statements.signing.verify_pdf`; nothing is rendered again). One line is printed; the
+exit code is 0 for a genuine statement, 1 for anything else.
 """
 
 from __future__ import annotations

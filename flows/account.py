@@ -60,9 +60,10 @@ async def ask_erase(ctx: Context) -> Outcome:
     """Explain what erasure removes and ask to confirm."""
     return Outcome(S.CONFIRM_ERASE, (say(
         "Erase your data? This removes the link between this chat and your membership, your "
-        "consent record, your conversations with our agents and this conversation's state; "
-        "an open request to an agent is closed. Your membership data at BPJS "
-        "Ketenagakerjaan is not affected.",
+        "consent record, your conversations with our agents, the record of the statements "
+        "issued here (their codes will no longer be found on the verification page) and this "
+        "conversation's state; an open request to an agent is closed. Your membership data "
+        "at BPJS Ketenagakerjaan is not affected.",
         (option("Yes, erase", "acct:erase"), option("No, keep it", "acct:keep"))),), data={})
 
 
