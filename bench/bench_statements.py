@@ -5,7 +5,7 @@
 Issues Siti's 10-year statement (120 months, 3 pages: rendered and sealed, as the bot does) and
 renders an 11-year chart with the projection to age 56, ``--runs`` times each after a first run
 (which pays once per process for the fonts cut to size, matplotlib's import and font cache and
-the catalogs; its time is printed: it is what ``ThreadedDocumentMaker.warm`` spares the first
+the catalogs; its time is printed: it is what ``PooledDocumentMaker.warm`` spares the first
 member). Prints the median, p99 and minimum of wall time and the median and p99 of CPU time (on
 a busy machine the minimum and the CPU time are the fairer figures; the load average is printed
 first), the peak Python memory of one run (tracemalloc), the process's peak RSS and the PDF and

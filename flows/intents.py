@@ -227,7 +227,7 @@ def _rewrite(padded: str, phrases: tuple[tuple[str, str], ...]) -> str:
 
 _NEGATORS = frozenset({"bukan", "bkn", "gak", "ga", "gk", "nggak", "ngga", "enggak", "engga",
                        "tidak", "tdk", "tak", "ndak", "nda", "ora", "teu", "jangan", "jgn",
-                       "dont", "don't", "do not", "no", "never"})
+                       "dont", "don't", "no", "never"})
 _DENIES_A_THING = frozenset({"bukan", "bkn", "not"})
 _DENIED_THINGS = frozenset({"the", "my", "a", "an", "about", "for", "asking", "to"})
 """After "not", the words that make it deny a thing ("not the history") rather than a state
@@ -242,9 +242,9 @@ _WORD_KEY = re.compile(r"[^\w']+")
 
 
 def focus(text: str) -> str:
-    """Drop what the member says they do not want: "bukan riwayat, tapi saldo" -> "tapi
-    saldo", "gak mau cek saldo, mau ngobrol sama orang" -> "mau ngobrol sama orang", "not the
-    history, just the total" -> "just the total". A denial ("bukan X", "not X") or a refusal
+    """Drop what the member says they do not want: "bukan riwayat, tapi saldo" -> "saldo",
+    "gak mau cek saldo, mau ngobrol sama orang" -> "mau ngobrol sama orang", "not the history,
+    just the total" -> "the total". A denial ("bukan X", "not X") or a refusal
     ("gak mau X", "ga usah X", "don't want X") counts only when a contrast follows ("tapi",
     "cuma", "just", or a new "mau"/"want"): "gak jadi" or "saldo gak mau muncul" stay as
     typed."""
@@ -263,7 +263,9 @@ def focus(text: str) -> str:
         else:
             continue
         for later in range(start + 1, len(keys)):
-            if keys[later] in _CONTRAST or keys[later] in _WANTS:
+            if keys[later] in _CONTRAST:  # "tapi" itself goes too: it reads as a complaint
+                return " ".join(words[:index] + words[later + 1:])
+            if keys[later] in _WANTS:
                 return " ".join(words[:index] + words[later:])
     return text
 

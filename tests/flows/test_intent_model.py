@@ -85,11 +85,11 @@ def test_without_a_model_the_rules_decide_alone() -> None:
 
 
 @pytest.mark.parametrize(("text", "focused"), [
-    ("bukan riwayat, tapi saldo totalnya aja", "tapi saldo totalnya aja"),
+    ("bukan riwayat, tapi saldo totalnya aja", "saldo totalnya aja"),
     ("gak mau cek saldo, mau ngobrol sama orang", "mau ngobrol sama orang"),
-    ("not the history, just the total balance", "just the total balance"),
+    ("not the history, just the total balance", "the total balance"),
     ("I don't want the balance, I want a person", "I want a person"),
-    ("ga usah daftar, cuma mau tau iuran berapa persen", "cuma mau tau iuran berapa persen"),
+    ("ga usah daftar, cuma mau tau iuran berapa persen", "mau tau iuran berapa persen"),
     ("gak jadi", "gak jadi"),
     ("saldo gak mau muncul", "saldo gak mau muncul"),
     ("my balance is not updated but contributions were deducted",
@@ -104,6 +104,8 @@ def test_focus_drops_what_the_member_does_not_want(text: str, focused: str) -> N
     ("not the history, just the total balance", "check_balance"),
     ("I don't want the balance, I want a person", "handoff"),
     ("bukan riwayat, saldo totalnya aja", "check_balance"),
+    ("bukan riwayat tapi saldo", "check_balance"),
+    ("bukan riwayat, tapi saldo", "check_balance"),
     ("gak mau cek saldo, mau ngomong sama petugas", "handoff"),
     ("iuran sudah dipotong tapi saldo belum nambah", "faq.balance_not_updated"),
     ("bulan lalu gak masuk ke saldo padahal gaji dipotong", "faq.balance_not_updated"),
