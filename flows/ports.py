@@ -600,8 +600,10 @@ class StatementIssueStore(Protocol):
     ``/hapusdata``). Chats are named by a keyed pseudonym, never a chat id. Raises
     :class:`DatabaseUnavailable`."""
 
-    async def record(self, key: SessionKey, issued: StatementRecord) -> None:
-        """Remember a statement issued to the chat (its code once: a repeat is ignored)."""
+    async def record(self, key: SessionKey, issued: StatementRecord) -> bool:
+        """Remember a statement issued to the chat; ``False`` when its code already names
+        another statement (50-bit codes do collide, rarely: the caller issues it again with
+        another issue time). Recording the same statement twice is ``True``."""
         ...
 
     async def lookup(self, code: str) -> StatementRecord | None:

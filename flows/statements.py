@@ -23,7 +23,7 @@ promise, with its assumptions.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from babel.numbers import format_percent
@@ -36,11 +36,17 @@ from flows.memberships import member_summary, offer_registration, today, visible
 from flows.menu import MENU, back_to_menu
 from flows.messages import EXAMPLES, problem_message
 from flows.otp import until
-from flows.ports import Contribution, JhtBalance, MemberSummary
+from flows.ports import Contribution, JhtBalance, MemberSummary, PortUnavailable
 from flows.types import Attachment, EventKind, Money, Month, Option, Say, SayKind, Text
 from statements.chart import YearBar
 from statements.data import StatementData, StatementMonth
 from statements.projection import Projection, project
+
+
+class CodeTaken(PortUnavailable):
+    """Every verification code tried names another statement already (three 50-bit codes in
+    a row: in practice a store that refuses every record); the member hears the polite
+    "try again later" of a failed port."""
 
 
 class StatementState(StrEnum):
@@ -131,7 +137,13 @@ async def issue(ctx: Context, kpj: str, year: int | None) -> Outcome:
     if data is None:
         return back_to_menu(say(NOT_AVAILABLE, kpj=mask_kpj(kpj)))
     issued = await documents.statement(data, locale=_locale(ctx), issued_at=ctx.now)
-    await issued_store.record(ctx.key, issued.summary)
+    for later in range(1, 4):  # a code already naming another statement: issue it again
+        if await issued_store.record(ctx.key, issued.summary):
+            break
+        issued = await documents.statement(data, locale=_locale(ctx),
+                                           issued_at=ctx.now + timedelta(seconds=later))
+    else:
+        raise CodeTaken("no free verification code for the statement")
     await _count_hourly(ctx, "stmt")
     name = f"statement-{data.period_label_from}-{data.period_label_to}.pdf"
     document = Say(Text(

@@ -40,12 +40,19 @@ class SqlStatementIssueStore:
         self._engine = engine
         self._key = pseudonym_key
 
-    async def record(self, key: SessionKey, issued: StatementRecord) -> None:
-        """Remember a statement issued to the chat; the same code twice is kept once."""
+    async def record(self, key: SessionKey, issued: StatementRecord) -> bool:
+        """Remember a statement issued to the chat; ``False`` when the code is taken by
+        another statement (the same statement twice is kept once)."""
         row = _row(issued, pseudonym(key, self._key))
         with translate_errors(DatabaseUnavailable, "record_statement"):
             async with self._engine.begin() as conn:
-                await conn.execute(insert_ignoring_conflicts(conn.dialect.name, S, row))
+                inserted = await conn.execute(insert_ignoring_conflicts(conn.dialect.name, S,
+                                                                        row))
+                if inserted.rowcount:
+                    return True
+                query = sa.select(*_COLUMNS).where(col(S.code) == issued.code)
+                found = (await conn.execute(query)).first()
+        return found is not None and _summary(found) == issued
 
     async def lookup(self, code: str) -> StatementRecord | None:
         """The statement issued under ``code`` (exactly as issued), or ``None``."""
@@ -80,9 +87,10 @@ class MemoryStatementIssueStore:
     def __init__(self) -> None:
         self._issued: dict[str, tuple[SessionKey, StatementRecord]] = {}
 
-    async def record(self, key: SessionKey, issued: StatementRecord) -> None:
-        """Remember a statement issued to the chat; the same code twice is kept once."""
-        self._issued.setdefault(issued.code, (key, issued))
+    async def record(self, key: SessionKey, issued: StatementRecord) -> bool:
+        """Remember a statement issued to the chat; ``False`` when the code is taken by
+        another statement (the same statement twice is kept once)."""
+        return self._issued.setdefault(issued.code, (key, issued))[1] == issued
 
     async def lookup(self, code: str) -> StatementRecord | None:
         """The statement issued under ``code``, or ``None``."""

@@ -21,7 +21,7 @@ from app.otp_delivery import OutboxOtpSender
 from balance.service import ReferenceBalanceService
 from domain.gaps import ContributionRecord, Period
 from flows.i18n import Catalog
-from flows.ports import IssuedStatement, SessionBackend
+from flows.ports import IssuedStatement, SessionBackend, StatementRecord
 from flows.statements import statement_window
 from flows.types import Reply, SayKind, SessionKey
 from statements.chart import YearBar
@@ -381,3 +381,25 @@ def test_the_claim_age_is_reached_in_the_56th_birthday_month(day: date, reached:
     from flows.statements import _reached_claim_age
 
     assert _reached_claim_age(date(1970, 12, 31), day) is reached
+
+
+async def test_a_code_that_names_another_statement_is_issued_again(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = setup.engine_chat
+    await card_of(chat)
+    store, real, refused = setup.issued, setup.issued.record, []
+
+    async def first_code_taken(key: SessionKey, issued: StatementRecord) -> bool:
+        if not refused:
+            refused.append(issued.code)
+            return False
+        return await real(key, issued)
+
+    monkeypatch.setattr(store, "record", first_code_taken)
+    await chat.say("/saldo")
+    await chat.press("bal:statement")
+    await chat.press("stmt:last12")
+    document = attached(chat, SayKind.DOCUMENT)
+    [kept] = await real.__self__.for_subject(chat.key)
+    assert kept.code != refused[0] and kept.code in document.text
+    assert len(setup.maker.statements) == 2

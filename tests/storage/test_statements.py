@@ -46,9 +46,12 @@ async def check_a_recorded_statement_is_found_by_its_code_as_issued(
 
 
 async def check_the_same_code_twice_is_kept_once(store: StatementIssueStore) -> None:
-    await store.record(KEY, issued("CODE222222"))
-    await store.record(KEY, issued("CODE222222", total=1))
+    assert await store.record(KEY, issued("CODE222222"))
+    assert await store.record(KEY, issued("CODE222222"))  # the same statement again: fine
+    assert not await store.record(OTHER, issued("CODE222222", total=1))  # another: refused
     assert await store.for_subject(KEY) == [issued("CODE222222")]
+    assert await store.for_subject(OTHER) == []
+    assert await store.lookup("CODE222222") == issued("CODE222222")
 
 
 async def check_each_chat_sees_only_its_own_statements_oldest_first(
