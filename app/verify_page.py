@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -95,8 +96,7 @@ def page_for(record: StatementRecord | None, code: str, locale: str, catalog: Ca
             "start": Month.parse(record.period_from), "end": Month.parse(record.period_to)}),
             locale)),
         (N_("JHT balance total"), catalog.format_value(Money(record.total), locale)),
-        (N_("Issued"), catalog.render(Text(N_("{time} WIB"), {
-            "time": record.issued_at.astimezone(JAKARTA)}), locale)),
+        (N_("Issued"), _issued(record.issued_at.astimezone(JAKARTA), catalog, locale)),
     )
     table = "".join(f"<tr><th>{t(label)}</th><td>{html.escape(value)}</td></tr>"
                     for label, value in rows)
@@ -117,3 +117,9 @@ def _document(locale: str, title: str, body: str, code: str) -> str:
             f"<title>{title}</title><style>{_STYLE}</style></head><body>{body}"
             f'<footer><a href="{link}" hreflang="{other}">{label}</a></footer>'
             "</body></html>")
+
+
+def _issued(at: datetime, catalog: Catalog, locale: str) -> str:
+    """The issue time as the statement prints it ("4 Desember 2026, pukul 02:28 WIB")."""
+    return catalog.render(Text(N_("{date}, {time} WIB"), {
+        "date": at.date(), "time": f"{at.hour:02d}:{at.minute:02d}"}), locale)

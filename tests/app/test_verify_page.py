@@ -44,7 +44,7 @@ async def test_a_genuine_code_shows_the_summary_in_indonesian_by_default(
     assert response.headers["X-Robots-Tag"].startswith("noindex")
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert '<html lang="id">' in page
-    for shown in (CODE, "S.R.", "*******8901", "Rp98.765.432", "20 Nov 2026 16:30",
+    for shown in (CODE, "S.R.", "*******8901", "Rp98.765.432", "20 November 2026, pukul 16:30 WIB",
                   "November 2025", "Oktober 2026"):
         assert shown in page, shown
     assert "<script" not in page
