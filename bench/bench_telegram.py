@@ -2,7 +2,7 @@
 
     uv run python bench/bench_telegram.py [--members 1000] [--rate 200] [--duration 20]
                                           [--rounds 3] [--redis redis://127.0.0.1:6379/15]
-                                          [--statements 0.05] [--statement-pool thread]
+                                          [--statements 0.05] [--statement-pool thread|process]
 
 N simulated members chat a realistic mix (60% "cek saldo", 20% history - "riwayat", or the
 "older" button when a history page is on screen -, 15% FAQ questions, 5% registration steps:
@@ -48,15 +48,15 @@ up a first reply) and is lifted in the saturation pass (``--sat-per-chat``), whe
 write more often.
 
 Statements (``--statements 0.05``, issue 17): two processes of ours, identical (both with the
-documents port wired as ``serve`` wires it: statements and charts made in worker threads), one
+documents port wired as ``serve`` wires it: statements and charts made in 2 worker processes), one
 getting the usual mix, the other with that share of all updates being the "Last 12 months"
 press that makes, signs and uploads a PDF statement; the statement members also send the steps
 before it (the card, "Download statement"), three times that share of the load, taken from
 members who otherwise chat as the rest (``bench/_statement_mix.py``). The others are the same
 chats in both bots, so their p50/p95/p99 with and without statements compare directly; the
 statement replies' own latency (the press to the ``sendDocument`` upload) is shown too. Only
-paced passes, no echo bot. ``--statement-pool process`` makes the statements in a process pool
-instead (a variant of the bench, not of the app).
+paced passes, no echo bot. ``--statement-pool thread`` makes them in threads of the bot's own
+process instead, to show what the interpreter lock costs the other chats.
 
 Profile the bot process with ``BENCH_PROFILE=/tmp/profile.txt`` (pyinstrument) or
 ``BENCH_PROFILE=/tmp/profile.pstats`` (cProfile: exact call counts).
