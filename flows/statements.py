@@ -92,15 +92,19 @@ async def offer_periods(ctx: Context, kpj: str) -> Outcome:
         return back_to_menu(say(NOT_AVAILABLE, kpj=mask_kpj(kpj)))
     if not periods:
         return back_to_menu(say("No contributions are recorded for this membership yet."))
-    years = sorted({Period.parse(p).year for p in periods}, reverse=True)[:YEAR_BUTTONS]
-    year_buttons = [Option(Text("{year}", {"year": str(y)}), f"stmt:year:{y}") for y in years]
+    years = sorted({Period.parse(p).year for p in periods}, reverse=True)
+    year_buttons = [Option(Text("{year}", {"year": str(y)}), f"stmt:year:{y}")
+                    for y in years[:YEAR_BUTTONS]]
     rows = [(option("Last 12 months", "stmt:last12"),),
             *(tuple(year_buttons[i:i + 4]) for i in range(0, len(year_buttons), 4)),
             (option("Main menu", "go:menu"),)]
-    return Outcome(S.PERIOD, (Say(Text(
-        "Which period should the statement of KPJ {kpj} cover? It comes as a PDF with a "
-        "verification code anyone can check.", {"kpj": mask_kpj(kpj)}), tuple(rows)),),
-        data={"kpj": kpj, "years": years})
+    question = Text("Which period should the statement of KPJ {kpj} cover? It comes as a PDF "
+                    "with a verification code anyone can check.", {"kpj": mask_kpj(kpj)})
+    if len(years) > YEAR_BUTTONS:  # the older years have no button: they can be typed
+        question = Text("{question}\n\nFor an older year ({first} to {last}), type the year.",
+                        {"question": question, "first": str(years[-1]),
+                         "last": str(years[YEAR_BUTTONS])})
+    return Outcome(S.PERIOD, (Say(question, tuple(rows)),), data={"kpj": kpj, "years": years})
 
 
 async def choose_period(ctx: Context) -> Outcome:

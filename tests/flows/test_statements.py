@@ -184,6 +184,18 @@ async def test_a_year_statement_covers_that_calendar_year(setup: Setup) -> None:
     assert sum(m.employer_part for m in data.months) > 0
 
 
+async def test_an_older_year_without_a_button_can_be_typed(setup: Setup) -> None:
+    chat = setup.engine_chat
+    await card_of(chat)
+    question = await chat.press("bal:statement")
+    assert "stmt:year:2017" not in chat.buttons  # eight buttons: 2019 to 2026
+    assert "2016" in question and "2018" in question
+    await chat.say("2017")
+    attached(chat, SayKind.DOCUMENT)
+    data = setup.maker.statements[-1]
+    assert (data.period_label_from, data.period_label_to) == ("2017-01", "2017-12")
+
+
 async def test_a_member_paying_their_own_gets_no_employer(setup: Setup) -> None:
     chat = setup.engine_chat
     await card_of(chat, AGUS)
