@@ -62,6 +62,14 @@ def jht_parts(wage: int, segment: str) -> tuple[int, int]:
     raise ValueError(f"unknown segment: {segment!r}")
 
 
+def jht_share(segment: str) -> Fraction:
+    """The JHT contribution as a share of the wage: 5.7% for ``PU``, 2% for ``BPU`` and
+    ``PMI`` (the rates :func:`jht_parts` applies). Raises :class:`ValueError` for an unknown
+    segment."""
+    employer, employee = jht_parts(1000, segment)
+    return Fraction(employer + employee, 1000)
+
+
 class Posted(NamedTuple):
     """One month's posted JHT contribution: period ``"YYYY-MM"``, both parts, paid date.
 

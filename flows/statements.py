@@ -28,6 +28,7 @@ from enum import StrEnum
 
 from babel.numbers import format_percent
 
+from balance.rules import jht_share
 from domain.gaps import ContributionRecord, Period, due_date
 from flows.flow import Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
@@ -68,11 +69,6 @@ WAGE_GROWTHS = (0, 3, 5, 8)  # percent a year, one button each
 DEFAULT_GROWTH = 3
 CLAIM_AGE = 56
 MAX_BARS = 20  # years on the chart, the newest
-# The JHT share of the reported wage a month: employer 3.7% + employee 2% for wage earners;
-# 2% of declared income for members who pay their own (BPU; PMI treated alike).
-SHARE = {"PU": 0.057}
-OWN_SHARE = 0.02
-
 UNAVAILABLE = N_("Statements and charts are not available just now. Please try again later.")
 NOT_AVAILABLE = N_("The data of KPJ {kpj} is not available. Please contact the call centre "
                    "175.")
@@ -336,7 +332,7 @@ async def _projection(ctx: Context, summary: MemberSummary, figures: JhtBalance,
     return project(balance=figures.total, monthly_wage=wage, birth_date=birth,
                    today=today(ctx), rate=ctx.ports.development_rate,
                    wage_growth=growth / 100,
-                   contribution_share=SHARE.get(summary.segment, OWN_SHARE))
+                   segment=summary.segment)
 
 
 def projection_text(ctx: Context, projection: Projection, summary: MemberSummary) -> Text:
@@ -347,7 +343,7 @@ def projection_text(ctx: Context, projection: Projection, summary: MemberSummary
                    Text("• contributions of {amount} a month ({share} of your last wage), "
                         "the wage growing {growth} a year",
                         {"amount": Money(projection.monthly_contribution),
-                         "share": _percent(SHARE.get(summary.segment, OWN_SHARE), locale),
+                         "share": _percent(float(jht_share(summary.segment)), locale),
                          "growth": _percent(projection.wage_growth, locale)}))
     return Text(
         "Projection at age 56 ({year}): about {amount}.\nAssumptions:\n• development of "

@@ -2,9 +2,10 @@
 
 Contributions are counted from the current month up to the month before the member's 56th
 birthday month. In calendar year ``k`` (``k = 0`` this year) the monthly wage is
-``monthly_wage * (1 + wage_growth) ** k`` and each month contributes
-``round_half_up(wage * contribution_share)`` (5.7% for a wage earner: 3.7% employer + 2%
-employee). Development follows the rule the balance service applies to a year (DOMAIN.md),
+``monthly_wage * (1 + wage_growth) ** k`` and each month contributes the parts
+:func:`balance.rules.jht_parts` gives the segment (a wage earner: 3.7% employer + 2% employee,
+each rounded; a non-wage earner or migrant worker: 2%). Development follows the rule the
+balance service applies to a year (DOMAIN.md),
 ``round_half_up(rate * (opening + sum(c * (12 - m) / 12)))``: the opening balance earns for the
 whole year, each contribution for the months after its own. This year's opening is taken as
 today's balance (contributions already paid this year earn as if there since January: a
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
-from balance.rules import round_half_up
+from balance.rules import jht_parts, round_half_up
 
 PAYOUT_AGE = 56
 
@@ -42,16 +43,15 @@ class Projection:
 
 
 def project(*, balance: int, monthly_wage: int, birth_date: date, today: date, rate: float,
-            wage_growth: float, contribution_share: float = 0.057) -> Projection:
+            wage_growth: float, segment: str = "PU") -> Projection:
     """The projection from ``balance`` today (see the module text for the rule).
 
-    ``rate`` and ``wage_growth`` are yearly fractions (0.06 for 6%); ``contribution_share`` is the
-    JHT share of the wage (0.057 for PU; a BPU member's 0.02). ``years`` ends with the year of
-    56 (its value: the balance at the birthday); a member whose 56th birthday month has come
-    gets no projected years and ``at_56 == balance``."""
+    ``rate`` and ``wage_growth`` are yearly fractions (0.06 for 6%); ``segment`` (``PU``,
+    ``BPU``, ``PMI``) sets the contribution, as the balance service computes it. ``years``
+    ends with the year of 56 (its value: the balance at the birthday); a member whose 56th
+    birthday month has come gets no projected years and ``at_56 == balance``."""
     age_56_year, birthday_month = birth_date.year + PAYOUT_AGE, birth_date.month
-    growth, yearly, share = (Fraction(str(wage_growth)), Fraction(str(rate)),
-                             Fraction(str(contribution_share)))
+    growth, yearly = Fraction(str(wage_growth)), Fraction(str(rate))
     years: list[tuple[int, int]] = []
     closing = balance
     contributions: list[int] = []
@@ -61,7 +61,7 @@ def project(*, balance: int, monthly_wage: int, birth_date: date, today: date, r
         if end < first:
             break
         wage = round_half_up(monthly_wage * (1 + growth) ** k)
-        contribution = round_half_up(wage * share)
+        contribution = sum(jht_parts(wage, segment))
         contributions.append(contribution)
         months = range(first, end + 1)
         weight = Fraction(sum(end - m for m in months), 12)

@@ -237,3 +237,13 @@ def test_adding_a_contribution_never_decreases_the_total(
     others = [c for c in history if c.period != extra.period]
     assert compute_balance(others, rates, as_of).total <= compute_balance(
         [*others, extra], rates, as_of).total
+
+
+@pytest.mark.parametrize(("segment", "share"), [("PU", "0.057"), ("BPU", "0.02"),
+                                                ("PMI", "0.02")])
+def test_the_jht_share_is_the_sum_of_the_parts_rates(segment: str, share: str) -> None:
+    from fractions import Fraction
+
+    from balance.rules import jht_share
+
+    assert jht_share(segment) == Fraction(share)

@@ -30,7 +30,7 @@ def test_contribution_share_for_a_non_wage_earner() -> None:
     # BPU: 2% of 3,000,000 = 60,000 a month from July 2025; no development, no wage growth;
     # born January 1971: the last contribution is December 2026's.
     result = project(balance=1_000_000, monthly_wage=3_000_000, birth_date=date(1971, 1, 1),
-                     today=date(2025, 7, 1), rate=0.0, wage_growth=0.0, contribution_share=0.02)
+                     today=date(2025, 7, 1), rate=0.0, wage_growth=0.0, segment="BPU")
     assert result.years == ((2025, 1_360_000), (2026, 2_080_000))
     assert result.monthly_contribution == 60_000
 
