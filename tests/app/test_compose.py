@@ -7,25 +7,31 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import text
 
 from app.compose import (
     bootstrap_database,
     build_engine,
     build_ports,
+    development_rate,
     open_database,
     otp_sender_for,
     runtime,
+    verify_url,
     with_ports,
 )
+from app.documents import PooledDocumentMaker
 from app.metrics import CountingTicketStore, Metrics
 from app.otp_delivery import FanOutOtpSender, OutboxOtpSender
 from app.settings import Settings
 from balance.cache import CachedBalanceService
+from balance.demo import DEFAULT_RATES, DEMO_RATES
 from balance.service import ReferenceBalanceService
 from flows.hours import BusinessHours
 from flows.types import Event, SessionKey
 from storage.db import create_engine
 from storage.sessions import MemorySessionStore, RedisSessionStore
+from storage.statements import SqlStatementIssueStore
 from tests.flows.conftest import SECRET, ManualClock
 
 
@@ -148,3 +154,39 @@ def test_the_wiring_lives_in_one_place() -> None:
                      else [root / folder])
         if "Ports(" in path.read_text(encoding="utf-8"))
     assert builders == ["app/compose.py"]
+
+
+# --- statements and charts: the document maker, the issue store, the development rate and
+# the address statements point verifiers to
+
+
+async def test_the_runtime_makes_documents_and_records_statements(tmp_path: Path) -> None:
+    async with runtime(_settings(tmp_path), OutboxOtpSender(tmp_path / "o.jsonl")) as built:
+        assert isinstance(built.ports.documents, PooledDocumentMaker)
+        assert isinstance(built.ports.statements, SqlStatementIssueStore)
+        rates = [*DEFAULT_RATES.values(), *DEMO_RATES.values()]
+        expected = float(sum(rates) / len(rates)) / 100
+        assert built.ports.development_rate == pytest.approx(expected, abs=1e-6)
+
+
+async def test_without_configured_rates_the_published_years_average(tmp_path: Path) -> None:
+    database = await open_database(f"sqlite:///{tmp_path / 'empty.db'}", demo=False)
+    try:
+        async with database.begin() as conn:
+            await conn.execute(text("DELETE FROM development_rate"))
+        rate = await development_rate(_settings(tmp_path), database)
+    finally:
+        await database.dispose()
+    published = float(sum(DEFAULT_RATES.values()) / len(DEFAULT_RATES)) / 100
+    assert rate == pytest.approx(published, abs=1e-6)
+    assert 0.06 < rate < 0.07
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({}, "http://localhost:8080/verify"),
+    ({"web_port": 9000}, "http://localhost:9000/verify"),
+    ({"telegram_webhook_url": "https://bot.example.id/telegram/webhook"},
+     "https://bot.example.id/verify"),
+])
+def test_the_verify_address(tmp_path: Path, values: dict[str, object], expected: str) -> None:
+    assert verify_url(_settings(tmp_path, **values)) == expected
