@@ -334,6 +334,18 @@ def classify(text: str) -> Intent:
     weighs the words, character n-grams and phrase rules of the message, and the score is its
     probability; see :func:`classify_with`. Without a model file the phrase rules decide alone.
     """
+    if isinstance(text, str) and len(text) <= _CACHED_CHARS:
+        return _classify_cached(text)
+    return classify_with(intent_model.load(), text)
+
+
+_CACHED_CHARS = 200
+
+
+@lru_cache(maxsize=8192)
+def _classify_cached(text: str) -> Intent:
+    """Short messages recur ("cek saldo", "makasih"), and an :class:`Intent` is immutable:
+    each is classified once per process (and once per update, where the engine asks twice)."""
     return classify_with(intent_model.load(), text)
 
 

@@ -219,3 +219,10 @@ def test_the_set_aside_part_stays_above_the_target() -> None:
     asked = sum(got.alternative is not None for _, got in results)
     assert hits / len(rows) >= 0.95
     assert asked / len(rows) <= 0.10
+
+
+def test_a_short_message_is_classified_once_and_a_long_one_every_time() -> None:
+    assert classify("cek saldo dong") is classify("cek saldo dong")
+    long = "saya mau tanya " * 20 + "saldo jht saya berapa"
+    assert classify(long) is not classify(long)
+    assert classify(long) == classify(long)
