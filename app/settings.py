@@ -194,6 +194,29 @@ class WhatsAppSettings(BaseSettings):
     whatsapp_max_backlog: int = Field(default=10_000, ge=1)
     whatsapp_template_name: str = ""
     whatsapp_template_languages: str = "id,en"
+    # An approved utility template with one body parameter, for contribution alerts outside
+    # the member's 24-hour window (unset: the reply template, WHATSAPP_TEMPLATE_NAME).
+    whatsapp_alert_template: str = ""
+
+
+class AlertSettings(BaseSettings):
+    """Contribution alerts (issue 16): when the daily plan runs, the due date's grace, quiet
+    hours, the workers of each ``serve`` process and the platform rates they share."""
+
+    model_config = _CONFIG
+
+    alerts_plan_at: str = Field(default="10:00", pattern=r"^(|off|([01][0-9]|2[0-3]):[0-5][0-9])$")
+    alerts_grace_days: int = Field(default=5, ge=0, le=60)
+    alerts_quiet_hours: str = Field(
+        default="21:00-07:00",
+        pattern=r"^(|off|([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9])$")
+    alerts_fresh_days: int = Field(default=45, ge=1)
+    alerts_workers: int = Field(default=1, ge=0, le=64)
+    alerts_claim_seconds: float = Field(default=120.0, gt=0)
+    alerts_max_attempts: int = Field(default=5, ge=1)
+    # Sends per second across every process (0: no pacing, for benchmarks).
+    alerts_telegram_rate: float = Field(default=30.0, ge=0)
+    alerts_whatsapp_rate: float = Field(default=80.0, ge=0)
 
 
 class ProcessSettings(BaseSettings):
@@ -208,8 +231,8 @@ class ProcessSettings(BaseSettings):
     flow_timeout_seconds: float = Field(default=30 * 60, gt=0)
 
 
-class Settings(ProcessSettings, TelegramSettings, WhatsAppSettings, SupportSettings,
-               BalanceSettings, OtpSettings):
+class Settings(ProcessSettings, AlertSettings, TelegramSettings, WhatsAppSettings,
+               SupportSettings, BalanceSettings, OtpSettings):
     """Every setting the bot reads; names are the environment variables (case-insensitive)."""
 
     model_config = _CONFIG

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any
@@ -362,8 +362,13 @@ class Engine:
                         ctx.session.state, ctx.key.channel, ctx.event.update_id or "-")
         return ctx.session, self._render((Say(Text(message)),), ctx.session.locale)
 
-    def _render(self, says: tuple[Say, ...], locale: str) -> list[Reply]:
+    def render(self, says: Sequence[Say], locale: str) -> list[Reply]:
+        """``says`` as replies in ``locale``: what the bot says outside a member's update (an
+        alert), translated as the engine translates a step's."""
         return [self._reply(s, locale) for s in says]
+
+    def _render(self, says: tuple[Say, ...], locale: str) -> list[Reply]:
+        return self.render(says, locale)
 
     def _reply(self, item: Say, locale: str) -> Reply:
         text = self._catalog.render(item.text, locale) if item.text else ""

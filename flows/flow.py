@@ -20,6 +20,8 @@ from flows.otp_codes import MemoryOtpGuardStore
 from flows.ports import (
     AccountStore,
     AgentDesk,
+    AlertMarks,
+    AlertSubscriptionStore,
     BalanceService,
     Clock,
     DocumentMaker,
@@ -56,6 +58,9 @@ class Ports:
     # The yearly JHT development rate a projection assumes (JHT_DEVELOPMENT_RATE; by default
     # the average of the configured years' rates, set by the composition root).
     development_rate: float = 0.06
+    # Contribution alerts (issue 16): none means /notifikasi says alerts are not offered.
+    alerts: AlertSubscriptionStore | None = None
+    alert_marks: AlertMarks | None = None
 
 
 @dataclass(frozen=True, slots=True)

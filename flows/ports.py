@@ -7,7 +7,7 @@ Protocols, never on a backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -617,4 +617,34 @@ class StatementIssueStore(Protocol):
     async def erase(self, key: SessionKey) -> int:
         """Forget the chat's statements (UU PDP right to erasure); returns how many. Their
         codes then verify as unknown."""
+        ...
+
+
+class AlertSubscriptionStore(Protocol):
+    """A chat's contribution alert subscriptions (issue 16): which kinds (``posted``,
+    ``missing``, ``development``) it receives. Raises :class:`DatabaseUnavailable`."""
+
+    async def kinds(self, key: SessionKey) -> frozenset[str]:
+        """The kinds the chat is subscribed to (empty: none)."""
+        ...
+
+    async def subscribe(self, key: SessionKey, kinds: Collection[str], version: str,
+                        at: datetime) -> None:
+        """Turn ``kinds`` on, recording the alerts notice ``version`` agreed to."""
+        ...
+
+    async def unsubscribe(self, key: SessionKey, kinds: Collection[str] | None = None) -> int:
+        """Turn ``kinds`` off (``None``: every kind); returns how many were on."""
+        ...
+
+
+class AlertMarks(Protocol):
+    """The alerts' exactly-once marks of a chat, kept in the alert queue's store."""
+
+    async def sent_count(self, key: SessionKey) -> int:
+        """How many alerts were sent to the chat."""
+        ...
+
+    async def forget(self, key: SessionKey) -> int:
+        """Erase the chat's marks; returns how many there were."""
         ...

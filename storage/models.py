@@ -65,6 +65,7 @@ class ChatLink(SQLModel, table=True):
     """A chat linked to a membership (KPJ) after identity verification."""
 
     __tablename__ = "chat_link"
+    __table_args__ = (sa.Index("ix_chat_link_kpj", "kpj"),)  # the chats of a KPJ (alerts)
 
     channel: str = Field(primary_key=True, max_length=CHANNEL_LENGTH)
     chat_id: str = Field(primary_key=True, max_length=CHAT_ID_LENGTH)
@@ -274,3 +275,47 @@ class StatementIssue(SQLModel, table=True):
     period_to: str = Field(max_length=PERIOD_LENGTH)
     total: int = Field(sa_type=sa.BigInteger)
     issued_at: datetime = Field(sa_type=UtcDateTime)
+
+
+KIND_LENGTH = 16
+CURSOR_LENGTH = 64
+
+
+class ContributionChange(SQLModel, table=True):
+    """The reference balance service's change feed: one row per contribution inserted or
+    changed (by the importer or the demo seed), in insertion order. ``seq`` is the feed's
+    cursor; the contribution itself is read from ``contribution``."""
+
+    __tablename__ = "contribution_change"
+
+    # SQLite gives a row id only to an INTEGER primary key.
+    seq: int | None = Field(default=None, primary_key=True,
+                            sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                            sa_column_kwargs={"autoincrement": True})
+    kpj: str = Field(max_length=KPJ_LENGTH)
+    period: str = Field(max_length=PERIOD_LENGTH)
+    recorded_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class AlertSubscription(SQLModel, table=True):
+    """A chat's opt-in to one kind of contribution alert (``posted``, ``missing``,
+    ``development``), with the version of the alerts notice it agreed to."""
+
+    __tablename__ = "alert_subscription"
+
+    channel: str = Field(primary_key=True, max_length=CHANNEL_LENGTH)
+    chat_id: str = Field(primary_key=True, max_length=CHAT_ID_LENGTH)
+    kind: str = Field(primary_key=True, max_length=KIND_LENGTH)
+    version: str = Field(max_length=32)
+    subscribed_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class AlertCursor(SQLModel, table=True):
+    """Where the alert planner stopped reading a feed (``posted``: the contribution change
+    feed's cursor), and the last day it planned."""
+
+    __tablename__ = "alert_cursor"
+
+    name: str = Field(primary_key=True, max_length=KIND_LENGTH)
+    value: str = Field(max_length=CURSOR_LENGTH)
+    updated_at: datetime = Field(sa_type=UtcDateTime)

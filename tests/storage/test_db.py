@@ -28,7 +28,8 @@ from storage.db import (
 
 TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "contribution",
           "development_rate", "employer", "member", "ticket", "ticket_line",
-          "chat_preference", "otp_guard", "statement_issues"}
+          "chat_preference", "otp_guard", "statement_issues",
+          "contribution_change", "alert_subscription", "alert_cursor"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
