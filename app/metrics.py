@@ -63,6 +63,14 @@ class Metrics:
         self.update_seconds = Histogram("bot_update_seconds",
                                         "Seconds from an update received to its last reply.",
                                         ["channel"], buckets=_BUCKETS, registry=reg)
+        # Contribution alerts (issue 16): outcome is planned, sent, blocked, skipped or failed.
+        self.alerts = Counter("bot_alerts", "Contribution alerts by kind, channel and outcome.",
+                              ["kind", "channel", "outcome"], registry=reg)
+        self.alert_queue_depth = Gauge("bot_alert_queue_depth",
+                                       "Alert jobs enqueued and not finished.", registry=reg)
+        self.alert_oldest_pending = Gauge(
+            "bot_alert_oldest_pending_seconds",
+            "Seconds since the oldest unfinished alert job was enqueued.", registry=reg)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -286,6 +286,16 @@ class RedisSessionStore:
             client.register_script(lua)
             for lua in (_ENTER, _SAVE, _RELEASE, _INCR, _EXTEND, _PUT_IF_ABSENT))
 
+    @property
+    def client(self) -> redis.asyncio.Redis:
+        """The Redis client (the alert queue shares it)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of every key this store writes."""
+        return self._prefix
+
     @staticmethod
     def _tag(key: SessionKey) -> str:
         return "{" + f"{key.channel}:{key.chat_id}" + "}"  # one hash slot for all its keys
