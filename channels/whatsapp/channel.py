@@ -213,17 +213,19 @@ class WhatsAppChannel:
 
     # --- delivery outside a member's message (the agent desk) ------------------------------
 
-    async def deliver_later(self, wa_id: str, replies: Sequence[Reply]) -> bool:
+    async def deliver_later(self, wa_id: str, replies: Sequence[Reply], *,
+                            template: str | None = None) -> bool:
         """Send replies that answer no message of the member, under the chat's lock and with
         its view, as a member message's replies are sent: free text inside the 24-hour
-        window, the template outside it. False when WhatsApp cannot reach the member (or no
-        template is configured and the window is closed). Other API errors are raised."""
+        window, the template outside it (``template``, by default ``WHATSAPP_TEMPLATE_NAME``).
+        False when WhatsApp cannot reach the member (or no template is configured and the
+        window is closed). Other API errors are raised."""
         key = SessionKey(CHANNEL, wa_id)
         async with self._updates.queue.hold(wa_id), \
                 open_view(self._sessions, key, self._ttl_for) as kept:
             chat = ChatView.load(kept)
             try:
-                return await self._send(wa_id, replies, chat)
+                return await self._send(wa_id, replies, chat, template=template)
             finally:
                 chat.save(kept)
 
@@ -341,31 +343,37 @@ class WhatsAppChannel:
 
     # --- sending --------------------------------------------------------------------------
 
-    async def _send(self, wa_id: str, replies: Sequence[Reply], chat: ChatView) -> bool:
-        """Free text while the chat's window is open, else the template; the replies'
-        language noted in ``chat``. False when the member cannot be reached. When the window
-        is unknown (the chat's session expired) and there is no template, free text is tried:
-        Meta refuses it (131047) only when the window has closed."""
+    async def _send(self, wa_id: str, replies: Sequence[Reply], chat: ChatView, *,
+                    template: str | None = None) -> bool:
+        """Free text while the chat's window is open, else the template (``template``, by
+        default the reply template); the replies' language noted in ``chat``. False when the
+        member cannot be reached. When the window is unknown (the chat's session expired) and
+        there is no template, free text is tried: Meta refuses it (131047) only when the
+        window has closed."""
         words = self._words[chat.spoke(replies)]
-        unknown = chat.seen is None and not self.config.template_name  # free text may pass
+        name = template or self.config.template_name
+        unknown = chat.seen is None and not name  # free text may pass
         if not chat.window_open(self._now()) and not unknown:
-            return await self._send_template(wa_id, replies, chat, words)
-        turn = Turn(wa_id, _without_files(replies), words.locale, chat.seen, template=False)
+            return await self._send_template(wa_id, replies, chat, words, name=name)
+        turn = Turn(wa_id, _without_files(replies), words.locale, chat.seen, template=False,
+                    template_name=template or "")
         for index, message in render(replies, words=words, wa_id=wa_id).messages:
             try:
                 await self._post_any(wa_id, message, turn)
             except GraphError as exc:
                 if exc.code == REENGAGEMENT:  # the window closed after all
                     turn.acted = True
-                    return await self._send_template(wa_id, replies, chat, words, skip=index)
+                    return await self._send_template(wa_id, replies, chat, words, skip=index,
+                                                     name=name)
                 if exc.code == UNDELIVERABLE:
                     return False
                 raise
         return True
 
     async def _send_template(self, wa_id: str, replies: Sequence[Reply], chat: ChatView,
-                             words: Words, *, skip: int = 0) -> bool:
-        language = self.config.template_language(words.locale)
+                             words: Words, *, skip: int = 0, name: str | None = None) -> bool:
+        name = name or self.config.template_name
+        language = self.config.template_language(words.locale, name)
         if language is None:
             self._counters.failures.labels("no_template").inc()
             log.warning("a whatsapp reply outside the 24-hour window was not sent: "
@@ -373,7 +381,7 @@ class WhatsAppChannel:
             return False
         turn = Turn(wa_id, _without_files(replies), words.locale, chat.seen, template=True)
         note = self._file_not_sent(words.locale) if any(map(carries_file, replies)) else ""
-        rendered = render_template(replies, name=self.config.template_name,
+        rendered = render_template(replies, name=name,
                                    language=language, words=words, skip=skip, file_note=note)
         try:
             for _, message in rendered.messages:
@@ -458,7 +466,8 @@ class WhatsAppChannel:
                     open_view(self._sessions, key, self._ttl_for) as kept:
                 chat = ChatView.load(kept)
                 sent = await self._send_template(turn.wa_id, turn.replies, chat,
-                                                 self._words[turn.locale])
+                                                 self._words[turn.locale],
+                                                 name=turn.template_name or None)
                 if not sent:
                     log.warning("a failed whatsapp reply could not be resent as the template")
         except Exception as exc:  # noqa: BLE001 - a background task has nobody to raise to

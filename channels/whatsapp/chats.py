@@ -107,6 +107,7 @@ class Turn:
     seen: float | None  # when the member last wrote, as the view said when they were sent
     template: bool  # sent as the template already
     acted: bool = False  # a failed status was acted on once: never twice for one turn
+    template_name: str = ""  # the template a resend uses (an alert's); empty: the reply one
 
 
 class SentTurns:

@@ -62,9 +62,11 @@ class WhatsAppConfig:
                 raise ValueError(f"WHATSAPP_TEMPLATE_LANGUAGES: {code!r} is not a WhatsApp "
                                  "template language code (e.g. id, en, en_US)") from None
 
-    def template_language(self, locale: str) -> str | None:
-        """The template language for a member's locale; ``None`` when no template is set."""
-        if not self.template_name or not self.template_languages:
+    def template_language(self, locale: str, template: str | None = None) -> str | None:
+        """The template language for a member's locale; ``None`` when no template is set
+        (``template``: the one to send, by default ``template_name``)."""
+        if not (template if template is not None else self.template_name) \
+                or not self.template_languages:
             return None
         return next((code for code in self.template_languages
                      if code.split("_", 1)[0].lower() == locale), self.template_languages[0])

@@ -90,13 +90,16 @@ class WhatsAppOutbox:
     """:class:`~flows.ports.MemberOutbox` for WhatsApp chats: an agent's answer, a ticket
     closed, a reminder, sent by the channel's own render and send path under the chat's lock
     (:meth:`WhatsAppChannel.deliver_later`). Inside the member's 24-hour window it is sent as
-    it is; outside, as the configured template (Meta refuses free text there)."""
+    it is; outside, as the configured template (Meta refuses free text there): ``template``
+    when given (the alerts' outbox: ``WHATSAPP_ALERT_TEMPLATE``), else the reply template."""
 
-    def __init__(self, channel: WhatsAppChannel) -> None:
+    def __init__(self, channel: WhatsAppChannel, *, template: str | None = None) -> None:
         self._channel = channel
+        self._template = template or None  # alerts: WHATSAPP_ALERT_TEMPLATE
 
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
         """Send the replies; false when the member cannot be reached on WhatsApp."""
         if key.channel != CHANNEL:
             raise ValueError(f"WhatsAppOutbox cannot deliver to a {key.channel} chat")
-        return await self._channel.deliver_later(key.chat_id, replies)
+        return await self._channel.deliver_later(key.chat_id, replies,
+                                                 template=self._template)

@@ -128,6 +128,24 @@ async def test_the_outbox_reports_undeliverable_and_refuses_other_channels(
             await outbox.deliver(SessionKey("telegram", "1"), [Reply("x")])
 
 
+async def test_the_alerts_outbox_sends_its_own_template_outside_the_window(
+        tmp_path: Path, graph: FakeGraphApi) -> None:
+    graph.templates["contribution_alert"] = {"id", "en_US"}
+    async with wa_harness(tmp_path, graph=graph) as wa:
+        await wa.member().say("halo")
+        key = SessionKey("whatsapp", SITI_WA)
+        alerts = WhatsAppOutbox(wa.channel, template="contribution_alert")
+        assert await alerts.deliver(key, [Reply("Iuran masuk")]) is True  # inside: free text
+        assert graph.sent(SITI_WA)[-1].type != "template"
+        wa.clock.advance(25 * HOUR)
+        graph.close_window(SITI_WA)
+        assert await alerts.deliver(key, [Reply("Iuran masuk")]) is True
+        last = graph.sent(SITI_WA)[-1]
+        assert last.type == "template" and last.body["template"]["name"] == "contribution_alert"
+        assert await WhatsAppOutbox(wa.channel).deliver(key, [Reply("Petugas menjawab")])
+        assert graph.sent(SITI_WA)[-1].body["template"]["name"] == TEMPLATE  # replies: theirs
+
+
 async def test_the_outbox_uses_the_chats_view_and_language(tmp_path: Path,
                                                            graph: FakeGraphApi) -> None:
     async with wa_harness(tmp_path, graph=graph) as wa:
