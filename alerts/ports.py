@@ -14,11 +14,12 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.alerts import AlertJob
+from flows.ports import BalanceService
 from flows.types import SessionKey
 
-__all__ = ["AlertQueue", "ChangesPage", "ChatState", "ContributionFeed", "CursorStore",
-           "Delivery", "MissingMembership", "MissingPage", "Pacer", "PostedContribution",
-           "Recipient", "Result", "SubscriberDirectory"]
+__all__ = ["AlertQueue", "BalanceBackend", "ChangesPage", "ChatState", "ContributionFeed",
+           "CursorStore", "Delivery", "MissingMembership", "MissingPage", "Pacer",
+           "PostedContribution", "Recipient", "Result", "SubscriberDirectory"]
 
 
 # ------------------------------------------------------------------ the change feed
@@ -84,6 +85,11 @@ class ContributionFeed(Protocol):
     async def development_rates(self) -> Mapping[int, Decimal]:
         """The development rate credited for each configured year, in percent."""
         ...
+
+
+class BalanceBackend(BalanceService, ContributionFeed, Protocol):
+    """A balance service that also serves the change feed: the reference service, its cache
+    and the HTTP client all do."""
 
 
 # ----------------------------------------------------------------- subscribed chats

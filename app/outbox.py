@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 class OutboxRouter:
     """Delivers through the outbox of the chat's channel (``SessionKey.channel``)."""
 
-    def __init__(self, routes: Mapping[str, MemberOutbox]) -> None:
+    def __init__(self, routes: Mapping[str, MemberOutbox], *, strict: bool = False) -> None:
         self._routes = dict(routes)
+        self._strict = strict
 
     @property
     def channels(self) -> frozenset[str]:
@@ -32,8 +33,12 @@ class OutboxRouter:
 
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
         """Send on the chat's channel. A channel this process does not serve is logged and
-        reported delivered: the member did not block anyone, so the ticket must not close."""
+        reported delivered: the member did not block anyone, so the ticket must not close.
+        A ``strict`` router (the alerts') raises :class:`LookupError` instead: the alert is
+        not sent, and must not be marked sent."""
         outbox = self._routes.get(key.channel)
+        if outbox is None and self._strict:
+            raise LookupError(f"no outbox for {key.channel} chats in this process")
         if outbox is None:
             log.error("cannot deliver to a %s chat: that channel is not configured in this "
                       "process", key.channel)
