@@ -4,7 +4,7 @@ Why Redis Streams: Redis is already in the stack (sessions, inbox); a consumer g
 handed-out job pending until acknowledged, with its delivery count, and ``XCLAIM`` hands a dead
 worker's jobs to another; no new service or library.
 
-Keys, under the prefix: ``alerts:jobs``, the stream (consumer group ``senders``, created on
+Keys, under the prefix: ``alerts:jobs:<channel>``, a channel's stream (consumer group ``senders``, created on
 first use), one field per entry holding :meth:`AlertJob.encode`, the planned time being the
 entry id's milliseconds; ``alerts:marks:<chat tag>``, a hash of the chat's exactly-once marks
 (:mod:`alerts.marks`). A finished job is acknowledged and deleted, so the stream's length is
@@ -140,19 +140,21 @@ def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
 class RedisAlertQueue:
     """:class:`alerts.ports.AlertQueue` and :class:`flows.ports.AlertMarks` on Redis Streams
     (see the module docstring for the keys). ``secret`` names the marks; ``mark_ttl`` is how
-    long a chat's marks are kept after their last write.
+    long a chat's marks are kept after their last write; ``channel`` names the stream
+    (``{prefix}alerts:jobs:<channel>``: each channel's jobs wait on their own, see
+    :mod:`alerts.queues`), the marks are shared.
 
     Works with a client that decodes responses or one that returns bytes. A blocking
     :meth:`receive` must wait less than the client's socket timeout."""
 
     def __init__(self, client: redis.asyncio.Redis, *, secret: bytes, prefix: str = "bpjs:",
-                 mark_ttl: float = MARK_TTL) -> None:
+                 mark_ttl: float = MARK_TTL, channel: str = "") -> None:
         if not mark_ttl > 0:
             raise ValueError("mark_ttl must be a positive number of seconds")
         self._client = client
         self._secret = secret
         self._prefix = prefix
-        self._stream = f"{prefix}alerts:jobs"
+        self._stream = f"{prefix}alerts:jobs" + (f":{channel}" if channel else "")
         self._ttl_ms = max(1, math.ceil(mark_ttl * 1000))
         self._group_ready = False
         self._enqueue, self._reclaim, self._begin, self._finish, self._forget = (
