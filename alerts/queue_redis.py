@@ -6,10 +6,11 @@ worker's jobs to another; no new service or library.
 
 Keys, under the prefix: ``alerts:jobs:<channel>``, a channel's stream (consumer group
 ``senders``, created on first use), one field per entry holding :meth:`AlertJob.encode`, the
-planned time being the entry id's milliseconds; ``alerts:marks:<chat tag>``, a hash of the chat's exactly-once marks
-(:mod:`alerts.marks`). A finished job is acknowledged and deleted, so the stream's length is
-the jobs not finished. Every script touches one stream and the marks of the chats it names
-(one Redis, not a cluster, as the README's production requirements say).
+planned time being the entry id's milliseconds; ``alerts:marks:<chat tag>``, a hash of the
+chat's exactly-once marks (:mod:`alerts.marks`). A finished job is acknowledged and deleted,
+so the stream's length is the jobs not finished. Every script touches one stream and the
+marks of the chats it names (one Redis, not a cluster, as the README's production
+requirements say).
 """
 
 from __future__ import annotations
