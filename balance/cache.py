@@ -5,17 +5,21 @@ every answer of the reference service costs SQL queries. :class:`CachedBalanceSe
 each answer ``ttl`` seconds (the HTTP client's cache keeps them as long, in the session store),
 at most ``size`` of them, least recently used out first. Identity checks are never cached: they
 carry the contact an OTP goes to, and a wrong guess must cost a lookup. Failures are not
-cached either: the next update asks again.
+cached either: the next update asks again. The change feed
+(:class:`~alerts.ports.ContributionFeed`) passes through uncached to the inner service, so
+the runtime's cached service can serve the alert planner too.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any, TypeVar, cast
 
+from alerts.ports import ChangesPage, ContributionFeed, MissingPage
 from flows.ports import (
     BalanceService,
     ContributionPage,
@@ -29,6 +33,7 @@ __all__ = ["CachedBalanceService"]
 
 _T = TypeVar("_T")
 _MISSING = object()
+_FEED_METHODS = ("contribution_changes", "missing_contributions", "development_rates")
 
 
 class CachedBalanceService:
@@ -76,6 +81,25 @@ class CachedBalanceService:
     async def pension_months(self, kpj: str) -> PensionMonths | None:
         """Months of JP contributions."""
         return await self._answer(("pension", kpj), lambda: self.inner.pension_months(kpj))
+
+    async def contribution_changes(self, since: str = "", limit: int = 1000) -> ChangesPage:
+        """The inner service's change feed (never cached)."""
+        return await self._feed().contribution_changes(since, limit)
+
+    async def missing_contributions(self, period: str, *, after: str = "",
+                                    limit: int = 1000) -> MissingPage:
+        """The inner service's missing contributions (never cached)."""
+        return await self._feed().missing_contributions(period, after=after, limit=limit)
+
+    async def development_rates(self) -> Mapping[int, Decimal]:
+        """The inner service's development rates (never cached)."""
+        return await self._feed().development_rates()
+
+    def _feed(self) -> ContributionFeed:
+        """The inner service as a feed; :class:`TypeError` when it offers none."""
+        if not all(callable(getattr(self.inner, name, None)) for name in _FEED_METHODS):
+            raise TypeError(f"{type(self.inner).__name__} offers no contribution feed")
+        return cast(ContributionFeed, self.inner)
 
     async def _answer(self, name: tuple[Any, ...],
                       ask: Callable[[], Awaitable[_T]]) -> _T:

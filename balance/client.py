@@ -11,7 +11,7 @@ as a guessed or partial answer):
   anything unexpected is a failure. 404 ``not_found`` and ``{"match": false}`` are ``None``;
 - with a ``cache``, balance, summary, contribution and period answers are kept ``cache_ttl``
   seconds in the key-value store under ``bal:<sha256>`` names; a store failure falls back to
-  the network.
+  the network. The change feed (:class:`~alerts.ports.ContributionFeed`) is never cached.
 
 Logs name the route and the status only: never the token, a body, a NIK, a KPJ or a query.
 """
@@ -29,10 +29,17 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any, Self, TypeVar
 
 import aiohttp
 
+from alerts.ports import (
+    ChangesPage,
+    MissingMembership,
+    MissingPage,
+    PostedContribution,
+)
 from balance.breaker import CircuitBreaker
 from flows.ports import (
     BalanceServiceUnavailable,
@@ -53,7 +60,11 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _MAX_PAGE_SIZE = 100  # the contract's bound
-_MAX_BODY = 1 << 20  # no answer of the contract comes near 1 MiB
+_MAX_BODY = 1 << 20  # no answer about one member comes near 1 MiB
+_MAX_FEED_BODY = 8 << 20  # 10,000 feed items of about 130 bytes each, with room to spare
+_MAX_FEED_LIMIT = 10_000
+_CURSOR = re.compile(r"[0-9]{0,18}")
+_RATE = re.compile(r"[0-9]{1,2}(\.[0-9]{1,4})?")
 _KPJ = re.compile(r"[0-9]{11}")
 _NIK = re.compile(r"[0-9]{16}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -254,6 +265,73 @@ def _pension(body: object, kpj: str) -> PensionMonths:
                          last_period=_optional_period(data, "last_period"))
 
 
+def _segment(data: Mapping[str, object]) -> str:
+    segment = _str(data, "segment")
+    if segment not in _SEGMENTS:
+        raise _Malformed("unknown segment")
+    return segment
+
+
+def _feed_kpj(data: Mapping[str, object]) -> str:
+    kpj = _str(data, "kpj")
+    if not _KPJ.fullmatch(kpj):
+        raise _Malformed("kpj is not 11 digits")
+    return kpj
+
+
+def _bool(data: Mapping[str, object], name: str) -> bool:
+    value = _field(data, name)
+    if not isinstance(value, bool):
+        raise _Malformed(f"{name} is not a boolean")
+    return value
+
+
+def _posted(value: object) -> PostedContribution:
+    data = _obj(value, "item")
+    return PostedContribution(kpj=_feed_kpj(data), period=_period(data, "period"),
+                              segment=_segment(data),
+                              employer_part=_int(data, "employer_part"),
+                              employee_part=_int(data, "employee_part"),
+                              paid_on=_date(data, "paid_on"))
+
+
+def _changes(body: object, limit: int) -> ChangesPage:
+    data = _obj(body, "answer")
+    cursor = _str(data, "cursor")
+    if not _CURSOR.fullmatch(cursor):
+        raise _Malformed("cursor is not a feed position")
+    items = tuple(_posted(item) for item in _list(data, "items"))
+    if len(items) > limit:
+        raise _Malformed("more items than the limit")
+    return ChangesPage(items=items, cursor=cursor, more=_bool(data, "more"))
+
+
+def _missing(body: object, after: str, limit: int) -> MissingPage:
+    data = _obj(body, "answer")
+    items = tuple(MissingMembership(kpj=_feed_kpj(item), segment=_segment(item))
+                  for item in (_obj(value, "item") for value in _list(data, "items")))
+    kpjs = [after, *(item.kpj for item in items)]
+    if len(items) > limit or any(older >= newer
+                                 for older, newer in zip(kpjs, kpjs[1:], strict=False)):
+        raise _Malformed("items are not KPJs ascending after the one asked for")
+    next_after = None if _field(data, "after") is None else _feed_kpj({"kpj": data["after"]})
+    if next_after is not None and (not items or next_after != items[-1].kpj):
+        raise _Malformed("after is not the last KPJ of the page")
+    return MissingPage(items=items, after=next_after)
+
+
+def _rates(body: object) -> dict[int, Decimal]:
+    data = _obj(body, "answer")
+    rates: dict[int, Decimal] = {}
+    for value in _list(data, "rates"):
+        item = _obj(value, "rate")
+        year, text = _int(item, "year"), _str(item, "rate_percent")
+        if not _RATE.fullmatch(text) or year in rates:
+            raise _Malformed("rate_percent is not a percentage, or a year appears twice")
+        rates[year] = Decimal(text)  # the pattern admits only plain decimal numbers
+    return rates
+
+
 # ---------------------------------------------------------------------------------------------
 # Cached values: the contract's own JSON, so that a cached value is read by the same parsers.
 
@@ -408,6 +486,49 @@ class HttpBalanceService:
         return await self._call("jp", "GET", f"/v1/members/{kpj}/jp",
                                 lambda body: _pension(body, kpj))
 
+    # -- the change feed (never cached) ---------------------------------------------------------
+
+    async def contribution_changes(self, since: str = "", limit: int = 1000) -> ChangesPage:
+        """Contributions inserted or changed after cursor ``since``, at most ``limit`` (1 to
+        10,000), in insertion order. Raises :class:`ValueError` for a limit out of range or a
+        malformed cursor, as the reference service does in process."""
+        _check_feed_limit(limit)
+        if not _CURSOR.fullmatch(since):
+            raise ValueError("since must be a cursor returned by the feed")
+        params = {"limit": str(limit)}
+        if since:
+            params["since"] = since
+        return await self._feed_call("changes", "/v1/contributions/changes", params,
+                                     lambda body: _changes(body, limit))
+
+    async def missing_contributions(self, period: str, *, after: str = "",
+                                    limit: int = 1000) -> MissingPage:
+        """Active memberships without a contribution for ``period`` that have one before it,
+        KPJ after ``after``, at most ``limit`` (1 to 10,000). Raises :class:`ValueError` for
+        a malformed period or KPJ or a limit out of range."""
+        _check_feed_limit(limit)
+        if not _PERIOD.fullmatch(period):
+            raise ValueError("period must be YYYY-MM")
+        if after and not _KPJ.fullmatch(after):
+            raise ValueError("after must be a KPJ of 11 digits")
+        params = {"period": period, "limit": str(limit)}
+        if after:
+            params["after"] = after
+        return await self._feed_call("missing", "/v1/contributions/missing", params,
+                                     lambda body: _missing(body, after, limit))
+
+    async def development_rates(self) -> Mapping[int, Decimal]:
+        """The development rate credited for each configured year, in percent."""
+        return await self._feed_call("development-rates", "/v1/development-rates", {}, _rates)
+
+    async def _feed_call(self, route: str, path: str, params: Mapping[str, str],
+                         parse: Callable[[object], _T]) -> _T:
+        answer = await self._call(route, "GET", path, lambda body: (parse(body),),
+                                  params=params, max_body=_MAX_FEED_BODY)
+        if answer is None:  # the feed has no "unknown member": a 404 is a broken contract
+            raise self._unavailable(route, "HTTP 404 from a feed route")
+        return answer[0]
+
     # -- cache ---------------------------------------------------------------------------------
 
     async def _cached(self, route: str, name: str, path: str, params: Mapping[str, str], *,
@@ -452,7 +573,8 @@ class HttpBalanceService:
 
     async def _call(self, route: str, method: str, path: str, parse: Callable[[object], _T], *,
                     params: Mapping[str, str] | None = None,
-                    json_body: Mapping[str, str] | None = None) -> _T | None:
+                    json_body: Mapping[str, str] | None = None,
+                    max_body: int = _MAX_BODY) -> _T | None:
         """The parsed answer of a 200, or ``None`` for a contract 404. Retries transient
         failures: every caller is read-only (GETs and the identity check)."""
         last = ""
@@ -465,7 +587,7 @@ class HttpBalanceService:
             verdict = False
             try:
                 status, content_type, body = await self._attempt(method, path, params,
-                                                                 json_body)
+                                                                 json_body, max_body)
                 answer = self._answer(route, status, content_type, body)
                 result = None if answer is None else parse(answer)
                 self._breaker.record_success()
@@ -492,10 +614,11 @@ class HttpBalanceService:
         raise self._unavailable(route, f"gave up after {self._retries + 1} attempts ({last})")
 
     async def _attempt(self, method: str, path: str, params: Mapping[str, str] | None,
-                       json_body: Mapping[str, str] | None) -> tuple[int, str, bytes]:
+                       json_body: Mapping[str, str] | None,
+                       max_body: int = _MAX_BODY) -> tuple[int, str, bytes]:
         """One request: status, content type and body of any non-5xx answer. Raises
         :class:`_Transient` for timeouts, connection errors and 5xx, :class:`_Malformed` for
-        an answer too large to be the contract's."""
+        an answer larger than ``max_body``, too large to be the contract's."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
@@ -505,7 +628,8 @@ class HttpBalanceService:
                     allow_redirects=False) as response:
                 if response.status >= 500:
                     raise _Transient(f"HTTP {response.status}")
-                return response.status, response.content_type, await _read(response)
+                return (response.status, response.content_type,
+                        await _read(response, max_body))
         except TimeoutError:
             raise _Transient("timeout") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -538,13 +662,18 @@ def _error_code(body: object) -> str | None:
     return None
 
 
-async def _read(response: aiohttp.ClientResponse) -> bytes:
-    """The body, refusing more than ``_MAX_BODY`` bytes."""
-    if response.content_length is not None and response.content_length > _MAX_BODY:
+def _check_feed_limit(limit: int) -> None:
+    if not 1 <= limit <= _MAX_FEED_LIMIT:
+        raise ValueError(f"limit {limit} out of range (1 to {_MAX_FEED_LIMIT})")
+
+
+async def _read(response: aiohttp.ClientResponse, max_body: int = _MAX_BODY) -> bytes:
+    """The body, refusing more than ``max_body`` bytes."""
+    if response.content_length is not None and response.content_length > max_body:
         raise _Malformed("answer too large")
     body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
         body += chunk
-        if len(body) > _MAX_BODY:
+        if len(body) > max_body:
             raise _Malformed("answer too large")
     return bytes(body)

@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +29,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler, Middleware
 
-from balance.service import MAX_PAGE_SIZE, ReferenceBalanceService
+from alerts.ports import PostedContribution
+from balance.service import MAX_FEED_LIMIT, MAX_PAGE_SIZE, ReferenceBalanceService
 from flows.identifiers import mask_email, mask_phone
 from flows.ports import BalanceServiceUnavailable, Clock, IdentityMatch
 from flows.ports import Contribution as ContributionItem
@@ -48,6 +50,9 @@ _NIK = re.compile(r"[0-9]{16}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _YEAR = re.compile(r"[0-9]{4}")
 _NUMBER = re.compile(r"[0-9]{1,6}")
+_PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+_CURSOR = re.compile(r"[0-9]{1,18}")
+DEFAULT_FEED_LIMIT = 1000
 _IDENTITY_FIELDS = frozenset({"nik", "kpj", "birth_date"})
 
 _T = TypeVar("_T")
@@ -221,6 +226,17 @@ def _contribution(item: ContributionItem) -> dict[str, Any]:
             "employer": _employer(item.employer)}
 
 
+def _posted(item: PostedContribution) -> dict[str, Any]:
+    return {"kpj": item.kpj, "period": item.period, "segment": item.segment,
+            "employer_part": item.employer_part, "employee_part": item.employee_part,
+            "paid_on": item.paid_on.isoformat()}
+
+
+def _percent(rate: Decimal) -> str:
+    """``7.19`` for ``Decimal("7.1900")``: no exponent, no trailing zeros."""
+    return format(rate.normalize(), "f")
+
+
 def _identity(match: IdentityMatch) -> dict[str, Any]:
     phone, email = match.phone or None, match.email or None
     return {"match": True, "kpj": match.kpj, "name": match.name,
@@ -305,6 +321,32 @@ class _Routes:
         return _json({"kpj": months.kpj, "months": months.months,
                       "first_period": months.first_period, "last_period": months.last_period})
 
+    async def contribution_changes(self, request: web.Request) -> web.Response:
+        since = request.query.get("since", "")
+        if since and not _CURSOR.fullmatch(since):
+            raise _invalid("since must be a cursor returned by this route")
+        limit = _number(request, "limit", DEFAULT_FEED_LIMIT, 1, MAX_FEED_LIMIT)
+        page = await self._service.contribution_changes(since, limit)
+        return _json({"items": [_posted(item) for item in page.items], "cursor": page.cursor,
+                      "more": page.more})
+
+    async def missing_contributions(self, request: web.Request) -> web.Response:
+        period = request.query.get("period", "")
+        if not _PERIOD.fullmatch(period):
+            raise _invalid("period must be YYYY-MM")
+        after = request.query.get("after", "")
+        if after and not _KPJ.fullmatch(after):
+            raise _invalid("after must be 11 digits")
+        limit = _number(request, "limit", DEFAULT_FEED_LIMIT, 1, MAX_FEED_LIMIT)
+        page = await self._service.missing_contributions(period, after=after, limit=limit)
+        return _json({"items": [{"kpj": item.kpj, "segment": item.segment}
+                                for item in page.items], "after": page.after})
+
+    async def development_rates(self, _request: web.Request) -> web.Response:
+        rates = await self._service.development_rates()
+        return _json({"rates": [{"year": year, "rate_percent": _percent(rate)}
+                                for year, rate in sorted(rates.items())]})
+
 
 def create_app(service: ReferenceBalanceService, *, token: str,
                clock: Clock | None = None) -> web.Application:
@@ -325,6 +367,9 @@ def create_app(service: ReferenceBalanceService, *, token: str,
     app.router.add_get("/v1/members/{kpj}/contributions", routes.contributions)
     app.router.add_get("/v1/members/{kpj}/contribution-periods", routes.contribution_periods)
     app.router.add_get("/v1/members/{kpj}/jp", routes.pension_months)
+    app.router.add_get("/v1/contributions/changes", routes.contribution_changes)
+    app.router.add_get("/v1/contributions/missing", routes.missing_contributions)
+    app.router.add_get("/v1/development-rates", routes.development_rates)
     app.on_response_prepare.append(_no_store)
     return app
 

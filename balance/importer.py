@@ -17,7 +17,10 @@ the file, line and field, and nothing is imported. Otherwise everything is writt
 transaction with bulk ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL), only for
 rows that are new or changed, so importing the same files again changes nothing and reports
 them ``unchanged``. The contribution parts come from :func:`balance.rules.jht_parts` with the
-member's segment. Error messages never echo a NIK, phone number, email address or name.
+member's segment. Every contribution inserted or changed also gets a ``contribution_change``
+row, in write order and in the same transaction: the change feed of
+:func:`balance.queries.contribution_changes`. Error messages never echo a NIK, phone number,
+email address or name.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +44,15 @@ from sqlmodel import SQLModel
 
 from balance.rules import jht_parts
 from flows.identifiers import Problem, parse_email, parse_nik, parse_phone
-from storage.models import NPP_LENGTH, Contribution, DevelopmentRate, Employer, Member, Segment
+from storage.models import (
+    NPP_LENGTH,
+    Contribution,
+    ContributionChange,
+    DevelopmentRate,
+    Employer,
+    Member,
+    Segment,
+)
 
 _T = TypeVar("_T")
 
@@ -516,8 +527,10 @@ async def _existing(conn: AsyncConnection, table: sa.Table, filter_column: str,
 
 
 async def _sync(conn: AsyncConnection, model: type[SQLModel],
-                rows: Mapping[tuple[Any, ...], Mapping[str, Any]]) -> FileReport:
-    """Upsert the ``rows`` (by primary key) that are new or differ from the table's."""
+                rows: Mapping[tuple[Any, ...], Mapping[str, Any]]
+                ) -> tuple[FileReport, list[Mapping[str, Any]]]:
+    """Upsert the ``rows`` (by primary key) that are new or differ from the table's; returns
+    the report and the rows written, in write order."""
     table = _table(model)
     columns = [column.name for column in table.columns]
     first_key = table.primary_key.columns.values()[0].name
@@ -536,7 +549,44 @@ async def _sync(conn: AsyncConnection, model: type[SQLModel],
     statement = upsert(conn.dialect.name, table)
     for chunk in _chunks(changed, WRITE_CHUNK):
         await conn.execute(statement, list(chunk))
-    return FileReport(inserted, updated, len(rows) - inserted - updated)
+    return FileReport(inserted, updated, len(rows) - inserted - updated), changed
+
+
+async def lock_change_feed(conn: AsyncConnection) -> None:
+    """Take PostgreSQL's ``EXCLUSIVE`` lock on ``contribution_change`` until the transaction
+    ends (nothing on SQLite, whose writers are serialised by the database lock anyway).
+
+    ``seq`` comes from a sequence, and sequence values are handed out when a row is inserted,
+    not when its transaction commits: two writers could commit seq 7 before seq 6, and a
+    reader that saw 7 would move its cursor past 6, which appears later and is never read.
+    The lock conflicts with every other writer's (this one's, and the ``ROW EXCLUSIVE`` of any
+    ``INSERT``) but not with readers, so writers of the feed take turns, each from its first
+    sequence value to its commit, and sequence numbers become visible in commit order. Every
+    writer of ``contribution_change`` takes it before its first write.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("LOCK TABLE contribution_change IN EXCLUSIVE MODE"))
+
+
+async def record_changes(conn: AsyncConnection, keys: Iterable[tuple[str, str]],
+                         at: datetime) -> int:
+    """Append one ``contribution_change`` row per ``(kpj, period)``, in the order given
+    (after :func:`lock_change_feed` in the same transaction); returns how many."""
+    rows = [{"kpj": kpj, "period": period, "recorded_at": at} for kpj, period in keys]
+    table = _table(ContributionChange)
+    for chunk in _chunks(rows, WRITE_CHUNK):
+        await conn.execute(sa.insert(table), list(chunk))
+    return len(rows)
+
+
+async def _sync_contributions(conn: AsyncConnection,
+                              rows: Mapping[tuple[Any, ...], Mapping[str, Any]]) -> FileReport:
+    """:func:`_sync` of the contributions, recording each one written in the change feed."""
+    await lock_change_feed(conn)
+    report, written = await _sync(conn, Contribution, rows)
+    await record_changes(conn, ((row["kpj"], row["period"]) for row in written),
+                         datetime.now(UTC))
+    return report
 
 
 async def _segments(conn: AsyncConnection, kpjs: Iterable[str]) -> dict[str, str]:
@@ -572,7 +622,8 @@ async def import_csv(engine: AsyncEngine, *, members: Path | None = None,
 
     Raises :class:`CsvImportError` (nothing imported) when any row is bad or a contribution's
     KPJ is neither in the database nor in ``members``. Idempotent: rows already as in the
-    files are reported ``unchanged`` and not written.
+    files are reported ``unchanged`` and not written. Each contribution written (inserted or
+    changed) is recorded in the change feed (:func:`lock_change_feed`).
     """
     problems = _Problems()
     valid = await asyncio.to_thread(_validate, members, contributions, rates, problems)
@@ -589,17 +640,17 @@ async def import_csv(engine: AsyncEngine, *, members: Path | None = None,
         problems.raise_if_any()
         employer_report = member_report = rate_report = contribution_report = None
         if valid.members is not None:
-            employer_report = await _sync(conn, Employer, {
+            employer_report, _ = await _sync(conn, Employer, {
                 (npp,): {"npp": npp, "name": name}
                 for npp, name in valid.members.employers.items()})
-            member_report = await _sync(conn, Member, {
+            member_report, _ = await _sync(conn, Member, {
                 (kpj,): row for kpj, row in valid.members.rows.items()})
         if valid.rates is not None:
-            rate_report = await _sync(conn, DevelopmentRate, {
+            rate_report, _ = await _sync(conn, DevelopmentRate, {
                 (year,): {"year": year, "rate_percent": rate}
                 for year, rate in valid.rates.items()})
         if valid.contributions is not None:
-            contribution_report = await _sync(
-                conn, Contribution, _contribution_rows(valid.contributions, segments))
+            contribution_report = await _sync_contributions(
+                conn, _contribution_rows(valid.contributions, segments))
     return ImportReport(members=member_report, employers=employer_report,
                         contributions=contribution_report, rates=rate_report)

@@ -2,7 +2,10 @@
 
 Every query starts from the ``member`` primary key and reaches ``contribution`` through its
 primary key ``(kpj, period)``, so a member's rows are an index range scan on SQLite and
-PostgreSQL alike; ``development_rate`` is a handful of rows. The functions take an open
+PostgreSQL alike; ``development_rate`` is a handful of rows. The change feed reads
+``contribution_change`` by its primary key ``seq`` and joins each row through the same two
+primary keys; the missing-contribution list walks ``member`` by primary key (keyset paging)
+and probes ``contribution``'s primary key twice per active member. The functions take an open
 connection and let database errors through: the caller translates them.
 """
 
@@ -15,8 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from alerts.ports import ChangesPage, MissingMembership, MissingPage, PostedContribution
 from balance.rules import Posted, compute_balance
 from flows.ports import (
     Contribution,
@@ -215,3 +220,80 @@ async def pension_months(conn: Conn, kpj: str) -> PensionMonths | None:
 async def ping(conn: Conn) -> None:
     """A trivial round trip: raises when the database cannot answer."""
     await conn.execute(sa.text("SELECT 1"))
+
+
+_change_seq = col(models.ContributionChange.seq)
+_change_kpj = col(models.ContributionChange.kpj)
+_change_period = col(models.ContributionChange.period)
+# Outer joins: a change whose contribution (or member) is gone still advances the cursor.
+_CHANGES: Any = (
+    sa.select(_change_seq, _member_kpj, _period, col(models.Member.segment),
+              col(models.Contribution.employer_part), col(models.Contribution.employee_part),
+              col(models.Contribution.paid_on))
+    .select_from(models.ContributionChange)
+    .outerjoin(models.Contribution,
+               sa.and_(_contribution_kpj == _change_kpj, _period == _change_period))
+    .outerjoin(models.Member, _member_kpj == _contribution_kpj)
+    .where(_change_seq > sa.bindparam("since", type_=sa.BigInteger))
+    .order_by(_change_seq)
+    .limit(sa.bindparam("limit", type_=sa.Integer)))
+
+
+async def contribution_changes(conn: Conn, since: str, limit: int) -> ChangesPage:
+    """Up to ``limit`` changes after cursor ``since`` (a sequence number, ``""`` for 0), in
+    insertion order (one query: a range of ``contribution_change``'s primary key, each row
+    joined by primary key).
+
+    The cursor is the last sequence number read, skipped changes included (their contribution
+    was deleted since), or ``since`` itself when nothing is new; ``more`` says the page was
+    full.
+    """
+    rows = (await conn.execute(_CHANGES, {"since": int(since or 0), "limit": limit})).all()
+    items = tuple(
+        PostedContribution(kpj=row.kpj, period=row.period, segment=row.segment,
+                           employer_part=row.employer_part, employee_part=row.employee_part,
+                           paid_on=row.paid_on)
+        for row in rows if row.kpj is not None)
+    cursor = str(rows[-1].seq) if rows else since
+    return ChangesPage(items=items, cursor=cursor, more=len(rows) == limit)
+
+
+_PERIOD_PARAM: sa.BindParameter[str] = sa.bindparam("period", type_=sa.String)
+_probe = aliased(models.Contribution, name="probe")
+_earlier = aliased(models.Contribution, name="earlier")
+_MISSING: Any = (
+    sa.select(_member_kpj, col(models.Member.segment))
+    .where(col(models.Member.status) == models.MemberStatus.ACTIVE.value,
+           _member_kpj > sa.bindparam("after", type_=sa.String),
+           ~sa.exists().where(col(_probe.kpj) == _member_kpj,
+                              col(_probe.period) == _PERIOD_PARAM),
+           sa.exists().where(col(_earlier.kpj) == _member_kpj,
+                             col(_earlier.period) < _PERIOD_PARAM))
+    .order_by(_member_kpj)
+    .limit(sa.bindparam("limit", type_=sa.Integer)))
+
+
+async def missing_contributions(conn: Conn, period: str, after: str,
+                                limit: int) -> MissingPage:
+    """Up to ``limit`` active memberships, KPJ after ``after`` ascending, without a
+    contribution for ``period`` but with one before it (one query).
+
+    The plan on PostgreSQL: an index scan of ``member``'s primary key from ``after``, and for
+    each active member an anti-join probe of ``contribution``'s primary key at
+    ``(kpj, period)`` and a semi-join probe of its range ``(kpj, < period)`` (the first row
+    found ends it); the ``LIMIT`` stops the walk, so a page costs about ``limit`` members'
+    probes whatever the table's size.
+    """
+    rows = (await conn.execute(_MISSING, {"period": period, "after": after,
+                                          "limit": limit})).all()
+    items = tuple(MissingMembership(kpj=row.kpj, segment=row.segment) for row in rows)
+    return MissingPage(items=items, after=items[-1].kpj if len(items) == limit else None)
+
+
+_RATES_BY_YEAR: Any = _RATES.order_by(col(models.DevelopmentRate.year))
+
+
+async def development_rates(conn: Conn) -> dict[int, Decimal]:
+    """Every configured year's development rate in percent, by year (one query)."""
+    rows = (await conn.execute(_RATES_BY_YEAR)).all()
+    return {int(year): Decimal(rate) for year, rate in rows}

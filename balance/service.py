@@ -8,9 +8,10 @@ which of NIK, KPJ and birth date was wrong.
 from __future__ import annotations
 
 import hmac
+import re
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TypeVar
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from alerts.ports import ChangesPage, MissingPage
 from balance import queries
 from balance.demo import (
     DEFAULT_RATES,
@@ -26,7 +28,7 @@ from balance.demo import (
     DEMO_MEMBERS,
     DEMO_RATES,
 )
-from balance.importer import insert_or_ignore
+from balance.importer import insert_or_ignore, lock_change_feed, record_changes
 from flows.ports import (
     BalanceServiceUnavailable,
     ContributionPage,
@@ -41,12 +43,18 @@ from storage.models import Contribution, DevelopmentRate, Employer, Member
 # Compared against when the KPJ is unknown, so that a miss costs about as long as a mismatch.
 _NO_NIK = b"0" * 16
 MAX_PAGE_SIZE = queries.MAX_PAGE_SIZE
+MAX_FEED_LIMIT = 10_000
+_PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+_KPJ = re.compile(r"[0-9]{11}")
+_CURSOR = re.compile(r"[0-9]{1,18}")  # a BIGINT sequence number
 
 _T = TypeVar("_T")
+_DEMO_ORDER = tuple((row.kpj, row.period) for row in DEMO_CONTRIBUTIONS)
 
 
 class ReferenceBalanceService:
-    """:class:`~flows.ports.BalanceService` on the tables of a migrated database.
+    """:class:`~flows.ports.BalanceService` and :class:`~alerts.ports.ContributionFeed` on the
+    tables of a migrated database.
 
     Every method raises :class:`~flows.ports.BalanceServiceUnavailable` when the database
     fails (the message names the operation only, never a NIK); ``None`` means an unknown KPJ.
@@ -106,6 +114,34 @@ class ReferenceBalanceService:
         return await self._run("pension months",
                                lambda conn: queries.pension_months(conn, kpj))
 
+    async def contribution_changes(self, since: str = "", limit: int = 1000) -> ChangesPage:
+        """Contributions inserted or changed after cursor ``since`` (``""``: from the start),
+        at most ``limit`` (1 to 10,000) in insertion order; the cursor is returned unchanged
+        when nothing is new. Raises :class:`ValueError` for a malformed cursor or a limit out
+        of range."""
+        _check_limit(limit)
+        if since and not _CURSOR.fullmatch(since):
+            raise ValueError("since must be a cursor returned by the feed")
+        return await self._run("contribution changes",
+                               lambda conn: queries.contribution_changes(conn, since, limit))
+
+    async def missing_contributions(self, period: str, *, after: str = "",
+                                    limit: int = 1000) -> MissingPage:
+        """Active memberships without a contribution for ``period`` (``"YYYY-MM"``) that have
+        one before it, KPJ after ``after`` ascending, at most ``limit`` (1 to 10,000). Raises
+        :class:`ValueError` for a malformed period or KPJ, or a limit out of range."""
+        _check_limit(limit)
+        if not _PERIOD.fullmatch(period):
+            raise ValueError("period must be YYYY-MM")
+        if after and not _KPJ.fullmatch(after):
+            raise ValueError("after must be a KPJ of 11 digits")
+        return await self._run("missing contributions", lambda conn: (
+            queries.missing_contributions(conn, period, after, limit)))
+
+    async def development_rates(self) -> Mapping[int, Decimal]:
+        """The development rate credited for each configured year, in percent."""
+        return await self._run("development rates", queries.development_rates)
+
     async def ping(self) -> None:
         """Raise :class:`~flows.ports.BalanceServiceUnavailable` unless the database answers."""
         await self._run("health check", queries.ping)
@@ -121,6 +157,11 @@ class ReferenceBalanceService:
                 return await query(conn)
 
 
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_FEED_LIMIT:
+        raise ValueError(f"limit {limit} out of range (1 to {MAX_FEED_LIMIT})")
+
+
 async def seed_demo_members(engine: AsyncEngine) -> int:
     """Insert the demo employers, members and contributions missing from the database, the
     default development rates (:func:`seed_default_rates`) and the demo's made-up rates for
@@ -129,7 +170,8 @@ async def seed_demo_members(engine: AsyncEngine) -> int:
 
     Safe to run concurrently from several processes: existing rows are left untouched (bulk
     ``INSERT ... ON CONFLICT DO NOTHING``), so a database upgraded from before the balance
-    tables gets the demo members' contributions too.
+    tables gets the demo members' contributions too. The contributions it inserts (and only
+    those) are recorded in the change feed, so a fresh demo database has one.
     """
     inserted = 0
     with translate_errors(BalanceServiceUnavailable, "seeding demo members"):
@@ -140,8 +182,14 @@ async def seed_demo_members(engine: AsyncEngine) -> int:
             for member in DEMO_MEMBERS:
                 statement = insert_ignoring_conflicts(dialect, Member, member.model_dump())
                 inserted += (await conn.execute(statement)).rowcount
-            await conn.execute(insert_or_ignore(dialect, Contribution),
-                               [contribution.model_dump() for contribution in DEMO_CONTRIBUTIONS])
+            await lock_change_feed(conn)
+            added = await conn.execute(
+                insert_or_ignore(dialect, Contribution).returning(
+                    col(Contribution.kpj), col(Contribution.period)),
+                [contribution.model_dump() for contribution in DEMO_CONTRIBUTIONS])
+            new = {(kpj, period) for kpj, period in added}
+            await record_changes(conn, [key for key in _DEMO_ORDER if key in new],
+                                 datetime.now(UTC))
     await seed_default_rates(engine)
     await _seed_rates(engine, DEMO_RATES, "seeding demo rates")
     return inserted

@@ -10,10 +10,11 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.ports import ChangesPage, MissingPage
 from balance.demo import DEMO_MEMBERS
 from balance.http_app import (
     OPENAPI_PATH,
@@ -55,6 +57,12 @@ NOW = datetime(2019, 6, 30, 20, 0, tzinfo=UTC)
 MEMBER_ROUTES = ("/v1/members/{kpj}", "/v1/members/{kpj}/jht-balance",
                  "/v1/members/{kpj}/contributions", "/v1/members/{kpj}/contribution-periods",
                  "/v1/members/{kpj}/jp")
+# The feed's routes: a valid query, and a bad one (None: the route takes no parameter).
+FEED_ROUTES: tuple[tuple[str, str, str | None], ...] = (
+    ("/v1/contributions/changes", "?since=3&limit=2", "?since=x"),
+    ("/v1/contributions/missing", "?period=2026-09&limit=2", "?period=2026-13"),
+    ("/v1/development-rates", "", None),
+)
 
 
 class FixedClock:
@@ -183,6 +191,16 @@ class BrokenService(ReferenceBalanceService):
     async def pension_months(self, kpj: str) -> PensionMonths | None:
         raise self._boom()
 
+    async def contribution_changes(self, since: str = "", limit: int = 1000) -> ChangesPage:
+        raise self._boom()
+
+    async def missing_contributions(self, period: str, *, after: str = "",
+                                    limit: int = 1000) -> MissingPage:
+        raise self._boom()
+
+    async def development_rates(self) -> Mapping[int, Decimal]:
+        raise self._boom()
+
 
 def _verify_body(nik: str = SITI.nik, kpj: str = SITI.kpj,
                  birth_date: str = SITI.birth_date.isoformat()) -> dict[str, str]:
@@ -228,17 +246,37 @@ async def test_every_documented_route_answers_as_documented(
         contract.check(template, "get", unauthorized)
         assert unauthorized.status == 401
 
+    for path, good, bad in FEED_ROUTES:
+        ok = await call(client, "GET", path + good)
+        contract.check(path, "get", ok)
+        assert ok.status == 200
+        if bad is not None:
+            invalid = await call(client, "GET", path + bad)
+            contract.check(path, "get", invalid)
+            assert invalid.status == 400
+        unauthorized = await call(client, "GET", path + good, headers={})
+        contract.check(path, "get", unauthorized)
+        assert unauthorized.status == 401
+
     async with serving(BrokenService(engine)) as broken:
         for template in MEMBER_ROUTES:
             failed = await call(broken, "GET", template.format(kpj=OLD))
             contract.check(template, "get", failed)
             assert failed.json() == {"error": {"code": "internal", "message": "internal error"}}
+        for path, good, _ in FEED_ROUTES:
+            failed = await call(broken, "GET", path + good)
+            contract.check(path, "get", failed)
+            assert failed.status == 500
         contract.check(verify, "post", await call(broken, "POST", verify, body=_verify_body()))
 
     contract.check("/healthz", "get", await call(down_client, "GET", "/healthz", headers={}))
     for template in MEMBER_ROUTES:
         unavailable = await call(down_client, "GET", template.format(kpj=OLD))
         contract.check(template, "get", unavailable)
+        assert unavailable.status == 503
+    for path, good, _ in FEED_ROUTES:
+        unavailable = await call(down_client, "GET", path + good)
+        contract.check(path, "get", unavailable)
         assert unavailable.status == 503
     contract.check(verify, "post", await call(down_client, "POST", verify, body=_verify_body()))
 
