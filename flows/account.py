@@ -7,14 +7,16 @@ longer verify) and the support tickets too: their transcripts are deleted, an op
 closed (the agents are told why) and what tied a ticket to this chat is cleared. So do the
 OTP guard records of this chat and of its linked memberships (wrong tries, codes sent),
 except an active lock-out: it stays until it ends, for the membership's security (UU PDP
-allows keeping data for security), or erasing would be a way round the lock."""
+allows keeping data for security), or erasing would be a way round the lock. Contribution
+alerts end too: the subscriptions and the marks of the alerts sent. Unlinking ends the
+subscriptions (alerts need a linked chat) and keeps the marks, so no alert is sent twice."""
 
 from __future__ import annotations
 
 import contextlib
 from enum import StrEnum
 
-from flows import otp
+from flows import alerts, otp
 from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.menu import MENU, back_to_menu
@@ -39,8 +41,8 @@ async def ask_logout(ctx: Context) -> Outcome:
     if not await ctx.ports.accounts.linked_kpjs(ctx.key):
         return back_to_menu(say("This chat is not linked to any membership."))
     return Outcome(S.CONFIRM_LOGOUT, (say(
-        "Unlink this chat from your membership? Your balance will no longer be shown here "
-        "and your consent is withdrawn, until you register again.",
+        "Unlink this chat from your membership? Your balance will no longer be shown here, "
+        "contribution alerts stop and your consent is withdrawn, until you register again.",
         (option("Yes, unlink", "acct:logout"), option("No, keep it", "acct:keep"))),), data={})
 
 
@@ -48,6 +50,7 @@ async def confirm_logout(ctx: Context) -> Outcome:
     """Unlink every membership and withdraw consent on an explicit yes."""
     if not _confirmed(ctx, "acct:logout"):
         return back_to_menu(say("Nothing was changed."))
+    await alerts.stop_all(ctx)  # alerts need a linked chat
     await ctx.ports.accounts.unlink_all(ctx.key, ctx.now)
     await ctx.ports.accounts.withdraw_consent(ctx.key, ctx.now)
     await ctx.ports.accounts.audit(ctx.key, "unlinked", ctx.now)
@@ -61,9 +64,10 @@ async def ask_erase(ctx: Context) -> Outcome:
     return Outcome(S.CONFIRM_ERASE, (say(
         "Erase your data? This removes the link between this chat and your membership, your "
         "consent record, your conversations with our agents, the record of the statements "
-        "issued here (their codes will no longer be found on the verification page) and this "
-        "conversation's state; an open request to an agent is closed. Your membership data "
-        "at BPJS Ketenagakerjaan is not affected.",
+        "issued here (their codes will no longer be found on the verification page), your "
+        "contribution alerts and the record of the alerts sent, and this conversation's "
+        "state; an open request to an agent is closed. Your membership data at BPJS "
+        "Ketenagakerjaan is not affected.",
         (option("Yes, erase", "acct:erase"), option("No, keep it", "acct:keep"))),), data={})
 
 
@@ -74,6 +78,9 @@ async def confirm_erase(ctx: Context) -> Outcome:
     await _erase_tickets(ctx)
     if ctx.ports.statements is not None:  # their codes then verify as unknown
         await ctx.ports.statements.erase(ctx.key)
+    await alerts.stop_all(ctx)
+    if ctx.ports.alert_marks is not None:
+        await ctx.ports.alert_marks.forget(ctx.key)
     kpjs = await ctx.ports.accounts.linked_kpjs(ctx.key)
     await otp.forget(ctx, kpjs)
     await ctx.ports.accounts.erase(ctx.key, ctx.now)

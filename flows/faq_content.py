@@ -211,3 +211,49 @@ TOPICS: tuple[FaqTopic, ...] = (
 TOPIC_BY_INTENT: Mapping[str, FaqTopic] = MappingProxyType(
     {topic.intent: topic for topic in TOPICS}
 )
+
+# Topics reached from the contribution alerts' buttons (issue 16), answered by the alerts flow
+# (flows/alerts.py). They are not in the FAQ list nor classified from typed text: becoming
+# intents needs the intent corpus and the set-aside messages to learn them (nlu/).
+ALERT_TOPICS: tuple[FaqTopic, ...] = (
+    FaqTopic(
+        intent="faq.report_employer",
+        label=N_("Report an employer"),
+        answer=N_(
+            "If your employer deducted contributions from your salary but they are not in "
+            "your contribution history:\n"
+            "1. Ask your company's HR department first: the payment may be late, or made "
+            "under another KPJ.\n"
+            "2. If it is still missing, report it to BPJS Ketenagakerjaan:\n"
+            "• call centre 175\n"
+            "• Lapak Asik (online, or by video at a branch)\n"
+            "• any branch office\n"
+            "\n"
+            "Bring your KPJ number and, if you can, payslips showing the deduction. Employers "
+            "must pay each month's contributions by the 15th of the following month. "
+            "Deducting without paying is the employer's offence, not yours."
+        ),
+    ),
+    FaqTopic(
+        intent="faq.pay_contribution",
+        label=N_("How to pay"),
+        answer=N_(
+            "If you pay your own contributions (non-wage earners, BPU, and migrant workers, "
+            "PMI):\n"
+            "• pay each month's contribution by the 15th of the following month; you can "
+            "also pay several months in advance\n"
+            "• pay only through the official channels: the JMO app, banks, and retail "
+            "partners listed by BPJS Ketenagakerjaan\n"
+            "\n"
+            "Nobody collects contributions by transfer to a personal account. If someone asks "
+            "you to, do not pay and report it to 175."
+        ),
+    ),
+)
+ALERT_TOPIC_BY_INTENT: Mapping[str, FaqTopic] = MappingProxyType(
+    {topic.intent: topic for topic in ALERT_TOPICS}
+)
+REPORT_EMPLOYER = ALERT_TOPIC_BY_INTENT["faq.report_employer"]
+"""How to report an employer who deducted but did not pay (offered on a missing alert)."""
+PAY_CONTRIBUTION = ALERT_TOPIC_BY_INTENT["faq.pay_contribution"]
+"""How a member who pays their own contributions pays them (offered on a BPU/PMI reminder)."""

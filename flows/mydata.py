@@ -3,7 +3,8 @@
 
 It shows the conversation's language, the linked memberships, the standing consent records,
 an open request for help, an active lock-out of OTP verification (of this chat or of a
-linked membership) and the contribution statements issued to this chat (their codes).
+linked membership), the contribution statements issued to this chat (their codes) and the
+contribution alerts turned on, with how many alerts were sent.
 Nothing is shown unmasked: a KPJ as ``123*****901``, a name as ``S*** R*****``. The names
 come from the balance service; when it cannot be reached the memberships are still listed,
 without names.
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from domain.alerts import KINDS
 from flows import otp
+from flows.alerts import KIND_NAMES
 from flows.flow import Command, Context, Flow, Outcome, option, say, step
 from flows.i18n import N_
 from flows.identifiers import mask_kpj
@@ -40,8 +43,10 @@ async def show_my_data(ctx: Context) -> Outcome:
     ticket = await ctx.ports.tickets.active_for(ctx.key) if ctx.ports.tickets else None
     lock = await otp.lock_of(ctx, linked)
     issued = await ctx.ports.statements.for_subject(ctx.key) if ctx.ports.statements else []
+    alert_lines = await _alerts(ctx)
     language = LANGUAGES.get(ctx.session.locale, ctx.session.locale)
-    if not linked and not consents and ticket is None and lock <= 0 and not issued:
+    if not linked and not consents and ticket is None and lock <= 0 and not issued \
+            and not alert_lines:
         return Outcome(MENU, (say(
             "This chat is not linked to any membership, and the bot holds no personal data "
             "about it. It only remembers the language of this conversation: {language}.",
@@ -51,7 +56,7 @@ async def show_my_data(ctx: Context) -> Outcome:
                await _memberships(ctx, linked), *_consents(consents),
                *((_ticket(ticket),) if ctx.ports.tickets is not None else ()),
                *((otp.lock_line(ctx, lock),) if lock > 0 else ()),
-               *((_statements(issued),) if issued else ()))
+               *((_statements(issued),) if issued else ()), *alert_lines)
     rows: list[tuple[Option, ...]] = [
         (*((option("Unlink this chat", "go:logout"),) if linked else ()),
          option("Erase my data", "go:delete_data")),
@@ -91,6 +96,22 @@ def _statements(issued: Sequence[StatementRecord]) -> Text:
     return Text("Contribution statements issued: {n} (codes {codes})",
                 plural="Contribution statements issued: {n} (codes {codes})", n=len(issued),
                 params={"codes": ", ".join(s.code for s in issued)})
+
+
+async def _alerts(ctx: Context) -> tuple[Text, ...]:
+    """The contribution alerts turned on, and how many alerts were sent (when any): what
+    ``/hapusdata`` ends and forgets. Nothing when alerts are not offered here."""
+    kinds = await ctx.ports.alerts.kinds(ctx.key) if ctx.ports.alerts is not None else ()
+    sent = (await ctx.ports.alert_marks.sent_count(ctx.key)
+            if ctx.ports.alert_marks is not None else 0)
+    lines: list[Text] = []
+    if kinds:
+        lines.append(Text("Contribution alerts on:\n{lines}", {"lines": tuple(
+            Text("• {kind}", {"kind": Text(KIND_NAMES[kind])})
+            for kind in KINDS if kind in kinds)}))
+    if sent > 0:
+        lines.append(Text("Alerts sent: {n}", {"n": sent}))
+    return tuple(lines)
 
 
 def _ticket(ticket: Ticket | None) -> Text:

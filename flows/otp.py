@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from flows import alerts
 from flows.flow import (
     Context,
     Flow,
@@ -249,7 +250,7 @@ async def _check(ctx: Context, kpj: str, text: str,
         await ctx.ports.accounts.audit(ctx.key, "linked", ctx.now)
         return back_to_menu(cleanup, say(
             "Verified! This chat is now linked to KPJ {kpj}. Choose \"Check balance\" to see "
-            "your JHT balance.", kpj=mask_kpj(kpj)))
+            "your JHT balance.", kpj=mask_kpj(kpj)), *await alerts.offer(ctx))
     if result.verdict is Verdict.WRONG:
         return Outcome(AWAIT, (cleanup, *await _with_resend(ctx, kpj, say_plural(
             "That code is not right. You have {n} try left.",

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from flows import (
     account,
+    alerts,
     balance,
     faq,
     handoff,
@@ -68,7 +69,7 @@ def _merge(into: dict[str, T], new: Mapping[str, T], flow: Flow, what: str) -> N
 # The order lists the commands: the main menu's actions first, then settings and privacy.
 FLOWS: tuple[Flow, ...] = (balance.FLOW, history.FLOW, registration.FLOW, otp.FLOW, faq.FLOW,
                            handoff.FLOW, menu.FLOW, start.FLOW, account.FLOW, mydata.FLOW,
-                           statements.FLOW)
+                           statements.FLOW, alerts.FLOW)
 ROUTES = Routes.of(FLOWS)
 ENTRIES: Mapping[str, Step] = ROUTES.entries
 COMMANDS: Mapping[str, str] = ROUTES.commands
