@@ -23,9 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from alerts.ports import (
-    AlertQueue,
     ContributionFeed,
     CursorStore,
     PostedContribution,
@@ -36,12 +36,25 @@ from app.metrics import Metrics
 from domain.alerts import AlertJob, AlertKind
 from domain.gaps import Period, due_date
 
-__all__ = ["AlertPolicy", "PlanReport", "Planner", "missing_periods"]
+__all__ = ["AlertPolicy", "JobSink", "PlanReport", "Planner", "missing_periods", "rate_text"]
 
 log = logging.getLogger(__name__)
 
 POSTED_CURSOR = AlertKind.POSTED.value
 DEVELOPMENT_CURSOR = AlertKind.DEVELOPMENT.value
+
+
+class JobSink(Protocol):
+    """What the planner writes to: an :class:`~alerts.ports.AlertQueue`, or
+    :class:`~alerts.queues.ChannelQueues` that files each job under its channel's queue."""
+
+    async def enqueue(self, jobs: Sequence[AlertJob]) -> int:
+        """Append the jobs never planned; how many were appended."""
+        ...
+
+    async def unplanned(self, jobs: Sequence[AlertJob]) -> list[AlertJob]:
+        """The jobs :meth:`enqueue` would append (nothing is written)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +110,7 @@ class Planner:
     """Plans alert jobs from the feed and the subscribed chats onto the queue."""
 
     def __init__(self, *, feed: ContributionFeed, directory: SubscriberDirectory,
-                 cursors: CursorStore, queue: AlertQueue, policy: AlertPolicy | None = None,
+                 cursors: CursorStore, queue: JobSink, policy: AlertPolicy | None = None,
                  metrics: Metrics | None = None) -> None:
         self._feed = feed
         self._directory = directory

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from alerts.ports import AlertQueue, ChatState, Delivery, Pacer, Result, SubscriberDirectory
 from alerts.quiet import QuietHours
@@ -30,7 +31,7 @@ from domain.alerts import AlertJob
 from flows.ports import MemberOutbox
 from flows.types import Reply, SessionKey
 
-__all__ = ["AlertWorker", "DrainReport"]
+__all__ = ["AlertWorker", "DrainReport", "QueueGauges"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,19 @@ GAUGE_EVERY = 5.0  # seconds between refreshes of the queue gauges
 QUIET_CHUNK = 60.0  # longest sleep during quiet hours (the clock is checked again after it)
 RETRY_AFTER = 1.0  # seconds before the loop tries again after the store failed
 DRAIN_BLOCK = 0.05  # how long drain waits for new jobs before it stops
+
+
+class QueueGauges(Protocol):
+    """What the queue gauges show: an :class:`~alerts.ports.AlertQueue`, or
+    :class:`~alerts.queues.ChannelQueues` for every channel's together."""
+
+    async def depth(self) -> int:
+        """Jobs enqueued and not finished."""
+        ...
+
+    async def oldest_age(self, now: float) -> float:
+        """Seconds since the oldest unfinished job was enqueued."""
+        ...
 
 
 @dataclass
@@ -117,15 +131,19 @@ class _Finisher:
 
 
 class AlertWorker:
-    """Sends the queue's alert jobs; see the module's docstring."""
+    """Sends the queue's alert jobs; see the module's docstring. ``gauges`` is what the
+    queue gauges show (default: this worker's queue; with one queue per channel, pass
+    :class:`~alerts.queues.ChannelQueues` so that the workers of two channels agree)."""
 
     def __init__(self, *, queue: AlertQueue, directory: SubscriberDirectory,
                  outbox: MemberOutbox, render: Callable[[AlertJob, str], list[Reply]],
                  consumer: str, clock: Callable[[], datetime] | None = None,
                  quiet: QuietHours | None = None, pacer: Pacer | None = None,
                  metrics: Metrics | None = None, batch: int = 100, concurrency: int = 64,
-                 claim_after: float = 120.0, max_attempts: int = 5) -> None:
+                 claim_after: float = 120.0, max_attempts: int = 5,
+                 gauges: QueueGauges | None = None) -> None:
         self._queue = queue
+        self._gauges = queue if gauges is None else gauges
         self._directory = directory
         self._outbox = outbox
         self._render = render
@@ -198,9 +216,9 @@ class AlertWorker:
     async def _refresh_gauges(self) -> None:
         if self._metrics is None:
             return
-        self._metrics.alert_queue_depth.set(await self._queue.depth())
+        self._metrics.alert_queue_depth.set(await self._gauges.depth())
         self._metrics.alert_oldest_pending.set(
-            await self._queue.oldest_age(time.time()))  # the queue stamps jobs in real time
+            await self._gauges.oldest_age(time.time()))  # the queue stamps jobs in real time
 
     async def _process(self, deliveries: Sequence[Delivery], report: DrainReport | None) -> None:
         """One batch: begin, read the chats' states once, send each chat's alerts in order
