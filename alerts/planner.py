@@ -79,6 +79,11 @@ class PlanReport:
     jobs: list[AlertJob] = field(default_factory=list)
     dry_run: bool = False
 
+    @property
+    def total(self) -> int:
+        """New jobs of every kind and channel."""
+        return sum(self.new.values())
+
     def lines(self) -> list[str]:
         """The counts as the CLI prints them, one line per kind and channel."""
         verb = "would plan" if self.dry_run else "planned"

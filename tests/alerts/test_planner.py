@@ -55,6 +55,7 @@ async def test_posted_one_job_per_chat_and_contribution(world: World) -> None:
     report = await world.planner.plan(TODAY, NOW)
 
     assert report.new == {("posted", "telegram"): 1, ("posted", "whatsapp"): 2}
+    assert report.total == 3
     assert report.already == 0
     jobs = await world.jobs()
     assert AlertJob("telegram", "1", AlertKind.POSTED, "2026-10", "11", "PU", 250_046,
