@@ -36,7 +36,7 @@ from support.desk import DeskService
 from tests.flows.conftest import ALWAYS, SECRET, SITI, ManualClock, RecordingOutbox, World
 
 # The balance service's own records (BPJS's database in production): not the bot's data.
-STAND_IN_TABLES = frozenset({"member", "contribution"})
+STAND_IN_TABLES = frozenset({"member", "contribution", "contribution_change"})
 NIK, PHONE, PHONE_E164, KPJ, EMAIL = (SITI["nik"], SITI["phone"], "+6281234567890",
                                       SITI["kpj"], "siti@example.com")
 MASKED = ("3171********0001", "0812****7890", "123*****901", "s***@example.com", "******")
