@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -133,7 +133,10 @@ class _Finisher:
 class AlertWorker:
     """Sends the queue's alert jobs; see the module's docstring. ``gauges`` is what the
     queue gauges show (default: this worker's queue; with one queue per channel, pass
-    :class:`~alerts.queues.ChannelQueues` so that the workers of two channels agree)."""
+    :class:`~alerts.queues.ChannelQueues` so that the workers of two channels agree).
+    ``still_true`` says, just before sending, whether the alert still holds (a month planned
+    as missing may have been paid since, say during quiet hours): when it does not, the alert
+    is skipped; when it raises (the balance service is down), it is tried again later."""
 
     def __init__(self, *, queue: AlertQueue, directory: SubscriberDirectory,
                  outbox: MemberOutbox, render: Callable[[AlertJob, str], list[Reply]],
@@ -141,7 +144,8 @@ class AlertWorker:
                  quiet: QuietHours | None = None, pacer: Pacer | None = None,
                  metrics: Metrics | None = None, batch: int = 100, concurrency: int = 64,
                  claim_after: float = 120.0, max_attempts: int = 5,
-                 gauges: QueueGauges | None = None) -> None:
+                 gauges: QueueGauges | None = None,
+                 still_true: Callable[[AlertJob], Awaitable[bool]] | None = None) -> None:
         self._queue = queue
         self._gauges = queue if gauges is None else gauges
         self._directory = directory
@@ -157,6 +161,7 @@ class AlertWorker:
         self._claim_after = claim_after
         self._max_attempts = max_attempts
         self._finisher = _Finisher(queue, metrics)
+        self._still_true = still_true
 
     async def run(self) -> None:
         """Send alerts until cancelled; a store failure is logged and retried."""
@@ -256,6 +261,8 @@ class AlertWorker:
             return Result.SKIPPED
         async with self._slots:
             try:
+                if self._still_true is not None and not await self._still_true(job):
+                    return Result.SKIPPED
                 if self._pacer is not None:
                     await self._pacer.acquire(job.channel)
                 replies = self._render(job, state.locale)

@@ -11,13 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 __all__ = ["COMMANDS", "build_parser", "main", "parse_args"]
 
 COMMANDS = ("console", "classify", "migrate", "balance-service", "purge-transcripts", "import",
-            "telegram", "serve", "verify-statement")
+            "telegram", "serve", "verify-statement", "notify")
 
 DESCRIPTION = """\
 The BPJS Ketenagakerjaan balance assistant.
@@ -36,6 +40,9 @@ The BPJS Ketenagakerjaan balance assistant.
     uv run run_bot.py verify-statement FILE.pdf
                                         whether a contribution statement is genuine and
                                         unaltered (exit code 0), or not (1)
+    uv run run_bot.py notify [--dry-run]
+                                        one contribution-alert planning pass: queue the alerts
+                                        (the serve processes send them), or print them only
 """
 
 
@@ -65,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify-statement", help="check a statement PDF: genuine "
                                  "and unaltered (exit 0) or not (exit 1)")
     verify.add_argument("file", type=Path, metavar="FILE.pdf")
+    notify = commands.add_parser("notify", help="plan contribution alerts once: queue them "
+                                 "for the serve processes' workers, or print them (--dry-run)")
+    notify.add_argument("--dry-run", action="store_true",
+                        help="print the alerts that would be queued; queue nothing")
     return parser
 
 
@@ -75,6 +86,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.command == "import" and not (args.members or args.contributions or args.rates):
         parser.error("import needs at least one of --members, --contributions, --rates")
     return args
+
+
+_BATCH = ("migrate", "purge-transcripts", "notify", "import")  # run once, then exit
+
+
+def _batch(command: str, args: argparse.Namespace,
+           settings: Settings) -> Coroutine[Any, Any, int]:
+    """The coroutine of a command that runs once and returns its exit code."""
+    if command == "migrate":
+        from app.commands import run_migrate
+
+        return run_migrate(settings)
+    if command == "purge-transcripts":
+        from app.commands import run_purge
+
+        return run_purge(settings)
+    if command == "notify":
+        from app.notify import run_notify
+
+        return run_notify(settings, dry_run=args.dry_run)
+    from app.commands import run_import
+
+    return run_import(settings, args.members, args.contributions, args.rates)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,22 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_classify(sys.stdin)
         return 0
-    if command == "migrate":
-        from app.commands import run_migrate
-
-        return asyncio.run(run_migrate(settings))
-    if command == "purge-transcripts":
-        from app.commands import run_purge
-
-        return asyncio.run(run_purge(settings))
-    if command == "verify-statement":
-        from app.verify_cli import run_verify_statement
-
-        return run_verify_statement(settings, args.file, sys.stdout)
-    if command == "import":
-        from app.commands import run_import
-
-        return asyncio.run(run_import(settings, args.members, args.contributions, args.rates))
+    if command in _BATCH:
+        return asyncio.run(_batch(command, args, settings))
     from app import tuning
 
     try:

@@ -15,18 +15,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Coroutine, Sequence
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.ports import BalanceBackend
+from alerts.queues import ChannelQueues
 from app.clock import SystemClock
 from app.metrics import CountingOtpSender, CountingTicketStore, Metrics
 from app.otp_delivery import ChannelSender, FanOutOtpSender, OutboxOtpSender, RoutedOtpSender
-from app.settings import BalanceSettings, OtpSettings, Settings, StorageSettings
+from app.settings import AlertSettings, BalanceSettings, OtpSettings, Settings, StorageSettings
 from balance.cache import CachedBalanceService
 from balance.demo import DEFAULT_RATES
 from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
@@ -39,6 +43,8 @@ from flows.otp_codes import MemoryOtpGuardStore
 from flows.ports import (
     AccountStore,
     AgentDesk,
+    AlertMarks,
+    AlertSubscriptionStore,
     BalanceService,
     Clock,
     DocumentMaker,
@@ -50,6 +56,7 @@ from flows.ports import (
     TicketStore,
 )
 from storage.accounts import SqlAccountStore
+from storage.alerts import SqlAlertStore
 from storage.db import create_engine, migrate
 from storage.inbox import MemoryInbox
 from storage.otp_guard import SqlOtpGuardStore
@@ -64,11 +71,19 @@ from storage.tickets import SqlTicketStore
 from support.desk import DeskService
 from support.sweeper import Sweeper, SweepPolicy
 
-__all__ = ["NO_OTP_SENDER", "OtpDelivery", "Runtime", "SupportDesk", "background",
-           "balance_service", "bootstrap_database", "build_engine", "build_ports",
-           "database_for", "development_rate", "document_maker", "inbox_for", "open_database",
-           "otp_delivery", "otp_sender_for", "runtime", "session_store", "support_desk",
-           "verify_url", "with_ports"]
+if TYPE_CHECKING:
+    from alerts.planner import AlertPolicy, Planner
+    from alerts.ports import Pacer
+    from alerts.worker import AlertWorker
+    from domain.alerts import AlertJob
+    from flows.types import Reply
+
+__all__ = ["NO_OTP_SENDER", "OtpDelivery", "Runtime", "SupportDesk", "alert_pacer",
+           "alert_planner", "alert_policy", "alert_queues", "alert_renderer", "alert_workers",
+           "background", "balance_service", "bootstrap_database", "build_engine", "build_ports",
+           "daily_alert_plan", "database_for", "development_rate", "document_maker", "inbox_for",
+           "open_database", "otp_delivery", "otp_sender_for", "runtime", "session_store",
+           "still_true", "support_desk", "verify_url", "with_ports"]
 
 
 @dataclass(frozen=True)
@@ -79,10 +94,12 @@ class Runtime:
     store: SessionBackend
     ports: Ports
     database: AsyncEngine
-    balance: BalanceService
+    balance: BalanceBackend
     tickets: TicketStore
     catalog: Catalog
     otp: OtpDelivery
+    alerts: SqlAlertStore
+    alert_queues: ChannelQueues
 
     def inbox(self, channel: str) -> Inbox:
         """``channel``'s inbox (:func:`inbox_for`)."""
@@ -143,12 +160,15 @@ def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
                 otp_channels: tuple[str, ...] = ("sms", "email"),
                 documents: DocumentMaker | None = None,
                 statements: StatementIssueStore | None = None,
-                development_rate: float = 0.06) -> Ports:
+                development_rate: float = 0.06,
+                alerts: AlertSubscriptionStore | None = None,
+                alert_marks: AlertMarks | None = None) -> Ports:
     """The engine's ports. Accounts and the balance service default to the SQL store and the
     reference service on ``database``; the clock to the system clock; tickets and the desk to
     none (no handoff); hours to the default business hours; documents to none (the balance
     card offers no statement or chart), the issued statements to the SQL store on
-    ``database`` when documents are made. Tests pass fakes by name."""
+    ``database`` when documents are made; alerts to none (not offered). Tests pass fakes by
+    name."""
     if accounts is None or balance is None:
         if database is None:
             raise TypeError("build_ports needs a database for the default accounts or balance")
@@ -162,7 +182,7 @@ def build_ports(*, kv: KeyValueStore, secret: bytes, otp_sender: OtpSender,
                  else MemoryOtpGuardStore(), otp_channels=otp_channels, documents=documents,
                  statements=statements if statements is not None or documents is None
                  or database is None else SqlStatementIssueStore(database, secret),
-                 development_rate=development_rate)
+                 development_rate=development_rate, alerts=alerts, alert_marks=alert_marks)
 
 
 def with_ports(ports: Ports, **parts: Any) -> Ports:
@@ -202,7 +222,7 @@ def inbox_for(store: SessionBackend, channel: str) -> Inbox:
 
 async def balance_service(settings: BalanceSettings, database: AsyncEngine,
                           store: SessionBackend, stack: AsyncExitStack,
-                          secret: bytes) -> BalanceService:
+                          secret: bytes) -> BalanceBackend:
     """The HTTP client when ``BALANCE_SERVICE_URL`` is set, else the in-process reference
     (behind its cache unless ``BALANCE_CACHE_SECONDS=0``)."""
     if not settings.balance_service_url:
@@ -339,15 +359,19 @@ async def runtime(settings: Settings, otp: OtpSender | OtpDelivery, *,
         if metrics is not None:
             tickets = CountingTicketStore(tickets, metrics)
         documents = document_maker(settings, secret, catalog, stack)
+        alerts = SqlAlertStore(database)
+        queues = alert_queues(store, secret)
         ports = build_ports(kv=store, database=database, secret=secret, balance=balance,
                             otp_sender=otp_sender, clock=clock, tickets=tickets, desk=desk,
                             hours=settings.hours(), otp_channels=delivery.channels,
                             documents=documents,
                             statements=SqlStatementIssueStore(database, secret),
-                            development_rate=await development_rate(settings, database))
+                            development_rate=await development_rate(settings, database),
+                            alerts=alerts, alert_marks=queues)
         engine = build_engine(store, ports, catalog=catalog,
                               flow_timeout=settings.flow_timeout_seconds)
-        yield Runtime(engine, store, ports, database, balance, tickets, catalog, delivery)
+        yield Runtime(engine, store, ports, database, balance, tickets, catalog, delivery,
+                      alerts, queues)
 
 
 # ------------------------------------------------------------ statements and charts (issue 17)
@@ -401,6 +425,120 @@ async def development_rate(settings: Settings, database: AsyncEngine) -> float:
     if average is None:
         average = sum(DEFAULT_RATES.values()) / len(DEFAULT_RATES)
     return round(float(average) / 100, 6)
+
+
+# ------------------------------------------------------------- contribution alerts (issue 16)
+
+
+def alert_queues(store: SessionBackend, secret: bytes) -> ChannelQueues:
+    """Each channel's alert queue beside the session store: Redis Streams when the store is
+    Redis (shared by every process), else in this process (the embedded default)."""
+    if isinstance(store, RedisSessionStore):
+        from alerts.queue_redis import RedisAlertQueue
+
+        client, prefix = store.client, store.prefix
+        return ChannelQueues(lambda channel: RedisAlertQueue(
+            client, secret=secret, prefix=prefix, channel=channel))
+    from alerts.queue_memory import MemoryAlertQueue
+
+    return ChannelQueues(lambda channel: MemoryAlertQueue(secret))
+
+
+def alert_policy(settings: AlertSettings) -> AlertPolicy:
+    """The planner's policy from ``ALERTS_GRACE_DAYS`` and ``ALERTS_FRESH_DAYS``."""
+    from alerts.planner import AlertPolicy
+
+    return AlertPolicy(grace_days=settings.alerts_grace_days,
+                       fresh_days=settings.alerts_fresh_days)
+
+
+def alert_planner(settings: AlertSettings, built: Runtime,
+                  metrics: Metrics | None = None) -> Planner:
+    """The planner on the runtime's balance service (its change feed), subscriptions and
+    queues."""
+    from alerts.planner import Planner
+
+    return Planner(feed=built.balance, directory=built.alerts, cursors=built.alerts,
+                   queue=built.alert_queues, policy=alert_policy(settings), metrics=metrics)
+
+
+def alert_renderer(built: Runtime) -> Callable[[AlertJob, str], list[Reply]]:
+    """An alert's replies in a language: the flows' words (:func:`flows.alerts.alert_says`),
+    translated by the engine; dates counted in Asia/Jakarta."""
+    from flows.alerts import alert_says
+    from flows.memberships import JAKARTA
+
+    def render(job: AlertJob, locale: str) -> list[Reply]:
+        today = built.ports.clock.now().astimezone(JAKARTA).date()
+        return built.engine.render(alert_says(job, today), locale)
+
+    return render
+
+
+def alert_pacer(settings: AlertSettings, store: SessionBackend) -> Pacer | None:
+    """Platform pacing shared by every process (Redis) or this one's; ``None`` when both
+    rates are 0 (benchmarks)."""
+    rates = {"telegram": settings.alerts_telegram_rate,
+             "whatsapp": settings.alerts_whatsapp_rate}
+    if not any(rates.values()):
+        return None
+    from alerts.pacing import MemoryPacer, RedisPacer
+
+    if isinstance(store, RedisSessionStore):
+        return RedisPacer(store.client, prefix=store.prefix, rates=rates)
+    return MemoryPacer(rates)
+
+
+def alert_workers(settings: AlertSettings, built: Runtime, outbox: MemberOutbox,
+                  channels: Sequence[str], metrics: Metrics | None = None) -> list[AlertWorker]:
+    """``ALERTS_WORKERS`` workers per channel in ``channels``, each on its channel's queue,
+    sending through ``outbox``; named after this host and process (a dead process's jobs are
+    reclaimed by another after ``ALERTS_CLAIM_SECONDS``)."""
+    from alerts.quiet import QuietHours
+    from alerts.worker import AlertWorker
+
+    quiet = QuietHours.parse(settings.alerts_quiet_hours)
+    pacer = alert_pacer(settings, built.store)
+    render = alert_renderer(built)
+    return [AlertWorker(queue=built.alert_queues.of(channel), directory=built.alerts,
+                        outbox=outbox, render=render,
+                        consumer=f"{socket.gethostname()}-{os.getpid()}-{channel}-{index}",
+                        clock=built.ports.clock.now, quiet=quiet, pacer=pacer, metrics=metrics,
+                        gauges=built.alert_queues, still_true=still_true(built.balance),
+                        claim_after=settings.alerts_claim_seconds,
+                        max_attempts=settings.alerts_max_attempts)
+            for channel in channels for index in range(settings.alerts_workers)]
+
+
+def still_true(balance: BalanceService) -> Callable[[AlertJob], Awaitable[bool]]:
+    """Whether an alert still holds just before it is sent: a month planned as missing that
+    has been paid since is not announced (one balance-service read per missing alert; the
+    other kinds hold once true)."""
+    from domain.alerts import AlertKind
+
+    async def check(job: AlertJob) -> bool:
+        if job.kind is not AlertKind.MISSING:
+            return True
+        periods = await balance.contribution_periods(job.kpj)
+        return periods is not None and job.period not in periods
+
+    return check
+
+
+def daily_alert_plan(settings: AlertSettings, built: Runtime,
+                     metrics: Metrics | None = None) -> Coroutine[Any, Any, None] | None:
+    """The daily planning pass at ``ALERTS_PLAN_AT`` (Asia/Jakarta), one process of many
+    planning each day; ``None`` when ``ALERTS_PLAN_AT`` is ``off``."""
+    if settings.alerts_plan_at in ("", "off"):
+        return None
+    from datetime import time
+
+    from alerts.schedule import DailyPlan
+
+    hour, minute = (int(part) for part in settings.alerts_plan_at.split(":"))
+    plan = DailyPlan(alert_planner(settings, built, metrics), at=time(hour, minute),
+                     kv=built.store, clock=built.ports.clock.now)
+    return plan.run()
 
 
 # ------------------------------------------------------------------------ the agent desk

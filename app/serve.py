@@ -19,7 +19,9 @@ from aiogram.utils.token import TokenValidationError
 from app.compose import (
     Runtime,
     SupportDesk,
+    alert_workers,
     background,
+    daily_alert_plan,
     otp_sender_for,
     runtime,
     support_desk,
@@ -54,7 +56,7 @@ from channels.whatsapp.channel import WhatsAppChannel
 from channels.whatsapp.config import WhatsAppConfig, parse_languages
 from channels.whatsapp.web import WHATSAPP_PATH, WhatsAppOutbox, add_whatsapp_routes
 from flows.i18n import Catalog
-from flows.ports import MemberOutbox, OtpDeliveryFailed
+from flows.ports import BalanceService, MemberOutbox, OtpDeliveryFailed
 from storage.sessions import RedisSessionStore
 
 __all__ = ["Served", "run_serve", "run_telegram", "serving", "telegram_channel"]
@@ -74,8 +76,9 @@ class Served:
 async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
                   whatsapp: bool) -> AsyncIterator[Served]:
     """The channels asked for on one engine, the agent desk when ``AGENT_CHAT_ID`` is set, and
-    the background tasks (ticket timers, ticket metrics), stopped on exit. Every setting is
-    checked before anything is touched."""
+    the background tasks (ticket timers, ticket metrics, the daily alert plan and the alert
+    workers of each channel served), stopped on exit. Every setting is checked before
+    anything is touched."""
     delivery = otp_sender_for(settings, [])  # refused, naming the settings, when none
     wa_config = whatsapp_config(settings) if whatsapp else None
     agent_chat = settings.agent_chat()
@@ -116,9 +119,16 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
                                       catalog=catalog, inbox=built.inbox(TELEGRAM),
                                       on_group_update=group.handle if group else None)
         gauges = TicketGauges(metrics, built.tickets, built.ports.clock)
+        alert_routes = dict(routes)  # alerts to WhatsApp: their own template outside 24 h
+        if wa is not None:
+            alert_routes[WHATSAPP] = WhatsAppOutbox(
+                wa, template=settings.whatsapp_alert_template or None)
+        senders = alert_workers(settings, built, OutboxRouter(alert_routes, strict=True),
+                                tuple(alert_routes), metrics)
         await stack.enter_async_context(background(
             desk.sweeper.run() if forum is not None else None, gauges.run(),
-            warm_documents(built.ports)))
+            warm_documents(built.ports), daily_alert_plan(settings, built, metrics),
+            *(sender.run() for sender in senders)))
         yield Served(built, desk, channel, wa)
 
 
@@ -240,7 +250,7 @@ def health_checks(settings: Settings, built: Runtime) -> dict[str, HealthCheck]:
         checks["balance_service"] = http_check(
             settings.balance_service_url.rstrip("/") + "/healthz")
     else:
-        reference = built.balance
+        reference: BalanceService = built.balance
         if isinstance(reference, CachedBalanceService):
             reference = reference.inner
         if isinstance(reference, ReferenceBalanceService):

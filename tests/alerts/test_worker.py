@@ -113,6 +113,30 @@ async def test_unsubscribed_unlinked_or_erased_between_plan_and_send_is_skipped(
     assert await world.queue.depth() == 0
 
 
+async def test_an_alert_no_longer_true_is_skipped_and_a_failing_check_retried(
+        world: World) -> None:
+    world.directory.add("telegram", "paid", ["11"])
+    world.directory.add("telegram", "still", ["22"])
+    missing = [AlertJob("telegram", "paid", AlertKind.MISSING, "2026-09", "11"),
+               AlertJob("telegram", "still", AlertKind.MISSING, "2026-09", "22")]
+    await world.queue.enqueue(missing)
+    down = [True]
+
+    async def still_true(job: AlertJob) -> bool:  # "paid" paid September since planning
+        if down[0]:
+            raise ConnectionError("the balance service is down")
+        return job.chat_id != "paid"
+
+    worker = world.worker(still_true=still_true, claim_after=0.05)
+    assert (await worker.drain()).counts == {}  # nothing sent while it cannot be checked
+    down[0] = False
+    await asyncio.sleep(0.06)
+    report = await worker.drain()
+
+    assert report.counts == {Result.SKIPPED: 1, Result.SENT: 1}
+    assert [key.chat_id for key, _ in world.outbox.sent] == ["still"]
+
+
 async def test_blocked_chat_is_recorded_not_retried(world: World) -> None:
     key = world.directory.add("telegram", "1", ["11"])
     world.outbox.blocked.add(key)
