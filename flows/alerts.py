@@ -38,13 +38,13 @@ ALERTS_NOTICE = N_(
     "\n"
     "No alerts are sent between 21:00 and 07:00 WIB; they wait until the morning.\n"
     "\n"
-    "What is kept: which alerts you turned on, and a mark for each alert sent so that none is "
-    "sent twice, until you turn them off or erase your data.\n"
+    "What is kept: which alerts you turned on, until you turn them off; and a record of each "
+    "alert sent, so that none is sent twice, until you erase your data.\n"
     "\n"
-    "To stop: the \"Stop these alerts\" button on every alert, /alerts, /logout or "
+    "To stop: the \"Stop these alerts\" button on an alert, or type /alerts, /logout or "
     "/deletedata.\n"
     "\n"
-    "Turn the alerts on?"
+    "Do you agree?"
 )
 
 
@@ -61,7 +61,7 @@ _AGREE, _DECLINE = "alerts:agree", "alerts:decline"
 
 KIND_NAMES: dict[str, str] = {
     AlertKind.POSTED: N_("Contribution recorded"),
-    AlertKind.MISSING: N_("Contribution missing after its due date"),
+    AlertKind.MISSING: N_("Contribution late (past its due date)"),
     AlertKind.DEVELOPMENT: N_("Yearly JHT development"),
 }
 _TURN_ON: dict[str, str] = {
@@ -85,7 +85,7 @@ async def offer(ctx: Context) -> tuple[Say, ...]:
     none yet; nothing otherwise."""
     if ctx.ports.alerts is None or await ctx.ports.alerts.kinds(ctx.key):
         return ()
-    return (say("Would you like a message here when your contribution is recorded, or when it "
+    return (say("Would you like messages here when your contribution is recorded, and when it "
                 "is missing after its due date?",
                 (option("Yes, send me alerts", "go:alerts_on"), option("Not now", "go:menu"))),)
 
@@ -131,8 +131,8 @@ async def _settings(ctx: Context, *before: Say) -> Outcome:
     rows = tuple((option(_TURN_OFF[kind], _OFF + kind) if kind in on
                   else option(_TURN_ON[kind], _ON + kind),) for kind in KINDS)
     return Outcome(S.SETTINGS, (*before, say(
-        "Contribution alerts for this chat:\n{lines}\n\nTap a button to turn an alert on or "
-        "off.", *rows, (option("Main menu", "go:menu"),), lines=lines)), data={})
+        "Contribution alerts for this chat:\n{lines}\n\nChoose the alerts you want on or off.",
+        *rows, (option("Main menu", "go:menu"),), lines=lines)), data={})
 
 
 async def switch(ctx: Context) -> Outcome:
@@ -200,8 +200,8 @@ async def stop(ctx: Context) -> Outcome:
     if kind not in KIND_NAMES:
         return back_to_menu(say("That menu has expired."))
     await ctx.ports.alerts.unsubscribe(ctx.key, [kind])
-    return back_to_menu(say("Done: no more alerts of this kind ({kind}). To turn them back "
-                            "on, use /alerts.", kind=Text(KIND_NAMES[kind])))
+    return back_to_menu(say("Done: \"{kind}\" alerts will not be sent any more. To turn them "
+                            "back on, type /alerts.", kind=Text(KIND_NAMES[kind])))
 
 
 async def topic(ctx: Context) -> Outcome:
@@ -226,7 +226,7 @@ def alert_says(job: AlertJob, today: date) -> tuple[Say, ...]:
     kpj = mask_kpj(job.kpj)
     stop_row = (option(STOP_LABEL, f"go:alerts_stop:{job.kind.value}"),)
     if job.kind is AlertKind.DEVELOPMENT:
-        return (say("The {year} JHT development ({rate}) has been added to the JHT balance of "
+        return (say("The {year} JHT development of {rate} has been added to the JHT balance of "
                     "KPJ {kpj}.", (option("Check balance", "go:check_balance"),), stop_row,
                     year=job.period, rate=_rate(job.rate), kpj=kpj),)
     month = Month.parse(job.period)
@@ -248,8 +248,8 @@ def alert_says(job: AlertJob, today: date) -> tuple[Say, ...]:
             "to pay it by {due}.\n\n"
             "Please ask your company's HR department first. If your employer deducted it from "
             "your salary but did not pay it, report it to BPJS Ketenagakerjaan: call centre "
-            "175, Lapak Asik or a branch office. Deducting without paying is the employer's "
-            "offence, not yours.",
+            "175, Lapak Asik (our online service) or a branch office. Deducting without paying "
+            "is the employer's offence, not yours.",
             (*history_row, option("Contact an agent", "go:handoff")),
             (option(REPORT_EMPLOYER.label, "go:" + REPORT_EMPLOYER.intent),), stop_row,
             month=month, kpj=kpj, due=due),)
@@ -259,8 +259,8 @@ def alert_says(job: AlertJob, today: date) -> tuple[Say, ...]:
                Text("Reminder: the contribution for {month} for KPJ {kpj} is not recorded yet; "
                     "it is due by {due}.", {"month": month, "kpj": kpj, "due": due}))
     return (say("{reminder}\n\nPlease pay only through the official channels: the JMO app, "
-                "banks or retail partners. Nobody collects contributions by transfer to a "
-                "personal account.",
+                "banks or official retail partners. BPJS Ketenagakerjaan never collects "
+                "contributions by transfer to a personal account.",
                 (option(PAY_CONTRIBUTION.label, "go:" + PAY_CONTRIBUTION.intent),),
                 history_row, stop_row, reminder=paid_by),)
 

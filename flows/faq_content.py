@@ -226,8 +226,8 @@ ALERT_TOPICS: tuple[FaqTopic, ...] = (
             "under another KPJ.\n"
             "2. If it is still missing, report it to BPJS Ketenagakerjaan:\n"
             "• call centre 175\n"
-            "• Lapak Asik (online, or by video at a branch)\n"
-            "• any branch office\n"
+            "• Lapak Asik (online, or by video call at a branch)\n"
+            "• the nearest branch office\n"
             "\n"
             "Bring your KPJ number and, if you can, payslips showing the deduction. Employers "
             "must pay each month's contributions by the 15th of the following month. "
@@ -245,8 +245,9 @@ ALERT_TOPICS: tuple[FaqTopic, ...] = (
             "• pay only through the official channels: the JMO app, banks, and retail "
             "partners listed by BPJS Ketenagakerjaan\n"
             "\n"
-            "Nobody collects contributions by transfer to a personal account. If someone asks "
-            "you to, do not pay and report it to 175."
+            "BPJS Ketenagakerjaan never collects contributions by transfer to a personal "
+            "account. If someone asks you to transfer to a personal account, do not pay and "
+            "report it to 175."
         ),
     ),
 )

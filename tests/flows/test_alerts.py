@@ -146,7 +146,7 @@ async def test_declining_turns_nothing_on_and_records_nothing(world: AlertWorld)
 
 async def test_the_notice_says_what_the_brief_asks() -> None:
     for fact in ("recorded", "missing after its due date", "yearly JHT development",
-                 "21:00 and 07:00 WIB", "a mark for each alert sent", "none is sent twice",
+                 "21:00 and 07:00 WIB", "a record of each alert sent", "none is sent twice",
                  "Stop these alerts", "/alerts", "/logout", "/deletedata"):
         assert fact in ALERTS_NOTICE, fact
 
@@ -174,10 +174,10 @@ async def test_turning_on_without_consent_shows_the_notice_for_that_kind(
     text = await chat.say("/alerts")
     assert text.count(": off") == 3 and "alerts:on:missing" in chat.buttons
     notice = await chat.press("alerts:on:missing")
-    assert "Turn the alerts on?" in notice
+    assert "Do you agree?" in notice
     await chat.press("alerts:agree")
     assert await world.alerts.kinds(chat.key) == {"missing"}
-    assert "Contribution missing after its due date: on" in chat.text
+    assert "Contribution late (past its due date): on" in chat.text
     consents = await world.accounts.consents(chat.key)
     assert (consents[-1].version, consents[-1].locale) == (ALERTS_VERSION, "en")
 
@@ -188,7 +188,7 @@ async def test_the_stop_button_works_from_any_state(world: AlertWorld) -> None:
     await chat.say("/daftar")  # in the middle of another flow
     text = await chat.press("go:alerts_stop:missing")
     assert await world.alerts.kinds(chat.key) == {"posted", "development"}
-    assert "/notifikasi" in text and "Iuran belum tercatat setelah jatuh tempo" in text
+    assert "/notifikasi" in text and "Iuran telat (lewat jatuh tempo)" in text
     assert "go:check_balance" in chat.buttons  # back at the main menu
     await chat.press("go:alerts_stop:nonsense")
     assert await world.alerts.kinds(chat.key) == {"posted", "development"}
@@ -241,7 +241,7 @@ POSTED_PU = _job(AlertKind.POSTED, employer_part=250_046, employee_part=135_160)
 
 async def test_posted_for_a_wage_earner_splits_the_parts(world: AlertWorld) -> None:
     replies = _render(world, POSTED_PU, "id")
-    assert replies[0].text == ("Iuran Oktober 2026 untuk KPJ 123*****901 sudah masuk: "
+    assert replies[0].text == ("Iuran bulan Oktober 2026 untuk KPJ 123*****901 sudah masuk: "
                                "Rp385.206 (pemberi kerja Rp250.046 + Anda Rp135.160).")
     assert _buttons(replies) == ["go:check_balance", "go:alerts_stop:posted"]
     english = _render(world, POSTED_PU, "en")[0].text
@@ -254,7 +254,7 @@ async def test_posted_for_a_member_who_pays_has_no_split(world: AlertWorld,
                                                          segment: str) -> None:
     job = _job(AlertKind.POSTED, segment, employee_part=36_800)
     assert _render(world, job, "id")[0].text == (
-        "Iuran Oktober 2026 untuk KPJ 123*****901 sudah masuk: Rp36.800.")
+        "Iuran bulan Oktober 2026 untuk KPJ 123*****901 sudah masuk: Rp36.800.")
     assert "employer" not in _render(world, job, "en")[0].text
 
 
@@ -277,7 +277,8 @@ async def test_missing_for_a_member_who_pays_is_a_reminder(world: AlertWorld,
     job = _job(AlertKind.MISSING, segment)
     replies = _render(world, job, "id")
     text = replies[0].text
-    assert text.startswith("Pengingat: iuran Oktober 2026 untuk KPJ 123*****901 belum tercatat")
+    assert text.startswith(
+        "Pengingat: iuran bulan Oktober 2026 untuk KPJ 123*****901 belum tercatat")
     assert "sudah lewat" in text and "JMO" in text and "rekening pribadi" in text
     assert "HRD" not in text
     assert _buttons(replies) == ["go:faq.pay_contribution", "go:history",
@@ -289,10 +290,10 @@ async def test_missing_for_a_member_who_pays_is_a_reminder(world: AlertWorld,
 async def test_development_in_the_members_number_format(world: AlertWorld) -> None:
     job = _job(AlertKind.DEVELOPMENT, rate="7.19")
     replies = _render(world, job, "id")
-    assert replies[0].text == ("Hasil pengembangan JHT tahun 2025 (7,19%) sudah ditambahkan ke "
-                               "saldo JHT KPJ 123*****901.")
-    assert "(7.19%)" in _render(world, job, "en")[0].text
-    assert "(6%)" in _render(world, _job(AlertKind.DEVELOPMENT, rate="6.00"), "en")[0].text
+    assert replies[0].text == ("Hasil pengembangan JHT tahun 2025 sebesar 7,19% sudah "
+                               "ditambahkan ke saldo JHT KPJ 123*****901.")
+    assert "of 7.19% has" in _render(world, job, "en")[0].text
+    assert "of 6% has" in _render(world, _job(AlertKind.DEVELOPMENT, rate="6.00"), "en")[0].text
     assert _buttons(replies) == ["go:check_balance", "go:alerts_stop:development"]
 
 
@@ -339,7 +340,8 @@ async def test_my_data_lists_the_alerts_and_how_many_were_sent(world: AlertWorld
     await chat.press("alerts:off:development")
     world.marks.sent[chat.key] = 3
     text = await chat.say("/datasaya")
-    assert "Notifikasi iuran yang aktif:\n• Iuran sudah masuk\n• Iuran belum tercatat" in text
+    assert ("Notifikasi iuran yang aktif:\n• Iuran sudah masuk\n"
+            "• Iuran telat (lewat jatuh tempo)") in text
     assert "Hasil pengembangan JHT tahunan" not in text
     assert "Notifikasi terkirim: 3" in text
     world.marks.sent[chat.key] = 0
