@@ -58,10 +58,14 @@ async def run_notify(settings: Settings, *, dry_run: bool,
         if dry_run:
             await _print_jobs(built, report.jobs, write)
         elif not isinstance(built.store, RedisSessionStore):
-            console = alert_workers(settings, built, ConsoleOutbox(write), ("console",))[:1]
-            for worker in console:  # the in-process queue ends with this process: send now
+            # The in-process queue ends with this process: the console's alerts are printed
+            # now (quiet hours are for members' phones, not for this terminal).
+            awake = settings.model_copy(update={"alerts_quiet_hours": "off"})
+            for worker in alert_workers(awake, built, ConsoleOutbox(write), ("console",))[:1]:
                 drained = await worker.drain()
-                write(f"console alerts: {drained}")
+                write("console chat: " + ", ".join(
+                    f"{result.value} {count}" for result, count in drained.counts.items())
+                    if drained.counts else "console chat: no alerts")
             held = await built.alert_queues.depth()
             if held:
                 write(f"{held} alert(s) for Telegram or WhatsApp chats wait in this process "
