@@ -25,14 +25,16 @@ if TYPE_CHECKING:
     from app.compose import Runtime
     from app.settings import Settings
     from domain.alerts import AlertJob
+    from flows.ports import Clock
     from flows.types import SessionKey
 
 __all__ = ["run_notify"]
 
 
 async def run_notify(settings: Settings, *, dry_run: bool,
-                     write: Callable[[str], None] = print) -> int:
-    """One planning pass (queued, or only printed with ``dry_run``); returns the exit code."""
+                     write: Callable[[str], None] = print, clock: Clock | None = None) -> int:
+    """One planning pass (queued, or only printed with ``dry_run``); returns the exit code.
+    ``clock`` (tests) fixes today's date; by default the system's."""
     from app.compose import alert_planner, alert_workers, runtime
     from app.otp_delivery import ConsoleOtpSender
     from channels.console.desk import ConsoleOutbox
@@ -42,7 +44,8 @@ async def run_notify(settings: Settings, *, dry_run: bool,
     from storage.sessions import RedisSessionStore
 
     catalog = Catalog()
-    async with runtime(settings, ConsoleOtpSender(catalog, write), catalog=catalog) as built:
+    async with runtime(settings, ConsoleOtpSender(catalog, write), catalog=catalog,
+                       clock=clock) as built:
         now = built.ports.clock.now()
         today = now.astimezone(JAKARTA).date()
         try:
