@@ -228,11 +228,15 @@ class Tasks:
 
 @asynccontextmanager
 async def open_view(sessions: SessionStore, key: SessionKey,
-                    ttl_for: Callable[[Session], float | None] = session_ttl,
+                    ttl_for: Callable[[Session], float | None] = session_ttl, *,
+                    shown: tuple[tuple[str, str], ...] | None = None,
                     ) -> AsyncIterator[dict[str, Any]]:
     """Lock the chat across processes and lend its ``Session.view`` (a mutable dict, empty
     without a session); save it when the block ends: what ``Engine.serve`` lends ``deliver``,
-    for a delivery the engine did not make (an agent's answer). Two round trips.
+    for a delivery the engine did not make (an agent's answer, an alert). Two round trips.
+    ``shown``, when given, becomes ``Session.shown``: the buttons of what was delivered, so
+    that a member who types a button's number or label presses it (a WhatsApp template lists
+    its buttons as numbers).
 
     When the store is busy or down the block still runs, unlocked and with an empty view
     (answering out of order beats not answering); a failed save is logged, not raised. A chat
@@ -250,9 +254,11 @@ async def open_view(sessions: SessionStore, key: SessionKey,
             yield view
             finished = True
             if slot.session is not None:
-                slot.session = replace(slot.session, view=view)
-            elif view:
-                slot.session = Session(MENU, view=view, updated_at=time.time())
+                slot.session = replace(slot.session, view=view,
+                                       shown=slot.session.shown if shown is None else shown)
+            elif view or shown:
+                slot.session = Session(MENU, view=view, updated_at=time.time(),
+                                       shown=shown or ())
             slot.ttl = ttl_for(slot.session) if slot.session is not None else None
     except (SessionBusy, StoreUnavailable) as exc:
         if not finished:

@@ -167,8 +167,18 @@ async def _turn_on(ctx: Context, kinds: Collection[str]) -> Outcome:
         return Outcome(S.CONSENT, (say(ALERTS_NOTICE, (option("I agree", _AGREE),
                                                        option("No, thanks", _DECLINE))),),
                        data={"kinds": sorted(kinds)})
-    await ctx.ports.alerts.subscribe(ctx.key, kinds, ALERTS_VERSION, ctx.now)
+    await _subscribe(ctx, kinds)
     return await _settings(ctx)
+
+
+async def _subscribe(ctx: Context, kinds: Collection[str]) -> None:
+    """Turn ``kinds`` on, and keep the language the member reads now for the alerts (sent
+    outside the conversation, they read the chat's stored language; a member who never chose
+    one, an English Telegram client say, would else get them in Indonesian)."""
+    assert ctx.ports.alerts is not None
+    await ctx.ports.alerts.subscribe(ctx.key, kinds, ALERTS_VERSION, ctx.now)
+    if await ctx.ports.accounts.language(ctx.key) is None:
+        await ctx.ports.accounts.set_language(ctx.key, ctx.session.locale or "id", ctx.now)
 
 
 async def consent(ctx: Context) -> Outcome:
@@ -186,7 +196,7 @@ async def consent(ctx: Context) -> Outcome:
     kinds = [str(kind) for kind in ctx.data.get("kinds", ()) if kind in KIND_NAMES] or KINDS
     await ctx.ports.accounts.record_consent(ctx.key, ALERTS_VERSION,
                                             ctx.session.locale or "id", ctx.now)
-    await ctx.ports.alerts.subscribe(ctx.key, kinds, ALERTS_VERSION, ctx.now)
+    await _subscribe(ctx, kinds)
     return await _settings(ctx, say("Thank you. Alerts are on; you can change them at any "
                                     "time with /alerts."))
 

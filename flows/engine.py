@@ -216,8 +216,12 @@ class Engine:
                     stored: Session | None) -> tuple[Session, list[Reply]]:
         now = self._ports.clock.now()
         session, notices = await self._current(key, stored, event, now.timestamp())
-        if stored is not None and session.state == stored.state:
-            event = self._typed_press(event, stored)
+        if stored is not None:
+            pressed = self._typed_press(event, stored)
+            # After a step timed out, only a button that works from anywhere (``go:``, an
+            # alert's say) is still pressed by its typed number or label.
+            if session.state == stored.state or pressed.data.startswith("go:"):
+                event = pressed
         ctx = Context(key, event, session, self._ports, now, commands=self._routes.listed)
         try:
             outcome = await self._dispatch(ctx)

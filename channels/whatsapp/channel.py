@@ -86,6 +86,7 @@ from flows.engine import NotServed, View, session_ttl
 from flows.flow import Ports
 from flows.i18n import DEFAULT_LOCALE, LOCALES, N_, Catalog
 from flows.ports import SessionStore
+from flows.typed_buttons import shown_buttons
 from flows.types import Event, Reply, Session, SessionKey, Text
 
 __all__ = ["CHANNEL", "FILE_NOT_SENT", "RECEIPT_SENDERS", "WINDOW", "WhatsAppChannel",
@@ -222,7 +223,8 @@ class WhatsAppChannel:
         window is closed). Other API errors are raised."""
         key = SessionKey(CHANNEL, wa_id)
         async with self._updates.queue.hold(wa_id), \
-                open_view(self._sessions, key, self._ttl_for) as kept:
+                open_view(self._sessions, key, self._ttl_for,
+                          shown=shown_buttons(replies)) as kept:
             chat = ChatView.load(kept)
             try:
                 return await self._send(wa_id, replies, chat, template=template)

@@ -262,11 +262,6 @@ async def test_a_member_who_chose_english_gets_the_alert_in_english(
     assert_english(await english_alerts(world, rig, siti))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: SqlAlertStore.states reads the chat's language only from chat_preference, "
-    "written only by an explicit language switch; a member whose Telegram client is English "
-    "(who registered and agreed to the alerts notice in English, consent locale 'en') gets "
-    "the alerts in Indonesian"))
 async def test_a_member_whose_telegram_is_english_gets_the_alert_in_english(
         tg: tuple[Harness, AlertRig]) -> None:
     world, rig = tg

@@ -150,10 +150,6 @@ async def test_outside_the_window_the_alert_goes_as_the_alert_template(
     assert await world.metric("bot_whatsapp_templates_total") == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: the template numbers the alert's buttons ('2 = Stop these alerts') but "
-    "Engine.render does not keep them as the session's shown buttons, so the typed number "
-    "is read against the member's older turn (here: not understood, nothing turned off)"))
 async def test_the_numbered_stop_of_a_template_alert_can_be_typed(
         wa: tuple[WaHarness, AlertRig]) -> None:
     world, rig = wa

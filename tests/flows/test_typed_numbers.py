@@ -147,6 +147,24 @@ async def test_a_state_reading_digits_keeps_a_typed_number_but_still_knows_label
     assert await _typed(world, DIGITS, SHOWN, "check balance") == "button|pick:one|"
 
 
+async def test_after_a_step_timed_out_only_a_button_that_works_anywhere_is_pressed(
+        world: World) -> None:
+    """An alert delivered to a chat resting in a half-finished step keeps its buttons as the
+    shown ones; when the step has timed out, a typed number still presses a ``go:`` button
+    (it works from every state) but not the step's own buttons."""
+    engine = Engine(sessions=world.store, ports=world.engine._ports,  # noqa: SLF001
+                    catalog=Catalog(), flows=(*routes.FLOWS, PICK_FLOW), strict=True)
+    key = SessionKey("test", "typed-stale")
+    shown = (("Own", "pick:one"), ("Stop these alerts", "go:alerts_stop:posted"))
+    for text, pressed in (("2", True), ("1", False)):
+        async with world.store.chat(key) as slot:
+            slot.session = Session(PICK, "en", {}, world.clock.now().timestamp() - 7200,
+                                   shown=shown)
+        texts = [reply.text for reply in await engine.handle(key, Event.message(text))]
+        assert texts[0] == "Your previous step timed out, so I started over."
+        assert any("alerts" in t for t in texts[1:]) is pressed, texts
+
+
 # --- the real flows --------------------------------------------------------------------------
 
 
