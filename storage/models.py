@@ -319,3 +319,41 @@ class AlertCursor(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=KIND_LENGTH)
     value: str = Field(max_length=CURSOR_LENGTH)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+CONSUMER_LENGTH = 255  # a worker's name: host, process, channel and number
+MARK_TAG_LENGTH = 24
+MARK_FIELD_LENGTH = 64
+MARK_VALUE_LENGTH = 2 + CONSUMER_LENGTH  # "s:<consumer>" at most
+
+
+class QueuedAlert(SQLModel, table=True):
+    """A job of the alert queue on SQL (:mod:`alerts.queue_sql`), until it is finished.
+    ``id`` is the queue's order and is never reused (``AUTOINCREMENT`` on SQLite);
+    ``consumer`` and ``handed_at`` (epoch seconds) are set when it is handed out."""
+
+    __tablename__ = "alert_job"
+    __table_args__ = (sa.Index("ix_alert_job_waiting", "channel", "consumer", "id"),
+                      {"sqlite_autoincrement": True})
+
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                           sa_column_kwargs={"autoincrement": True})
+    channel: str = Field(max_length=CHANNEL_LENGTH)
+    payload: str = Field(sa_type=sa.Text)  # AlertJob.encode()
+    enqueued_at: float = Field(sa_type=sa.Float)
+    consumer: str | None = Field(default=None, max_length=CONSUMER_LENGTH)
+    handed_at: float | None = Field(default=None, sa_type=sa.Float)
+    attempts: int = 0
+
+
+class AlertMark(SQLModel, table=True):
+    """An exactly-once mark of the alerts (:mod:`alerts.marks`): ``tag`` names the chat by a
+    keyed hash, ``field`` the job identity (or ``#sent``, whose value counts the alerts sent
+    to the chat), ``value`` the mark. Neither a chat id nor a KPJ is stored."""
+
+    __tablename__ = "alert_mark"
+
+    tag: str = Field(primary_key=True, max_length=MARK_TAG_LENGTH)
+    field: str = Field(primary_key=True, max_length=MARK_FIELD_LENGTH)
+    value: str = Field(max_length=MARK_VALUE_LENGTH)

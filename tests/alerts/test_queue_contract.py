@@ -1,6 +1,7 @@
-"""One contract for both alert queues (:mod:`alerts.queue_memory`, :mod:`alerts.queue_redis`):
-each job identity (chat, kind, period, KPJ) planned once, handed to one consumer, reclaimed
-from a dead one with its true delivery count, finished once.
+"""One contract for every alert queue (:mod:`alerts.queue_memory`, :mod:`alerts.queue_redis`,
+:mod:`alerts.queue_sql` on SQLite and PostgreSQL): each job identity (chat, kind, period, KPJ)
+planned once, handed to one consumer, reclaimed from a dead one with its true delivery count,
+finished once.
 
 Redis tests share the server with others: each test uses its own key prefix and deletes only
 its own keys afterwards (run them alone with ``TEST_REDIS_URL=redis://127.0.0.1:6379/11``).
@@ -12,20 +13,27 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import redis.asyncio
+import sqlalchemy as sa
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.ports import Delivery, Result
 from alerts.queue_memory import MemoryAlertQueue
 from alerts.queue_redis import BATCH, GROUP, RedisAlertQueue
+from alerts.queue_sql import SqlAlertQueue
 from domain.alerts import AlertJob, AlertKind
 from flows.ports import StoreUnavailable
 from flows.types import SessionKey
+from storage.db import create_engine, migrate
+from storage.models import AlertMark, QueuedAlert
 from tests.conftest import delete_prefixed
 
-Queue = MemoryAlertQueue | RedisAlertQueue
+Queue = MemoryAlertQueue | RedisAlertQueue | SqlAlertQueue
 SECRET = b"test-secret-of-the-alert-marks"
 CHAT, OTHER = "6281234567890", "100200300"
 KPJ, KPJ2 = "11223344556", "99887766554"
@@ -58,12 +66,36 @@ def redis_queue(client: redis.asyncio.Redis, unique_prefix: str) -> RedisAlertQu
     return RedisAlertQueue(client, secret=SECRET, prefix=unique_prefix)
 
 
-@pytest.fixture(params=["memory", "redis"])
+async def migrated_queue(url: str) -> AsyncIterator[SqlAlertQueue]:
+    """A SQL queue on a freshly migrated database at ``url``, its engine disposed after."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        yield SqlAlertQueue(engine, secret=SECRET, channel="whatsapp")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def sqlite_queue(tmp_path: Path) -> AsyncIterator[SqlAlertQueue]:
+    """The SQL queue on a SQLite file (the embedded default)."""
+    async for made in migrated_queue(f"sqlite:///{tmp_path}/bot.db"):
+        yield made
+
+
+@pytest.fixture
+async def postgresql_queue(postgres_url: str) -> AsyncIterator[SqlAlertQueue]:
+    """The SQL queue on a new PostgreSQL database."""
+    async for made in migrated_queue(postgres_url):
+        yield made
+
+
+@pytest.fixture(params=["memory", "redis", "sqlite", "postgresql"])
 def queue(request: pytest.FixtureRequest) -> Queue:
-    """Every contract test runs once per backend."""
+    """Every contract test runs once per backend (SQL on both databases)."""
     if request.param == "memory":
         return MemoryAlertQueue(SECRET)
-    made: RedisAlertQueue = request.getfixturevalue("redis_queue")
+    made: RedisAlertQueue | SqlAlertQueue = request.getfixturevalue(f"{request.param}_queue")
     return made
 
 
@@ -348,3 +380,130 @@ async def test_unreachable_redis_raises_store_unavailable(operation: str) -> Non
     finally:
         await client.aclose()
     assert isinstance(caught.value.__cause__, RedisError | OSError)
+
+
+# --- SQL only (SQLite and PostgreSQL: the ``engine`` fixture runs on both) -----------------
+
+
+@pytest.fixture
+def sql_queue(engine: AsyncEngine) -> SqlAlertQueue:
+    """The SQL queue of the WhatsApp channel on a migrated database."""
+    return SqlAlertQueue(engine, secret=SECRET, channel="whatsapp")
+
+
+async def test_a_new_queue_on_the_same_database_knows_what_was_sent_and_what_waits(
+        engine: AsyncEngine, sql_queue: SqlAlertQueue) -> None:
+    await sql_queue.enqueue([job(), job(kpj=KPJ2), job(period="2026-11")])
+    sent, hung = await deliver(sql_queue, "w1", 2)
+    await sql_queue.finish([(sent, Result.SENT)])
+    restarted = SqlAlertQueue(engine, secret=SECRET, channel="whatsapp")  # a new process
+    assert await restarted.sent_count(job().key) == 1
+    assert await restarted.depth() == 2
+    assert await restarted.enqueue([job(), job(kpj=KPJ2), job(period="2026-11")]) == 0
+    assert await restarted.unplanned([job(), job(period="2026-12")]) == [job(period="2026-12")]
+    [waiting] = await deliver(restarted, "w2")
+    assert (waiting.job, waiting.attempts) == (job(period="2026-11"), 1)
+    [again] = await reclaimed(restarted, "w2", 1)  # the oldest: the old process's, unfinished
+    assert (again.id, again.job, again.attempts) == (hung.id, hung.job, 2)
+    await restarted.finish([(again, Result.SENT), (waiting, Result.BLOCKED)])
+    assert await restarted.sent_count(job().key) == 2
+    assert await restarted.depth() == 0
+
+
+async def test_a_channels_queue_holds_only_its_jobs_and_shares_the_marks(
+        engine: AsyncEngine, sql_queue: SqlAlertQueue) -> None:
+    telegram = SqlAlertQueue(engine, secret=SECRET, channel="telegram")
+    await sql_queue.enqueue([job()])
+    assert (await telegram.depth(), await telegram.oldest_age(time.time())) == (0, 0.0)
+    assert await telegram.receive("t1", 10, 0) == []
+    assert await telegram.reclaim("t1", 0, 10) == []
+    assert await telegram.enqueue([job()]) == 0  # the identity is planned, whatever queue
+    await sql_queue.finish([(d, Result.SENT) for d in await deliver(sql_queue, "w1")])
+    assert await telegram.sent_count(job().key) == 1
+
+
+async def test_ids_are_never_reused_so_a_late_finish_removes_no_other_job(
+        sql_queue: SqlAlertQueue) -> None:
+    await sql_queue.enqueue([job()])
+    [first] = await deliver(sql_queue, "w1")
+    await sql_queue.finish([(first, Result.SENT)])  # the last row is gone
+    await sql_queue.enqueue([job(kpj=KPJ2)])
+    [second] = await sql_queue.receive("w1", 10, 0)
+    assert int(second.id) > int(first.id)
+    await sql_queue.finish([(first, Result.SENT)])  # a slow worker's late finish
+    assert await sql_queue.depth() == 1
+
+
+async def test_concurrent_receivers_on_their_own_queue_objects_take_disjoint_jobs(
+        engine: AsyncEngine, sql_queue: SqlAlertQueue) -> None:
+    jobs = months(120)
+    assert await sql_queue.enqueue(jobs) == 120
+    receivers = [SqlAlertQueue(engine, secret=SECRET, channel="whatsapp") for _ in range(4)]
+
+    async def drain(queue: SqlAlertQueue, name: str) -> list[Delivery]:
+        taken: list[Delivery] = []
+        while got := await queue.receive(name, 7, 0):
+            taken += got
+        return taken
+
+    results = await asyncio.gather(*(drain(q, f"w{n}") for n, q in enumerate(receivers)))
+    ids = [d.id for taken in results for d in taken]
+    assert len(ids) == len(set(ids)) == 120
+    assert sorted((d.job for taken in results for d in taken), key=str) == sorted(jobs, key=str)
+
+
+async def test_a_malformed_row_is_deleted_and_logged_without_its_text(
+        engine: AsyncEngine, sql_queue: SqlAlertQueue,
+        caplog: pytest.LogCaptureFixture) -> None:
+    await sql_queue.enqueue([job()])
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(QueuedAlert.__table__),  # type: ignore[attr-defined]
+                           [{"channel": "whatsapp", "payload": f"whatsapp|{CHAT}|garbage",
+                             "enqueued_at": time.time(), "attempts": 0}])
+    await sql_queue.enqueue([job(kpj=KPJ2)])
+    with caplog.at_level(logging.WARNING):
+        got = await sql_queue.receive("w1", 10, 0)
+    assert [d.job for d in got] == [job(), job(kpj=KPJ2)]
+    assert await sql_queue.depth() == 2
+    assert len(caplog.records) == 1
+    assert CHAT not in caplog.records[0].getMessage()
+
+
+async def test_sql_marks_name_neither_chat_nor_kpj(
+        engine: AsyncEngine, sql_queue: SqlAlertQueue) -> None:
+    await sql_queue.enqueue([job()])
+    [delivery] = await deliver(sql_queue, "w7")
+    async with engine.connect() as conn:
+        marks = (await conn.execute(sa.select(AlertMark))).all()
+    assert [(m.field.startswith("posted:2026-10:"), m.value) for m in marks] == [(True, "s:w7")]
+    await sql_queue.finish([(delivery, Result.SENT)])
+    async with engine.connect() as conn:
+        marks = (await conn.execute(sa.select(AlertMark).order_by(AlertMark.field))).all()
+        payloads = (await conn.execute(sa.select(QueuedAlert))).all()
+    assert [(m.field == "#sent", m.value) for m in marks] == [(True, "1"), (False, "d:sent")]
+    assert not any(secret in text for m in marks for text in (m.tag, m.field)
+                   for secret in (CHAT, KPJ))
+    assert payloads == []
+
+
+SQL_UNREACHABLE: dict[str, Callable[[SqlAlertQueue], Awaitable[object]]] = {
+    "enqueue": lambda queue: queue.enqueue([job()]),
+    "unplanned": lambda queue: queue.unplanned([job()]),
+    "receive": lambda queue: queue.receive("w1", 10, 0.1),
+    "reclaim": lambda queue: queue.reclaim("w1", 1.0, 10),
+    "begin": lambda queue: queue.begin("w1", [Delivery("1", job(), 1)]),
+    "finish": lambda queue: queue.finish([(Delivery("1", job(), 1), Result.SENT)]),
+    "depth": lambda queue: queue.depth(),
+    "oldest_age": lambda queue: queue.oldest_age(time.time()),
+    "sent_count": lambda queue: queue.sent_count(SessionKey("telegram", OTHER)),
+    "forget": lambda queue: queue.forget(SessionKey("telegram", OTHER)),
+}
+
+
+@pytest.mark.parametrize("operation", SQL_UNREACHABLE)
+async def test_an_unreachable_database_raises_store_unavailable(
+        operation: str, unreachable_engine: AsyncEngine) -> None:
+    queue = SqlAlertQueue(unreachable_engine, secret=SECRET)
+    with pytest.raises(StoreUnavailable) as caught:
+        await SQL_UNREACHABLE[operation](queue)
+    assert isinstance(caught.value.__cause__, SQLAlchemyError | OSError)

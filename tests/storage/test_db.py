@@ -29,7 +29,8 @@ from storage.db import (
 TABLES = {"alembic_version", "audit_event", "chat_link", "consent_record", "contribution",
           "development_rate", "employer", "member", "ticket", "ticket_line",
           "chat_preference", "otp_guard", "statement_issues",
-          "contribution_change", "alert_subscription", "alert_cursor"}
+          "contribution_change", "alert_subscription", "alert_cursor",
+          "alert_job", "alert_mark"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -146,8 +147,8 @@ def test_alembic_command_line_environment_uses_database_url(
     config.attributes["configure_logger"] = False
     upgrade(config, "head")
     with sqlite3.connect(path) as conn:
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master "
-                                                   "WHERE type = 'table'")}
+        tables = {name for (name,) in conn.execute(  # not SQLite's own (AUTOINCREMENT's)
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
     conn.close()
     assert tables == TABLES
 
