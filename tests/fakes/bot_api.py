@@ -12,9 +12,11 @@ faults: 429 with ``retry_after`` for a method or a chat, 403 for a chat that blo
 any status for a method. Uploads (``sendDocument``, ``sendPhoto``) are read from the multipart
 body and kept with their bytes (:meth:`FakeBotApi.files_to`); Telegram's refusals of them are
 enforced (a caption over 1,024 characters, a photo that is no picture, 413 over the size
-limits). Method semantics live in ``bot_api_methods.py``, the wire format in
-``bot_api_wire.py``, update builders in ``bot_api_updates.py``, delivery in
-``bot_api_delivery.py``.
+limits). :meth:`FakeBotApi.hold_after` makes it stop answering mid-pass: later requests wait
+unrecorded until :meth:`FakeBotApi.release`, and one whose client went away meanwhile is
+dropped, never recorded, as Telegram never got it (``bot_api_hold.py`` says what it models).
+Method semantics live in ``bot_api_methods.py``, the wire format in ``bot_api_wire.py``,
+update builders in ``bot_api_updates.py``, delivery in ``bot_api_delivery.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.fakes.bot_api_delivery import (
     WEBHOOK_METHODS,
     Delivery,
 )
+from tests.fakes.bot_api_hold import Hold
 from tests.fakes.bot_api_methods import ForumTopicState, Handler, Methods, unknown_method
 from tests.fakes.bot_api_updates import Chats, UpdateFactory, bot_user
 from tests.fakes.bot_api_wire import (
@@ -125,6 +128,7 @@ class FakeBotApi(LoopbackServer):
         self.updates = UpdateFactory(self.chats)
         self._records: list[CallRecord] = []
         self.delivery = Delivery(self.updates, poll_cap)
+        self.hold = Hold()
         self._faults: dict[str, list[_Fault]] = {}
         self._blocked: set[str] = set()
         self._custom: dict[str, Handler] = {}
@@ -149,8 +153,9 @@ class FakeBotApi(LoopbackServer):
         self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
 
     async def close(self) -> None:
-        """Stop serving; long polls in progress return at once."""
+        """Stop serving; long polls in progress return at once, held requests are served."""
         self.delivery.close()
+        self.hold.release()
         if self._client is not None:
             await self._client.close()
         await super().close()
@@ -164,6 +169,8 @@ class FakeBotApi(LoopbackServer):
 
     async def _handle(self, request: web.Request) -> web.Response:
         token, name = request.match_info["token"], request.match_info["method"]
+        if not await self.hold.admit(request, self._canonical(name)):
+            return failed(ApiError(502, "Bad Gateway"))  # nobody reads it: the client is gone
         record = CallRecord(self._canonical(name), {}, time.monotonic())
         self._records.append(record)
         try:
@@ -324,6 +331,28 @@ class FakeBotApi(LoopbackServer):
     def on(self, method: str, handler: Handler) -> None:
         """Answer ``method`` with ``handler(params)`` (raise ``ApiError`` to fail)."""
         self._custom[method] = handler
+
+    # --- holding ----------------------------------------------------------------------------
+
+    def hold_after(self, count: int, method: str = "sendMessage") -> None:
+        """Answer the next ``count`` calls of ``method``, then hold every request, unrecorded,
+        until :meth:`release`; a held request whose client connection is gone is dropped and
+        never recorded (Telegram never got it: see ``bot_api_hold.py``)."""
+        self.hold.hold_after(count, method)
+
+    def release(self) -> None:
+        """Stop holding: held requests whose client is still connected are served now."""
+        self.hold.release()
+
+    @property
+    def held(self) -> int:
+        """Requests waiting now because of :meth:`hold_after`."""
+        return self.hold.held
+
+    @property
+    def dropped(self) -> int:
+        """Held requests given up because their client connection was gone (never recorded)."""
+        return self.hold.dropped
 
     # --- delivery ---------------------------------------------------------------------------
 
