@@ -11,21 +11,26 @@ One pass (daily, :mod:`alerts.schedule`; or ``run_bot.py notify``) plans the thr
   the marks make it once per identity, however many days the month stays missing;
 * development: last year's rate, once a year, to every chat subscribed to it.
 
-Everything streams page by page: the pass never holds more than one page of jobs (except a
-dry run's list, which the CLI prints).
+Everything streams page by page, and the reads overlap the writes: while a page's jobs are
+enqueued, the next page of the feed is read and the page after the enqueued one has its chats
+looked up (:func:`read_ahead`: at most one page ahead at each step). The pass holds at most
+three pages (except a dry run's list, which the CLI prints).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from alerts.ports import (
+    ChangesPage,
     ContributionFeed,
     CursorStore,
     PostedContribution,
@@ -36,9 +41,11 @@ from app.metrics import Metrics
 from domain.alerts import AlertJob, AlertKind
 from domain.gaps import Period, due_date
 
-__all__ = ["AlertPolicy", "JobSink", "PlanReport", "Planner", "missing_periods", "rate_text"]
+__all__ = ["AlertPolicy", "JobSink", "PlanReport", "Planner", "missing_periods", "rate_text",
+           "read_ahead"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 POSTED_CURSOR = AlertKind.POSTED.value
 DEVELOPMENT_CURSOR = AlertKind.DEVELOPMENT.value
@@ -111,6 +118,41 @@ def rate_text(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 
 
+async def read_ahead(items: AsyncGenerator[_T, None]) -> AsyncGenerator[_T, None]:
+    """``items`` in order, the next one being made (in a task) while the caller handles the
+    current one: at most one ahead. When the caller stops early, the one being made is
+    cancelled and ``items`` closed."""
+
+    async def following() -> _T:
+        return await anext(items)
+
+    upcoming: asyncio.Task[_T] | None = asyncio.create_task(following())
+    try:
+        while upcoming is not None:
+            try:
+                item = await upcoming
+            except StopAsyncIteration:
+                upcoming = None
+                return
+            upcoming = asyncio.create_task(following())
+            yield item
+    finally:
+        if upcoming is not None:
+            upcoming.cancel()
+            with contextlib.suppress(BaseException):
+                await upcoming
+        await items.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """One page's jobs, and (posted) the feed's cursor after the page and whether it moved."""
+
+    jobs: list[AlertJob]
+    cursor: str = ""
+    moved: bool = False
+
+
 class Planner:
     """Plans alert jobs from the feed and the subscribed chats onto the queue."""
 
@@ -136,23 +178,46 @@ class Planner:
     async def _posted(self, today: date, now: datetime, report: PlanReport) -> None:
         oldest = today - timedelta(days=self._policy.fresh_days)
         since = await self._cursors.cursor(POSTED_CURSOR) or ""
+        changes = read_ahead(self._changes(since))
+        async with contextlib.aclosing(read_ahead(self._posted_planned(changes, oldest))) as pages:
+            async for planned in pages:
+                await self._put(planned.jobs, report)
+                if planned.moved and not report.dry_run:  # only once its jobs are enqueued
+                    await self._cursors.set_cursor(POSTED_CURSOR, planned.cursor, now)
+
+    async def _changes(self, since: str) -> AsyncGenerator[tuple[ChangesPage, bool], None]:
+        """The feed's pages from ``since``, each with whether its cursor moved."""
         while True:
             page = await self._feed.contribution_changes(since, self._policy.page)
-            fresh: defaultdict[str, list[PostedContribution]] = defaultdict(list)
-            for item in page.items:
-                if item.paid_on >= oldest:
-                    fresh[item.kpj].append(item)
-            if fresh:
-                recipients = await self._directory.subscribed(AlertKind.POSTED, list(fresh))
-                await self._put(_posted_jobs(recipients, fresh), report)
             moved = page.cursor != since
-            since = page.cursor
-            if moved and not report.dry_run:
-                await self._cursors.set_cursor(POSTED_CURSOR, since, now)
+            yield page, moved
             if not page.more or not moved:
                 return
+            since = page.cursor
+
+    async def _posted_planned(self, pages: AsyncGenerator[tuple[ChangesPage, bool], None],
+                              oldest: date) -> AsyncGenerator[_Planned, None]:
+        """Each page's posted jobs: its fresh contributions for the chats subscribed."""
+        async with contextlib.aclosing(pages):
+            async for page, moved in pages:
+                fresh: defaultdict[str, list[PostedContribution]] = defaultdict(list)
+                for item in page.items:
+                    if item.paid_on >= oldest:
+                        fresh[item.kpj].append(item)
+                jobs: list[AlertJob] = []
+                if fresh:
+                    recipients = await self._directory.subscribed(AlertKind.POSTED,
+                                                                  list(fresh))
+                    jobs = _posted_jobs(recipients, fresh)
+                yield _Planned(jobs, page.cursor, moved)
 
     async def _missing(self, today: date, report: PlanReport) -> None:
+        async with contextlib.aclosing(read_ahead(self._missing_planned(today))) as pages:
+            async for planned in pages:
+                await self._put(planned.jobs, report)
+
+    async def _missing_planned(self, today: date) -> AsyncGenerator[_Planned, None]:
+        """Each page's missing jobs, month by month."""
         for month in missing_periods(today, self._policy):
             period, after = str(month), ""
             while True:
@@ -162,9 +227,8 @@ class Planner:
                 if segments:
                     recipients = await self._directory.subscribed(AlertKind.MISSING,
                                                                   list(segments))
-                    await self._put([AlertJob(r.channel, r.chat_id, AlertKind.MISSING, period,
-                                              r.kpj, segments[r.kpj]) for r in recipients],
-                                    report)
+                    yield _Planned([AlertJob(r.channel, r.chat_id, AlertKind.MISSING, period,
+                                             r.kpj, segments[r.kpj]) for r in recipients])
                 if page.after is None or page.after == after:
                     break
                 after = page.after
@@ -174,17 +238,24 @@ class Planner:
         rates = await self._feed.development_rates()
         if year not in rates or await self._cursors.cursor(DEVELOPMENT_CURSOR) == str(year):
             return
-        rate, after = rate_text(rates[year]), None
+        planned_pages = self._development_planned(str(year), rate_text(rates[year]))
+        async with contextlib.aclosing(read_ahead(planned_pages)) as pages:
+            async for planned in pages:
+                await self._put(planned.jobs, report)
+        if not report.dry_run:
+            await self._cursors.set_cursor(DEVELOPMENT_CURSOR, str(year), now)
+
+    async def _development_planned(self, year: str, rate: str) -> AsyncGenerator[_Planned, None]:
+        """Each page of subscribed chats' development jobs."""
+        after: Recipient | None = None
         while True:
             recipients = await self._directory.every_subscribed(AlertKind.DEVELOPMENT, after,
                                                                 self._policy.page)
-            await self._put([AlertJob(r.channel, r.chat_id, AlertKind.DEVELOPMENT, str(year),
-                                      r.kpj, rate=rate) for r in recipients], report)
+            yield _Planned([AlertJob(r.channel, r.chat_id, AlertKind.DEVELOPMENT, year,
+                                     r.kpj, rate=rate) for r in recipients])
             if len(recipients) < self._policy.page:
-                break
+                return
             after = recipients[-1]
-        if not report.dry_run:
-            await self._cursors.set_cursor(DEVELOPMENT_CURSOR, str(year), now)
 
     async def _put(self, jobs: Sequence[AlertJob], report: PlanReport) -> None:
         """Enqueue (or, in a dry run, list) one page of jobs, counted by kind and channel."""

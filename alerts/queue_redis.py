@@ -9,12 +9,14 @@ Keys, under the prefix: ``alerts:jobs:<channel>``, a channel's stream (consumer 
 planned time being the entry id's milliseconds; ``alerts:marks:<chat tag>``, a hash of the
 chat's exactly-once marks (:mod:`alerts.marks`). A finished job is acknowledged and deleted,
 so the stream's length is the jobs not finished. Every script touches one stream and the
-marks of the chats it names (one Redis, not a cluster, as the README's production
+marks of the chats its batch names (one Redis, not a cluster, as the README's production
 requirements say).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -24,7 +26,7 @@ from typing import Any, TypeVar
 import redis.asyncio
 from redis.exceptions import RedisError, ResponseError
 
-from alerts.marks import DONE, MARK_TTL, PLANNED, SENDING, SENT_COUNTER, chat_tag, mark_field
+from alerts.marks import DONE, MARK_TTL, PLANNED, SENDING, SENT_COUNTER, chat_tag, job_tags
 from alerts.ports import Delivery, Result
 from domain.alerts import AlertJob
 from flows.ports import StoreUnavailable
@@ -38,14 +40,18 @@ GROUP = "senders"
 BATCH = 500  # jobs per script call
 _FIELD = "j"  # the entry's one field
 
-# KEYS: stream, then each job's marks; ARGV: marks ttl ms, then each job's field and payload.
+# A batch travels as one text argument of lines (an argument each would cost redis-py's
+# packing about 3 microseconds per job), and the scripts name each chat's marks from the
+# prefix and the tag in it: keys not declared in KEYS, which one Redis (not a cluster) allows.
+# KEYS: stream; ARGV: marks ttl ms, marks prefix, then per job the lines tag, field, payload.
 # A job is appended only when its mark is new, in the same atomic call: never a mark without
 # its job. Returns how many were appended.
 _ENQUEUE = """local added = 0
-for i = 2, #KEYS do
-  if redis.call('HSETNX', KEYS[i], ARGV[2 * i - 2], '""" + PLANNED + """') == 1 then
-    redis.call('PEXPIRE', KEYS[i], ARGV[1])
-    redis.call('XADD', KEYS[1], '*', '""" + _FIELD + """', ARGV[2 * i - 1])
+for tag, field, job in string.gmatch(ARGV[3], '([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n') do
+  local marks = ARGV[2] .. tag
+  if redis.call('HSETNX', marks, field, '""" + PLANNED + """') == 1 then
+    redis.call('PEXPIRE', marks, ARGV[1])
+    redis.call('XADD', KEYS[1], '*', '""" + _FIELD + """', job)
     added = added + 1
   end
 end
@@ -72,43 +78,46 @@ for _, p in ipairs(pending) do
   end
 end
 return out"""
-# KEYS: stream, then each delivery's marks; ARGV: group, the sending mark, marks ttl ms, then
-# each delivery's id and field. {1|0}...: 1 to send; 0 when finished before (acknowledged and
+# KEYS: stream; ARGV: group, the sending mark, marks ttl ms, marks prefix, then per delivery
+# the lines id, tag, field. {1|0}...: 1 to send; 0 when finished before (acknowledged and
 # deleted). A chat's missing marks (erased) are not written back: the worker skips the job.
 _BEGIN = """local keep = {}
-for i = 2, #KEYS do
-  local id, field = ARGV[2 * i], ARGV[2 * i + 1]
-  local mark = redis.call('HGET', KEYS[i], field)
+for id, tag, field in string.gmatch(ARGV[5], '([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n') do
+  local marks = ARGV[4] .. tag
+  local mark = redis.call('HGET', marks, field)
   if mark and string.sub(mark, 1, 2) == '""" + DONE + """' then
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
     keep[#keep + 1] = 0
   else
     if mark then
-      redis.call('HSET', KEYS[i], field, ARGV[2])
-      redis.call('PEXPIRE', KEYS[i], ARGV[3])
+      redis.call('HSET', marks, field, ARGV[2])
+      redis.call('PEXPIRE', marks, ARGV[3])
     end
     keep[#keep + 1] = 1
   end
 end
 return keep"""
-# KEYS: stream, then each delivery's marks; ARGV: group, marks ttl ms, then each delivery's
-# id, field and result. The first finish of an identity is recorded (and counted when sent);
-# a later one (a slow worker's, after a reclaim) changes nothing. Every job is removed.
-_FINISH = """for i = 2, #KEYS do
-  local id, field, result = ARGV[3 * i - 3], ARGV[3 * i - 2], ARGV[3 * i - 1]
-  local mark = redis.call('HGET', KEYS[i], field)
+# KEYS: stream; ARGV: group, marks ttl ms, marks prefix, then per delivery the lines id, tag,
+# field, result. The first finish of an identity is recorded (and counted when sent); a later
+# one (a slow worker's, after a reclaim) changes nothing. Every job is removed.
+_FINISH = """local n = 0
+for id, tag, field, result in string.gmatch(ARGV[4],
+    '([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n') do
+  local marks = ARGV[3] .. tag
+  local mark = redis.call('HGET', marks, field)
   if mark and string.sub(mark, 1, 2) ~= '""" + DONE + """' then
-    redis.call('HSET', KEYS[i], field, '""" + DONE + """' .. result)
+    redis.call('HSET', marks, field, '""" + DONE + """' .. result)
     if result == '""" + Result.SENT.value + """' then
-      redis.call('HINCRBY', KEYS[i], '""" + SENT_COUNTER + """', 1)
+      redis.call('HINCRBY', marks, '""" + SENT_COUNTER + """', 1)
     end
-    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    redis.call('PEXPIRE', marks, ARGV[2])
   end
   redis.call('XACK', KEYS[1], ARGV[1], id)
   redis.call('XDEL', KEYS[1], id)
+  n = n + 1
 end
-return #KEYS - 1"""
+return n"""
 # KEYS: marks; the number of marks (the counter is not one), then the hash is gone.
 _FORGET = """local n = redis.call('HLEN', KEYS[1])
 if redis.call('HEXISTS', KEYS[1], '""" + SENT_COUNTER + """') == 1 then n = n - 1 end
@@ -156,6 +165,7 @@ class RedisAlertQueue:
         self._secret = secret
         self._prefix = prefix
         self._stream = f"{prefix}alerts:jobs" + (f":{channel}" if channel else "")
+        self._marks = f"{prefix}alerts:marks:"
         self._ttl_ms = max(1, math.ceil(mark_ttl * 1000))
         self._group_ready = False
         self._enqueue, self._reclaim, self._begin, self._finish, self._forget = (
@@ -169,28 +179,50 @@ class RedisAlertQueue:
 
     def marks_key(self, key: SessionKey) -> str:
         """The key of the hash holding the chat's marks."""
-        return f"{self._prefix}alerts:marks:{chat_tag(self._secret, key)}"
+        return self._marks + chat_tag(self._secret, key)
 
     def _mark(self, job: AlertJob) -> tuple[str, str]:
-        return self.marks_key(job.key), mark_field(self._secret, job)
+        tag, field = job_tags(self._secret, job)
+        return self._marks + tag, field
 
     # ------------------------------------------------------------------------- planning
 
     async def enqueue(self, jobs: Sequence[AlertJob]) -> int:
         """Mark and append the jobs whose identity was never planned (also within
         ``jobs``), atomically per job, one script call per :data:`BATCH` jobs; returns how
-        many were appended. A call retried after a lost reply appends nothing twice."""
+        many were appended. A call retried after a lost reply appends nothing twice.
+
+        The next batch is made ready while the previous one runs in Redis; it is sent only
+        once the previous one is done, so the jobs keep their order on the stream."""
         added = 0
-        for batch in _chunks(jobs):
-            keys = [self._stream]
-            args: list[str | int] = [self._ttl_ms]
-            for job in batch:
-                name, field = self._mark(job)
-                keys.append(name)
-                args += [field, job.encode()]
-            with _unavailable():
-                added += int(await self._enqueue(keys, args))
+        running: asyncio.Future[Any] | None = None
+        try:
+            for batch in _chunks(jobs):
+                lines = self._job_lines(batch)  # raises on a job that cannot be encoded
+                if running is not None:
+                    previous, running = running, None
+                    with _unavailable():
+                        added += int(await previous)
+                running = asyncio.ensure_future(
+                    self._enqueue([self._stream], [self._ttl_ms, self._marks, lines]))
+            if running is not None:
+                previous, running = running, None
+                with _unavailable():
+                    added += int(await previous)
+        finally:
+            if running is not None:  # the batch sent before the one that could not be made
+                with contextlib.suppress(Exception):
+                    await running
         return added
+
+    def _job_lines(self, jobs: Sequence[AlertJob]) -> str:
+        """The :data:`_ENQUEUE` lines of ``jobs``: tag, field and payload each."""
+        secret = self._secret
+        parts: list[str] = []
+        for job in jobs:
+            tag, field = job_tags(secret, job)
+            parts.append(f"{tag}\n{field}\n{job.encode()}\n")
+        return "".join(parts)
 
     async def unplanned(self, jobs: Sequence[AlertJob]) -> list[AlertJob]:
         """The jobs :meth:`enqueue` would append, in one pipelined round trip; writes
@@ -292,14 +324,11 @@ class RedisAlertQueue:
         subscription gone and skips it."""
         allowed: list[Delivery] = []
         for batch in _chunks(deliveries):
-            keys = [self._stream]
-            args: list[str | int] = [GROUP, SENDING + consumer, self._ttl_ms]
-            for delivery in batch:
-                name, field = self._mark(delivery.job)
-                keys.append(name)
-                args += [delivery.id, field]
+            lines = "".join(f"{d.id}\n{tag}\n{field}\n"
+                            for d in batch for tag, field in (job_tags(self._secret, d.job),))
             with _unavailable():
-                keep = await self._begin(keys, args)
+                keep = await self._begin([self._stream], [GROUP, SENDING + consumer,
+                                                          self._ttl_ms, self._marks, lines])
             allowed += [d for d, ok in zip(batch, keep, strict=True) if int(ok)]
         return allowed
 
@@ -308,14 +337,11 @@ class RedisAlertQueue:
         sent one is counted once), then acknowledge and delete the job; one script call per
         :data:`BATCH`."""
         for batch in _chunks(outcomes):
-            keys = [self._stream]
-            args: list[str | int] = [GROUP, self._ttl_ms]
-            for delivery, result in batch:
-                name, field = self._mark(delivery.job)
-                keys.append(name)
-                args += [delivery.id, field, Result(result).value]
+            lines = "".join(f"{d.id}\n{tag}\n{field}\n{Result(result).value}\n"
+                            for d, result in batch
+                            for tag, field in (job_tags(self._secret, d.job),))
             with _unavailable():
-                await self._finish(keys, args)
+                await self._finish([self._stream], [GROUP, self._ttl_ms, self._marks, lines])
 
     # ---------------------------------------------------------------------- observation
 

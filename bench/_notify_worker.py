@@ -7,10 +7,12 @@ Enqueues ``--jobs`` posted alerts for the chats of members 0 to N-1 (subscribed 
 the generator) on the Telegram queue under ``--prefix``, then drains them with one
 :class:`alerts.worker.AlertWorker` built as ``app.compose.alert_workers`` builds it, pacing
 off: the real SQL directory, the engine's rendering (:func:`flows.alerts.alert_says`), and
-the real :class:`channels.telegram.outbox.TelegramOutbox` (aiogram's client with the
-project's JSON session, the chat's view locked and saved in the Redis session store) on the
-fake Bot API at ``--api-base``, its flood limiter out of the way; or, with ``--noop``, an
-outbox that sends nothing (what the rest of the worker costs). Prints one JSON line.
+the real :class:`channels.telegram.outbox.TelegramOutbox` as ``serve`` builds it for alerts
+(aiogram's client with the project's JSON session, ``locked=False``: no chat lock, no saved
+view) on the fake Bot API at ``--api-base``, its flood limiter out of the way; with
+``--locked``, the outbox as the agent desk uses it (the chat's view locked and saved in the
+Redis session store); or, with ``--noop``, an outbox that sends nothing (what the rest of
+the worker costs). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -50,26 +52,6 @@ class NoopOutbox:
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
         """Nothing sent; ``True``."""
         return True
-
-
-class BareOutbox:
-    """The Telegram outbox's sending without the chat's view: the renderer's
-    ``deliver_or_block`` on a fresh view, no cross-process lock, nothing loaded or saved
-    (what the lock and the view cost, by difference)."""
-
-    def __init__(self, bot: Any, throttle: Any, metrics: Metrics, store: Any) -> None:
-        from channels.telegram.chats import BlockedChats
-        from channels.telegram.render import TelegramRenderer
-
-        self._renderer = TelegramRenderer(bot, throttle, metrics, SECRET)
-        self._blocked = BlockedChats(store)
-
-    async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
-        """Send the replies as the outbox does, on a fresh view."""
-        from channels.telegram.chats import ChatView
-
-        return await self._renderer.deliver_or_block(int(key.chat_id), replies, ChatView(),
-                                                     self._blocked)
 
 
 def jobs_for(count: int) -> list[AlertJob]:
@@ -115,9 +97,9 @@ async def drain(args: argparse.Namespace) -> dict[str, Any]:
             bot = Bot(TOKEN, session=JsonAiohttpSession(
                 api=TelegramAPIServer.from_base(args.api_base)))
             throttle = SendThrottle(per_bot=UNPACED, per_chat=UNPACED)
-            outbox = (BareOutbox(bot, throttle, metrics, store) if args.bare else
-                      TelegramOutbox(bot, throttle, metrics=metrics, secret=SECRET,
-                                     sessions=store, kv=store, ttl_for=engine.ttl_for))
+            outbox = TelegramOutbox(bot, throttle, metrics=metrics, secret=SECRET,
+                                    sessions=store, kv=store, ttl_for=engine.ttl_for,
+                                    locked=args.locked)
         worker = AlertWorker(queue=queue, directory=alerts, outbox=outbox, render=render,
                              consumer="bench-notify-0", pacer=None, metrics=metrics,
                              concurrency=args.concurrency, batch=args.batch)
@@ -145,8 +127,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, required=True)
     parser.add_argument("--api-base", default="")
     parser.add_argument("--noop", action="store_true")
-    parser.add_argument("--bare", action="store_true",
-                        help="the outbox's sending without the chat's lock and view")
+    parser.add_argument("--locked", action="store_true",
+                        help="the outbox with the chat's lock and saved view (the desk's)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="sends in flight (AlertWorker's default)")
     parser.add_argument("--batch", type=int, default=100,

@@ -21,8 +21,9 @@ one worker's send rate, and the time to reach everyone at the platforms' caps (i
    whole server: other users of the same Redis move it too), ``MEMORY USAGE`` of the stream
    and of a sample of the chats' mark hashes.
 4. Send rate: ``_notify_worker.py`` drains ``--sends`` posted alerts with one worker, pacing
-   off, through the real Telegram outbox against the fake Bot API of
-   ``_notify_platform.py`` (a process of its own), and again with an outbox that sends
+   off, through the real Telegram outbox as ``serve`` builds it for alerts (``locked=False``)
+   against the fake Bot API of ``_notify_platform.py`` (a process of its own), again with
+   the desk's outbox (the chat's lock and saved view), and with an outbox that sends
    nothing. Target: at least 1,000 sends/s per worker process.
 5. The time to send 1,000,000 alerts at each platform's cap, and the workers needed so that
    the workers are not what limits it.
@@ -285,8 +286,8 @@ async def send_figures(args: argparse.Namespace, prefix: str) -> float:
         url = json.loads((await platform.stdout.readline()).decode())["url"]
         real = await child("_notify_worker.py", *common, "--prefix", f"{prefix}send:",
                            "--api-base", url)
-        bare = await child("_notify_worker.py", *common, "--prefix", f"{prefix}bare:",
-                           "--api-base", url, "--bare")
+        locked = await child("_notify_worker.py", *common, "--prefix", f"{prefix}locked:",
+                             "--api-base", url, "--locked")
         import aiohttp
 
         async with aiohttp.ClientSession() as http, http.get(f"{url}/stats") as response:
@@ -296,8 +297,9 @@ async def send_figures(args: argparse.Namespace, prefix: str) -> float:
         await platform.wait()
     noop = await child("_notify_worker.py", *common, "--prefix", f"{prefix}noop:", "--noop")
     rate = real["sent"] / real["seconds"]
-    for label, run in (("real Telegram outbox (fake Bot API)", real),
-                       ("its sending alone (no chat lock, view not loaded or saved)", bare),
+    for label, run in (("real Telegram outbox for alerts (fake Bot API; locked=False)", real),
+                       ("the desk's outbox (the chat's lock, its view loaded and saved)",
+                        locked),
                        ("no-op outbox (the worker without sending)", noop)):
         sent = run["sent"]
         print(f"  {label}: {sent:,} sent of {run['enqueued']:,} in {run['seconds']:.2f} s: "
@@ -307,7 +309,7 @@ async def send_figures(args: argparse.Namespace, prefix: str) -> float:
               f"failed {run['failed']}")
     print(f"  fake Bot API: {sum(fake['calls'].values()):,} calls, "
           f"{fake['cpu_seconds']:.1f} s CPU in its process "
-          f"({fake['cpu_seconds'] / (real['seconds'] + bare['seconds']):.0%} of a core "
+          f"({fake['cpu_seconds'] / (real['seconds'] + locked['seconds']):.0%} of a core "
           f"while draining)")
     verdict = "met" if rate >= SEND_TARGET else "MISSED"
     print(f"  target (>= {SEND_TARGET:,.0f} sends/s per worker process, pacing off): {verdict}")

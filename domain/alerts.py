@@ -62,12 +62,16 @@ class AlertJob:
         return self.employer_part + self.employee_part
 
     def encode(self) -> str:
-        """The job as one line of text (the queue's payload); :meth:`decode` reads it back."""
-        fields = (self.channel, self.chat_id, self.kind.value, self.period, self.kpj,
-                  self.segment, str(self.employer_part), str(self.employee_part), self.rate)
-        if any(_SEPARATOR in field for field in fields):
-            raise ValueError("an alert job's field holds the separator")
-        return _SEPARATOR.join(fields)
+        """The job as one line of text (the queue's payload); :meth:`decode` reads it back.
+        Raises :class:`ValueError` when a field holds ``|`` or a line break."""
+        text = _SEPARATOR.join((self.channel, self.chat_id, self.kind.value, self.period,
+                                self.kpj, self.segment, str(self.employer_part),
+                                str(self.employee_part), self.rate))
+        # One count on the joined text: a field holding the separator adds one. A line break
+        # is refused too: the Redis queue sends a batch as lines.
+        if text.count(_SEPARATOR) != _FIELDS - 1 or "\n" in text:
+            raise ValueError("an alert job's field holds the separator or a line break")
+        return text
 
     @classmethod
     def decode(cls, text: str | bytes) -> AlertJob:

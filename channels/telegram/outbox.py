@@ -6,6 +6,13 @@ timed out).
 channel's own path (:meth:`TelegramRenderer.deliver_or_block`: same renderer, same throttle,
 the chat's view under its cross-process lock); a member who blocked the bot is recorded as the
 channel records it, and ``False`` tells the desk to close the ticket.
+
+The view only tracks the share-contact keyboard and "blocked". Replies that all carry inline
+buttons (contribution alerts) never change the keyboard, so an outbox made with
+``locked=False`` sends them on a fresh view, without the chat's lock or its saved view (two
+Redis scripts and a lock keeper per delivery); a member who blocked the bot is recorded as
+before (the key-value store's mark, and the chat's saved view, so that their next message
+clears it).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Callable
 from aiogram import Bot
 
 from app.metrics import Metrics
-from channels.telegram.chats import BlockedChats, open_chat_view
+from channels.telegram.chats import BlockedChats, ChatView, open_chat_view
 from channels.telegram.render import CHANNEL, TelegramRenderer
 from channels.telegram.throttle import SendThrottle
 from flows.engine import session_ttl
@@ -27,14 +34,17 @@ __all__ = ["TelegramOutbox"]
 
 
 class TelegramOutbox:
-    """:class:`~flows.ports.MemberOutbox` for Telegram private chats."""
+    """:class:`~flows.ports.MemberOutbox` for Telegram private chats. ``locked=False`` (for
+    alerts: replies with inline buttons only) sends on a fresh view, without the chat's lock
+    and saved view; a plain reply would then not remove a share-contact keyboard that is up."""
 
     def __init__(self, bot: Bot, throttle: SendThrottle, *, metrics: Metrics, secret: bytes,
                  sessions: SessionStore, kv: KeyValueStore,
                  ttl_for: Callable[[Session], float | None] = session_ttl,
-                 catalog: Catalog | None = None) -> None:
+                 catalog: Catalog | None = None, locked: bool = True) -> None:
         self._renderer = TelegramRenderer(bot, throttle, metrics, secret, catalog=catalog)
         self._sessions = sessions
+        self._locked = locked
         self._ttl_for = ttl_for
         self._blocked = BlockedChats(kv)
 
@@ -43,5 +53,13 @@ class TelegramOutbox:
         if key.channel != CHANNEL:
             raise ValueError(f"TelegramOutbox cannot deliver to a {key.channel} chat")
         chat_id = int(key.chat_id)
+        if not self._locked:
+            if await self._renderer.deliver_or_block(chat_id, replies, ChatView(),
+                                                     self._blocked):
+                return True
+            # Rare: kept in the chat's view too, so the member's next message clears the mark.
+            async with open_chat_view(self._sessions, chat_id, self._ttl_for) as view:
+                view.blocked = True
+            return False
         async with open_chat_view(self._sessions, chat_id, self._ttl_for) as view:
             return await self._renderer.deliver_or_block(chat_id, replies, view, self._blocked)

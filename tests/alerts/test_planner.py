@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from alerts.planner import AlertPolicy, Planner, missing_periods, rate_text
+from alerts.planner import AlertPolicy, Planner, missing_periods, rate_text, read_ahead
 from alerts.ports import MissingMembership
 from alerts.queue_memory import MemoryAlertQueue
 from alerts.queues import ChannelQueues
@@ -227,3 +230,35 @@ def test_rate_text() -> None:
     assert rate_text(Decimal("7.19")) == "7.19"
     assert rate_text(Decimal("7.50")) == "7.5"
     assert rate_text(Decimal("7")) == "7"
+
+
+async def test_read_ahead_makes_the_next_item_while_the_current_one_is_handled() -> None:
+    made: list[int] = []
+
+    async def pages() -> AsyncGenerator[int, None]:
+        for number in range(3):
+            made.append(number)
+            yield number
+
+    seen: list[tuple[int, list[int]]] = []
+    async for page in read_ahead(pages()):
+        await asyncio.sleep(0)  # the handling of a page awaits (an enqueue)
+        seen.append((page, list(made)))
+    assert seen == [(0, [0, 1]), (1, [0, 1, 2]), (2, [0, 1, 2])]  # one ahead, never more
+
+
+async def test_read_ahead_closes_its_source_when_the_caller_stops() -> None:
+    closed = asyncio.Event()
+
+    async def pages() -> AsyncGenerator[int, None]:
+        try:
+            for number in range(100):
+                yield number
+        finally:
+            closed.set()
+
+    async with contextlib.aclosing(read_ahead(pages())) as ahead:
+        async for page in ahead:
+            if page == 1:
+                break
+    assert closed.is_set()

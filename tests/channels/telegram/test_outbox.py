@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiogram import Bot
 
@@ -48,6 +50,37 @@ async def test_telegram_outbox_reports_a_member_who_blocked_the_bot(
         assert slot.session is not None and slot.session.view == {"blocked": True}
     with pytest.raises(ValueError, match="whatsapp"):
         await outbox.deliver(SessionKey("whatsapp", "628"), [Reply("halo")])
+
+
+@pytest.fixture
+def unlocked(fake_bot: Bot, store: MemorySessionStore) -> TelegramOutbox:
+    return TelegramOutbox(fake_bot, SendThrottle(**FAST), metrics=Metrics(), secret=SECRET,
+                          sessions=store, kv=store, locked=False)
+
+
+async def test_an_unlocked_outbox_sends_without_the_chats_lock_or_view(
+        fake: FakeBotApi, unlocked: TelegramOutbox, store: MemorySessionStore) -> None:
+    key = SessionKey("telegram", str(CHAT))
+    alert = [Reply("Iuran tercatat.", ((Button("Stop", "go:alerts_stop:posted"),),))]
+    async with store.chat(key) as slot:  # the member's update holds the chat meanwhile
+        assert await asyncio.wait_for(unlocked.deliver(key, alert), 5)
+        slot.session = None
+    assert fake.sent_to(CHAT) == ["Iuran tercatat."]
+    markup = fake.last_markup(CHAT) or {}
+    assert markup["inline_keyboard"][0][0]["callback_data"].startswith("1go:alerts_stop:posted|")
+    async with store.chat(key) as slot:  # nothing loaded or saved for the chat
+        assert slot.session is None
+
+
+async def test_an_unlocked_outbox_records_a_block_in_the_store_and_the_chats_view(
+        fake: FakeBotApi, unlocked: TelegramOutbox, store: MemorySessionStore) -> None:
+    fake.block(CHAT)
+    assert not await unlocked.deliver(SessionKey("telegram", str(CHAT)), [Reply("halo")])
+    assert await store.get(f"tg:blocked:{CHAT}") == "1"
+    async with store.chat(SessionKey("telegram", str(CHAT))) as slot:  # cleared on next message
+        assert slot.session is not None and slot.session.view == {"blocked": True}
+    with pytest.raises(ValueError, match="whatsapp"):
+        await unlocked.deliver(SessionKey("whatsapp", "628"), [Reply("halo")])
 
 
 async def test_serve_needs_telegram_or_whatsapp_and_checks_whatsapp_settings(
