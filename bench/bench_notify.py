@@ -234,10 +234,12 @@ def show_plan(plan: dict[str, Any], members: int) -> None:
                                    for name in ("posted", "missing", "development")))
     spent = plan["spent"]
     rest = seconds - sum(v for k, v in spent.items() if "." not in k)
+    own = (f", planner's own {rest:.1f} s ({rest / seconds:.0%})" if rest >= 0 else
+           f" (they overlap: the next pages are read while a page is enqueued; "
+           f"{-rest:.1f} s more than the wall time)")
     print("  wall time in: " + ", ".join(
         f"{name} {spent.get(name, 0.0):.1f} s ({spent.get(name, 0.0) / seconds:.0%})"
-        for name in ("feed", "directory", "queue")) + f", planner's own {rest:.1f} s "
-          f"({rest / seconds:.0%})")
+        for name in ("feed", "directory", "queue")) + own)
     detail = sorted((k, v) for k, v in spent.items() if "." in k)
     print("    by call: " + ", ".join(f"{k} {v:.1f} s" for k, v in detail))
     scale = REACH / members
