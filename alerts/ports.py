@@ -1,7 +1,8 @@
 """What the alert planner and workers talk to, as protocols: the balance service's change
 feed, the directory of subscribed chats, the planner's cursors, the queue and the shared
 pacing. The backends: :mod:`balance` (feed), :mod:`storage.alerts` (directory, cursors),
-:mod:`alerts.queue_redis` and :mod:`alerts.queue_memory` (queue, marks), :mod:`alerts.pacing`.
+:mod:`alerts.queue_redis`, :mod:`alerts.queue_sql` and :mod:`alerts.queue_memory` (queue,
+marks), :mod:`alerts.pacing`.
 """
 
 from __future__ import annotations

@@ -161,6 +161,10 @@ class MemoryAlertQueue:
     async def forget(self, key: SessionKey) -> int:
         """See :meth:`RedisAlertQueue.forget`."""
         marks = self._marks.pop(chat_tag(self._secret, key), {})
+        for entry_id in [entry_id for entry_id, entry in self._entries.items()
+                         if (entry.job.channel, entry.job.chat_id) == (key.channel,
+                                                                        key.chat_id)]:
+            self._remove(entry_id)
         return len(marks) - (SENT_COUNTER in marks)
 
 

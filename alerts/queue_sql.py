@@ -286,12 +286,19 @@ class SqlAlertQueue:
         return int(rows[0][0]) if rows else 0
 
     async def forget(self, key: SessionKey) -> int:
-        """Erase the chat's marks and its counter; returns how many marks there were."""
+        """Erase the chat's marks and its counter, and delete its queued jobs (they hold its
+        chat id and KPJ); returns how many marks there were. A job a worker holds now is
+        skipped by it (the subscription is gone)."""
         statement = (sa.delete(_MARK).where(_MARK.c.tag == chat_tag(self._secret, key))
                      .returning(_MARK.c.field))
+        prefix = f"{key.channel}|{key.chat_id}|".replace("\\", "\\\\")
+        prefix = prefix.replace("%", "\\%").replace("_", "\\_")
+        jobs = sa.delete(_JOB).where(_JOB.c.channel == self._channel,
+                                     _JOB.c.payload.like(prefix + "%", escape="\\"))
         with translate_errors(StoreUnavailable, "alert_forget"):
             async with self._engine.begin() as conn:
                 fields = [field for (field,) in await conn.execute(statement)]
+                await conn.execute(jobs)
         return sum(field != SENT_COUNTER for field in fields)
 
     async def _read(self, operation: str, query: sa.Executable) -> list[tuple[Any, ...]]:

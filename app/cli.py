@@ -125,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_classify(sys.stdin)
         return 0
+    if command == "verify-statement":
+        from app.verify_cli import run_verify_statement
+
+        return run_verify_statement(settings, args.file, sys.stdout)
     if command in _BATCH:
         return asyncio.run(_batch(command, args, settings))
     from app import tuning

@@ -360,7 +360,7 @@ async def runtime(settings: Settings, otp: OtpSender | OtpDelivery, *,
             tickets = CountingTicketStore(tickets, metrics)
         documents = document_maker(settings, secret, catalog, stack)
         alerts = SqlAlertStore(database)
-        queues = alert_queues(store, secret)
+        queues = alert_queues(store, secret, database)
         ports = build_ports(kv=store, database=database, secret=secret, balance=balance,
                             otp_sender=otp_sender, clock=clock, tickets=tickets, desk=desk,
                             hours=settings.hours(), otp_channels=delivery.channels,
@@ -430,15 +430,23 @@ async def development_rate(settings: Settings, database: AsyncEngine) -> float:
 # ------------------------------------------------------------- contribution alerts (issue 16)
 
 
-def alert_queues(store: SessionBackend, secret: bytes) -> ChannelQueues:
-    """Each channel's alert queue beside the session store: Redis Streams when the store is
-    Redis (shared by every process), else in this process (the embedded default)."""
+def alert_queues(store: SessionBackend, secret: bytes,
+                 database: AsyncEngine | None = None) -> ChannelQueues:
+    """Each channel's alert queue: Redis Streams when the session store is Redis (shared by
+    every process), else the database's ``alert_job`` table (the embedded default: jobs and
+    exactly-once marks survive a restart), else this process's memory (no database given)."""
     if isinstance(store, RedisSessionStore):
         from alerts.queue_redis import RedisAlertQueue
 
         client, prefix = store.client, store.prefix
         return ChannelQueues(lambda channel: RedisAlertQueue(
             client, secret=secret, prefix=prefix, channel=channel))
+    if database is not None:
+        from alerts.queue_sql import SqlAlertQueue
+
+        engine = database
+        return ChannelQueues(lambda channel: SqlAlertQueue(
+            engine, secret=secret, channel=channel))
     from alerts.queue_memory import MemoryAlertQueue
 
     return ChannelQueues(lambda channel: MemoryAlertQueue(secret))

@@ -123,6 +123,11 @@ async def serving(settings: Settings, metrics: Metrics, *, telegram: bool,
         if wa is not None:
             alert_routes[WHATSAPP] = WhatsAppOutbox(
                 wa, template=settings.whatsapp_alert_template or None)
+        if bot is not None:  # alerts without the chat's lock and saved view (a block recorded)
+            alert_routes[TELEGRAM] = TelegramOutbox(bot, throttle, metrics=metrics,
+                                                    secret=built.ports.secret,
+                                                    sessions=built.store, kv=built.store,
+                                                    ttl_for=built.engine.ttl_for, locked=False)
         senders = alert_workers(settings, built, OutboxRouter(alert_routes, strict=True),
                                 tuple(alert_routes), metrics)
         await stack.enter_async_context(background(

@@ -238,6 +238,20 @@ async def _not_a_code(ctx: Context, kpj: str, text: str) -> Outcome:
                       "received."))))
 
 
+async def _linked(ctx: Context, kpj: str, cleanup: Say) -> Outcome:
+    """Link the chat after a right code; then the alerts offer (its question the last message,
+    so its buttons are [1] and [2]) or, when there is none, the main menu."""
+    await ctx.ports.accounts.link(ctx.key, kpj, ctx.now)
+    await ctx.ports.accounts.audit(ctx.key, "linked", ctx.now)
+    offer = await alerts.offer(ctx)
+    if offer:
+        return Outcome(MENU, (cleanup, say("Verified! This chat is now linked to KPJ {kpj}.",
+                                           kpj=mask_kpj(kpj)), *offer), data={})
+    return back_to_menu(cleanup, say(
+        "Verified! This chat is now linked to KPJ {kpj}. Choose \"Check balance\" to see "
+        "your JHT balance.", kpj=mask_kpj(kpj)))
+
+
 async def _check(ctx: Context, kpj: str, text: str,
                  contacts: Sequence[OtpDestination]) -> Outcome:
     code = find_otp(text)
@@ -246,11 +260,7 @@ async def _check(ctx: Context, kpj: str, text: str,
     cleanup = delete_member_message(_CODE_DELETED)
     result = await _book(ctx).check(kpj, ctx.tag("otp"), code, ctx.now.timestamp())
     if result.verdict is Verdict.OK:
-        await ctx.ports.accounts.link(ctx.key, kpj, ctx.now)
-        await ctx.ports.accounts.audit(ctx.key, "linked", ctx.now)
-        return back_to_menu(cleanup, say(
-            "Verified! This chat is now linked to KPJ {kpj}. Choose \"Check balance\" to see "
-            "your JHT balance.", kpj=mask_kpj(kpj)), *await alerts.offer(ctx))
+        return await _linked(ctx, kpj, cleanup)
     if result.verdict is Verdict.WRONG:
         return Outcome(AWAIT, (cleanup, *await _with_resend(ctx, kpj, say_plural(
             "That code is not right. You have {n} try left.",

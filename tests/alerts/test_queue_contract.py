@@ -236,6 +236,29 @@ async def test_forget_erases_the_chats_marks_and_count(queue: Queue) -> None:
     assert await queue.depth() == 0
 
 
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def embedded_queue(request: pytest.FixtureRequest) -> Queue:
+    """The queues that erase a chat's queued jobs with its marks."""
+    if request.param == "memory":
+        return MemoryAlertQueue(SECRET)
+    made: SqlAlertQueue = request.getfixturevalue(f"{request.param}_queue")
+    return made
+
+
+async def test_forget_deletes_the_chats_queued_jobs_on_the_embedded_backends(
+        embedded_queue: Queue) -> None:
+    """The in-process and SQL queues delete an erased chat's queued jobs at once (they hold
+    its chat id and KPJ); a chat id that reads as a LIKE pattern erases no other chat's."""
+    queue = embedded_queue
+    await queue.enqueue([job("12_4"), job("12_4", kpj=KPJ2), job("1234"), job("12%"),
+                         job("12_4", channel="telegram")])
+    assert await queue.forget(job("12_4").key) == 2  # two planned marks
+    left = await queue.receive("w1", 100, 0)
+    assert sorted((d.job.channel, d.job.chat_id) for d in left) == [
+        ("telegram", "12_4"), ("whatsapp", "12%"), ("whatsapp", "1234")]  # other chats kept
+    assert await queue.depth() == 3
+
+
 async def test_oldest_age_is_the_first_unfinished_jobs_age(queue: Queue) -> None:
     assert await queue.oldest_age(time.time()) == 0.0
     await queue.enqueue([job()])

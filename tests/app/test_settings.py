@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.settings import (
+    AlertSettings,
     BalanceSettings,
     OtpSettings,
     ProcessSettings,
@@ -20,7 +21,7 @@ from app.settings import (
 )
 
 GROUPS = (StorageSettings, BalanceSettings, OtpSettings, SupportSettings, TelegramSettings,
-          WhatsAppSettings, ProcessSettings)
+          WhatsAppSettings, AlertSettings, ProcessSettings)
 # The names ARCHITECTURE.md's CLI contract fixes (tools and deployments depend on them).
 CONTRACT = ("REDIS_URL", "DATABASE_URL", "BALANCE_SERVICE_URL", "BALANCE_SERVICE_TOKEN",
             "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "TELEGRAM_WEBHOOK_URL",
@@ -38,7 +39,10 @@ DOCUMENTED = ("BALANCE_SERVICE_TIMEOUT", "BALANCE_CACHE_SECONDS", "TELEGRAM_WEBH
               "IDLE_CLOSE_SECONDS", "TRANSCRIPT_RETENTION_DAYS", "OTP_CHANNELS", "SMTP_URL",
               "OTP_EMAIL_FROM", "SMTP_TIMEOUT", "SMS_GATEWAY", "SMS_GATEWAY_URL",
               "SMS_GATEWAY_TOKEN", "SMS_SENDER", "SMS_TIMEOUT", "WHATSAPP_OTP_TEMPLATE",
-              "WHATSAPP_OTP_TEMPLATE_LANGUAGES")
+              "WHATSAPP_OTP_TEMPLATE_LANGUAGES", "WHATSAPP_ALERT_TEMPLATE", "ALERTS_PLAN_AT",
+              "ALERTS_GRACE_DAYS", "ALERTS_QUIET_HOURS", "ALERTS_FRESH_DAYS", "ALERTS_WORKERS",
+              "ALERTS_CLAIM_SECONDS", "ALERTS_MAX_ATTEMPTS", "ALERTS_TELEGRAM_RATE",
+              "ALERTS_WHATSAPP_RATE")
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +75,9 @@ def test_each_environment_name_is_read(monkeypatch: pytest.MonkeyPatch, name: st
     field = name.lower()
     assert field in Settings.model_fields, f"{name} is not a setting"
     samples = {"SEED_DEMO_MEMBERS": ("false", False), "EVENT_LOOP": ("asyncio", "asyncio"),
-               "DATA_DIR": ("/srv/bot", Path("/srv/bot")), "TELEGRAM_WEBHOOK_PATH": ("/tg", "/tg")}
+               "DATA_DIR": ("/srv/bot", Path("/srv/bot")), "TELEGRAM_WEBHOOK_PATH": ("/tg", "/tg"),
+               "ALERTS_PLAN_AT": ("09:30", "09:30"),
+               "ALERTS_QUIET_HOURS": ("22:00-06:00", "22:00-06:00")}
     annotation = str(Settings.model_fields[field].annotation)
     raw, expected = samples.get(name, ("7", 7 if "int" in annotation else
                                        7.0 if "float" in annotation else "7"))

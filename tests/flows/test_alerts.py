@@ -108,7 +108,10 @@ async def test_the_offer_after_linking_leads_to_the_notice_and_consent(
     chat = world.chat()
     text = await chat.register()
     assert "KPJ 123*****901" in text
-    assert "go:alerts_on" in chat.buttons and "go:menu" in chat.buttons
+    # The offer's question is the last message and its buttons the only ones: [1] Yes, [2]
+    # Not now (which shows the menu); no main menu above it to number them 7 and 8.
+    assert chat.replies[-1].text.endswith("?")
+    assert chat.buttons == ["go:alerts_on", "go:menu"]
     assert "iuran Anda sudah masuk" in text
     notice = await chat.press("go:alerts_on")
     assert "21.00" in notice and "/hapusdata" in notice and "/notifikasi" in notice
@@ -132,6 +135,7 @@ async def test_no_offer_when_subscribed_or_not_offered(world: AlertWorld,
     plain = bare.chat()
     await plain.register()
     assert "KPJ 123*****901" in plain.text and "go:alerts_on" not in plain.buttons
+    assert "go:check_balance" in plain.buttons  # no offer: the main menu
 
 
 async def test_declining_turns_nothing_on_and_records_nothing(world: AlertWorld) -> None:

@@ -264,12 +264,22 @@ def option_labels() -> set[str]:
             elif (isinstance(arg, ast.IfExp) and isinstance(arg.body, ast.Constant)
                   and isinstance(arg.orelse, ast.Constant)):
                 found |= {str(arg.body.value), str(arg.orelse.value)}
+            elif (isinstance(arg, ast.Subscript) and isinstance(arg.value, ast.Name)
+                  and isinstance(table := getattr(module, arg.value.id, None), dict)
+                  and all(isinstance(label, str) for label in table.values())):
+                found |= set(table.values())  # a label looked up in a module's table
+            elif (isinstance(arg, ast.Attribute) and arg.attr == "label"
+                  and isinstance(arg.value, ast.Name)
+                  and isinstance(label := getattr(getattr(module, arg.value.id, None), "label",
+                                                  None), str)):
+                found.add(label)  # a module-level topic's label
             elif arg is not None:
                 unresolved.add(f"{path.stem}:{ast.unparse(arg)}")
-    # option()'s own body, the FAQ list reading TOPICS (whose labels are found above) and the
-    # question back reading INTENT_LABELS (added here)
-    assert unresolved == {"flow:label", "faq:t.label", "menu:INTENT_LABELS[name]"}
-    return found | set(menu.INTENT_LABELS.values())
+    # option()'s own body and the FAQ list reading TOPICS (whose labels are found above); the
+    # question back's INTENT_LABELS[name] is a table, resolved above
+    assert unresolved == {"flow:label", "faq:t.label"}
+    assert set(menu.INTENT_LABELS.values()) <= found
+    return found
 
 
 def _label_argument(node: ast.AST) -> ast.expr | None:
