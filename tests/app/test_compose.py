@@ -23,7 +23,6 @@ from app.compose import (
 from app.documents import PooledDocumentMaker
 from app.metrics import CountingTicketStore, Metrics
 from app.otp_delivery import FanOutOtpSender, OutboxOtpSender
-from app.settings import Settings
 from balance.cache import CachedBalanceService
 from balance.demo import DEFAULT_RATES, DEMO_RATES
 from balance.service import ReferenceBalanceService
@@ -32,20 +31,8 @@ from flows.types import Event, SessionKey
 from storage.db import create_engine
 from storage.sessions import MemorySessionStore, RedisSessionStore
 from storage.statements import SqlStatementIssueStore
+from tests.app.conftest import embedded_settings as _settings
 from tests.flows.conftest import SECRET, ManualClock
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-def _settings(tmp_path: Path, **values: object) -> Settings:
-    base: dict[str, object] = {"data_dir": tmp_path / "data",
-                               "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
-                               "seed_demo_members": True}
-    return Settings(_env_file=None, **{**base, **values})  # type: ignore[arg-type]
 
 
 async def _count(url: str, table: str) -> int:

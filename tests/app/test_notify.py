@@ -8,8 +8,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from app.compose import open_database
 from app.notify import run_notify
 from app.settings import Settings
@@ -18,25 +16,13 @@ from flows.alerts import ALERTS_VERSION
 from flows.types import SessionKey
 from storage.accounts import SqlAccountStore
 from storage.alerts import SqlAlertStore
+from tests.app.conftest import embedded_settings as _settings
 from tests.app.test_cli import _env
 from tests.flows.conftest import SITI, ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 MORNING = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)  # 10:00 in Jakarta
 CONSOLE = SessionKey("console", "local")
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-def _settings(tmp_path: Path, **values: object) -> Settings:
-    base: dict[str, object] = {"data_dir": tmp_path / "data",
-                               "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
-                               "seed_demo_members": True}
-    return Settings(_env_file=None, **{**base, **values})  # type: ignore[arg-type]
 
 
 async def _notify(settings: Settings, *, dry_run: bool = False,

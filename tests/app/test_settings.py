@@ -45,14 +45,6 @@ DOCUMENTED = ("BALANCE_SERVICE_TIMEOUT", "BALANCE_CACHE_SECONDS", "TELEGRAM_WEBH
               "ALERTS_WHATSAPP_RATE")
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No setting of the machine running the tests leaks in."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.delenv(name, raising=False)
-
-
 def _settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
@@ -165,3 +157,14 @@ def test_whatsapp_concurrency_and_backlog_reach_the_channel(
     assert (defaults.concurrency, defaults.max_backlog) == (16, 10_000)
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         _settings(whatsapp_concurrency=0)
+
+
+def test_every_setting_is_in_the_readmes_configuration_table() -> None:
+    """Each environment name the settings read is a row (or part of one) of the README's
+    configuration table, so an operator finds every knob."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    missing = [name.upper() for name in Settings.model_fields
+               if not any(f"`{name.upper()}`" in row.split(" | ")[0] for row in rows)]
+    assert missing == []

@@ -3,52 +3,19 @@ method, the client's answer equals the in-process :class:`ReferenceBalanceServic
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from balance.client import HttpBalanceService
 from balance.demo import DEMO_MEMBERS
-from balance.http_app import create_app
-from balance.service import ReferenceBalanceService, seed_default_rates, seed_demo_members
 from flows.ports import BalanceServiceUnavailable
-from storage.db import create_engine, migrate
+from tests.balance.conftest import TOKEN, Both
 
-TOKEN = "loopback-test-token"
 DEMO_KPJS = ("12345678901", "23456789012", "34567890123", "45678901234", "56789012345")
 UNKNOWN = "99999999999"
 AS_OF_DATES = (date(2016, 12, 31), date(2020, 6, 30), date(2021, 1, 1), date(2024, 12, 31),
                date.today(), date.today() + timedelta(days=400))
-
-
-@dataclass
-class Both:
-    local: ReferenceBalanceService
-    remote: HttpBalanceService
-    url: str
-
-
-@pytest.fixture
-async def both(tmp_path: Path) -> AsyncIterator[Both]:
-    engine = create_engine(f"sqlite:///{tmp_path}/balance.db")
-    await migrate(engine)
-    await seed_default_rates(engine)
-    await seed_demo_members(engine)
-    service = ReferenceBalanceService(engine)
-    server = TestServer(create_app(service, token=TOKEN))
-    await server.start_server()
-    url = str(server.make_url("/"))
-    client = HttpBalanceService(url, TOKEN, timeout=5.0)
-    try:
-        yield Both(service, client, url)
-    finally:
-        await client.aclose()
-        await server.close()
-        await engine.dispose()
 
 
 def test_the_demo_kpjs_are_the_seeded_ones() -> None:

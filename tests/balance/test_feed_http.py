@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.ports import ChangesPage, MissingMembership, MissingPage, PostedContribution
 from balance.client import HttpBalanceService
 from balance.demo import DEFAULT_RATES, DEMO_CONTRIBUTIONS, DEMO_RATES
-from balance.http_app import access_logger, create_app
+from balance.http_app import access_logger
 from balance.service import ReferenceBalanceService, seed_demo_members
 from flows.ports import BalanceServiceUnavailable
-from storage.db import create_engine, migrate
+from tests.balance.conftest import Both
 from tests.balance.test_http_app import AUTH, TOKEN, call, serving
 
 SITI = "12345678901"
@@ -113,31 +111,6 @@ async def test_the_access_log_holds_no_query(engine: AsyncEngine,
 
 
 # ------------------------------------------------------------ the client against the app
-
-
-@dataclass
-class Both:
-    local: ReferenceBalanceService
-    remote: HttpBalanceService
-    url: str
-
-
-@pytest.fixture
-async def both(tmp_path: Path) -> AsyncIterator[Both]:
-    engine = create_engine(f"sqlite:///{tmp_path}/balance.db")
-    await migrate(engine)
-    await seed_demo_members(engine)
-    service = ReferenceBalanceService(engine)
-    server = TestServer(create_app(service, token=TOKEN))
-    await server.start_server()
-    url = str(server.make_url("/"))
-    remote = HttpBalanceService(url, TOKEN, timeout=5.0)
-    try:
-        yield Both(service, remote, url)
-    finally:
-        await remote.aclose()
-        await server.close()
-        await engine.dispose()
 
 
 async def test_the_client_reads_the_whole_feed_as_the_service_gives_it(both: Both) -> None:
