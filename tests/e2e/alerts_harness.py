@@ -169,7 +169,7 @@ async def _runtime(tmp_path: Path, store: SessionBackend, database: AsyncEngine,
     await import_rate(database, tmp_path, 2025, RATE_2025)
     outbox = tmp_path / "outbox.jsonl"
     accounts_sender = CountingOtpSender(OutboxOtpSender(outbox), metrics)
-    alerts, queues = SqlAlertStore(database), alert_queues(store, SECRET)
+    alerts, queues = SqlAlertStore(database), alert_queues(store, SECRET, database)
     balance, tickets = ReferenceBalanceService(database), SqlTicketStore(database)
     accounts = SqlAccountStore(database, SECRET)
     built = build_ports(kv=store, database=database, secret=SECRET, balance=balance,
