@@ -248,8 +248,14 @@ def alert_says(job: AlertJob, today: date) -> tuple[Say, ...]:
                         "(employer {employer} + you {employee}).", balance_row, stop_row,
                         month=month, kpj=kpj, total=Money(job.total),
                         employer=Money(job.employer_part), employee=Money(job.employee_part)),)
-        return (say("The contribution for {month} for KPJ {kpj} has been recorded: {total}.",
-                    balance_row, stop_row, month=month, kpj=kpj, total=Money(job.total)),)
+        if employer_pays:  # a wage earner's month without an employer's part: no split
+            return (say("The contribution for {month} for KPJ {kpj} has been recorded: "
+                        "{total}.", balance_row, stop_row, month=month, kpj=kpj,
+                        total=Money(job.total)),)
+        # BPU and PMI: worded as the history words a month the member paid
+        return (say("Your self-paid contribution for {month} for KPJ {kpj} has been recorded: "
+                    "{total}.", balance_row, stop_row, month=month, kpj=kpj,
+                    total=Money(job.total)),)
     due = due_date(Period.parse(job.period))
     history_row = (option("Contribution history", "go:history"),)
     if employer_pays:

@@ -54,7 +54,7 @@ async def test_a_dry_run_without_subscribers_previews_the_demo_members_alerts(
     assert ("Iuran bulan September 2026 untuk KPJ 123*****901 belum tercatat, padahal "
             "perusahaan seharusnya membayarnya paling lambat tanggal 15 Oktober 2026.") in text
     assert "The contribution for September 2026 for KPJ 123*****901 is not recorded" in text
-    assert "Iuran bulan Oktober 2026 untuk KPJ 345*****123 sudah masuk: Rp60.000." in text
+    assert "Iuran mandiri bulan Oktober 2026 untuk KPJ 345*****123 sudah masuk: Rp60.000." in text
     assert "456*****234" not in text, "Dewi is inactive: nothing is missing for her"
     assert SITI["kpj"] not in text
 

@@ -258,8 +258,17 @@ async def test_posted_for_a_member_who_pays_has_no_split(world: AlertWorld,
                                                          segment: str) -> None:
     job = _job(AlertKind.POSTED, segment, employee_part=36_800)
     assert _render(world, job, "id")[0].text == (
+        "Iuran mandiri bulan Oktober 2026 untuk KPJ 123*****901 sudah masuk: Rp36.800.")
+    assert _render(world, job, "en")[0].text == (
+        "Your self-paid contribution for October 2026 for KPJ 123*****901 has been recorded: "
+        "Rp36,800.")
+
+
+async def test_posted_for_a_wage_earner_without_an_employer_part_has_no_split(
+        world: AlertWorld) -> None:
+    job = _job(AlertKind.POSTED, employee_part=36_800)
+    assert _render(world, job, "id")[0].text == (
         "Iuran bulan Oktober 2026 untuk KPJ 123*****901 sudah masuk: Rp36.800.")
-    assert "employer" not in _render(world, job, "en")[0].text
 
 
 async def test_missing_for_a_wage_earner_says_what_to_do(world: AlertWorld) -> None:
