@@ -3,7 +3,8 @@
 Every ``serve`` process runs one or more workers on the shared queue. A worker holds every
 job during quiet hours; reclaims the deliveries of a worker that died or hung (pending longer
 than ``claim_after``); checks just before sending that the chat is still subscribed to the
-kind and still linked to the membership (else skipped: not sent); paces sends per platform
+kind and still linked to the membership (else skipped: not sent) and that the member has not
+blocked the bot (else recorded as blocked, without spending a send); paces sends per platform
 across processes; and finishes results in small groups as they come, so that a killed worker
 leaves as few sent-but-unmarked alerts as possible.
 
@@ -28,7 +29,7 @@ from alerts.ports import AlertQueue, ChatState, Delivery, Pacer, Result, Subscri
 from alerts.quiet import QuietHours
 from app.metrics import Metrics
 from domain.alerts import AlertJob
-from flows.ports import MemberOutbox
+from flows.ports import MemberOutbox, UnreachableChats
 from flows.types import Reply, SessionKey
 
 __all__ = ["AlertWorker", "DrainReport", "QueueGauges"]
@@ -136,7 +137,10 @@ class AlertWorker:
     :class:`~alerts.queues.ChannelQueues` so that the workers of two channels agree).
     ``still_true`` says, just before sending, whether the alert still holds (a month planned
     as missing may have been paid since, say during quiet hours): when it does not, the alert
-    is skipped; when it raises (the balance service is down), it is tried again later."""
+    is skipped; when it raises (the balance service is down), it is tried again later.
+    ``unreachable`` names, once per batch, the chats known not to take messages (a member
+    who blocked the bot): their alerts are recorded as blocked and not sent; when it raises,
+    the batch is sent as if none were (a refused send records the block all the same)."""
 
     def __init__(self, *, queue: AlertQueue, directory: SubscriberDirectory,
                  outbox: MemberOutbox, render: Callable[[AlertJob, str], list[Reply]],
@@ -145,7 +149,8 @@ class AlertWorker:
                  metrics: Metrics | None = None, batch: int = 100, concurrency: int = 64,
                  claim_after: float = 120.0, max_attempts: int = 5,
                  gauges: QueueGauges | None = None,
-                 still_true: Callable[[AlertJob], Awaitable[bool]] | None = None) -> None:
+                 still_true: Callable[[AlertJob], Awaitable[bool]] | None = None,
+                 unreachable: UnreachableChats | None = None) -> None:
         self._queue = queue
         self._gauges = queue if gauges is None else gauges
         self._directory = directory
@@ -162,6 +167,7 @@ class AlertWorker:
         self._max_attempts = max_attempts
         self._finisher = _Finisher(queue, metrics)
         self._still_true = still_true
+        self._unreachable = unreachable
 
     async def run(self) -> None:
         """Send alerts until cancelled; a store failure is logged and retried."""
@@ -235,30 +241,47 @@ class AlertWorker:
         for delivery in allowed:
             by_chat.setdefault(delivery.job.key, []).append(delivery)
         states = await self._directory.states(list(by_chat))
+        gone = await self._blocked(list(by_chat))
         try:
             async with asyncio.TaskGroup() as group:
                 for key, chat_deliveries in by_chat.items():
-                    group.create_task(self._chat(chat_deliveries, states.get(key), report))
+                    group.create_task(self._chat(chat_deliveries, states.get(key),
+                                                 key in gone, report))
         finally:
             await self._finisher.flush()
 
-    async def _chat(self, deliveries: list[Delivery], state: ChatState | None,
+    async def _blocked(self, keys: list[SessionKey]) -> set[SessionKey]:
+        """The chats of the batch known not to take messages; none when that is unknown."""
+        if self._unreachable is None:
+            return set()
+        try:
+            return await self._unreachable.unreachable(keys)
+        except Exception as exc:
+            log.warning("could not read which chats blocked the bot: %s", type(exc).__name__)
+            return set()
+
+    async def _chat(self, deliveries: list[Delivery], state: ChatState | None, blocked: bool,
                     report: DrainReport | None) -> None:
         """One chat's alerts of the batch, one after another; after a send that raised the
-        rest are left for a later reclaim, so that they keep their order."""
+        rest are left for a later reclaim, so that they keep their order; after a send the
+        platform refused (blocked), the rest are blocked too, not tried."""
         for delivery in deliveries:
-            result = await self._one(delivery, state)
+            result = await self._one(delivery, state, blocked)
             if result is None:
                 return
+            blocked = blocked or result is Result.BLOCKED
             if report is not None:
                 report.counts[result] += 1
             await self._finisher.add(delivery, result)
 
-    async def _one(self, delivery: Delivery, state: ChatState | None) -> Result | None:
+    async def _one(self, delivery: Delivery, state: ChatState | None,
+                   blocked: bool) -> Result | None:
         """Send one alert; ``None`` when it raised and may be tried again."""
         job = delivery.job
         if state is None or job.kind.value not in state.kinds or job.kpj not in state.kpjs:
             return Result.SKIPPED
+        if blocked:
+            return Result.BLOCKED
         async with self._slots:
             try:
                 if self._still_true is not None and not await self._still_true(job):

@@ -54,6 +54,7 @@ from flows.ports import (
     SessionBackend,
     StatementIssueStore,
     TicketStore,
+    UnreachableChats,
 )
 from storage.accounts import SqlAccountStore
 from storage.alerts import SqlAlertStore
@@ -500,7 +501,8 @@ def alert_pacer(settings: AlertSettings, store: SessionBackend) -> Pacer | None:
 def alert_workers(settings: AlertSettings, built: Runtime, outbox: MemberOutbox,
                   channels: Sequence[str], metrics: Metrics | None = None) -> list[AlertWorker]:
     """``ALERTS_WORKERS`` workers per channel in ``channels``, each on its channel's queue,
-    sending through ``outbox``; named after this host and process (a dead process's jobs are
+    sending through ``outbox`` (which, when it knows the chats that blocked the bot, keeps the
+    workers from sending to them); named after this host and process (a dead process's jobs are
     reclaimed by another after ``ALERTS_CLAIM_SECONDS``)."""
     from alerts.quiet import QuietHours
     from alerts.worker import AlertWorker
@@ -514,7 +516,8 @@ def alert_workers(settings: AlertSettings, built: Runtime, outbox: MemberOutbox,
                         clock=built.ports.clock.now, quiet=quiet, pacer=pacer, metrics=metrics,
                         gauges=built.alert_queues, still_true=still_true(built.balance),
                         claim_after=settings.alerts_claim_seconds,
-                        max_attempts=settings.alerts_max_attempts)
+                        max_attempts=settings.alerts_max_attempts,
+                        unreachable=outbox if isinstance(outbox, UnreachableChats) else None)
             for channel in channels for index in range(settings.alerts_workers)]
 
 

@@ -9,9 +9,9 @@ and knows none of them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from flows.ports import MemberOutbox
+from flows.ports import MemberOutbox, UnreachableChats
 from flows.types import Reply, SessionKey
 
 __all__ = ["OutboxRouter"]
@@ -44,3 +44,14 @@ class OutboxRouter:
                       "process", key.channel)
             return True
         return await outbox.deliver(key, replies)
+
+    async def unreachable(self, keys: Sequence[SessionKey]) -> set[SessionKey]:
+        """The chats among ``keys`` their channel's outbox knows cannot be reached now (one
+        call per channel that keeps such a record; :class:`~flows.ports.UnreachableChats`)."""
+        found: set[SessionKey] = set()
+        for channel in {key.channel for key in keys}:
+            outbox = self._routes.get(channel)
+            if isinstance(outbox, UnreachableChats):
+                found |= await outbox.unreachable([key for key in keys
+                                                   if key.channel == channel])
+        return found

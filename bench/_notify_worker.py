@@ -37,7 +37,7 @@ from app.otp_delivery import OutboxOtpSender  # noqa: E402
 from domain.alerts import AlertJob, AlertKind  # noqa: E402
 from flows.alerts import alert_says  # noqa: E402
 from flows.i18n import Catalog  # noqa: E402
-from flows.ports import MemberOutbox  # noqa: E402
+from flows.ports import MemberOutbox, UnreachableChats  # noqa: E402
 from flows.types import Reply, SessionKey  # noqa: E402
 from storage.alerts import SqlAlertStore  # noqa: E402
 from storage.db import create_engine  # noqa: E402
@@ -102,7 +102,9 @@ async def drain(args: argparse.Namespace) -> dict[str, Any]:
                                     locked=args.locked)
         worker = AlertWorker(queue=queue, directory=alerts, outbox=outbox, render=render,
                              consumer="bench-notify-0", pacer=None, metrics=metrics,
-                             concurrency=args.concurrency, batch=args.batch)
+                             concurrency=args.concurrency, batch=args.batch,
+                             unreachable=(outbox if isinstance(outbox, UnreachableChats)
+                                          else None))  # as serve: blocked chats read per batch
         cpu_before = usage()["cpu_seconds"]
         began = time.perf_counter()
         report = await worker.drain()

@@ -82,6 +82,11 @@ class KeyValueStore(Protocol):
         """The value, or ``None`` when absent or expired."""
         ...
 
+    async def get_many(self, names: Sequence[str]) -> list[str | None]:
+        """The values of ``names`` in order (``None`` where absent or expired), in one round
+        trip."""
+        ...
+
     async def put(self, name: str, value: str, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds, replacing any earlier value."""
         ...
@@ -497,6 +502,17 @@ class MemberOutbox(Protocol):
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
         """Send the replies on the chat's channel; false when the member cannot be reached
         (blocked the bot)."""
+        ...
+
+
+@runtime_checkable
+class UnreachableChats(Protocol):
+    """An outbox that knows, before sending, which chats cannot be reached now (the member
+    blocked the bot): alert workers record those alerts as blocked without spending one of
+    the platform's sends on them."""
+
+    async def unreachable(self, keys: Sequence[SessionKey]) -> set[SessionKey]:
+        """Those of ``keys`` known not to take messages now."""
         ...
 
 

@@ -13,7 +13,7 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Hashable, Iterator
+from collections.abc import AsyncIterator, Hashable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
@@ -199,6 +199,10 @@ class MemorySessionStore:
         """The value, or ``None`` when absent or expired."""
         return self._values.value(name)
 
+    async def get_many(self, names: Sequence[str]) -> list[str | None]:
+        """The values of ``names`` in order (``None`` where absent or expired)."""
+        return [self._values.value(name) for name in names]
+
     async def put(self, name: str, value: str, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds, replacing any earlier value."""
         self._values.set(name, value, ttl)
@@ -377,6 +381,17 @@ class RedisSessionStore:
         """The value, or ``None`` when absent or expired."""
         with _unavailable():
             return _text(await self._client.get(self._kv(name)))
+
+    async def get_many(self, names: Sequence[str]) -> list[str | None]:
+        """The values of ``names`` in order (``None`` where absent or expired): one pipeline
+        of ``GET`` (not ``MGET``, whose keys must share a cluster slot)."""
+        if not names:
+            return []
+        with _unavailable():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.get(self._kv(name))
+                return [_text(raw) for raw in await pipe.execute()]
 
     async def put(self, name: str, value: str, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds, replacing any earlier value."""

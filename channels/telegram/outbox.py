@@ -12,12 +12,13 @@ buttons (contribution alerts) never change the keyboard, so an outbox made with
 ``locked=False`` sends them on a fresh view, without the chat's lock or its saved view (two
 Redis scripts and a lock keeper per delivery); a member who blocked the bot is recorded as
 before (the key-value store's mark, and the chat's saved view, so that their next message
-clears it).
+clears it). :meth:`TelegramOutbox.unreachable` names the chats recorded as blocked, so that
+the alert workers do not spend a send of the bot's rate on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiogram import Bot
 
@@ -47,6 +48,16 @@ class TelegramOutbox:
         self._locked = locked
         self._ttl_for = ttl_for
         self._blocked = BlockedChats(kv)
+
+    async def unreachable(self, keys: Sequence[SessionKey]) -> set[SessionKey]:
+        """The chats among ``keys`` whose member blocked the bot (recorded when a send was
+        refused, cleared when they write again), in one round trip: an alert for them is
+        not sent (:class:`~flows.ports.UnreachableChats`)."""
+        mine = [key for key in keys if key.channel == CHANNEL]
+        if not mine:
+            return set()
+        blocked = await self._blocked.among([key.chat_id for key in mine])
+        return {key for key in mine if key.chat_id in blocked}
 
     async def deliver(self, key: SessionKey, replies: list[Reply]) -> bool:
         """Send the replies to the member's chat; false when the member blocked the bot."""

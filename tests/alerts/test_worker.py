@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,7 +18,8 @@ from alerts.quiet import JAKARTA, QuietHours
 from alerts.worker import AlertWorker
 from app.metrics import Metrics
 from domain.alerts import AlertJob, AlertKind
-from flows.types import SessionKey
+from flows.ports import StoreUnavailable
+from flows.types import Reply, SessionKey
 from tests.alerts.fakes import FakeClock, FakeDirectory, FakeOutbox, render
 from tests.conftest import delete_prefixed
 
@@ -147,6 +148,72 @@ async def test_blocked_chat_is_recorded_not_retried(world: World) -> None:
     assert report.counts == {Result.BLOCKED: 1}
     assert world.count("blocked") == 1
     assert await world.queue.depth() == 0
+
+
+class _Known:
+    """The chats an outbox knows blocked the bot; ``down`` makes the lookup fail."""
+
+    def __init__(self, *keys: SessionKey, down: bool = False) -> None:
+        self.keys, self.down, self.asked = set(keys), down, 0
+
+    async def unreachable(self, keys: Sequence[SessionKey]) -> set[SessionKey]:
+        self.asked += 1
+        if self.down:
+            raise StoreUnavailable("the store is down")
+        return self.keys & set(keys)
+
+
+class _CountingPacer:
+    def __init__(self) -> None:
+        self.sends: Counter[str] = Counter()
+
+    async def acquire(self, channel: str) -> None:
+        self.sends[channel] += 1
+
+
+async def test_a_chat_known_to_have_blocked_the_bot_costs_no_send(world: World) -> None:
+    gone = world.directory.add("telegram", "1", ["11"])
+    world.directory.add("telegram", "2", ["22"])
+    world.directory.add("telegram", "3", ["33"], kinds=["development"])
+    await world.queue.enqueue([posted("1"), posted("1", period="2026-09"), posted("2", kpj="22"),
+                               posted("3", kpj="33")])
+    known, pacer = _Known(gone, SessionKey("telegram", "3")), _CountingPacer()
+
+    report = await world.worker(unreachable=known, pacer=pacer).drain()
+
+    # blocked: recorded, never sent nor paced; unsubscribed wins over blocked (skipped)
+    assert report.counts == {Result.BLOCKED: 2, Result.SENT: 1, Result.SKIPPED: 1}
+    assert [key.chat_id for key, _ in world.outbox.sent] == ["2"]
+    assert pacer.sends == {"telegram": 1}
+    assert known.asked == 1  # once per batch
+    assert world.count("blocked") == 2
+    assert await world.queue.depth() == 0
+
+
+async def test_a_send_refused_as_blocked_stops_the_chats_other_alerts(world: World) -> None:
+    key = world.directory.add("telegram", "1", ["11"])
+    world.outbox.blocked.add(key)
+    await world.queue.enqueue([posted("1", period=f"2026-0{month}") for month in (7, 8, 9)])
+    calls = 0
+    deliver = world.outbox.deliver
+
+    async def counting(key: SessionKey, replies: list[Reply]) -> bool:
+        nonlocal calls
+        calls += 1
+        return await deliver(key, replies)
+
+    world.outbox.deliver = counting  # type: ignore[method-assign]
+    report = await world.worker().drain()
+
+    assert report.counts == {Result.BLOCKED: 3}
+    assert calls == 1
+
+
+async def test_when_blocked_chats_cannot_be_read_the_alerts_are_sent(world: World) -> None:
+    world.directory.add("telegram", "1", ["11"])
+    await world.queue.enqueue([posted("1")])
+    report = await world.worker(unreachable=_Known(down=True)).drain()
+    assert report.counts == {Result.SENT: 1}
 
 
 async def test_a_failed_send_is_retried_by_a_reclaim(world: World) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -617,6 +617,10 @@ class FailingStore:
         self.calls = 0
 
     async def get(self, name: str) -> str | None:
+        self.calls += 1
+        raise StoreUnavailable("down")
+
+    async def get_many(self, names: Sequence[str]) -> list[str | None]:
         self.calls += 1
         raise StoreUnavailable("down")
 

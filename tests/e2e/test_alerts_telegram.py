@@ -213,8 +213,13 @@ async def test_planned_at_night_waits_for_the_morning(tg: tuple[Harness, AlertRi
 # --------------------------------------------------------------------------- blocked
 
 
+def refused(world: Harness, chat_id: int) -> int:
+    """How many calls to the chat the fake Bot API refused as blocked (403)."""
+    return sum(1 for call in world.fake.calls() if call.status == 403 and call.targets(chat_id))
+
+
 async def test_a_member_who_blocked_the_bot_is_skipped_and_recorded(
-        tg: tuple[Harness, AlertRig]) -> None:
+        tmp_path: Path, tg: tuple[Harness, AlertRig]) -> None:
     world, rig = tg
     siti, budi = world.member(CHATS["siti"]), world.member(CHATS["budi"])
     await subscribe(siti, SITI)
@@ -224,12 +229,32 @@ async def test_a_member_who_blocked_the_bot_is_skipped_and_recorded(
     mark = since(world)
     drained = await rig.drain()
     assert drained.counts == {Result.BLOCKED: 3, Result.SENT: 2}
+    assert refused(world, siti.chat_id) == 1  # her later alerts of the batch were not tried
     assert await BlockedChats(world.store).is_blocked(siti.chat_id)
     assert rig.counted("missing", "telegram", "blocked") == 1
     assert not messages(world, siti.chat_id, mark)
     assert len(messages(world, budi.chat_id, mark)) == 2
     assert await rig.depth() == 0  # finished, not retried
     assert (await rig.drain()).counts == {}
+
+    # Her late September contribution is posted: known blocked, it costs no send of the
+    # bot's rate; once she writes again (unblocked), the next alert reaches her.
+    await late_september_paid(world.database, tmp_path)
+    world.clock.at = JAN_3
+    assert (await rig.plan()).total == 3  # hers: September posted, November missing; Budi's
+    assert (await rig.drain()).counts == {Result.BLOCKED: 2, Result.SENT: 1}
+    assert refused(world, siti.chat_id) == 1
+    assert rig.counted("posted", "telegram", "blocked") == 2
+
+    world.fake.unblock(siti.chat_id)
+    await siti.say("halo")
+    assert not await BlockedChats(world.store).is_blocked(siti.chat_id)
+    world.clock.at = datetime(2027, 2, 3, 3, 0, tzinfo=UTC)  # December missing too
+    mark = since(world)
+    await rig.plan()
+    assert (await rig.drain()).counts == {Result.SENT: 2}
+    [december] = messages(world, siti.chat_id, mark)
+    assert "Desember 2026" in december.text
 
 
 # --------------------------------------------------------------------------- English

@@ -257,6 +257,16 @@ async def test_put_get_and_replace(backend: Backend) -> None:
     assert await store.get("otp") == "654321"
 
 
+async def test_get_many_reads_values_in_order(backend: Backend) -> None:
+    store = backend.make()
+    assert await store.get_many([]) == []
+    await store.put("a", "1", 60)
+    await store.put("c", "3", 60)
+    await store.put("gone", "x", 0.05)
+    await asyncio.sleep(0.1)
+    assert await store.get_many(["c", "b", "a", "gone", "a"]) == ["3", None, "1", None, "1"]
+
+
 async def test_put_if_absent_stores_only_once(backend: Backend) -> None:
     store = backend.make()
     assert await store.put_if_absent("update:1", "seen", 60) is True

@@ -52,6 +52,17 @@ async def test_telegram_outbox_reports_a_member_who_blocked_the_bot(
         await outbox.deliver(SessionKey("whatsapp", "628"), [Reply("halo")])
 
 
+async def test_the_outbox_names_the_chats_that_blocked_the_bot(
+        fake: FakeBotApi, unlocked: TelegramOutbox) -> None:
+    blocked, other = SessionKey("telegram", str(CHAT)), SessionKey("telegram", "5")
+    fake.block(CHAT)
+    assert await unlocked.unreachable([blocked, other]) == set()  # not known before a send
+    assert not await unlocked.deliver(blocked, [Reply("halo")])
+    assert await unlocked.unreachable([blocked, other, SessionKey("whatsapp", str(CHAT))]) \
+        == {blocked}
+    assert await unlocked.unreachable([]) == set()
+
+
 @pytest.fixture
 def unlocked(fake_bot: Bot, store: MemorySessionStore) -> TelegramOutbox:
     return TelegramOutbox(fake_bot, SendThrottle(**FAST), metrics=Metrics(), secret=SECRET,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,9 @@ class FlakyStore(MemorySessionStore):
 
     async def get(self, name: str) -> str | None:
         raise StoreUnavailable(name)
+
+    async def get_many(self, names: Sequence[str]) -> list[str | None]:
+        raise StoreUnavailable("get_many")
 
     async def put(self, name: str, value: str, ttl: float) -> None:
         raise StoreUnavailable(name)
