@@ -5,7 +5,11 @@ Tables (:mod:`storage.models`): ``alert_job``, one row per job not finished (``i
 order and is never reused; ``consumer``, ``handed_at`` in epoch seconds and ``attempts`` say
 who has it since when and how many times it was handed out), each channel's jobs told apart
 by ``channel``; ``alert_mark``, one row per exactly-once mark (:mod:`alerts.marks`): chat tag,
-field and value, the alerts sent to a chat counted under the ``#sent`` field.
+field and value, the alerts sent to a chat counted under the ``#sent`` field, and when it was
+last written. A mark unwritten for ``mark_ttl`` (400 days, as the Redis marks) is deleted by
+the next enqueue (the daily plan), at most once an hour per queue: a period is never planned
+again that late (posted contributions are announced within ``ALERTS_FRESH_DAYS``, missing
+months and the development within the year), so nothing is kept longer than it is needed.
 
 Handing out is one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`` statement: on
 PostgreSQL the subquery takes its rows ``FOR UPDATE SKIP LOCKED``, so two processes never
@@ -32,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from alerts.marks import DONE, PLANNED, SENDING, SENT_COUNTER, chat_tag, mark_field
+from alerts.marks import DONE, MARK_TTL, PLANNED, SENDING, SENT_COUNTER, chat_tag, mark_field
 from alerts.ports import Delivery, Result
 from domain.alerts import AlertJob
 from flows.ports import StoreUnavailable
@@ -46,6 +50,7 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 BATCH = 500  # jobs per statement (two bound values each: well under either database's cap)
 POLL = 0.05  # seconds between looks at the table while a receive waits
+EXPIRE_EVERY = 3600.0  # seconds between two deletions of expired marks by one queue
 
 _JOB = QueuedAlert.__table__  # type: ignore[attr-defined]
 _MARK = AlertMark.__table__  # type: ignore[attr-defined]
@@ -70,12 +75,18 @@ class SqlAlertQueue:
     PostgreSQL (tables of :mod:`storage.models`, migrated by ``storage.db.migrate``).
     ``secret`` names the marks, as :class:`~alerts.queue_redis.RedisAlertQueue` does;
     ``channel`` picks the jobs this queue holds (each channel's jobs wait on their own, see
-    :mod:`alerts.queues`), the marks are shared."""
+    :mod:`alerts.queues`), the marks are shared; ``mark_ttl`` is how long a mark is kept
+    after its last write."""
 
-    def __init__(self, engine: AsyncEngine, *, secret: bytes, channel: str = "") -> None:
+    def __init__(self, engine: AsyncEngine, *, secret: bytes, channel: str = "",
+                 mark_ttl: float = MARK_TTL) -> None:
+        if not mark_ttl > 0:
+            raise ValueError("mark_ttl must be a positive number of seconds")
         self._engine = engine
         self._secret = secret
         self._channel = channel
+        self._mark_ttl = mark_ttl
+        self._expire_at = 0.0  # monotonic time of the next deletion of expired marks
         self._arrived = asyncio.Event()  # set by an enqueue in this process
         self._reader = immediate_reader(engine)
         if self._reader is not None:
@@ -90,6 +101,7 @@ class SqlAlertQueue:
         """Mark and append the jobs whose identity was never planned (also within
         ``jobs``), one transaction per :data:`BATCH` jobs: the marks inserted unless present,
         then a job for each mark actually inserted. Returns how many were appended."""
+        await self._expire()
         added = 0
         for batch in _chunks(jobs):
             fresh: dict[_Pair, str] = {}  # each identity's first job, as its payload
@@ -102,14 +114,33 @@ class SqlAlertQueue:
             self._arrived.set()
         return added
 
+    async def _expire(self) -> None:
+        """Delete the marks unwritten for ``mark_ttl`` (at most once per
+        :data:`EXPIRE_EVERY`); a failure is logged and tried again at the next enqueue."""
+        if time.monotonic() < self._expire_at:
+            return
+        cutoff = time.time() - self._mark_ttl
+        try:
+            with translate_errors(StoreUnavailable, "alert_expire"):
+                async with self._engine.begin() as conn:
+                    gone = (await conn.execute(sa.delete(_MARK).where(
+                        _MARK.c.written_at < cutoff))).rowcount
+        except StoreUnavailable as exc:
+            _log.warning("could not delete expired alert marks: %s", exc)
+            return
+        self._expire_at = time.monotonic() + EXPIRE_EVERY
+        if gone:
+            _log.info("deleted %d expired alert marks", gone)
+
     async def _append(self, conn: AsyncConnection, fresh: Mapping[_Pair, str]) -> int:
         # The marks in key order, so two planners never wait on each other crosswise.
-        rows = [{"tag": tag, "field": field, "value": PLANNED} for tag, field in sorted(fresh)]
+        now = time.time()
+        rows = [{"tag": tag, "field": field, "value": PLANNED, "written_at": now}
+                for tag, field in sorted(fresh)]
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         result = await conn.execute(insert(_MARK).values(rows).on_conflict_do_nothing()
                                     .returning(_MARK.c.tag, _MARK.c.field))
         planned = {(tag, field) for tag, field in result}
-        now = time.time()
         new = [{"channel": self._channel, "payload": payload, "enqueued_at": now,
                 "attempts": 0} for mark, payload in fresh.items() if mark in planned]
         if new:
@@ -204,7 +235,8 @@ class SqlAlertQueue:
                 async with self._engine.begin() as conn:
                     await conn.execute(sa.update(_MARK)
                                        .where(_marks_in(pairs), sa.not_(_FINISHED))
-                                       .values(value=SENDING + consumer))
+                                       .values(value=SENDING + consumer,
+                                               written_at=time.time()))
                     finished = {(tag, field) for tag, field in await conn.execute(
                         sa.select(_MARK.c.tag, _MARK.c.field)
                         .where(_marks_in(pairs), _FINISHED))}
@@ -241,7 +273,8 @@ class SqlAlertQueue:
                 continue
             rows = await conn.execute(sa.update(_MARK)
                                       .where(_marks_in(pairs), sa.not_(_FINISHED))
-                                      .values(value=DONE + result.value)
+                                      .values(value=DONE + result.value,
+                                              written_at=time.time())
                                       .returning(_MARK.c.tag))
             if result == Result.SENT:
                 sent.update(tag for (tag,) in rows)
@@ -252,13 +285,15 @@ class SqlAlertQueue:
         if not sent:
             return
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(_MARK).values([{"tag": tag, "field": SENT_COUNTER, "value": str(n)}
+        now = time.time()
+        statement = insert(_MARK).values([{"tag": tag, "field": SENT_COUNTER, "value": str(n),
+                                           "written_at": now}
                                           for tag, n in sorted(sent.items())])
         total = sa.cast(_MARK.c.value, sa.Integer) + sa.cast(statement.excluded.value,
                                                               sa.Integer)
         await conn.execute(statement.on_conflict_do_update(
             index_elements=[_MARK.c.tag, _MARK.c.field],
-            set_={"value": sa.cast(total, sa.String)}))
+            set_={"value": sa.cast(total, sa.String), "written_at": now}))
 
     # ---------------------------------------------------------------------- observation
 

@@ -350,10 +350,13 @@ class QueuedAlert(SQLModel, table=True):
 class AlertMark(SQLModel, table=True):
     """An exactly-once mark of the alerts (:mod:`alerts.marks`): ``tag`` names the chat by a
     keyed hash, ``field`` the job identity (or ``#sent``, whose value counts the alerts sent
-    to the chat), ``value`` the mark. Neither a chat id nor a KPJ is stored."""
+    to the chat), ``value`` the mark, ``written_at`` its last write in epoch seconds (a mark
+    unwritten for ``alerts.marks.MARK_TTL`` is deleted, as Redis expires its marks). Neither a
+    chat id nor a KPJ is stored."""
 
     __tablename__ = "alert_mark"
 
     tag: str = Field(primary_key=True, max_length=MARK_TAG_LENGTH)
     field: str = Field(primary_key=True, max_length=MARK_FIELD_LENGTH)
     value: str = Field(max_length=MARK_VALUE_LENGTH)
+    written_at: float = Field(default=0.0, sa_type=sa.Float)

@@ -414,6 +414,37 @@ def sql_queue(engine: AsyncEngine) -> SqlAlertQueue:
     return SqlAlertQueue(engine, secret=SECRET, channel="whatsapp")
 
 
+async def test_sql_marks_unwritten_for_their_ttl_are_deleted_by_the_next_plan(
+        engine: AsyncEngine) -> None:
+    old = SqlAlertQueue(engine, secret=SECRET, channel="whatsapp", mark_ttl=0.3)
+    await old.enqueue([job()])
+    await old.finish([(d, Result.SENT) for d in await deliver(old, "w1")])
+    await asyncio.sleep(0.4)
+    assert await old.enqueue([job(period="2026-12")]) == 1  # expired at most once an hour
+    async with engine.connect() as conn:
+        assert len((await conn.execute(sa.select(AlertMark.field))).all()) == 3
+    await asyncio.sleep(0.4)
+    later = SqlAlertQueue(engine, secret=SECRET, channel="whatsapp", mark_ttl=0.3)
+    await later.enqueue([job(period="2026-11")])  # the next day's plan: the old ones expire
+    async with engine.connect() as conn:
+        fields = sorted(field for (field,) in await conn.execute(sa.select(AlertMark.field)))
+    assert len(fields) == 1 and fields[0].startswith("posted:2026-11:")
+    assert await old.sent_count(job().key) == 0
+    # expired, the identity could be planned again (the planner never asks that late)
+    assert await old.unplanned([job()]) == [job()]
+
+
+async def test_sql_marks_written_within_their_ttl_are_kept(engine: AsyncEngine) -> None:
+    queue = SqlAlertQueue(engine, secret=SECRET, channel="whatsapp", mark_ttl=3600)
+    await queue.enqueue([job()])
+    await queue.finish([(d, Result.SENT) for d in await deliver(queue, "w1")])
+    again = SqlAlertQueue(engine, secret=SECRET, channel="whatsapp", mark_ttl=3600)
+    assert await again.enqueue([job(), job(period="2026-11")]) == 1
+    assert await again.sent_count(job().key) == 1
+    with pytest.raises(ValueError, match="mark_ttl"):
+        SqlAlertQueue(engine, secret=SECRET, mark_ttl=0)
+
+
 async def test_a_new_queue_on_the_same_database_knows_what_was_sent_and_what_waits(
         engine: AsyncEngine, sql_queue: SqlAlertQueue) -> None:
     await sql_queue.enqueue([job(), job(kpj=KPJ2), job(period="2026-11")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -123,6 +124,24 @@ async def test_0002_moves_employer_names_into_employer_and_back(engine: AsyncEng
     assert [tuple(row) for row in names] == [
         ("11111111111", "12345678", "PT Satu"), ("22222222222", "12345678", "PT Satu"),
         ("33333333333", "87654321", "CV Dua"), ("44444444444", None, None)]
+
+
+async def test_0009_keeps_the_marks_there_as_written_at_the_upgrade(
+        engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_run_alembic, upgrade, "0008")
+        await conn.execute(sa.text("INSERT INTO alert_mark (tag, field, value) "
+                                   "VALUES ('t', 'posted:2026-10:k', 'd:sent')"))
+    before = time.time()
+    await migrate(engine)
+    async with engine.connect() as conn:
+        [(written_at,)] = (await conn.execute(sa.text("SELECT written_at FROM alert_mark"))).all()
+    assert before - 1 <= written_at <= time.time() + 1
+    async with engine.begin() as conn:
+        await conn.run_sync(_run_alembic, downgrade, "0008")
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT tag, value FROM alert_mark"))).all() == [
+            ("t", "d:sent")]
 
 
 async def test_foreign_keys_hold_after_migration(engine: AsyncEngine) -> None:
