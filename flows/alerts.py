@@ -85,8 +85,8 @@ async def offer(ctx: Context) -> tuple[Say, ...]:
     none yet; nothing otherwise."""
     if ctx.ports.alerts is None or await ctx.ports.alerts.kinds(ctx.key):
         return ()
-    return (say("Would you like messages here when your contribution is recorded, and when it "
-                "is missing after its due date?",
+    return (say("Would you like messages here when your contribution is recorded, when it is "
+                "missing after its due date, and when the yearly JHT development is added?",
                 (option("Yes, send me alerts", "go:alerts_on"), option("Not now", "go:menu"))),)
 
 

@@ -192,7 +192,7 @@ async def test_the_stop_button_works_from_any_state(world: AlertWorld) -> None:
     await chat.say("/daftar")  # in the middle of another flow
     text = await chat.press("go:alerts_stop:missing")
     assert await world.alerts.kinds(chat.key) == {"posted", "development"}
-    assert "/notifikasi" in text and "Iuran telat (lewat jatuh tempo)" in text
+    assert "/notifikasi" in text and "Iuran terlambat (lewat jatuh tempo)" in text
     assert "go:check_balance" in chat.buttons  # back at the main menu
     await chat.press("go:alerts_stop:nonsense")
     assert await world.alerts.kinds(chat.key) == {"posted", "development"}
@@ -211,9 +211,9 @@ async def test_not_offered_is_said_politely(bare: AlertWorld) -> None:
     chat = bare.chat()
     await chat.register()
     for command in ("/notifikasi", "/alerts"):
-        assert "notifikasi iuran belum tersedia" in await chat.say(command)
-    assert "belum tersedia" in await chat.press("go:alerts_stop:posted")
-    assert "belum tersedia" in await chat.press("go:alerts_on")
+        assert "notifikasi iuran tidak tersedia" in await chat.say(command)
+    assert "tidak tersedia" in await chat.press("go:alerts_stop:posted")
+    assert "tidak tersedia" in await chat.press("go:alerts_on")
 
 
 async def test_alerts_are_listed_in_help(world: AlertWorld) -> None:
@@ -354,7 +354,7 @@ async def test_my_data_lists_the_alerts_and_how_many_were_sent(world: AlertWorld
     world.marks.sent[chat.key] = 3
     text = await chat.say("/datasaya")
     assert ("Notifikasi iuran yang aktif:\n• Iuran sudah masuk\n"
-            "• Iuran telat (lewat jatuh tempo)") in text
+            "• Iuran terlambat (lewat jatuh tempo)") in text
     assert "Hasil pengembangan JHT tahunan" not in text
     assert "Notifikasi terkirim: 3" in text
     world.marks.sent[chat.key] = 0
