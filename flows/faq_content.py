@@ -212,9 +212,10 @@ TOPIC_BY_INTENT: Mapping[str, FaqTopic] = MappingProxyType(
     {topic.intent: topic for topic in TOPICS}
 )
 
-# Topics reached from the contribution alerts' buttons (issue 16), answered by the alerts flow
-# (flows/alerts.py). They are not in the FAQ list nor classified from typed text: becoming
-# intents needs the intent corpus and the set-aside messages to learn them (nlu/).
+# Topics reached from the contribution alerts' buttons (issue 16) and from typed text (their
+# intents: flows/intent_phrases.py, nlu/corpus/train/alert_topics.tsv), answered by the alerts
+# flow (flows/alerts.py). They are not in the FAQ list, which WhatsApp shows as one list of at
+# most 10 rows.
 ALERT_TOPICS: tuple[FaqTopic, ...] = (
     FaqTopic(
         intent="faq.report_employer",

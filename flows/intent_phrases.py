@@ -138,6 +138,11 @@ TOKEN_MAP: dict[str, str] = {
     **_group("persen", "persen percent persentase prosen"),
     **_group("potong", "potong potongan deduct deducted deduction deductions"),
     **_group("gaji", "gaji salary wage wages upah"),
+    **_group("tunggak", "tunggak nunggak nungak menunggak tunggakan arrears"),
+    **_group("minimarket", "minimarket indomaret alfamart alfamidi"),
+    **_group("batas", "batas deadline tenggat"), "due": "jatuh tempo",
+    **_group("sekaligus", "sekaligus advance"),
+    **_group("telat", "telat terlambat late overdue"),
     **_group("tarif", "tarif rate rates besaran besarnya"),
     **_group("naik", "naik bertambah nambah tambah increase increasing increased grow growing"),
     **_group("update", "update updated updating diperbarui berubah perubahan changed"),
@@ -328,6 +333,23 @@ RULES: dict[str, tuple[tuple[str, float], ...]] = {
         ("asli", 1.0), ("asli+tidak", 1.0), ("asli+bukan", 1.0),
         ("link+palsu", 1.0), ("hatihati", 1.5), ("otp", 1.0), ("kode+minta", 1.5),
     ),
+    # Reached from the contribution alerts' buttons too (flows/alerts.py): how to report an
+    # employer who deducted without paying ("lapor" is canonical "komplain"), and how a member
+    # who pays their own contributions pays them. Whether a month was paid stays "history".
+    "faq.report_employer": (
+        ("komplain+perusahaan", 3.0), ("komplain+iuran", 2.0), ("komplain+tunggak", 2.5),
+        ("tunggak", 2.0), ("perusahaan+tunggak", 1.0), ("potong+tidak+bayar", 2.5),
+        ("potong+belum+bayar", 2.0), ("potong+tidak+masuk", 2.0),
+        ("perusahaan+tidak+bayar", 1.5), ("dimana+komplain", 1.0), ("cara+komplain", 1.0),
+        ("bagaimana+komplain", 1.0), ("petugas", -1.5), ("sudah+bayar", -1.0),
+    ),
+    "faq.pay_contribution": (
+        ("cara bayar", 2.5), ("bagaimana+bayar", 1.5), ("bayar+dimana", 2.0),
+        ("bayar+lewat", 1.5), ("bayar+jmo", 1.5), ("bayar+minimarket", 2.5),
+        ("jatuh tempo", 2.5), ("batas+bayar", 2.5), ("bayar+sekaligus", 2.5),
+        ("telat+bayar", 2.0), ("bayar+mandiri", 1.5), ("bayar+iuran+bpu", 1.0),
+        ("sudah+bayar", -2.0), ("berapa", -1.0), ("saldo", -1.5),
+    ),
     # BPJS Kesehatan is another agency (DOMAIN.md "Neighbours"): point there, never into a
     # flow of this bot ("cara daftar bpjs kesehatan" is no registration here).
     "faq.bpjs_kesehatan": (
@@ -348,6 +370,8 @@ EXAMPLES: dict[str, str] = {
     "faq.forgot_account": "lupa password jmo", "faq.jkp": "apa itu jkp",
     "faq.office_contact": "alamat kantor cabang", "faq.security": "ada yang minta otp",
     "faq.bpjs_kesehatan": "bpjs kesehatan",
+    "faq.report_employer": "cara lapor perusahaan yang nunggak iuran",
+    "faq.pay_contribution": "cara bayar iuran bpu",
 }
 """One typical message per intent (and one for ``unknown``) that the rules must place there:
 a new intent adds its rules above and its example here (tests/flows/test_intents.py)."""
